@@ -1,0 +1,102 @@
+/**
+ * The composition root: builds every part of the gateway in order and wires them together.
+ * `main.ts` listens and handles signals; tests call `startGateway` with ephemeral ports.
+ * Order matters: the store and time-series writer are ready before the broker accepts a
+ * connection, and on close the broker stops accepting before the writer flushes.
+ */
+import { mkdirSync } from 'node:fs';
+import type { Config } from './config.js';
+import { createLogger, type Logger } from './log.js';
+import { createMetrics, type Metrics } from './metrics.js';
+import { openDatabase, type Db } from './store.js';
+import { AuditLog } from './audit.js';
+import { Registry } from './registry/registry.js';
+import { Presence } from './presence.js';
+import { Broker } from './broker/broker.js';
+import { buildHttp, type App } from './http/server.js';
+import { ADMIN_PRINCIPAL, isAdminToken, resolveAdminToken } from './admin.js';
+import { DeadLetterStore } from '../ingest/dead-letters.js';
+import { IngestPipeline } from '../ingest/pipeline.js';
+import { createWriter, type TimeSeriesWriter } from '../ingest/writers/index.js';
+import { seedRegistry } from './registry/seed.js';
+
+export interface Gateway {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  db: Db;
+  registry: Registry;
+  presence: Presence;
+  writer: TimeSeriesWriter;
+  deadLetters: DeadLetterStore;
+  pipeline: IngestPipeline;
+  broker: Broker;
+  http: App;
+  /** Set only on the first start without ADMIN_TOKEN: the generated admin token, to show once. */
+  generatedAdminToken?: string;
+  /** Actual ports (useful when configured as 0). */
+  ports(): { mqtt: number; http: number; mqtts?: number };
+  close(): Promise<void>;
+}
+
+export async function startGateway(config: Config, opts: { log?: Logger } = {}): Promise<Gateway> {
+  const log = opts.log ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+  mkdirSync(config.dataDir, { recursive: true });
+  const db = openDatabase(config.dataDir, 'gateway.sqlite');
+  const audit = new AuditLog(db);
+  const registry = new Registry(db, audit);
+  seedRegistry(registry, config.seed, log);
+  const admin = resolveAdminToken(db, config.adminToken);
+
+  const presence = new Presence(db, config.presence.persistIntervalMs);
+  const deadLetters = new DeadLetterStore(db, config.ingest.deadLetterCap, (n) => metrics.deadLettersDropped.inc(n));
+  const writer = await createWriter(config, log, metrics);
+  await writer.start();
+
+  const validCounters = new Map<string, ReturnType<typeof metrics.objectsValid.labels>>();
+  const pipeline = new IngestPipeline(writer, deadLetters, config.ingest, {
+    received: (channel, n) => metrics.messagesReceived.labels(channel).inc(n),
+    valid: (kind, n) => {
+      let c = validCounters.get(kind);
+      if (!c) validCounters.set(kind, (c = metrics.objectsValid.labels(kind)));
+      c.inc(n);
+    },
+    rejected: (reason, n) => metrics.rejected.labels(reason).inc(n),
+    commitSeconds: (s) => metrics.commitLatency.observe(s),
+  }, (fn) => db.transaction(fn)(), (err, what) => log.error({ err }, what));
+  pipeline.onAccepted(presence.onAccepted);
+  presence.start();
+
+  const broker = new Broker({ config, log, metrics, registry, presence, pipeline });
+  await broker.start();
+
+  const http = await buildHttp({
+    log, metrics, registry, presence, deadLetters, writer, audit,
+    auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
+    ready: () => [
+      { name: 'broker', ok: !broker.aedes.closed },
+      { name: 'store', ok: db.open },
+    ],
+  });
+  broker.attachWebSocket(http.server);
+  await http.listen({ port: config.http.port, host: config.http.host });
+
+  let closed = false;
+  const gateway: Gateway = {
+    config, log, metrics, db, registry, presence, writer, deadLetters, pipeline, broker, http,
+    ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
+    ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
+    async close() {
+      if (closed) return;
+      closed = true;
+      await broker.close();
+      await http.close();
+      presence.stop();
+      await writer.close();
+      db.close();
+    },
+  };
+  log.info({ ...gateway.ports(), dataDir: config.dataDir, timeseries: writer.backend }, 'gateway started');
+  return gateway;
+}

@@ -1,0 +1,211 @@
+/**
+ * Settings: one zod schema, defaults in the schema, loaded from an optional JSON config file
+ * (CONFIG_FILE) and overridden by environment variables. Every problem is reported at once with
+ * its path; the result is deeply frozen so nothing can drift at run time.
+ */
+import { readFileSync } from 'node:fs';
+import { z } from 'zod';
+import { siteInputSchema, deviceSeedSchema, accountSeedSchema } from './registry/schemas.js';
+
+const port = z.number().int().min(0).max(65535);
+
+export const configSchema = z.object({
+  mqtt: z.object({
+    host: z.string().default('0.0.0.0'),
+    /** Plain MQTT over TCP. */
+    port: port.default(1883),
+    /** MQTT over TLS; only started when certFile and keyFile are set. */
+    tls: z.object({
+      port: port.default(8883),
+      certFile: z.string().optional(),
+      keyFile: z.string().optional(),
+      caFile: z.string().optional(),
+    }).prefault({}),
+    /** Cut off a subscriber whose socket has not drained for this long (a frozen client must not stall others). */
+    drainTimeoutMs: z.number().int().min(0).default(30_000),
+    /** Packets a client may queue before its session is set up. */
+    queueLimit: z.number().int().min(1).default(100),
+    /** Drop a connection that sends no CONNECT within this time. */
+    connectTimeoutMs: z.number().int().min(100).default(30_000),
+    /** Longest device id accepted as MQTT client id (MQTT 3.1 said 23; our ids can be longer). */
+    maxClientIdLength: z.number().int().min(1).max(65535).default(128),
+    /** Largest MQTT packet accepted; a bigger one closes the connection before it is buffered. */
+    maxPacketBytes: z.number().int().min(1024).default(1024 * 1024),
+    /** Messages the broker's fan-out processes at once. */
+    concurrency: z.number().int().min(1).default(1000),
+  }).prefault({}),
+  http: z.object({
+    host: z.string().default('0.0.0.0'),
+    port: port.default(8080),
+  }).prefault({}),
+  /** Durable state: registry, dead letters, embedded time series, the InfluxDB outage buffer. */
+  dataDir: z.string().min(1).default('./data'),
+  /** Bootstrap admin bearer token. Unset: one is generated at first start and printed once. */
+  adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  influx: z.object({
+    /** Unset: the embedded time-series store is used. */
+    url: z.url().optional(),
+    /** 1 = InfluxDB 1.x HTTP API through `influx`; 2 = InfluxDB 2.x / 1.8+ through `@influxdata/influxdb-client`. */
+    version: z.enum(['1', '2']).default('1'),
+    database: z.string().default('iot'),
+    username: z.string().optional(),
+    password: z.string().optional(),
+    token: z.string().optional(),
+    org: z.string().optional(),
+    bucket: z.string().optional(),
+  }).prefault({}),
+  timeseries: z.object({
+    /** Points per write to the backend. InfluxDB is fastest around 5,000 points per request. */
+    batchSize: z.number().int().min(1).max(100_000).default(5000),
+    /** Bytes of line protocol per write request. */
+    batchBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
+    /** Longest a point waits before it is flushed to InfluxDB. */
+    flushIntervalMs: z.number().int().min(10).default(1000),
+    /** Embedded store: readings older than this are deleted. */
+    retentionDays: z.number().min(0.001).default(30),
+    /** Outage buffer cap on disk; past it the oldest segments are dropped and counted. */
+    bufferMaxBytes: z.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
+    /** Size of one outage-buffer segment file. */
+    bufferSegmentBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
+    retry: z.object({
+      initialDelayMs: z.number().int().min(1).default(500),
+      maxDelayMs: z.number().int().min(1).default(30_000),
+    }).prefault({}),
+  }).prefault({}),
+  ingest: z.object({
+    /** Largest accepted payload; a larger one is a dead letter (reason too_large). */
+    maxPayloadBytes: z.number().int().min(64).default(256 * 1024),
+    /** Objects accepted in one batch message. */
+    maxBatchObjects: z.number().int().min(1).default(1000),
+    /** Clock skew tolerated for device timestamps in the future. */
+    maxFutureMs: z.number().int().min(0).default(5 * 60_000),
+    /** Oldest device timestamp accepted (a device replaying its own buffer after an outage). */
+    maxPastMs: z.number().int().min(0).default(7 * 24 * 3600_000),
+    /** Dead letters kept; past it the oldest are deleted (counted). */
+    deadLetterCap: z.number().int().min(100).default(100_000),
+    /** First bytes of a rejected payload kept with the dead letter. */
+    deadLetterPayloadBytes: z.number().int().min(0).default(512),
+  }).prefault({}),
+  presence: z.object({
+    /** How often last-seen times and latest readings are saved to the store. */
+    persistIntervalMs: z.number().int().min(100).default(5000),
+  }).prefault({}),
+  /** Registry seed: sites, devices and accounts created at start when missing. */
+  seed: z.object({
+    sites: z.array(siteInputSchema).default([]),
+    devices: z.array(deviceSeedSchema).default([]),
+    accounts: z.array(accountSeedSchema).default([]),
+  }).prefault({}),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+/** One entry per environment variable: where it goes in the settings and how it is parsed. */
+const ENV: Array<[string, string[], 'int' | 'string']> = [
+  ['MQTT_PORT', ['mqtt', 'port'], 'int'],
+  ['MQTT_HOST', ['mqtt', 'host'], 'string'],
+  ['MQTT_TLS_PORT', ['mqtt', 'tls', 'port'], 'int'],
+  ['MQTT_TLS_CERT', ['mqtt', 'tls', 'certFile'], 'string'],
+  ['MQTT_TLS_KEY', ['mqtt', 'tls', 'keyFile'], 'string'],
+  ['MQTT_TLS_CA', ['mqtt', 'tls', 'caFile'], 'string'],
+  ['HTTP_PORT', ['http', 'port'], 'int'],
+  ['HTTP_HOST', ['http', 'host'], 'string'],
+  ['DATA_DIR', ['dataDir'], 'string'],
+  ['ADMIN_TOKEN', ['adminToken'], 'string'],
+  ['LOG_LEVEL', ['logLevel'], 'string'],
+  ['INFLUX_URL', ['influx', 'url'], 'string'],
+  ['INFLUX_VERSION', ['influx', 'version'], 'string'],
+  ['INFLUX_DATABASE', ['influx', 'database'], 'string'],
+  ['INFLUX_USERNAME', ['influx', 'username'], 'string'],
+  ['INFLUX_PASSWORD', ['influx', 'password'], 'string'],
+  ['INFLUX_TOKEN', ['influx', 'token'], 'string'],
+  ['INFLUX_ORG', ['influx', 'org'], 'string'],
+  ['INFLUX_BUCKET', ['influx', 'bucket'], 'string'],
+  ['TS_RETENTION_DAYS', ['timeseries', 'retentionDays'], 'int'],
+  ['TS_BUFFER_MAX_BYTES', ['timeseries', 'bufferMaxBytes'], 'int'],
+];
+
+export class ConfigError extends Error {
+  readonly code = 'CONFIG_INVALID';
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration (${problems.length} problem${problems.length === 1 ? '' : 's'}):\n  - ${problems.join('\n  - ')}`);
+  }
+}
+
+function setPath(target: Record<string, unknown>, path: string[], value: unknown): void {
+  let node = target;
+  for (const key of path.slice(0, -1)) {
+    if (typeof node[key] !== 'object' || node[key] === null) node[key] = {};
+    node = node[key] as Record<string, unknown>;
+  }
+  node[path[path.length - 1]!] = value;
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
+
+/**
+ * Builds the settings from a config file (if CONFIG_FILE is set), environment variables and
+ * overrides (tests). Throws one ConfigError listing every problem.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
+  const problems: string[] = [];
+  let raw: Record<string, unknown> = {};
+  if (env.CONFIG_FILE) {
+    try {
+      raw = JSON.parse(readFileSync(env.CONFIG_FILE, 'utf8')) as Record<string, unknown>;
+      if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
+        problems.push(`CONFIG_FILE ${env.CONFIG_FILE}: must hold a JSON object`);
+        raw = {};
+      }
+    } catch (err) {
+      problems.push(`CONFIG_FILE ${env.CONFIG_FILE}: ${(err as Error).message}`);
+    }
+  }
+  for (const [name, path, type] of ENV) {
+    const value = env[name];
+    if (value === undefined || value === '') continue;
+    if (type === 'int') {
+      const n = Number(value);
+      if (!Number.isFinite(n)) {
+        problems.push(`${name}: expected a number, got "${value}"`);
+        continue;
+      }
+      setPath(raw, path, n);
+    } else {
+      setPath(raw, path, value);
+    }
+  }
+  for (const [key, value] of Object.entries(overrides)) raw[key] = mergeDeep(raw[key], value);
+  const parsed = configSchema.safeParse(raw);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
+  }
+  if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
+  const config = parsed.data;
+  const tls = config.mqtt.tls;
+  if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) {
+    throw new ConfigError(['mqtt.tls: certFile and keyFile must be set together']);
+  }
+  if (config.influx.url && config.influx.version === '2' && !(config.influx.bucket || config.influx.database)) {
+    throw new ConfigError(['influx.bucket: required for InfluxDB 2.x']);
+  }
+  return deepFreeze(config);
+}
+
+function mergeDeep(base: unknown, extra: unknown): unknown {
+  if (base && extra && typeof base === 'object' && typeof extra === 'object' && !Array.isArray(base) && !Array.isArray(extra)) {
+    const out: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+    for (const [k, v] of Object.entries(extra as Record<string, unknown>)) out[k] = mergeDeep(out[k], v);
+    return out;
+  }
+  return extra;
+}

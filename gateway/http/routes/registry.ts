@@ -1,0 +1,94 @@
+/** Sites, devices and accounts (SPEC section 7), each call checked against the caller's scope. */
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { accountInputSchema, deviceInputSchema, devicePatchSchema, idSchema, siteInputSchema } from '../../registry/schemas.js';
+import { canManageCompany, canSeeCompany, canSeeDevice, isAdmin } from '../../access.js';
+import { badRequest, forbidden, notFound } from '../../errors.js';
+import type { HttpDeps } from '../deps.js';
+import type { Device } from '../../registry/registry.js';
+
+const idParams = z.object({ id: idSchema });
+
+export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
+  const { registry, presence } = deps;
+
+  const visibleDevice = (id: string, principal: Parameters<typeof canSeeDevice>[0]): Device => {
+    const device = registry.getDevice(id);
+    // a device outside the caller's scope is reported as absent, so ids cannot be probed
+    if (!device || !canSeeDevice(principal, device)) throw notFound('device', id);
+    return device;
+  };
+
+  const withState = (device: Device) => {
+    const s = presence.get(device.id);
+    return { ...device, online: s?.online ?? false, lastSeenAt: s?.lastSeenAt ?? null, latest: s?.latest ?? {}, latestAt: s?.latestAt ?? null, lastEvent: s?.lastEvent ?? null };
+  };
+
+  return async (app) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+
+    r.post('/sites', { schema: { tags: ['registry'], summary: 'Register a site (小区)', body: siteInputSchema } }, async (req, reply) => {
+      if (!canManageCompany(req.principal, req.body.companyId)) throw forbidden(`you may not add sites to company ${req.body.companyId}`);
+      return reply.status(201).send(registry.createSite(req.body, req.principal.id));
+    });
+
+    r.get('/sites', { schema: { tags: ['registry'], summary: 'Sites in your scope' } }, async (req) =>
+      registry.listSites().filter((s) => canSeeCompany(req.principal, s.companyId)));
+
+    r.get('/sites/:id', { schema: { tags: ['registry'], params: idParams } }, async (req) => {
+      const site = registry.getSite(req.params.id);
+      if (!site || !canSeeCompany(req.principal, site.companyId)) throw notFound('site', req.params.id);
+      return site;
+    });
+
+    r.post('/devices', { schema: { tags: ['registry'], summary: 'Register a device; the secret is returned this once', body: deviceInputSchema } }, async (req, reply) => {
+      const site = registry.getSite(req.body.siteId);
+      if (!site) throw badRequest(`site ${req.body.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
+      if (!canManageCompany(req.principal, site.companyId)) throw forbidden(`you may not add devices to site ${site.id}`);
+      const { device, secret } = registry.createDevice(req.body, req.principal.id);
+      return reply.status(201).send({ ...device, secret });
+    });
+
+    r.get('/devices', {
+      schema: { tags: ['registry'], summary: 'Devices in your scope', querystring: z.object({ siteId: idSchema.optional(), kind: z.string().optional() }) },
+    }, async (req) => registry.listDevices()
+      .filter((d) => canSeeDevice(req.principal, d) && (!req.query.siteId || d.siteId === req.query.siteId) && (!req.query.kind || d.kind === req.query.kind))
+      .map(withState));
+
+    r.get('/devices/:id', { schema: { tags: ['registry'], summary: 'A device with online state, lastSeenAt and latest readings', params: idParams } },
+      async (req) => withState(visibleDevice(req.params.id, req.principal)));
+
+    r.patch('/devices/:id', { schema: { tags: ['registry'], summary: 'Change a device (e.g. disable it)', params: idParams, body: devicePatchSchema } }, async (req) => {
+      const device = visibleDevice(req.params.id, req.principal);
+      if (!canManageCompany(req.principal, device.companyId)) throw forbidden();
+      if (req.body.siteId) {
+        const target = registry.getSite(req.body.siteId);
+        if (target && !canManageCompany(req.principal, target.companyId)) throw forbidden(`you may not move devices to site ${target.id}`);
+      }
+      return registry.updateDevice(req.params.id, req.body, req.principal.id);
+    });
+
+    r.post('/devices/:id/secret', { schema: { tags: ['registry'], summary: 'Issue a new device secret (the old one stops working)', params: idParams } }, async (req, reply) => {
+      const device = visibleDevice(req.params.id, req.principal);
+      if (!canManageCompany(req.principal, device.companyId)) throw forbidden();
+      return reply.status(201).send({ id: device.id, secret: registry.rotateSecret(device.id, req.principal.id) });
+    });
+
+    r.post('/accounts', { schema: { tags: ['accounts'], summary: 'Create an API / MQTT account; the token is returned this once', body: accountInputSchema } }, async (req, reply) => {
+      if (!isAdmin(req.principal)) throw forbidden('only an admin may create accounts');
+      const { account, token } = registry.createAccount(req.body, req.principal.id);
+      return reply.status(201).send({ ...account, token });
+    });
+
+    r.get('/accounts', { schema: { tags: ['accounts'] } }, async (req) => {
+      if (!isAdmin(req.principal)) throw forbidden('only an admin may list accounts');
+      return registry.listAccounts();
+    });
+
+    r.get('/audit', { schema: { tags: ['accounts'], summary: 'Audit log (admin)', querystring: z.object({ target: z.string().optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }) } }, async (req) => {
+      if (!isAdmin(req.principal)) throw forbidden('only an admin may read the audit log');
+      return deps.audit.list({ target: req.query.target, limit: req.query.limit });
+    });
+  };
+}

@@ -1,0 +1,29 @@
+/**
+ * Prometheus metrics (prom-client), one registry per gateway instance so tests can run several.
+ * Hot-path counters are incremented once per group commit, not per message.
+ */
+import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom-client';
+
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
+  const m = {
+    registry,
+    connections: new Gauge({ name: 'gateway_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),
+    connectsRefused: new Counter({ name: 'gateway_mqtt_connects_refused_total', help: 'MQTT connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    messagesReceived: new Counter({ name: 'gateway_messages_received_total', help: 'Device messages received, by channel', labelNames: ['channel'], registers: [registry] }),
+    objectsValid: new Counter({ name: 'gateway_objects_valid_total', help: 'Valid readings and events accepted, by kind', labelNames: ['kind'], registers: [registry] }),
+    rejected: new Counter({ name: 'gateway_rejected_total', help: 'Rejected messages or batch objects (dead letters), by reason', labelNames: ['reason'], registers: [registry] }),
+    deadLettersDropped: new Counter({ name: 'gateway_dead_letters_pruned_total', help: 'Oldest dead letters deleted to keep the store under its cap', registers: [registry] }),
+    pointsWritten: new Counter({ name: 'gateway_points_written_total', help: 'Points written to the time-series backend', labelNames: ['backend'], registers: [registry] }),
+    pointsBuffered: new Gauge({ name: 'gateway_points_buffered', help: 'Points accepted but not yet in the backend (outage buffer)', registers: [registry] }),
+    bufferBytes: new Gauge({ name: 'gateway_buffer_bytes', help: 'Bytes in the on-disk outage buffer', registers: [registry] }),
+    pointsDropped: new Counter({ name: 'gateway_points_dropped_total', help: 'Points dropped, by reason (buffer_cap: oldest buffered points dropped at the disk cap)', labelNames: ['reason'], registers: [registry] }),
+    writeLatency: new Histogram({ name: 'gateway_write_latency_seconds', help: 'Latency of one batch write to the backend', labelNames: ['backend'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
+    writeErrors: new Counter({ name: 'gateway_write_errors_total', help: 'Failed batch writes to the backend (retried)', labelNames: ['backend'], registers: [registry] }),
+    commitLatency: new Histogram({ name: 'gateway_ingest_commit_seconds', help: 'Durable append of one ingest group (before devices are acknowledged)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers: [registry] }),
+  };
+  return m;
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

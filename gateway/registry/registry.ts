@@ -1,0 +1,217 @@
+/**
+ * The registry: sites (小区) of property companies, their devices, and API / MQTT accounts.
+ * Durable in SQLite; mirrored in memory because device authentication and the ingest hot path
+ * look devices up on every connect and message.
+ */
+import { EventEmitter } from 'node:events';
+import { migrate, type Db } from '../store.js';
+import type { AuditLog } from '../audit.js';
+import { conflict, notFound, badRequest } from '../errors.js';
+import { generateSecret, hashSecret, secretMatches } from './secrets.js';
+import type { AccountInput, DeviceInput, DevicePatch, Role, SiteInput } from './schemas.js';
+import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import type { Principal } from '../access.js';
+
+export interface Site { id: string; name: string; companyId: string; address?: string | undefined; createdAt: number }
+
+export interface Device {
+  id: string;
+  kind: DeviceKind;
+  siteId: string;
+  companyId: string;
+  location?: string | undefined;
+  building?: string | undefined;
+  maintenanceUnitId?: string | undefined;
+  registrationCode?: string | undefined;
+  nextInspectionDue?: string | undefined;
+  disabled: boolean;
+  createdAt: number;
+}
+
+export interface Account { id: string; role: Role; scope?: string | undefined; name?: string | undefined; disabled: boolean; createdAt: number }
+
+interface DeviceRow extends Device { secretHash: string }
+
+export type DeviceCheck = { ok: true; device: Device } | { ok: false; reason: 'unknown_device' | 'bad_secret' | 'disabled' };
+
+export interface RegistryEvents {
+  deviceChanged: [device: Device];
+  deviceRemoved: [deviceId: string];
+}
+
+const MIGRATIONS = [
+  `CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, company_id TEXT NOT NULL, address TEXT, created_at INTEGER NOT NULL);
+   CREATE TABLE devices (id TEXT PRIMARY KEY, kind TEXT NOT NULL, site_id TEXT NOT NULL REFERENCES sites(id),
+     location TEXT, building TEXT, maintenance_unit_id TEXT, registration_code TEXT, next_inspection_due TEXT,
+     secret_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
+   CREATE TABLE accounts (id TEXT PRIMARY KEY, role TEXT NOT NULL, scope TEXT, name TEXT, token_hash TEXT NOT NULL UNIQUE,
+     disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);`,
+];
+
+export class Registry extends EventEmitter<RegistryEvents> {
+  private readonly sites = new Map<string, Site>();
+  private readonly devices = new Map<string, DeviceRow>();
+  private readonly accounts = new Map<string, Account & { tokenHash: string }>();
+  private readonly accountsByToken = new Map<string, Account>();
+
+  constructor(private readonly db: Db, private readonly audit: AuditLog, private readonly now: () => number = Date.now) {
+    super();
+    migrate(db, 'registry', MIGRATIONS);
+    this.load();
+  }
+
+  private load(): void {
+    for (const r of this.db.prepare('SELECT * FROM sites').all() as Array<Record<string, unknown>>) {
+      this.sites.set(r.id as string, { id: r.id as string, name: r.name as string, companyId: r.company_id as string, address: (r.address as string) ?? undefined, createdAt: r.created_at as number });
+    }
+    for (const r of this.db.prepare('SELECT * FROM devices').all() as Array<Record<string, unknown>>) {
+      const site = this.sites.get(r.site_id as string)!;
+      this.devices.set(r.id as string, {
+        id: r.id as string, kind: r.kind as DeviceKind, siteId: r.site_id as string, companyId: site.companyId,
+        location: (r.location as string) ?? undefined, building: (r.building as string) ?? undefined,
+        maintenanceUnitId: (r.maintenance_unit_id as string) ?? undefined, registrationCode: (r.registration_code as string) ?? undefined,
+        nextInspectionDue: (r.next_inspection_due as string) ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at as number,
+        secretHash: r.secret_hash as string,
+      });
+    }
+    for (const r of this.db.prepare('SELECT * FROM accounts').all() as Array<Record<string, unknown>>) {
+      this.cacheAccount({ id: r.id as string, role: r.role as Role, scope: (r.scope as string) ?? undefined, name: (r.name as string) ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at as number, tokenHash: r.token_hash as string });
+    }
+  }
+
+  private cacheAccount(a: Account & { tokenHash: string }): void {
+    this.accounts.set(a.id, a);
+    this.accountsByToken.set(a.tokenHash, publicAccount(a));
+  }
+
+  // ---- sites ----
+
+  createSite(input: SiteInput, actor: string): Site {
+    if (this.sites.has(input.id)) throw conflict(`site ${input.id} already exists`);
+    const site: Site = { ...input, createdAt: this.now() };
+    this.db.prepare('INSERT INTO sites (id, name, company_id, address, created_at) VALUES (?, ?, ?, ?, ?)')
+      .run(site.id, site.name, site.companyId, site.address ?? null, site.createdAt);
+    this.sites.set(site.id, site);
+    this.audit.record(actor, 'site.create', `site:${site.id}`, input);
+    return site;
+  }
+
+  getSite(id: string): Site | undefined { return this.sites.get(id); }
+  listSites(): Site[] { return [...this.sites.values()]; }
+
+  // ---- devices ----
+
+  /** Registers a device; the returned secret is shown this once and stored only as a hash. */
+  createDevice(input: DeviceInput, actor: string, given?: { secret?: string | undefined; secretHash?: string | undefined; disabled?: boolean | undefined }): { device: Device; secret?: string } {
+    if (this.devices.has(input.id)) throw conflict(`device ${input.id} already exists`);
+    if (this.accounts.has(input.id)) throw conflict(`id ${input.id} is taken by an account (MQTT usernames are shared by devices and accounts)`);
+    const site = this.sites.get(input.siteId);
+    if (!site) throw badRequest(`site ${input.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
+    const secret = given?.secretHash ? undefined : (given?.secret ?? generateSecret());
+    const secretHash = given?.secretHash ?? hashSecret(secret!);
+    const row: DeviceRow = { ...input, companyId: site.companyId, disabled: given?.disabled ?? false, createdAt: this.now(), secretHash };
+    this.db.prepare(`INSERT INTO devices (id, kind, site_id, location, building, maintenance_unit_id, registration_code, next_inspection_due, secret_hash, disabled, created_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(row.id, row.kind, row.siteId, row.location ?? null, row.building ?? null, row.maintenanceUnitId ?? null,
+      row.registrationCode ?? null, row.nextInspectionDue ?? null, secretHash, row.disabled ? 1 : 0, row.createdAt);
+    this.devices.set(row.id, row);
+    this.audit.record(actor, 'device.create', `device:${row.id}`, input);
+    const device = publicDevice(row);
+    this.emit('deviceChanged', device);
+    return secret === undefined ? { device } : { device, secret };
+  }
+
+  updateDevice(id: string, patch: DevicePatch, actor: string): Device {
+    const row = this.devices.get(id);
+    if (!row) throw notFound('device', id);
+    const next: DeviceRow = { ...row };
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) (next as unknown as Record<string, unknown>)[k] = v;
+    if (patch.siteId) {
+      const site = this.sites.get(patch.siteId);
+      if (!site) throw badRequest(`site ${patch.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
+      next.companyId = site.companyId;
+    }
+    this.db.prepare(`UPDATE devices SET site_id = ?, location = ?, building = ?, maintenance_unit_id = ?, registration_code = ?,
+      next_inspection_due = ?, disabled = ? WHERE id = ?`).run(next.siteId, next.location ?? null, next.building ?? null,
+      next.maintenanceUnitId ?? null, next.registrationCode ?? null, next.nextInspectionDue ?? null, next.disabled ? 1 : 0, id);
+    this.devices.set(id, next);
+    this.audit.record(actor, 'device.update', `device:${id}`, patch);
+    const device = publicDevice(next);
+    this.emit('deviceChanged', device);
+    return device;
+  }
+
+  /** Issues a new secret; the old one stops working at once. */
+  rotateSecret(id: string, actor: string): string {
+    const row = this.devices.get(id);
+    if (!row) throw notFound('device', id);
+    const secret = generateSecret();
+    row.secretHash = hashSecret(secret);
+    this.db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(row.secretHash, id);
+    this.audit.record(actor, 'device.rotate_secret', `device:${id}`);
+    this.emit('deviceChanged', publicDevice(row));
+    return secret;
+  }
+
+  getDevice(id: string): Device | undefined {
+    const row = this.devices.get(id);
+    return row && publicDevice(row);
+  }
+
+  listDevices(): Device[] { return [...this.devices.values()].map(publicDevice); }
+
+  checkDevice(id: string, secret: Buffer | string | undefined): DeviceCheck {
+    const row = this.devices.get(id);
+    if (!row) return { ok: false, reason: 'unknown_device' };
+    if (secret === undefined || !secretMatches(secret, row.secretHash)) return { ok: false, reason: 'bad_secret' };
+    if (row.disabled) return { ok: false, reason: 'disabled' };
+    return { ok: true, device: publicDevice(row) };
+  }
+
+  // ---- accounts ----
+
+  createAccount(input: AccountInput, actor: string, given?: { token?: string | undefined; tokenHash?: string | undefined }): { account: Account; token?: string } {
+    if (this.accounts.has(input.id)) throw conflict(`account ${input.id} already exists`);
+    if (this.devices.has(input.id)) throw conflict(`id ${input.id} is taken by a device (MQTT usernames are shared by devices and accounts)`);
+    const token = given?.tokenHash ? undefined : (given?.token ?? generateSecret());
+    const tokenHash = given?.tokenHash ?? hashSecret(token!);
+    if (this.accountsByToken.has(tokenHash)) throw conflict('that token is already in use');
+    const row = { id: input.id, role: input.role, scope: input.scope, name: input.name, disabled: false, createdAt: this.now(), tokenHash };
+    this.db.prepare('INSERT INTO accounts (id, role, scope, name, token_hash, disabled, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)')
+      .run(row.id, row.role, row.scope ?? null, row.name ?? null, tokenHash, row.createdAt);
+    this.cacheAccount(row);
+    this.audit.record(actor, 'account.create', `account:${row.id}`, input);
+    const account = publicAccount(row);
+    return token === undefined ? { account } : { account, token };
+  }
+
+  getAccount(id: string): Account | undefined {
+    const a = this.accounts.get(id);
+    return a && publicAccount(a);
+  }
+
+  listAccounts(): Account[] { return [...this.accounts.values()].map(publicAccount); }
+
+  /** API bearer tokens: looked up by hash (the hash of a 256-bit random token is as good as an index key). */
+  principalForToken(token: string): Principal | undefined {
+    const a = this.accountsByToken.get(hashSecret(token));
+    if (!a || a.disabled) return undefined;
+    return { id: a.id, role: a.role, scope: a.scope };
+  }
+
+  /** MQTT login of an account: username = account id, password = its token. */
+  checkAccount(id: string, token: Buffer | string | undefined): Principal | undefined {
+    const a = this.accounts.get(id);
+    if (!a || a.disabled || token === undefined || !secretMatches(token, a.tokenHash)) return undefined;
+    return { id: a.id, role: a.role, scope: a.scope };
+  }
+}
+
+function publicDevice(row: DeviceRow): Device {
+  const { secretHash: _omit, ...device } = row;
+  return device;
+}
+
+function publicAccount(a: Account & { tokenHash?: string }): Account {
+  const { tokenHash: _omit, ...account } = a;
+  return account;
+}

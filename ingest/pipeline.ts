@@ -1,0 +1,299 @@
+/**
+ * The ingest hot path: a device's MQTT publish → its kind's schema → points and dead letters →
+ * one durable group commit → the MQTT acknowledgement.
+ *
+ * Why a group commit: Aedes sends PUBACK for QoS 1 only after `authorizePublish` calls back, so we
+ * call back only once the message's points (and dead letters) are durably appended. Every message
+ * that arrives within one event-loop turn shares one append, so durability costs one write per
+ * turn, not one per message. Nothing here throws on bad input: a rejection is a dead letter.
+ */
+import type { z } from 'zod';
+import { KIND_CONTRACTS, type DeviceKind, type KindContract } from './schemas/kinds.js';
+import { encodeTags, escapeKey, type FieldValue, type Point } from './points.js';
+import type { TimeSeriesWriter } from './writers/writer.js';
+import type { DeadLetterStore, Issue, NewDeadLetter, RejectReason } from './dead-letters.js';
+
+/** What ingest needs to know about a registered device. */
+export interface IngestDevice {
+  id: string;
+  kind: DeviceKind;
+  siteId: string;
+  companyId: string;
+  building?: string | undefined;
+}
+
+export type Channel = 'telemetry' | 'event';
+
+/** A valid reading or event, handed to listeners (presence, alert rules) after it is stored. */
+export interface Accepted {
+  device: IngestDevice;
+  channel: Channel;
+  /** The parsed object as the schema returned it (ts and type included). */
+  data: Record<string, unknown>;
+  /** epoch ms: the device's ts, or the receive time. */
+  ts: number;
+}
+
+/** A rejection explained to the device on `devices/{id}/errors`. */
+export interface Rejection {
+  deviceId: string;
+  topic: string;
+  reason: RejectReason;
+  message: string;
+  issues: Issue[];
+  index?: number | undefined;
+}
+
+export interface IngestLimits {
+  maxPayloadBytes: number;
+  maxBatchObjects: number;
+  maxFutureMs: number;
+  maxPastMs: number;
+  deadLetterPayloadBytes: number;
+}
+
+export interface IngestCounters {
+  received(channel: Channel | 'status' | 'other', n: number): void;
+  valid(kind: DeviceKind, n: number): void;
+  rejected(reason: RejectReason, n: number): void;
+  commitSeconds(s: number): void;
+}
+
+/** Per-device context built once (topics and tags) and reused for every message. */
+export class DeviceContext {
+  readonly contract: KindContract;
+  readonly telemetryTopic: string;
+  readonly eventsTopic: string;
+  readonly statusTopic: string;
+  readonly errorsTopic: string;
+  readonly ownPrefix: string;
+  readonly tags: Readonly<Record<string, string>>;
+  readonly tagText: string;
+  readonly eventTagTexts = new Map<string, string>();
+
+  constructor(readonly device: IngestDevice) {
+    this.contract = KIND_CONTRACTS[device.kind];
+    this.ownPrefix = `devices/${device.id}/`;
+    this.telemetryTopic = this.ownPrefix + 'telemetry';
+    this.eventsTopic = this.ownPrefix + 'events';
+    this.statusTopic = this.ownPrefix + 'status';
+    this.errorsTopic = this.ownPrefix + 'errors';
+    const tags: Record<string, string> = { device: device.id, site: device.siteId, company: device.companyId };
+    if (device.building) tags.building = device.building;
+    this.tags = Object.freeze(tags);
+    this.tagText = encodeTags(tags);
+  }
+
+  eventTagText(type: string): string {
+    let text = this.eventTagTexts.get(type);
+    if (text === undefined) {
+      text = this.tagText + ',type=' + escapeKey(type);
+      this.eventTagTexts.set(type, text);
+    }
+    return text;
+  }
+}
+
+/** What the broker should do with the MQTT message once ingest has seen it. */
+export const enum Verdict {
+  /** Relay it to subscribers (valid data, status). */
+  Forward,
+  /** Acknowledge it but relay it to nobody (rejected or partly rejected). */
+  Drop,
+}
+
+type Done = (err?: Error | null) => void;
+
+const NOT_ALLOWED_MESSAGE = 'devices may publish only to devices/{id}/telemetry, devices/{id}/events and devices/{id}/status';
+
+export class IngestPipeline {
+  private points: Point[] = [];
+  private letters: NewDeadLetter[] = [];
+  private accepted: Accepted[] = [];
+  private rejections: Rejection[] = [];
+  private waiting: Done[] = [];
+  private scheduled = false;
+  private readonly acceptedListeners: Array<(items: readonly Accepted[]) => void> = [];
+  private readonly rejectionListeners: Array<(items: readonly Rejection[]) => void> = [];
+  private readonly runCommit = () => this.commit();
+
+  constructor(
+    private readonly writer: TimeSeriesWriter,
+    private readonly deadLetters: DeadLetterStore,
+    private readonly limits: IngestLimits,
+    private readonly counters: IngestCounters,
+    /** Runs the writer append and the dead-letter inserts as one unit (a SQLite transaction). */
+    private readonly transaction: (fn: () => void) => void,
+    private readonly onError: (err: unknown, what: string) => void,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  onAccepted(listener: (items: readonly Accepted[]) => void): void { this.acceptedListeners.push(listener); }
+  onRejected(listener: (items: readonly Rejection[]) => void): void { this.rejectionListeners.push(listener); }
+
+  /**
+   * Takes one publish of a device. `done` is called after the durable commit (or with an error if
+   * the commit failed, so the device is not acknowledged and will resend).
+   */
+  handle(ctx: DeviceContext, topic: string, payload: Buffer, done: Done): Verdict {
+    let verdict: Verdict;
+    if (topic === ctx.telemetryTopic) {
+      this.counters.received('telemetry', 1);
+      verdict = this.ingest(ctx, topic, payload, 'telemetry', ctx.contract.telemetry);
+    } else if (topic === ctx.eventsTopic) {
+      this.counters.received('event', 1);
+      verdict = this.ingest(ctx, topic, payload, 'event', ctx.contract.event);
+    } else if (topic === ctx.statusTopic) {
+      this.counters.received('status', 1);
+      verdict = Verdict.Forward;
+    } else {
+      this.counters.received('other', 1);
+      this.reject(ctx, topic, 'topic_not_allowed', `publishing to ${topic} is not allowed: ${NOT_ALLOWED_MESSAGE}`, [], payload, undefined);
+      verdict = Verdict.Drop;
+    }
+    this.waiting.push(done);
+    if (!this.scheduled) {
+      this.scheduled = true;
+      setImmediate(this.runCommit);
+    }
+    return verdict;
+  }
+
+  private ingest(ctx: DeviceContext, topic: string, payload: Buffer, channel: Channel, schema: z.ZodType): Verdict {
+    if (payload.length > this.limits.maxPayloadBytes) {
+      this.reject(ctx, topic, 'too_large', `payload is ${payload.length} bytes; the limit is ${this.limits.maxPayloadBytes}`, [], payload, undefined);
+      return Verdict.Drop;
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(payload.toString('utf8'));
+    } catch (err) {
+      this.reject(ctx, topic, 'not_json', `payload is not valid JSON: ${(err as Error).message}`, [], payload, undefined);
+      return Verdict.Drop;
+    }
+    const receivedAt = this.now();
+    if (Array.isArray(body)) {
+      if (body.length > this.limits.maxBatchObjects) {
+        this.reject(ctx, topic, 'batch_too_large', `batch has ${body.length} objects; the limit is ${this.limits.maxBatchObjects}`, [], payload, undefined);
+        return Verdict.Drop;
+      }
+      let allGood = body.length > 0;
+      for (let i = 0; i < body.length; i++) {
+        if (!this.ingestObject(ctx, topic, body[i], i, channel, schema, receivedAt)) allGood = false;
+      }
+      if (body.length === 0) this.reject(ctx, topic, 'not_object', 'empty batch: send an object or a non-empty array of objects', [], payload, undefined);
+      return allGood ? Verdict.Forward : Verdict.Drop;
+    }
+    return this.ingestObject(ctx, topic, body, undefined, channel, schema, receivedAt) ? Verdict.Forward : Verdict.Drop;
+  }
+
+  private ingestObject(ctx: DeviceContext, topic: string, obj: unknown, index: number | undefined, channel: Channel,
+    schema: z.ZodType, receivedAt: number): boolean {
+    if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
+      this.reject(ctx, topic, 'not_object', 'expected a JSON object', [{ path: index === undefined ? '' : `[${index}]`, message: 'not an object' }], obj, index);
+      return false;
+    }
+    const parsed = schema.safeParse(obj);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.map((i) => ({ path: formatPath(index, i.path), message: i.message }));
+      this.reject(ctx, topic, 'schema', `${channel} does not match the ${ctx.device.kind} schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues, obj, index);
+      return false;
+    }
+    const data = parsed.data as Record<string, unknown>;
+    let ts = receivedAt;
+    const rawTs = data.ts;
+    if (typeof rawTs === 'number') ts = rawTs;
+    else if (typeof rawTs === 'string') ts = Date.parse(rawTs);
+    if (ts > receivedAt + this.limits.maxFutureMs) {
+      this.reject(ctx, topic, 'future_timestamp', `ts ${new Date(ts).toISOString()} is more than ${this.limits.maxFutureMs} ms ahead of the gateway clock`, [{ path: formatPath(index, ['ts']), message: 'too far in the future' }], obj, index);
+      return false;
+    }
+    if (ts < receivedAt - this.limits.maxPastMs) {
+      this.reject(ctx, topic, 'stale_timestamp', `ts ${new Date(ts).toISOString()} is older than the ${this.limits.maxPastMs} ms accepted`, [{ path: formatPath(index, ['ts']), message: 'too old' }], obj, index);
+      return false;
+    }
+    const isEvent = channel === 'event';
+    const types = isEvent ? ctx.contract.eventFields : ctx.contract.telemetryFields;
+    const fields: Record<string, FieldValue> = {};
+    for (const key in data) {
+      if (key === 'ts' || key === 'type') continue;
+      const value = data[key];
+      if (value === undefined) continue;
+      // vendor codes may be numbers or strings; they are stored as strings so the field type never changes
+      fields[key] = types[key] === 'string' && typeof value === 'number' ? String(value) : (value as FieldValue);
+    }
+    if (isEvent) fields.n = 1;
+    this.points.push({
+      measurement: isEvent ? ctx.contract.eventMeasurement : ctx.contract.telemetryMeasurement,
+      tags: ctx.tags,
+      tagText: isEvent ? ctx.eventTagText(data.type as string) : ctx.tagText,
+      fields, types, ts,
+    });
+    this.accepted.push({ device: ctx.device, channel, data, ts });
+    return true;
+  }
+
+  private reject(ctx: DeviceContext, topic: string, reason: RejectReason, message: string, issues: Issue[], raw: unknown, index: number | undefined): void {
+    const receivedAt = this.now();
+    this.letters.push({ receivedAt, deviceId: ctx.device.id, topic, reason, message, issues, index, payload: this.head(raw) });
+    this.rejections.push({ deviceId: ctx.device.id, topic, reason, message, issues, index });
+  }
+
+  private head(raw: unknown): string {
+    const max = this.limits.deadLetterPayloadBytes;
+    if (Buffer.isBuffer(raw)) return raw.subarray(0, max).toString('utf8');
+    let text: string;
+    try { text = JSON.stringify(raw) ?? String(raw); } catch { text = String(raw); }
+    return text.length > max ? text.slice(0, max) : text;
+  }
+
+  /** The group commit: one durable append for everything received in this event-loop turn. */
+  private commit(): void {
+    this.scheduled = false;
+    const points = this.points, letters = this.letters, accepted = this.accepted, rejections = this.rejections, waiting = this.waiting;
+    this.points = []; this.letters = []; this.accepted = []; this.rejections = []; this.waiting = [];
+    const started = performance.now();
+    let failure: Error | null = null;
+    try {
+      this.transaction(() => {
+        if (points.length > 0) this.writer.append(points);
+        if (letters.length > 0) this.deadLetters.appendMany(letters);
+      });
+    } catch (err) {
+      // Not acknowledged: the devices keep the messages and resend them (QoS 1).
+      failure = err instanceof Error ? err : new Error(String(err));
+      this.onError(err, 'ingest commit failed; messages not acknowledged');
+    }
+    this.counters.commitSeconds((performance.now() - started) / 1000);
+    for (let i = 0; i < waiting.length; i++) waiting[i]!(failure);
+    if (failure) return;
+    if (accepted.length > 0) {
+      this.countValid(accepted);
+      for (const l of this.acceptedListeners) this.safely(l, accepted);
+    }
+    if (rejections.length > 0) {
+      for (const r of rejections) this.counters.rejected(r.reason, 1);
+      for (const l of this.rejectionListeners) this.safely(l, rejections);
+    }
+  }
+
+  private countValid(accepted: readonly Accepted[]): void {
+    let kind = accepted[0]!.device.kind;
+    let n = 0;
+    for (const a of accepted) {
+      if (a.device.kind !== kind) { this.counters.valid(kind, n); kind = a.device.kind; n = 0; }
+      n++;
+    }
+    this.counters.valid(kind, n);
+  }
+
+  private safely<T>(listener: (items: readonly T[]) => void, items: readonly T[]): void {
+    try { listener(items); } catch (err) { this.onError(err, 'ingest listener failed'); }
+  }
+}
+
+function formatPath(index: number | undefined, path: ReadonlyArray<PropertyKey>): string {
+  let out = index === undefined ? '' : `[${index}]`;
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : (out ? '.' : '') + String(p);
+  return out || '(root)';
+}

@@ -1,0 +1,62 @@
+/**
+ * A validated reading or event on its way to the time-series store, and its InfluxDB line-protocol
+ * encoding. Field types come from the kind's schema (`FieldTypes`), so an integer field is always
+ * written with the `i` suffix and a float never is: InfluxDB rejects a field whose type changes.
+ */
+import type { FieldTypes } from './schemas/kinds.js';
+
+export type FieldValue = number | boolean | string;
+
+export interface Point {
+  measurement: string;
+  /** device, site, company, and building when known; events also carry `type`. */
+  tags: Readonly<Record<string, string>>;
+  /** `tags` already rendered as line protocol (`,company=c1,device=d1,...`), computed once per device. */
+  tagText: string;
+  fields: Record<string, FieldValue>;
+  types: FieldTypes;
+  /** epoch milliseconds */
+  ts: number;
+}
+
+const escapeKeyRe = /[,= \\]/g;
+const escapeMeasurementRe = /[, \\]/g;
+const escapeStringRe = /["\\]/g;
+
+export function escapeKey(s: string): string {
+  return escapeKeyRe.test(s) ? s.replace(escapeKeyRe, (c) => '\\' + c) : s;
+}
+
+/** Tags rendered once per device and reused for every point (they only change with the registry). */
+export function encodeTags(tags: Readonly<Record<string, string>>): string {
+  let out = '';
+  for (const key of Object.keys(tags).sort()) {
+    const value = tags[key];
+    if (value === undefined || value === '') continue;
+    out += ',' + escapeKey(key) + '=' + escapeKey(value.replace(/\n/g, ' '));
+  }
+  return out;
+}
+
+function encodeField(value: FieldValue, type: string | undefined): string {
+  switch (typeof value) {
+    case 'number':
+      if (type === 'int') return Math.trunc(value) + 'i';
+      return Number.isInteger(value) ? value + '.0' : String(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    default:
+      return '"' + value.replace(escapeStringRe, (c) => '\\' + c).replace(/\n/g, '\\n') + '"';
+  }
+}
+
+/** One line of InfluxDB line protocol, millisecond precision. */
+export function toLine(point: Point): string {
+  let fields = '';
+  for (const key in point.fields) {
+    const value = point.fields[key];
+    if (value === undefined) continue;
+    fields += (fields ? ',' : '') + escapeKey(key) + '=' + encodeField(value, point.types[key]);
+  }
+  return point.measurement.replace(escapeMeasurementRe, (c) => '\\' + c) + point.tagText + ' ' + fields + ' ' + point.ts;
+}

@@ -1,0 +1,106 @@
+/**
+ * Starts a real gateway (the same composition root as `npm start`) on ephemeral ports with a temp
+ * data directory, and gives tests small helpers for the HTTP API and real mqtt.js clients.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import { loadConfig } from '../../gateway/config.js';
+import { startGateway, type Gateway } from '../../gateway/app.js';
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
+
+export interface TestGateway {
+  gw: Gateway;
+  dataDir: string;
+  mqttUrl: string;
+  httpUrl: string;
+  api<T = any>(method: string, path: string, body?: unknown, token?: string): Promise<{ status: number; body: T }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+  /** Stops the gateway; the data directory stays for a restart. */
+  stop(): Promise<void>;
+  /** Starts a new gateway process-equivalent on the same data directory and the same ports. */
+  restart(): Promise<void>;
+  /** Stops and removes the data directory. */
+  dispose(): Promise<void>;
+}
+
+export async function startTestGateway(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
+  const base = { dataDir, adminToken: ADMIN_TOKEN, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' } };
+  let config = loadConfig(env, { ...base, ...overrides });
+  let gw = await startGateway(config);
+  const t: TestGateway = {
+    gw, dataDir,
+    mqttUrl: `mqtt://127.0.0.1:${gw.ports().mqtt}`,
+    httpUrl: `http://127.0.0.1:${gw.ports().http}`,
+    async api(method, path, body, token = ADMIN_TOKEN) {
+      const res = await fetch(t.httpUrl + path, {
+        method,
+        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      const text = await res.text();
+      return { status: res.status, body: text ? JSON.parse(text) : undefined };
+    },
+    async stop() { await gw.close(); },
+    async restart() {
+      const ports = gw.ports();
+      config = loadConfig(env, { ...base, ...overrides, mqtt: { ...(overrides.mqtt as object), port: ports.mqtt, host: '127.0.0.1' }, http: { port: ports.http, host: '127.0.0.1' } });
+      gw = await startGateway(config);
+      t.gw = gw;
+    },
+    async dispose() {
+      await gw.close();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return t;
+}
+
+/** Registers a site (if needed) and a device over the API; returns its secret. */
+export async function registerDevice(t: TestGateway, device: { id: string; kind: string; siteId?: string; companyId?: string; [k: string]: unknown }): Promise<string> {
+  const siteId = device.siteId ?? 'site-1';
+  const site = await t.api('GET', `/api/v1/sites/${siteId}`);
+  if (site.status === 404) {
+    const created = await t.api('POST', '/api/v1/sites', { id: siteId, name: `小区 ${siteId}`, companyId: device.companyId ?? 'company-1' });
+    if (created.status !== 201) throw new Error(`site create failed: ${JSON.stringify(created.body)}`);
+  }
+  const { companyId: _c, ...body } = device;
+  const res = await t.api('POST', '/api/v1/devices', { ...body, siteId });
+  if (res.status !== 201) throw new Error(`device create failed: ${res.status} ${JSON.stringify(res.body)}`);
+  return res.body.secret as string;
+}
+
+/** Connects a real mqtt.js client; rejects with the CONNACK error when the broker refuses. */
+export function connect(url: string, opts: IClientOptions): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: 5000, ...opts });
+    client.once('connect', () => resolve(client));
+    client.once('error', (err) => { client.end(true); reject(err); });
+    client.once('close', () => reject(new Error('closed before CONNACK')));
+  });
+}
+
+export async function connectDevice(t: TestGateway, id: string, secret: string, opts: IClientOptions = {}): Promise<MqttClient> {
+  return connect(t.mqttUrl, { clientId: id, username: id, password: secret, ...opts });
+}
+
+/** Publishes at QoS 1 and resolves on PUBACK. */
+export function publish(client: MqttClient, topic: string, payload: string | Buffer | object, qos: 0 | 1 = 1): Promise<void> {
+  const body = typeof payload === 'string' || Buffer.isBuffer(payload) ? payload : JSON.stringify(payload);
+  return new Promise((resolve, reject) => client.publish(topic, body, { qos }, (err) => (err ? reject(err) : resolve())));
+}
+
+export async function waitFor<T>(fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs = 10_000, intervalMs = 50): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  while (Date.now() < deadline) {
+    try {
+      const v = await fn();
+      if (v) return v;
+    } catch (err) { last = err; }
+    await new Promise((r) => setTimeout(r, intervalMs));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+}
