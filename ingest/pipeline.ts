@@ -69,7 +69,7 @@ export class DeviceContext {
   readonly ownPrefix: string;
   readonly tags: Readonly<Record<string, string>>;
   readonly tagText: string;
-  readonly eventTagTexts = new Map<string, string>();
+  private readonly eventTagSets = new Map<string, { tags: Readonly<Record<string, string>>; tagText: string }>();
 
   constructor(readonly device: IngestDevice) {
     this.contract = KIND_CONTRACTS[device.kind];
@@ -84,13 +84,14 @@ export class DeviceContext {
     this.tagText = encodeTags(tags);
   }
 
-  eventTagText(type: string): string {
-    let text = this.eventTagTexts.get(type);
-    if (text === undefined) {
-      text = this.tagText + ',type=' + escapeKey(type);
-      this.eventTagTexts.set(type, text);
+  /** Events are tagged with their type too; one tag set per (device, type), built on first use. */
+  eventTags(type: string): { tags: Readonly<Record<string, string>>; tagText: string } {
+    let set = this.eventTagSets.get(type);
+    if (set === undefined) {
+      set = { tags: Object.freeze({ ...this.tags, type }), tagText: this.tagText + ',type=' + escapeKey(type) };
+      this.eventTagSets.set(type, set);
     }
-    return text;
+    return set;
   }
 }
 
@@ -222,13 +223,13 @@ export class IngestPipeline {
       // vendor codes may be numbers or strings; they are stored as strings so the field type never changes
       fields[key] = types[key] === 'string' && typeof value === 'number' ? String(value) : (value as FieldValue);
     }
-    if (isEvent) fields.n = 1;
-    this.points.push({
-      measurement: isEvent ? ctx.contract.eventMeasurement : ctx.contract.telemetryMeasurement,
-      tags: ctx.tags,
-      tagText: isEvent ? ctx.eventTagText(data.type as string) : ctx.tagText,
-      fields, types, ts,
-    });
+    if (isEvent) {
+      fields.n = 1;
+      const { tags, tagText } = ctx.eventTags(data.type as string);
+      this.points.push({ measurement: ctx.contract.eventMeasurement, tags, tagText, fields, types, ts });
+    } else {
+      this.points.push({ measurement: ctx.contract.telemetryMeasurement, tags: ctx.tags, tagText: ctx.tagText, fields, types, ts });
+    }
     this.accepted.push({ device: ctx.device, channel, data, ts });
     return true;
   }
