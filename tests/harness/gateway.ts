@@ -30,6 +30,8 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
   const base = { dataDir, adminToken: ADMIN_TOKEN, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' } };
   let config = loadConfig(env, { ...base, ...overrides });
   let gw = await startGateway(config);
+  // kept so a restart after stop() comes back on the same ports (clients reconnect to the same URL)
+  const ports = gw.ports();
   const t: TestGateway = {
     gw, dataDir,
     mqttUrl: `mqtt://127.0.0.1:${gw.ports().mqtt}`,
@@ -45,7 +47,6 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
     },
     async stop() { await gw.close(); },
     async restart() {
-      const ports = gw.ports();
       config = loadConfig(env, { ...base, ...overrides, mqtt: { ...(overrides.mqtt as object), port: ports.mqtt, host: '127.0.0.1' }, http: { port: ports.http, host: '127.0.0.1' } });
       gw = await startGateway(config);
       t.gw = gw;
