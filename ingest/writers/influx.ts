@@ -16,7 +16,10 @@
  * What the backend's answers mean (retry decisions come from the error code, not from messages):
  * - 2xx: written.
  * - "partial write" (1.x: 400, 2.x: 422 or 400, "... dropped=N"): written except N points, which
- *   are counted as dropped with reason `rejected_by_backend`.
+ *   are counted as dropped with reason `rejected_by_backend`. Limitation: when one 1.x request has
+ *   both a field-type conflict and an unparseable line, InfluxDB 1.6 reports only the conflict
+ *   (seen with 1.6.7), so the unparseable lines are written off uncounted. Our lines come from
+ *   validated schemas, so unparseable lines should not occur in practice.
  * - another 4xx (400 bad line protocol, 413 too large, 422): the batch itself is bad. It is split in
  *   halves and retried to isolate the bad lines (bounded: at most BISECT_BUDGET extra requests per
  *   batch), the rest is written, the bad points are logged and counted as `rejected_by_backend`,
@@ -26,6 +29,7 @@
  *   the buffer into the void. They are retried like an outage (1.x: the database is re-created).
  * - 408, 429, 5xx, network errors, timeouts: retried.
  */
+import { setMaxListeners } from 'node:events';
 import { join } from 'node:path';
 import { InfluxDB as Influx1Client } from 'influx';
 import { Pool, RequestError } from 'influx/lib/src/pool.js';
@@ -148,7 +152,10 @@ function badQuery(message: string): TimeSeriesError {
 export function validateQuery(q: TelemetryQuery): string[] | undefined {
   if (typeof q.measurement !== 'string' || !IDENT_RE.test(q.measurement)) throw badQuery(`invalid measurement: ${JSON.stringify(q.measurement)}`);
   if (typeof q.deviceId !== 'string' || q.deviceId.length === 0) throw badQuery('deviceId is required');
-  if (!Number.isSafeInteger(q.from) || !Number.isSafeInteger(q.to)) throw badQuery('from and to must be integer epoch milliseconds');
+  // 8.64e15 ms is the range of a JS Date (the Flux query renders RFC 3339 times).
+  if (!Number.isSafeInteger(q.from) || !Number.isSafeInteger(q.to) || Math.abs(q.from) > 8.64e15 || Math.abs(q.to) >= 8.64e15) {
+    throw badQuery('from and to must be integer epoch milliseconds');
+  }
   if (q.from > q.to) throw badQuery('from must not be after to');
   if (!Number.isSafeInteger(q.limit) || q.limit < 1) throw badQuery('limit must be a positive integer');
   if (q.fields === undefined || q.fields.length === 0) return undefined;
@@ -392,12 +399,13 @@ export class Influx2Sink implements TimeSeriesSink {
     return rows.length > q.limit ? rows.slice(0, q.limit) : rows;
   }
 
+  /** True when the server answers at all: an HTTP error status still means it is reachable. */
   async ping(): Promise<boolean> {
     try {
       await this.transport.request('/ping', '', { method: 'GET' });
       return true;
-    } catch {
-      return false;
+    } catch (err) {
+      return err instanceof HttpError;
     }
   }
 }
@@ -541,7 +549,12 @@ export class InfluxWriter implements TimeSeriesWriter {
     return h;
   }
 
-  /** Resolves true once every point appended before the call is written (or counted as dropped). */
+  /**
+   * Resolves true once every point appended before the call is written (or counted as dropped);
+   * false after `timeoutMs`. It sends partial batches at once and, if the loop is waiting out a
+   * backoff (even a server's Retry-After), retries once right away: an explicit flush (shutdown,
+   * tests) is worth one early attempt.
+   */
   flush(timeoutMs?: number): Promise<boolean> {
     const target = this.spool.appendedLines;
     if (this.doneLines() >= target) return Promise.resolve(true);
@@ -622,6 +635,8 @@ export class InfluxWriter implements TimeSeriesWriter {
     const tookAll = batch.lines >= this.spool.pendingLines;
     const readAt = Date.now();
     const abort = new AbortController();
+    // One signal serves the batch and its split halves; the 2.x transport never removes its listener.
+    setMaxListeners(BISECT_BUDGET + 2, abort.signal);
     this.inflightAbort = abort;
     const started = performance.now();
     try {
@@ -638,7 +653,8 @@ export class InfluxWriter implements TimeSeriesWriter {
       this.pendingSince = tookAll ? readAt : 0;
     } catch (err) {
       const lost = this.spool.release();
-      const e = err instanceof TimeSeriesError ? err : networkError(err);
+      // Sinks only throw TimeSeriesError; anything else is local (the spool's disk).
+      const e = err instanceof TimeSeriesError ? err : new TimeSeriesError(TS_ERRORS.UNAVAILABLE, `local error: ${(err as Error).message}`);
       this.m.errors.inc();
       const repeated = this.lastError === e.message;
       this.lastOk = false;

@@ -236,7 +236,11 @@ export class Spool {
     if (count === 0) return;
     const buf = Buffer.from(text, 'utf8');
     let seg = this.writable;
-    if (seg === null || (seg.bytes > 0 && seg.bytes + buf.length > this.segmentBytes)) seg = this.roll();
+    try {
+      if (seg === null || (seg.bytes > 0 && seg.bytes + buf.length > this.segmentBytes)) seg = this.roll();
+    } catch (err) {
+      throw new SpoolError('INGEST_SPOOL_WRITE', `spool append failed: ${(err as Error).message}`, { cause: err });
+    }
     const fd = this.writeFd!;
     try {
       let off = 0;
