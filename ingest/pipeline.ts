@@ -69,6 +69,9 @@ export class DeviceContext {
   readonly ownPrefix: string;
   readonly tags: Readonly<Record<string, string>>;
   readonly tagText: string;
+  /** Last timestamp given to a reading without `seq`, and how many shared it (see Point.sub). */
+  lastTs = -1;
+  sameTsCount = 0;
   private readonly eventTagSets = new Map<string, { tags: Readonly<Record<string, string>>; tagText: string }>();
 
   constructor(readonly device: IngestDevice) {
@@ -223,12 +226,20 @@ export class IngestPipeline {
       // vendor codes may be numbers or strings; they are stored as strings so the field type never changes
       fields[key] = types[key] === 'string' && typeof value === 'number' ? String(value) : (value as FieldValue);
     }
+    const seq = data.seq;
+    let sub: number;
+    if (typeof seq === 'number') {
+      sub = seq % 1_000_000;
+    } else {
+      sub = ts === ctx.lastTs ? ++ctx.sameTsCount : (ctx.sameTsCount = 0);
+      ctx.lastTs = ts;
+    }
     if (isEvent) {
       fields.n = 1;
       const { tags, tagText } = ctx.eventTags(data.type as string);
-      this.points.push({ measurement: ctx.contract.eventMeasurement, tags, tagText, fields, types, ts });
+      this.points.push({ measurement: ctx.contract.eventMeasurement, tags, tagText, fields, types, ts, sub });
     } else {
-      this.points.push({ measurement: ctx.contract.telemetryMeasurement, tags: ctx.tags, tagText: ctx.tagText, fields, types, ts });
+      this.points.push({ measurement: ctx.contract.telemetryMeasurement, tags: ctx.tags, tagText: ctx.tagText, fields, types, ts, sub });
     }
     this.accepted.push({ device: ctx.device, channel, data, ts });
     return true;

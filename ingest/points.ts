@@ -17,6 +17,13 @@ export interface Point {
   types: FieldTypes;
   /** epoch milliseconds */
   ts: number;
+  /**
+   * Nanoseconds within the millisecond (0-999999). InfluxDB keeps one point per series and
+   * timestamp, so two readings of one device in the same millisecond (a batch without `ts`, a fast
+   * device) would overwrite each other at ms precision. The pipeline derives this from `seq`, so a
+   * retransmitted message lands on the same point (idempotent) while distinct readings never collide.
+   */
+  sub?: number;
 }
 
 const escapeKeyRe = /[,= \\]/g;
@@ -50,7 +57,14 @@ function encodeField(value: FieldValue, type: string | undefined): string {
   }
 }
 
-/** One line of InfluxDB line protocol, millisecond precision. */
+const ZEROS = '000000';
+function subMillis(sub: number | undefined): string {
+  if (!sub) return ZEROS;
+  const text = String(sub);
+  return ZEROS.slice(text.length) + text;
+}
+
+/** One line of InfluxDB line protocol, nanosecond precision (ms timestamp + `sub`). */
 export function toLine(point: Point): string {
   let fields = '';
   for (const key in point.fields) {
@@ -58,5 +72,5 @@ export function toLine(point: Point): string {
     if (value === undefined) continue;
     fields += (fields ? ',' : '') + escapeKey(key) + '=' + encodeField(value, point.types[key]);
   }
-  return point.measurement.replace(escapeMeasurementRe, (c) => '\\' + c) + point.tagText + ' ' + fields + ' ' + point.ts;
+  return point.measurement.replace(escapeMeasurementRe, (c) => '\\' + c) + point.tagText + ' ' + fields + ' ' + point.ts + subMillis(point.sub);
 }

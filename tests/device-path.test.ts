@@ -79,3 +79,27 @@ describe.each(backends)('$name', ({ overrides }) => {
     device.end(true);
   });
 });
+
+describe('InfluxDB 1.x: readings in the same millisecond', () => {
+  let t: TestGateway;
+  beforeAll(async () => { t = await startTestGateway({ influx: { url: influxd.url, database: 'samems' }, timeseries: { flushIntervalMs: 50 } }); });
+  afterAll(async () => { await t.dispose(); });
+
+  it('keeps every reading of a batch without ts, and a retransmission stays one point', async () => {
+    const secret = await registerDevice(t, { id: 'fw-burst', kind: 'fire_water' });
+    const device = await connectDevice(t, 'fw-burst', secret);
+    const base = sampleTelemetry('fire_water');
+    delete base.seq;
+    // no ts and no seq: all five get the receive time, yet none may overwrite another
+    await publish(device, 'devices/fw-burst/telemetry', [1, 2, 3, 4, 5].map((i) => ({ ...base, pressure: i / 10 })));
+    // the same seq and ts sent twice (a QoS 1 retransmission) is stored once
+    const ts = Date.now() - 1000;
+    await publish(device, 'devices/fw-burst/telemetry', { ...base, seq: 7, ts, pressure: 0.7 });
+    await publish(device, 'devices/fw-burst/telemetry', { ...base, seq: 7, ts, pressure: 0.7 });
+    await publish(device, 'devices/fw-burst/telemetry', { ...base, seq: 8, ts, pressure: 0.8 });
+    expect(await t.gw.writer.flush(10_000)).toBe(true);
+    const rows = (await t.api('GET', '/api/v1/devices/fw-burst/telemetry?from=0&fields=pressure')).body.rows;
+    expect(rows.map((r: { pressure: number }) => r.pressure).sort()).toEqual([0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 0.8]);
+    await device.endAsync();
+  });
+});

@@ -599,17 +599,17 @@ describe('Influx2Sink + InfluxWriter against an imitation of the 2.x API', () =>
   }
   const seqOf = (line: string) => Number(/seq=(\d+)i/.exec(line)![1]);
 
-  it('posts raw line protocol with ms precision, the org, bucket and token', async () => {
+  it('posts raw line protocol with ns precision, the org, bucket and token', async () => {
     const { writer, metrics } = newWriter();
     await writer.start();
     writer.append(Array.from({ length: 100 }, (_, i) => elevatorPoint('dev-2', i)));
     expect(await writer.flush(5000)).toBe(true);
     const write = fake.requests.find((r) => r.path.startsWith('/api/v2/write'))!;
-    expect(write.path).toBe('/api/v2/write?org=my%20org&bucket=iot%2Fautogen&precision=ms');
+    expect(write.path).toBe('/api/v2/write?org=my%20org&bucket=iot%2Fautogen&precision=ns');
     expect(write.auth).toBe('Token secret-token');
     expect(write.gzip).toBe(true); // bodies over 1000 bytes are compressed
     expect(fake.accepted.map(seqOf)).toEqual(Array.from({ length: 100 }, (_, i) => i));
-    expect(fake.accepted[0]).toMatch(new RegExp(`^elevator,company=c1,device=dev-2,site=s1 .*floor=0i.* ${BASE_TS}$`));
+    expect(fake.accepted[0]).toMatch(new RegExp(`^elevator,company=c1,device=dev-2,site=s1 .*floor=0i.* ${BASE_TS}000000$`));
     expect(await counter(metrics.pointsWritten, { backend: 'influx2' })).toBe(100);
   });
 

@@ -279,7 +279,7 @@ export class Influx1Sink implements TimeSeriesSink {
 
   async write(body: string, lines: number, signal?: AbortSignal): Promise<SinkWriteResult> {
     try {
-      await this.pool.discard({ method: 'POST', path: '/write', query: { db: this.database, precision: 'ms' }, body, auth: this.auth, signal });
+      await this.pool.discard({ method: 'POST', path: '/write', query: { db: this.database, precision: 'ns' }, body, auth: this.auth, signal });
       return { dropped: 0 };
     } catch (err) {
       if (err instanceof RequestError) {
@@ -353,7 +353,7 @@ export class Influx2Sink implements TimeSeriesSink {
   constructor(private readonly opts: Influx2SinkOptions) {
     this.client = new Influx2Client({ url: opts.url, token: opts.token, timeout: opts.requestTimeoutMs ?? 30_000 });
     this.transport = this.client.transport;
-    this.writePath = `/api/v2/write?org=${encodeURIComponent(opts.org)}&bucket=${encodeURIComponent(opts.bucket)}&precision=ms`;
+    this.writePath = `/api/v2/write?org=${encodeURIComponent(opts.org)}&bucket=${encodeURIComponent(opts.bucket)}&precision=ns`;
   }
 
   async init(): Promise<void> {
