@@ -1,0 +1,54 @@
+/** The gateway under test, in its own process, built by the same composition root as `npm start`. */
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../gateway/config.js';
+import { startGateway, type Gateway } from '../../gateway/app.js';
+import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import { serve, settledRss } from './ipc.js';
+
+let gw: Gateway | undefined;
+const dataDir = process.env.BENCH_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'bench-gw-'));
+
+function counter(name: string): Promise<number> {
+  return gw!.metrics.registry.getSingleMetric(name)!.get().then((m) => m.values.reduce((a, v) => a + v.value, 0));
+}
+
+serve({
+  async start(overrides: Record<string, unknown>) {
+    gw = await startGateway(loadConfig({}, {
+      dataDir, adminToken: 'bench-admin-token-0123456789', logLevel: 'warn',
+      mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' }, ...overrides,
+    }));
+    return gw.ports();
+  },
+  /** Registers devices straight in the registry (the API path is tested elsewhere; here it would only add setup time). */
+  register(args: { prefix: string; count: number; kinds: DeviceKind[]; sites: number }) {
+    const out: Array<{ id: string; secret: string; kind: DeviceKind }> = [];
+    for (let s = 0; s < args.sites; s++) {
+      const id = `${args.prefix}-site-${s}`;
+      if (!gw!.registry.getSite(id)) gw!.registry.createSite({ id, name: id, companyId: `${args.prefix}-co-${s % 3}` }, 'bench');
+    }
+    for (let i = 0; i < args.count; i++) {
+      const kind = args.kinds[i % args.kinds.length]!;
+      const id = `${args.prefix}-${kind}-${i}`;
+      const { secret } = gw!.registry.createDevice({ id, kind, siteId: `${args.prefix}-site-${i % args.sites}`, maintenanceUnitId: 'bench-mu' }, 'bench');
+      out.push({ id, secret: secret!, kind });
+    }
+    return out;
+  },
+  rss: () => settledRss(),
+  counters: async () => ({
+    valid: await counter('gateway_objects_valid_total'),
+    rejected: await counter('gateway_rejected_total'),
+    written: await counter('gateway_points_written_total'),
+    pending: gw!.writer.health().pendingPoints,
+    connections: gw!.broker.aedes.connectedClients,
+  }),
+  flush: (timeoutMs: number) => gw!.writer.flush(timeoutMs),
+  async close() {
+    await gw?.close();
+    gw = undefined;
+    return true;
+  },
+});

@@ -1,0 +1,73 @@
+/**
+ * A tiny request/response protocol over the fork() IPC channel, so the benchmark can drive a broker,
+ * a gateway and a load generator in separate processes (as they would be deployed) and ask each for
+ * numbers (RSS, counters) without sharing an event loop with them.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+
+type Handler = (args: any) => Promise<unknown> | unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** In a child: answer requests with the given handlers. */
+export function serve(handlers: Record<string, Handler>): void {
+  process.on('message', async (msg: { id: number; cmd: string; args: unknown }) => {
+    try {
+      const handler = handlers[msg.cmd];
+      if (!handler) throw new Error(`unknown command ${msg.cmd}`);
+      const result = await handler(msg.args);
+      process.send!({ id: msg.id, result });
+    } catch (err) {
+      process.send!({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
+    }
+  });
+  process.send!({ id: 0, result: 'ready' });
+}
+
+export interface Proc {
+  call<T = unknown>(cmd: string, args?: unknown): Promise<T>;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** In the parent: start a child script and wait until it is ready. */
+export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
+  const child = fork(script, [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  let next = 1;
+  const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>(); // eslint-disable-line @typescript-eslint/no-explicit-any
+  return new Promise((resolve, reject) => {
+    child.on('message', (msg: { id: number; result?: unknown; error?: string }) => {
+      if (msg.id === 0) {
+        resolve({
+          child,
+          call: (cmd, args) => new Promise((res, rej) => {
+            const id = next++;
+            pending.set(id, { resolve: res, reject: rej });
+            child.send({ id, cmd, args });
+          }),
+          stop: () => new Promise<void>((res) => {
+            if (child.exitCode !== null) return res();
+            child.once('exit', () => res());
+            child.kill('SIGTERM');
+            setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+          }),
+        });
+        return;
+      }
+      const p = pending.get(msg.id);
+      if (!p) return;
+      pending.delete(msg.id);
+      if (msg.error) p.reject(new Error(msg.error));
+      else p.resolve(msg.result);
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`${script} exited with ${code} before it was ready`));
+      for (const p of pending.values()) p.reject(new Error(`${script} exited with ${code}`));
+    });
+  });
+}
+
+/** Resident set size after a full garbage collection (the child runs with --expose-gc). */
+export function settledRss(): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (gc) { gc(); gc(); }
+  return process.memoryUsage().rss;
+}

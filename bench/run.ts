@@ -1,0 +1,263 @@
+/**
+ * `npm run bench`: throughput, alert latency and memory of the gateway, side by side with a raw
+ * Aedes broker on the same machine in the same run. Broker / gateway, load generator and
+ * subscriber run in separate processes, as deployed. Writes JSON and Markdown to bench/results/.
+ */
+import { parseArgs } from 'node:util';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnProc, type Proc } from './procs/ipc.js';
+import type { LoadSummary } from '../simulators/load.js';
+import type { DeviceKind } from '../ingest/schemas/kinds.js';
+import { startInfluxd, type InfluxdHandle } from '../tests/harness/influxd.js';
+import { measureAlertLatency, type LatencyResult } from './latency.js';
+
+const HELP = `Usage: npm run bench -- [options]
+
+Measures, on this machine, in one run / 在本机一次运行中测量:
+  1. raw Aedes ceiling: QoS 1 JSON telemetry relayed to one subscriber, no pipeline
+  2. gateway ingest: QoS 1 telemetry validated, stored, evaluated (embedded store; InfluxDB 1.x if influxd is installed)
+  3. alert latency p50/p95/p99: device publish → agency MQTT subscriber, at half the measured maximum
+  4. resident memory per idle connected device, and the connect rate
+  5. replay of the backlog of an InfluxDB outage, as a multiple of the ingest rate
+
+Options:
+  --quick              short phases (under 2 minutes in all)
+  --duration <s>       seconds per throughput phase (default 20, quick 6)
+  --publishers <n>     publishing devices (default 50)
+  --idle <n>           idle devices for the memory phase (default 5000, quick 1000)
+  --outage <s>         InfluxDB outage length (default 60, quick 10)
+  --no-influx          skip the InfluxDB phases even if influxd is installed
+  --only <list>        comma-separated phases: raw,ingest,influx,latency,memory,outage
+  --out <dir>          results folder (default bench/results)
+  -h, --help           this help
+`;
+
+const KINDS: DeviceKind[] = ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
+const here = dirname(fileURLToPath(import.meta.url));
+const proc = (name: string) => join(here, 'procs', `${name}.js`);
+/** Publishers send as fast as their in-flight windows allow: the rate is the broker's, not the generator's. */
+const UNLIMITED = 1_000_000;
+
+interface Results {
+  startedAt: string;
+  machine: { cpus: number; node: string };
+  options: Record<string, unknown>;
+  raw?: { relayRate: number; ackRate: number; summary: Partial<LoadSummary> };
+  ingest?: { embedded?: IngestResult; influx?: IngestResult };
+  latency?: LatencyResult;
+  memory?: { devices: number; gatewayBytesPerDevice: number; rawBytesPerDevice: number; gatewayConnectRate: number; rawConnectRate: number };
+  outage?: { outageSeconds: number; backlogPoints: number; replaySeconds: number; replayRate: number; ingestRate: number; multiple: number };
+  targets: Array<{ target: string; value: string; met: boolean | null }>;
+}
+interface IngestResult { storedRate: number; ackRate: number; ratioToRaw: number; rejected: number; summary: Partial<LoadSummary> }
+
+function log(line: string): void { process.stderr.write(`[bench] ${line}\n`); }
+const round = (x: number) => Math.round(x);
+const ackRateOf = (s: LoadSummary) => (s.acknowledged * 1000) / (s.durationMs + s.drainMs);
+function brief(s: LoadSummary): Partial<LoadSummary> {
+  const { perDevice: _p, ...rest } = s;
+  return rest;
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false }, duration: { type: 'string' }, publishers: { type: 'string' }, idle: { type: 'string' },
+      outage: { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) { process.stdout.write(HELP); return; }
+  const quick = values.quick!;
+  const durationMs = Number(values.duration ?? (quick ? 6 : 20)) * 1000;
+  const publishers = Number(values.publishers ?? 50);
+  const idleDevices = Number(values.idle ?? (quick ? 1000 : 5000));
+  const outageMs = Number(values.outage ?? (quick ? 10 : 60)) * 1000;
+  const influxAvailable = !values['no-influx'] && existsSync('/usr/bin/influxd');
+  const phases = new Set((values.only ?? 'raw,ingest,influx,latency,memory,outage').split(','));
+  const outDir = values.out ?? join(here, '..', '..', 'bench', 'results');
+  const { cpus, version } = await import('node:os').then((os) => ({ cpus: os.cpus().length, version: process.version }));
+  const results: Results = { startedAt: new Date().toISOString(), machine: { cpus, node: version }, options: { quick, durationMs, publishers, idleDevices, outageMs, influxAvailable }, targets: [] };
+
+  const loader = await spawnProc(proc('load'), ['--max-old-space-size=4096', '--expose-gc']);
+  let influxd: InfluxdHandle | undefined;
+  try {
+    if (phases.has('raw')) results.raw = await rawCeiling(loader, publishers, durationMs);
+    if (phases.has('ingest')) {
+      results.ingest = { embedded: await gatewayIngest(loader, {}, publishers, durationMs, results.raw?.relayRate) };
+    }
+    if (influxAvailable && (phases.has('influx') || phases.has('outage'))) influxd = await startInfluxd();
+    if (influxd && phases.has('influx')) {
+      results.ingest = { ...results.ingest, influx: await gatewayIngest(loader, { influx: { url: influxd.url, database: 'bench' } }, publishers, durationMs, results.raw?.relayRate) };
+    }
+    if (phases.has('latency')) {
+      const max = results.ingest?.embedded?.storedRate ?? 10_000;
+      results.latency = await measureAlertLatency({ loader, gatewayScript: proc('gateway'), rate: Math.max(100, Math.round(max / 2)), publishers, durationMs, log });
+    }
+    if (phases.has('memory')) results.memory = await idleMemory(loader, idleDevices);
+    if (influxd && phases.has('outage')) {
+      const rate = Math.round((results.ingest?.influx?.storedRate ?? results.ingest?.embedded?.storedRate ?? 10_000) / 2);
+      results.outage = await outageReplay(loader, influxd, publishers, rate, outageMs);
+    }
+  } finally {
+    await loader.stop();
+    await influxd?.dispose();
+  }
+
+  const ingestRate = results.ingest?.influx?.storedRate ?? results.ingest?.embedded?.storedRate;
+  const rawRate = results.raw?.relayRate;
+  results.targets = [
+    { target: 'gateway ingest ≥ 0.6 × raw Aedes', value: rawRate && results.ingest?.embedded ? `${(results.ingest.embedded.storedRate / rawRate).toFixed(2)} × (embedded)` + (results.ingest.influx ? `, ${(results.ingest.influx.storedRate / rawRate).toFixed(2)} × (InfluxDB)` : '') : 'not measured', met: rawRate && ingestRate ? Math.min(results.ingest!.embedded!.storedRate, results.ingest?.influx?.storedRate ?? Infinity) / rawRate >= 0.6 : null },
+    { target: 'p99 alert latency ≤ 50 ms at half load', value: results.latency?.p99 !== undefined ? `${results.latency.p99.toFixed(1)} ms` : 'not measured', met: results.latency?.p99 !== undefined ? results.latency.p99 <= 50 : null },
+    { target: '≤ 40 KB per idle connected device', value: results.memory ? `${(results.memory.gatewayBytesPerDevice / 1024).toFixed(1)} KB` : 'not measured', met: results.memory ? results.memory.gatewayBytesPerDevice <= 40 * 1024 : null },
+    { target: 'outage backlog replayed ≥ 3 × ingest rate', value: results.outage ? `${results.outage.multiple.toFixed(1)} ×` : 'not measured', met: results.outage ? results.outage.multiple >= 3 : null },
+  ];
+  mkdirSync(outDir, { recursive: true });
+  const stamp = results.startedAt.replace(/[:.]/g, '-');
+  const md = markdown(results);
+  writeFileSync(join(outDir, `bench-${stamp}.json`), JSON.stringify(results, null, 2));
+  writeFileSync(join(outDir, `bench-${stamp}.md`), md);
+  writeFileSync(join(outDir, 'latest.md'), md);
+  process.stdout.write(md + '\n');
+  log(`results written to ${join(outDir, `bench-${stamp}.{json,md}`)}`);
+}
+
+async function rawCeiling(loader: Proc, publishers: number, durationMs: number): Promise<NonNullable<Results['raw']>> {
+  log(`1/5 raw Aedes ceiling: ${publishers} publishers, QoS 1, ${durationMs / 1000} s`);
+  const broker = await spawnProc(proc('raw-broker'), ['--expose-gc']);
+  // the subscriber gets a process of its own, so it does not steal the publishers' event loop
+  const sub = await spawnProc(proc('load'));
+  try {
+    const { mqtt } = await broker.call<{ mqtt: number }>('ports');
+    const url = `mqtt://127.0.0.1:${mqtt}`;
+    await sub.call('subscribe', { url, topic: 'devices/+/telemetry' });
+    const devices = Array.from({ length: publishers }, (_, i) => ({ id: `raw-${i}`, secret: 'x', kind: KINDS[i % KINDS.length]! }));
+    const summary = await loader.call<LoadSummary>('load', { mqttUrl: url, devices, ratePerSecond: UNLIMITED, durationMs, qos: 1 });
+    await new Promise((r) => setTimeout(r, 500));
+    const received = await sub.call<number>('received');
+    await sub.call('unsubscribe');
+    const relayRate = round((received * 1000) / (summary.durationMs + summary.drainMs));
+    log(`   relayed ${received} messages: ${relayRate} msg/s`);
+    return { relayRate, ackRate: round(ackRateOf(summary)), summary: brief(summary) };
+  } finally {
+    await sub.stop();
+    await broker.stop();
+  }
+}
+
+async function gatewayIngest(loader: Proc, overrides: Record<string, unknown>, publishers: number, durationMs: number, rawRate: number | undefined): Promise<IngestResult> {
+  const backend = overrides.influx ? 'InfluxDB 1.x' : 'embedded store';
+  log(`2/5 gateway ingest (${backend}): ${publishers} publishers, QoS 1, ${durationMs / 1000} s`);
+  const gw = await spawnProc(proc('gateway'), ['--expose-gc']);
+  try {
+    const { mqtt } = await gw.call<{ mqtt: number }>('start', overrides);
+    const devices = await gw.call<Array<{ id: string; secret: string; kind: DeviceKind }>>('register', { prefix: 'ing', count: publishers, kinds: KINDS, sites: 10 });
+    const before = await gw.call<{ valid: number; rejected: number }>('counters');
+    const summary = await loader.call<LoadSummary>('load', { mqttUrl: `mqtt://127.0.0.1:${mqtt}`, devices, ratePerSecond: UNLIMITED, durationMs, qos: 1 });
+    const after = await gw.call<{ valid: number; rejected: number }>('counters');
+    if (overrides.influx) await gw.call('flush', 60_000);
+    const storedRate = round(((after.valid - before.valid) * 1000) / (summary.durationMs + summary.drainMs));
+    log(`   stored ${after.valid - before.valid} readings: ${storedRate} readings/s`);
+    return { storedRate, ackRate: round(ackRateOf(summary)), ratioToRaw: rawRate ? storedRate / rawRate : NaN, rejected: after.rejected - before.rejected, summary: brief(summary) };
+  } finally {
+    await gw.call('close').catch(() => undefined);
+    await gw.stop();
+  }
+}
+
+async function idleMemory(loader: Proc, count: number): Promise<NonNullable<Results['memory']>> {
+  log(`4/5 memory: ${count} idle connected devices, gateway and raw Aedes`);
+  const gw = await spawnProc(proc('gateway'), ['--expose-gc']);
+  let gatewayBytesPerDevice: number, gatewayConnectRate: number;
+  try {
+    const { mqtt } = await gw.call<{ mqtt: number }>('start', {});
+    const devices = await gw.call<Array<{ id: string; secret: string }>>('register', { prefix: 'idle', count, kinds: KINDS, sites: 20 });
+    // warm up: the first connections load code and grow pools that do not scale with devices
+    await loader.call('connectIdle', { url: `mqtt://127.0.0.1:${mqtt}`, devices: devices.slice(0, 50), concurrency: 50 });
+    await loader.call('disconnectIdle');
+    await new Promise((r) => setTimeout(r, 500));
+    const rss0 = await gw.call<number>('rss');
+    const c = await loader.call<{ ms: number; connected: number; failed: number }>('connectIdle', { url: `mqtt://127.0.0.1:${mqtt}`, devices, concurrency: 100 });
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss1 = await gw.call<number>('rss');
+    gatewayBytesPerDevice = (rss1 - rss0) / c.connected;
+    gatewayConnectRate = round((c.connected * 1000) / c.ms);
+    log(`   gateway: ${c.connected} connected (${c.failed} failed) in ${round(c.ms)} ms, ${(gatewayBytesPerDevice / 1024).toFixed(1)} KB each`);
+    await loader.call('disconnectIdle');
+  } finally {
+    await gw.call('close').catch(() => undefined);
+    await gw.stop();
+  }
+  const raw = await spawnProc(proc('raw-broker'), ['--expose-gc']);
+  let rawBytesPerDevice: number, rawConnectRate: number;
+  try {
+    const { mqtt } = await raw.call<{ mqtt: number }>('ports');
+    const devices = Array.from({ length: count }, (_, i) => ({ id: `idle-raw-${i}`, secret: 'x' }));
+    await loader.call('connectIdle', { url: `mqtt://127.0.0.1:${mqtt}`, devices: devices.slice(0, 50).map((d) => ({ ...d, id: d.id + 'w' })), concurrency: 50 });
+    await loader.call('disconnectIdle');
+    await new Promise((r) => setTimeout(r, 500));
+    const rss0 = await raw.call<number>('rss');
+    const c = await loader.call<{ ms: number; connected: number }>('connectIdle', { url: `mqtt://127.0.0.1:${mqtt}`, devices, concurrency: 100 });
+    await new Promise((r) => setTimeout(r, 2000));
+    const rss1 = await raw.call<number>('rss');
+    rawBytesPerDevice = (rss1 - rss0) / c.connected;
+    rawConnectRate = round((c.connected * 1000) / c.ms);
+    log(`   raw Aedes: ${(rawBytesPerDevice / 1024).toFixed(1)} KB each`);
+    await loader.call('disconnectIdle');
+  } finally {
+    await raw.stop();
+  }
+  return { devices: count, gatewayBytesPerDevice, rawBytesPerDevice, gatewayConnectRate, rawConnectRate };
+}
+
+async function outageReplay(loader: Proc, influxd: InfluxdHandle, publishers: number, rate: number, outageMs: number): Promise<NonNullable<Results['outage']>> {
+  log(`5/5 outage: InfluxDB down for ${outageMs / 1000} s under ${rate} msg/s, then replay`);
+  const gw = await spawnProc(proc('gateway'), ['--expose-gc']);
+  try {
+    const { mqtt } = await gw.call<{ mqtt: number }>('start', { influx: { url: influxd.url, database: 'bench_outage' }, timeseries: { retry: { initialDelayMs: 100, maxDelayMs: 1000 } } });
+    const devices = await gw.call<Array<{ id: string; secret: string; kind: DeviceKind }>>('register', { prefix: 'out', count: publishers, kinds: KINDS, sites: 10 });
+    await influxd.stop();
+    const summary = await loader.call<LoadSummary>('load', { mqttUrl: `mqtt://127.0.0.1:${mqtt}`, devices, ratePerSecond: rate, durationMs: outageMs, qos: 1 });
+    const backlog = (await gw.call<{ pending: number }>('counters')).pending;
+    await influxd.start();
+    const started = performance.now();
+    const ok = await gw.call<boolean>('flush', 600_000);
+    const replaySeconds = (performance.now() - started) / 1000;
+    const ingestRate = ackRateOf(summary);
+    const replayRate = backlog / replaySeconds;
+    log(`   backlog ${backlog} points replayed in ${replaySeconds.toFixed(1)} s (${round(replayRate)} points/s${ok ? '' : ', NOT complete'})`);
+    return { outageSeconds: outageMs / 1000, backlogPoints: backlog, replaySeconds, replayRate: round(replayRate), ingestRate: round(ingestRate), multiple: replayRate / ingestRate };
+  } finally {
+    await gw.call('close').catch(() => undefined);
+    await gw.stop();
+  }
+}
+
+function markdown(r: Results): string {
+  const n = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—' : Math.round(x).toLocaleString('en-US'));
+  const lines = [
+    `## Benchmark / 性能测试 — ${r.startedAt} (${r.machine.cpus} cores, Node ${r.machine.node})`,
+    '',
+    '| measure 指标 | value 数值 |',
+    '|---|---|',
+    `| raw Aedes relay, QoS 1, 1 subscriber (msg/s) | ${n(r.raw?.relayRate)} |`,
+    `| gateway ingest, embedded store (readings/s) | ${n(r.ingest?.embedded?.storedRate)}${r.ingest?.embedded ? ` (${r.ingest.embedded.ratioToRaw.toFixed(2)} × raw)` : ''} |`,
+    `| gateway ingest, InfluxDB 1.x (readings/s) | ${n(r.ingest?.influx?.storedRate)}${r.ingest?.influx ? ` (${r.ingest.influx.ratioToRaw.toFixed(2)} × raw)` : ''} |`,
+    `| alert latency p50 / p95 / p99 (ms) at ${n(r.latency?.rate)} msg/s | ${r.latency?.p50 !== undefined ? `${r.latency.p50.toFixed(1)} / ${r.latency.p95!.toFixed(1)} / ${r.latency.p99!.toFixed(1)} (${r.latency.samples} alerts)` : (r.latency?.note ?? '—')} |`,
+    `| memory per idle device: gateway / raw Aedes (KB) | ${r.memory ? `${(r.memory.gatewayBytesPerDevice / 1024).toFixed(1)} / ${(r.memory.rawBytesPerDevice / 1024).toFixed(1)} (${r.memory.devices} devices)` : '—'} |`,
+    `| connect rate: gateway / raw Aedes (connections/s) | ${r.memory ? `${n(r.memory.gatewayConnectRate)} / ${n(r.memory.rawConnectRate)}` : '—'} |`,
+    `| InfluxDB outage replay (points/s; × ingest rate) | ${r.outage ? `${n(r.outage.replayRate)} (${r.outage.multiple.toFixed(1)} × ${n(r.outage.ingestRate)}; ${n(r.outage.backlogPoints)} points after ${r.outage.outageSeconds} s)` : '—'} |`,
+    '',
+    '| target 目标 | measured 实测 | met 达标 |',
+    '|---|---|---|',
+    ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met === null ? '—' : t.met ? 'yes 是' : 'NO 否'} |`),
+  ];
+  return lines.join('\n');
+}
+
+main().catch((err) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+  process.exit(1);
+});
