@@ -80,9 +80,9 @@ describe.each(backends)('$name', ({ overrides }) => {
   });
 });
 
-describe('InfluxDB 1.x: readings in the same millisecond', () => {
+describe.each(backends)('$name: readings in the same millisecond', ({ overrides }) => {
   let t: TestGateway;
-  beforeAll(async () => { t = await startTestGateway({ influx: { url: influxd.url, database: 'samems' }, timeseries: { flushIntervalMs: 50 } }); });
+  beforeAll(async () => { t = await startTestGateway(overrides()); });
   afterAll(async () => { await t.dispose(); });
 
   it('keeps every reading of a batch without ts, and a retransmission stays one point', async () => {

@@ -1,8 +1,10 @@
 /**
  * The embedded time-series store, used when no InfluxDB is configured: a SQLite table in
  * DATA_DIR/timeseries.sqlite with a retention period. A point is one row (device, measurement,
- * ts, fields as JSON); appends are one transaction per ingest group, which SQLite in WAL mode
- * commits at a few hundred thousand rows per second.
+ * ts, sub, fields as JSON); appends are one transaction per ingest group, which SQLite in WAL mode
+ * commits at a few hundred thousand rows per second. Like InfluxDB, one point per series and time:
+ * a message retransmitted after a crash (stored, but its PUBACK lost) replaces itself instead of
+ * being stored twice.
  */
 import { openDatabase, migrate, type Db } from '../../gateway/store.js';
 import type { Point } from '../points.js';
@@ -29,15 +31,15 @@ export class EmbeddedWriter implements TimeSeriesWriter {
     this.now = opts.now ?? Date.now;
     this.db = openDatabase(opts.dataDir, 'timeseries.sqlite');
     migrate(this.db, 'timeseries', [
-      `CREATE TABLE points (device TEXT NOT NULL, measurement TEXT NOT NULL, ts INTEGER NOT NULL, fields TEXT NOT NULL);
-       CREATE INDEX points_device_time ON points (device, measurement, ts);
+      `CREATE TABLE points (device TEXT NOT NULL, measurement TEXT NOT NULL, ts INTEGER NOT NULL, sub INTEGER NOT NULL, fields TEXT NOT NULL);
+       CREATE UNIQUE INDEX points_series_time ON points (device, measurement, ts, sub);
        CREATE INDEX points_time ON points (ts);`,
     ]);
-    this.insert = this.db.prepare('INSERT INTO points (device, measurement, ts, fields) VALUES (?, ?, ?, ?)');
+    this.insert = this.db.prepare('INSERT OR REPLACE INTO points (device, measurement, ts, sub, fields) VALUES (?, ?, ?, ?, ?)');
     this.insertMany = this.db.transaction((points: readonly Point[]) => {
       for (const p of points) {
         const fields = p.tags.type === undefined ? p.fields : { type: p.tags.type, ...p.fields };
-        this.insert.run(p.tags.device, p.measurement, p.ts, JSON.stringify(fields));
+        this.insert.run(p.tags.device, p.measurement, p.ts, p.sub ?? 0, JSON.stringify(fields));
       }
     });
   }
@@ -61,7 +63,7 @@ export class EmbeddedWriter implements TimeSeriesWriter {
   }
 
   async query(q: TelemetryQuery): Promise<TelemetryRow[]> {
-    const rows = this.db.prepare('SELECT ts, fields FROM points WHERE device = ? AND measurement = ? AND ts >= ? AND ts <= ? ORDER BY ts, rowid LIMIT ?')
+    const rows = this.db.prepare('SELECT ts, fields FROM points WHERE device = ? AND measurement = ? AND ts >= ? AND ts <= ? ORDER BY ts, sub LIMIT ?')
       .all(q.deviceId, q.measurement, q.from, q.to, q.limit) as Array<{ ts: number; fields: string }>;
     return rows.map((r) => {
       const all = JSON.parse(r.fields) as Record<string, number | boolean | string>;
