@@ -1,0 +1,78 @@
+/**
+ * The gateway as a real child process (`node dist/gateway/main.js`, what `npm start` runs), so a
+ * test can SIGKILL it and start it again on the same data directory and ports.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { freePort } from './influxd.js';
+import { ADMIN_TOKEN } from './gateway.js';
+
+export interface GatewayProcess {
+  dataDir: string;
+  mqttUrl: string;
+  httpUrl: string;
+  /** What the process printed on stdout and stderr (its logs), for assertions and failure messages. */
+  output(): string;
+  start(): Promise<void>;
+  /** SIGKILL: no shutdown hook runs, nothing is flushed. */
+  kill(): Promise<void>;
+  /** SIGTERM: a clean stop. */
+  stop(): Promise<void>;
+  dispose(): Promise<void>;
+}
+
+export async function gatewayProcess(env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'gw-proc-'));
+  const mqttPort = await freePort();
+  const httpPort = await freePort();
+  let child: ChildProcess | undefined;
+  let out = '';
+  const httpUrl = `http://127.0.0.1:${httpPort}`;
+
+  const waitExit = (c: ChildProcess) => new Promise<void>((resolve) => {
+    if (c.exitCode !== null || c.signalCode !== null) return resolve();
+    c.once('exit', () => resolve());
+  });
+
+  const p: GatewayProcess = {
+    dataDir,
+    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
+    httpUrl,
+    output: () => out,
+    async start() {
+      child = spawn(process.execPath, ['dist/gateway/main.js'], {
+        env: { ...process.env, DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), MQTT_HOST: '127.0.0.1', HTTP_PORT: String(httpPort), HTTP_HOST: '127.0.0.1', ADMIN_TOKEN, LOG_LEVEL: 'warn', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      child.stdout!.on('data', (d) => { out += d; });
+      child.stderr!.on('data', (d) => { out += d; });
+      const deadline = Date.now() + 20_000;
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${out}`);
+        const ok = await fetch(`${httpUrl}/readyz`).then((r) => r.ok, () => false);
+        if (ok) return;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      throw new Error(`gateway not ready within 20 s:\n${out}`);
+    },
+    async kill() {
+      if (!child) return;
+      const c = child;
+      c.kill('SIGKILL');
+      await waitExit(c);
+    },
+    async stop() {
+      if (!child) return;
+      const c = child;
+      c.kill('SIGTERM');
+      await waitExit(c);
+    },
+    async dispose() {
+      await p.kill();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  };
+  return p;
+}
