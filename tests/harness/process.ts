@@ -3,7 +3,7 @@
  * test can SIGKILL it and start it again on the same data directory and ports.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from './influxd.js';
@@ -13,6 +13,8 @@ export interface GatewayProcess {
   dataDir: string;
   mqttUrl: string;
   httpUrl: string;
+  /** Resident memory of the running process, from /proc (Linux). */
+  rssBytes(): number;
   /** What the process printed on stdout and stderr (its logs), for assertions and failure messages. */
   output(): string;
   start(): Promise<void>;
@@ -41,6 +43,10 @@ export async function gatewayProcess(env: NodeJS.ProcessEnv = {}): Promise<Gatew
     mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
     httpUrl,
     output: () => out,
+    rssBytes() {
+      const status = readFileSync(`/proc/${child!.pid}/status`, 'utf8');
+      return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+    },
     async start() {
       child = spawn(process.execPath, ['dist/gateway/main.js'], {
         env: { ...process.env, DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), MQTT_HOST: '127.0.0.1', HTTP_PORT: String(httpPort), HTTP_HOST: '127.0.0.1', ADMIN_TOKEN, LOG_LEVEL: 'warn', ...env },
