@@ -28,6 +28,8 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
 
+    r.get('/me', { schema: { tags: ['accounts'], summary: 'Who the token belongs to: id, role, scope' } }, async (req) => req.principal);
+
     r.post('/sites', { schema: { tags: ['registry'], summary: 'Register a site (小区)', body: siteInputSchema } }, async (req, reply) => {
       if (!canManageCompany(req.principal, req.body.companyId)) throw forbidden(`you may not add sites to company ${req.body.companyId}`);
       return reply.status(201).send(registry.createSite(req.body, req.principal.id));
