@@ -1,5 +1,5 @@
 /**
- * InfluxDB stopped for 30 s while the load generator sends more than 1,000 messages per second,
+ * InfluxDB stopped for 60 s while the load generator sends more than 1,000 messages per second,
  * then started again: afterwards InfluxDB holds every acknowledged reading, per device, in order.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -12,7 +12,7 @@ import type { DeviceKind } from '../ingest/schemas/kinds.js';
 const KINDS: DeviceKind[] = ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
 const DEVICES = 20;
 const RATE = 1500; // messages per second, all devices together
-const OUTAGE_MS = 30_000;
+const OUTAGE_MS = 60_000; // issue 2 asks for 30 s, the reliability suite for 60 s: one run covers both
 
 let influxd: InfluxdHandle;
 let t: TestGateway;
@@ -25,7 +25,7 @@ afterAll(async () => {
   await influxd?.dispose();
 });
 
-it('loses nothing while InfluxDB is down for 30 s under 1,500 msg/s', async () => {
+it('loses nothing while InfluxDB is down for 60 s under 1,500 msg/s', async () => {
   const devices: LoadDevice[] = [];
   for (let i = 0; i < DEVICES; i++) {
     const kind = KINDS[i % KINDS.length]!;
@@ -65,4 +65,4 @@ it('loses nothing while InfluxDB is down for 30 s under 1,500 msg/s', async () =
   expect(total).toBe(summary.acknowledged);
   const metrics = await fetch(t.httpUrl + '/metrics').then((r) => r.text());
   expect(metrics).not.toMatch(/gateway_points_dropped_total\{[^}]*\} [1-9]/);
-}, 120_000);
+}, 180_000);
