@@ -19,6 +19,8 @@ import { DeadLetterStore } from '../ingest/dead-letters.js';
 import { IngestPipeline } from '../ingest/pipeline.js';
 import { createWriter, type TimeSeriesWriter } from '../ingest/writers/index.js';
 import { seedRegistry } from './registry/seed.js';
+import { createAlerts, type Alerts, type Clock } from '../alerts/index.js';
+import { consolePlugin } from '../dashboards/console/plugin.js';
 
 export interface Gateway {
   config: Config;
@@ -31,6 +33,7 @@ export interface Gateway {
   deadLetters: DeadLetterStore;
   pipeline: IngestPipeline;
   broker: Broker;
+  alerts: Alerts;
   http: App;
   /** Set only on the first start without ADMIN_TOKEN: the generated admin token, to show once. */
   generatedAdminToken?: string;
@@ -39,7 +42,13 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-export async function startGateway(config: Config, opts: { log?: Logger } = {}): Promise<Gateway> {
+export interface GatewayOptions {
+  log?: Logger;
+  /** The time alert rules, deadlines and schedules run on (tests pass a ManualClock). */
+  clock?: Clock;
+}
+
+export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.log ?? createLogger(config.logLevel);
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
@@ -68,29 +77,40 @@ export async function startGateway(config: Config, opts: { log?: Logger } = {}):
   pipeline.onAccepted(presence.onAccepted);
   presence.start();
 
-  const broker = new Broker({ config, log, metrics, registry, presence, pipeline });
+  const alerts = createAlerts({ config: config.alerts, db, registry, audit, metrics, log, clock: opts.clock });
+  pipeline.onAccepted(alerts.onAccepted);
+
+  const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline });
   await broker.start();
+  // after the broker, so that alerts raised by restored timers can be published
+  alerts.attachBroker(broker);
+  alerts.start();
 
   const http = await buildHttp({
     log, metrics, registry, presence, deadLetters, writer, audit,
+    extraRoutes: [alerts.routes],
     auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
     ready: () => [
       { name: 'broker', ok: !broker.aedes.closed },
       { name: 'store', ok: db.open },
     ],
   });
+  // the operator console: its page at `/` (public, holds no data) and its live feed under /api/v1/console
+  await http.register(consolePlugin({ alerts, db }));
   broker.attachWebSocket(http.server);
   await http.listen({ port: config.http.port, host: config.http.host });
 
   let closed = false;
   const gateway: Gateway = {
-    config, log, metrics, db, registry, presence, writer, deadLetters, pipeline, broker, http,
+    config, log, metrics, db, registry, presence, writer, deadLetters, pipeline, broker, alerts, http,
     ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
     ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
     async close() {
       if (closed) return;
       closed = true;
       await broker.close();
+      // before the HTTP server: it would wait for the open event streams
+      await alerts.stop();
       await http.close();
       presence.stop();
       await writer.close();

@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { siteInputSchema, deviceSeedSchema, accountSeedSchema } from './registry/schemas.js';
+import { alertsConfigSchema } from '../alerts/config.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -33,6 +34,12 @@ export const configSchema = z.object({
     maxPacketBytes: z.number().int().min(1024).default(1024 * 1024),
     /** Messages the broker's fan-out processes at once. */
     concurrency: z.number().int().min(1).default(1000),
+    /**
+     * Session state (persistent sessions' subscriptions and offline queues, retained messages, wills):
+     * `sqlite` keeps it in the gateway's store, so an agency's persistent session gets what it missed
+     * also across a restart; `memory` loses it at every restart.
+     */
+    persistence: z.enum(['sqlite', 'memory']).default('sqlite'),
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
@@ -91,6 +98,8 @@ export const configSchema = z.object({
     /** How often last-seen times and latest readings are saved to the store. */
     persistIntervalMs: z.number().int().min(100).default(5000),
   }).prefault({}),
+  /** Alert rules, the responsibility list, queues and their delivery (alerts/config.ts). */
+  alerts: alertsConfigSchema.prefault({}),
   /** Registry seed: sites, devices and accounts created at start when missing. */
   seed: z.object({
     sites: z.array(siteInputSchema).default([]),

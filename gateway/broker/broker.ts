@@ -18,7 +18,9 @@ import type { Registry } from '../registry/registry.js';
 import type { Presence } from '../presence.js';
 import type { Principal } from '../access.js';
 import { DeviceContext, Verdict, type IngestPipeline, type Rejection } from '../../ingest/pipeline.js';
-import { canSubscribe } from './topics.js';
+import { canPublishAsAccount, canSubscribe } from './topics.js';
+import { SqlitePersistence } from './persistence.js';
+import type { Db } from '../store.js';
 
 /** What we attach to an Aedes client once it has logged in. */
 type Identity = { type: 'device'; ctx: DeviceContext } | { type: 'account'; principal: Principal };
@@ -34,6 +36,8 @@ const DROP_TOPIC = '$gateway/dropped';
 
 export interface BrokerDeps {
   config: Config;
+  /** The gateway's store: MQTT session state lives there (`mqtt.persistence: sqlite`). */
+  db: Db;
   log: Logger;
   metrics: Metrics;
   registry: Registry;
@@ -58,6 +62,7 @@ export class Broker {
       connectTimeout: config.mqtt.connectTimeoutMs,
       maxClientsIdLength: config.mqtt.maxClientIdLength,
       concurrency: config.mqtt.concurrency,
+      ...(config.mqtt.persistence === 'sqlite' ? { persistence: new SqlitePersistence(this.deps.db) } : {}),
       authenticate: this.authenticate,
       authorizePublish: this.authorizePublish,
       authorizeSubscribe: this.authorizeSubscribe,
@@ -179,7 +184,7 @@ export class Broker {
       }
       return;
     }
-    if (identity?.type === 'account' && identity.principal.role === 'admin' && !packet.topic.startsWith('$')) return callback(null);
+    if (identity?.type === 'account' && canPublishAsAccount(identity.principal, packet.topic)) return callback(null);
     // Accounts consume; only devices (and the gateway itself) publish.
     callback(new Error('not allowed to publish'));
   };

@@ -14,6 +14,14 @@ export function canReadQueue(p: Principal, queue: string): boolean {
   }
 }
 
+/**
+ * Accounts consume; only an admin may publish (tests, tooling), and never on `$` topics or under
+ * `alerts/`: agencies must be able to trust that every alert message comes from the gateway itself.
+ */
+export function canPublishAsAccount(p: Principal, topic: string): boolean {
+  return p.role === 'admin' && !topic.startsWith('$') && !topic.startsWith('alerts/') && topic !== 'alerts';
+}
+
 export function canSubscribe(who: Subscriber, topic: string): boolean {
   if (topic.startsWith('$')) return false;
   if ('deviceId' in who) {

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { loadConfig } from '../../gateway/config.js';
-import { startGateway, type Gateway } from '../../gateway/app.js';
+import { startGateway, type Gateway, type GatewayOptions } from '../../gateway/app.js';
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789abcdef';
 
@@ -25,11 +25,12 @@ export interface TestGateway {
   dispose(): Promise<void>;
 }
 
-export async function startTestGateway(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}): Promise<TestGateway> {
+/** `opts` (e.g. a ManualClock for the alert rules) is passed to every start, restarts included. */
+export async function startTestGateway(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const base = { dataDir, adminToken: ADMIN_TOKEN, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' } };
   let config = loadConfig(env, { ...base, ...overrides });
-  let gw = await startGateway(config);
+  let gw = await startGateway(config, opts);
   // kept so a restart after stop() comes back on the same ports (clients reconnect to the same URL)
   const ports = gw.ports();
   const t: TestGateway = {
@@ -48,7 +49,7 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
     async stop() { await gw.close(); },
     async restart() {
       config = loadConfig(env, { ...base, ...overrides, mqtt: { ...(overrides.mqtt as object), port: ports.mqtt, host: '127.0.0.1' }, http: { port: ports.http, host: '127.0.0.1' } });
-      gw = await startGateway(config);
+      gw = await startGateway(config, opts);
       t.gw = gw;
     },
     async dispose() {

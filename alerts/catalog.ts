@@ -1,0 +1,136 @@
+/**
+ * The alert types the built-in rules raise, and the shipped responsibility list
+ * (事件部件处置权责清单): for each type its severity, the queues that receive it, the deadlines to
+ * acknowledge and to resolve, whom to escalate to when a deadline passes, and its labels.
+ * An installation overrides any of it under `alerts.responsibilities` in the config file.
+ *
+ * Routing follows DOMAIN.md: market supervision gets elevator safety (serious faults, trapped
+ * passengers, overdue rescue / inspection / maintenance); the fire service gets fire alarms and fire
+ * hazards (fire-facility faults left unrepaired, low fire-water pressure or tank, e-bikes in lifts);
+ * the property company gets everything on its sites; a maintenance unit its elevators' faults.
+ */
+export const QUEUE_ROLES = ['market-supervision', 'fire-service', 'property', 'maintenance'] as const;
+export type QueueRole = (typeof QUEUE_ROLES)[number];
+
+export const SEVERITIES = ['critical', 'major', 'minor', 'warning'] as const;
+export type Severity = (typeof SEVERITIES)[number];
+
+export type Domain = 'elevator' | 'fire' | 'water';
+
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+export interface ResponsibilityEntry {
+  severity: Severity;
+  queues: QueueRole[];
+  /** ms after opening; null: no deadline */
+  ackWithinMs: number | null;
+  resolveWithinMs: number | null;
+  escalateTo: QueueRole[];
+  /** Queues that get the alert only once it is confirmed, or when its verify window has passed (fire alarms). */
+  holdUntilConfirmed: QueueRole[];
+  /** Whether the alert clears itself when its condition ends before anyone acts. */
+  autoClear: boolean;
+  label: { zh: string; en: string };
+}
+
+interface TypeDef {
+  /** Whose business the alert is; `device.offline` takes its device's domain. */
+  domain: Domain | 'device';
+  entry: ResponsibilityEntry;
+  /** Per device kind differences (e.g. who hears that a fire-water sensor went silent). */
+  kinds?: Partial<Record<string, Partial<ResponsibilityEntry>>>;
+}
+
+const MS: QueueRole = 'market-supervision', FS: QueueRole = 'fire-service', P: QueueRole = 'property', M: QueueRole = 'maintenance';
+
+function e(severity: Severity, queues: QueueRole[], ackWithinMs: number | null, resolveWithinMs: number | null, escalateTo: QueueRole[],
+  zh: string, en: string, extra: Partial<ResponsibilityEntry> = {}): ResponsibilityEntry {
+  return { severity, queues, ackWithinMs, resolveWithinMs, escalateTo, holdUntilConfirmed: [], autoClear: true, label: { zh, en }, ...extra };
+}
+
+/** A serious elevator fault: the maintenance unit and the property company at once, market supervision too. */
+const serious = (zh: string, en: string) => e('major', [M, P, MS], 10 * MIN, 24 * HOUR, [MS, P], zh, en);
+/** A lesser elevator fault: the maintenance unit and the property company; market supervision if left unrepaired. */
+const lesser = (zh: string, en: string) => e('minor', [M, P], 30 * MIN, 48 * HOUR, [MS], zh, en);
+
+export const ALERT_TYPES = {
+  // elevators
+  'elevator.trapped': { domain: 'elevator', entry: e('critical', [MS, M, P], 3 * MIN, 30 * MIN, [MS, P], '电梯困人', 'Passengers trapped in elevator') },
+  'elevator.safety_circuit_open': { domain: 'elevator', entry: { ...serious('安全回路断路', 'Safety circuit open'), severity: 'critical' } },
+  'elevator.stopped_outside_door_zone': { domain: 'elevator', entry: serious('门区外停梯', 'Car stopped outside the door zone') },
+  'elevator.unintended_movement': { domain: 'elevator', entry: { ...serious('轿厢意外移动', 'Unintended car movement'), severity: 'critical' } },
+  'elevator.door_open_while_running': { domain: 'elevator', entry: { ...serious('运行中开门', 'Door opened while running'), severity: 'critical' } },
+  'elevator.moving_with_door_open': { domain: 'elevator', entry: { ...serious('开门走梯', 'Car moving with doors open'), severity: 'critical' } },
+  'elevator.top_overrun': { domain: 'elevator', entry: { ...serious('冲顶', 'Top overrun'), severity: 'critical' } },
+  'elevator.bottom_overrun': { domain: 'elevator', entry: { ...serious('蹲底', 'Bottom overrun'), severity: 'critical' } },
+  'elevator.overspeed': { domain: 'elevator', entry: { ...serious('超速', 'Overspeed'), severity: 'critical' } },
+  'elevator.door_open_fault': { domain: 'elevator', entry: lesser('开门故障', 'Door open fault') },
+  'elevator.door_close_fault': { domain: 'elevator', entry: lesser('关门故障', 'Door close fault') },
+  'elevator.repeated_door_cycling': { domain: 'elevator', entry: lesser('反复开关门', 'Repeated door cycling') },
+  'elevator.motor_runtime_limiter': { domain: 'elevator', entry: lesser('电动机运转时间限制器动作', 'Motor run-time limiter tripped') },
+  'elevator.position_lost': { domain: 'elevator', entry: lesser('楼层位置丢失', 'Floor position lost') },
+  'elevator.restart_blocked': { domain: 'elevator', entry: lesser('故障无法再启动', 'Fault prevents restart') },
+  'elevator.power_lost': { domain: 'elevator', entry: e('major', [M, P], 10 * MIN, 4 * HOUR, [MS], '电梯主电源断电', 'Elevator main power lost') },
+  'elevator.alarm_button': { domain: 'elevator', entry: e('major', [M, P], 3 * MIN, 30 * MIN, [MS], '轿厢报警按钮', 'Alarm button pressed') },
+  'elevator.ebike': { domain: 'fire', entry: e('warning', [P, FS], 30 * MIN, 24 * HOUR, [], '电动车入梯', 'E-bike entering the elevator') },
+  'elevator.special_mode': { domain: 'elevator', entry: e('major', [M, P], 30 * MIN, 24 * HOUR, [MS], '电梯进入特殊运行模式', 'Elevator in fire, emergency power or earthquake mode') },
+  'elevator.long_idle': { domain: 'elevator', entry: e('warning', [P], 24 * HOUR, 7 * DAY, [], '电梯长时间停用', 'Elevator idle for a long time') },
+  'elevator.inspection_due': { domain: 'elevator', entry: e('warning', [P], null, null, [], '年度检验即将到期', 'Annual inspection due soon') },
+  'elevator.inspection_overdue': { domain: 'elevator', entry: e('major', [MS, P], DAY, 30 * DAY, [], '年度检验逾期', 'Annual inspection overdue') },
+  'elevator.maintenance_overdue': { domain: 'elevator', entry: e('major', [MS, M, P], DAY, 7 * DAY, [], '维保逾期', 'Maintenance overdue') },
+  // fire
+  'fire.alarm': {
+    domain: 'fire',
+    // acknowledge within 5 min: the 3 min verify window (alerts.fire.verifyWindow) decides forwarding first
+    entry: e('critical', [P, FS], 5 * MIN, 2 * HOUR, [FS, P], '火灾报警', 'Fire alarm', { holdUntilConfirmed: [FS], autoClear: false }),
+  },
+  'fire.fault': { domain: 'fire', entry: e('major', [P], 2 * HOUR, 24 * HOUR, [FS], '消防设施故障', 'Fire facility fault') },
+  'fire.supervisory': { domain: 'fire', entry: e('major', [P], 2 * HOUR, 24 * HOUR, [FS], '消防监管报警', 'Fire supervisory signal') },
+  'fire.disabled': { domain: 'fire', entry: e('major', [P], 2 * HOUR, 24 * HOUR, [FS], '消防设施屏蔽', 'Fire zone disabled') },
+  'fire.power_fault': { domain: 'fire', entry: e('major', [P], 2 * HOUR, 24 * HOUR, [FS], '火灾报警控制器电源故障', 'Fire panel power fault') },
+  'smoke.low_battery': { domain: 'fire', entry: e('warning', [P], 24 * HOUR, 7 * DAY, [], '烟感电量低', 'Smoke alarm battery low') },
+  'smoke.tamper': { domain: 'fire', entry: e('minor', [P], 2 * HOUR, 24 * HOUR, [FS], '烟感被拆除', 'Smoke alarm tampered with') },
+  // fire water
+  'fire_water.low_pressure': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防管网压力低', 'Fire-water pressure low') },
+  'fire_water.low_tank': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防水箱水位低', 'Fire-water tank level low') },
+  'fire_water.pump_fault': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防泵故障', 'Fire pump fault') },
+  'fire_water.pump_power_lost': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防泵断电', 'Fire pump power lost') },
+  // secondary water supply
+  'water.outlet_pressure_low': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '供水出口压力低', 'Outlet pressure low') },
+  'water.outlet_pressure_high': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '供水出口压力高', 'Outlet pressure high') },
+  'water.tank_low': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '生活水箱水位低', 'Water tank level low') },
+  'water.pump_fault': { domain: 'water', entry: e('major', [P], 30 * MIN, 24 * HOUR, [], '供水泵故障', 'Water pump fault') },
+  'water.pump_power_lost': { domain: 'water', entry: e('major', [P], 30 * MIN, 24 * HOUR, [], '供水泵断电', 'Water pump power lost') },
+  'water.flooded': { domain: 'water', entry: e('critical', [P], 15 * MIN, 4 * HOUR, [], '泵房水淹', 'Pump room flooded') },
+  'water.turbidity_high': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '浑浊度超标', 'Turbidity above 1 NTU') },
+  'water.chlorine_low': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '余氯过低', 'Free chlorine too low') },
+  'water.chlorine_high': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '余氯过高', 'Free chlorine too high') },
+  'water.ph_abnormal': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], 'pH 超出范围', 'pH out of range') },
+  'water.door_open': { domain: 'water', entry: e('warning', [P], HOUR, 24 * HOUR, [], '泵房门被打开', 'Pump-room door opened') },
+  // any device
+  'device.offline': {
+    domain: 'device',
+    entry: e('minor', [P], 2 * HOUR, 24 * HOUR, [], '设备离线', 'Device offline'),
+    kinds: {
+      elevator: { queues: [P, M], escalateTo: [MS] },
+      fire_panel: { severity: 'major', escalateTo: [FS] },
+      smoke_detector: { escalateTo: [FS] },
+      fire_water: { severity: 'major', escalateTo: [FS] },
+    },
+  },
+} satisfies Record<string, TypeDef>;
+
+export type AlertType = keyof typeof ALERT_TYPES;
+export const ALERT_TYPE_NAMES = Object.keys(ALERT_TYPES) as AlertType[];
+
+export function typeDef(type: AlertType): TypeDef { return ALERT_TYPES[type] as TypeDef; }
+
+export function domainOf(type: AlertType, kind: string): Domain {
+  const d = typeDef(type).domain;
+  if (d !== 'device') return d;
+  if (kind === 'elevator') return 'elevator';
+  if (kind === 'water_pump') return 'water';
+  return 'fire';
+}

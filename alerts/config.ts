@@ -1,0 +1,274 @@
+/**
+ * The `alerts` section of the settings: rule thresholds and timers per device kind (with overrides
+ * per device id), the responsibility list (defaults in catalog.ts, overridden here), fire-alarm
+ * confirmation, schedules, queue retention and webhooks. Durations are milliseconds or strings
+ * such as "45s", "30m", "2h", "15d".
+ */
+import { z } from 'zod';
+import { ALERT_TYPES, ALERT_TYPE_NAMES, QUEUE_ROLES, SEVERITIES, type AlertType, type ResponsibilityEntry } from './catalog.js';
+import { ELEVATOR_MODES } from '../ingest/schemas/kinds.js';
+
+const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/** A duration: a number of milliseconds, or a string of one or more `<n><unit>` parts ("1h30m"). */
+export const duration = z.union([
+  z.number().int().min(0),
+  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$/, 'a duration: milliseconds, or e.g. "45s", "30m", "2h", "1h30m", "15d"'),
+]).transform((v) => {
+  if (typeof v === 'number') return v;
+  let ms = 0;
+  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
+  return Math.round(ms);
+});
+
+const mpa = z.number().min(0).max(10);
+const modes = z.array(z.enum(ELEVATOR_MODES));
+
+export const elevatorRulesSchema = z.object({
+  /** No valid data for this long: device.offline. */
+  offlineAfter: duration.prefault('5m'),
+  /** Occupied, door closed, not running, car levelled, held this long since the door closed / the car stopped. */
+  trappedLevelledAfter: duration.prefault('2m'),
+  /** The same with the car outside the door zone (not levelled): more likely a real entrapment. */
+  trappedNotLevelledAfter: duration.prefault('1m'),
+  /** A change of the presence sensor in a closed car counts only once it has held this long (sensors flicker). */
+  presenceDebounce: duration.prefault('5s'),
+  /** Practice: at least 45 s; 30 s raised false alarms. */
+  stoppedOutsideDoorZoneAfter: duration.prefault('45s'),
+  /** Practice: about 30 s of debounce; badly installed door switches report open doors for a moment. */
+  doorOpenWhileRunningAfter: duration.prefault('30s'),
+  movingWithDoorOpenAfter: duration.prefault('30s'),
+  /** Above this speed: overspeed. Set it per device from the rated speed (governor trips at about 115 %). */
+  overspeedMps: z.number().min(0).max(20).default(2.5),
+  overspeedHysteresisMps: z.number().min(0).default(0.2),
+  /** Highest and lowest served floor; a reported floor beyond them is an overrun. Unset: only the device's own fault events. */
+  topFloor: z.number().int().optional(),
+  bottomFloor: z.number().int().optional(),
+  safetyCircuitOpenAfter: duration.prefault(0),
+  powerLostAfter: duration.prefault(0),
+  /** Not running for this long: elevator.long_idle. */
+  idleAfter: duration.prefault('24h'),
+  /** Modes in which technicians trigger faults on purpose: alerts are recorded but not routed to the authorities. */
+  suppressInModes: modes.default(['inspection', 'maintenance']),
+  /** Modes that raise elevator.special_mode while the car is in them (fire return, emergency power, earthquake...). */
+  alertModes: modes.default(['fire_return', 'firefighter', 'emergency_power', 'earthquake']),
+  /** Modes whose start counts as a maintenance visit. */
+  maintenanceModes: modes.default(['inspection', 'maintenance']),
+  /** No maintenance visit for this long: elevator.maintenance_overdue (market supervision). */
+  maintenanceInterval: duration.prefault('15d'),
+  /** Annual inspection due within this: elevator.inspection_due (the property company). */
+  inspectionReminder: duration.prefault('30d'),
+});
+
+export const firePanelRulesSchema = z.object({
+  /** GB 25506: the centre and each device check each other at least every 2 hours. */
+  offlineAfter: duration.prefault('135m'),
+  powerFaultAfter: duration.prefault(0),
+});
+
+export const smokeDetectorRulesSchema = z.object({
+  offlineAfter: duration.prefault('135m'),
+  lowBatteryPercent: z.number().min(0).max(100).default(20),
+  batteryHysteresisPercent: z.number().min(0).max(100).default(5),
+});
+
+export const fireWaterRulesSchema = z.object({
+  offlineAfter: duration.prefault('10m'),
+  /** Pipe network pressure below this (MPa) for `lowPressureAfter`: fire_water.low_pressure. */
+  minPressureMpa: mpa.default(0.1),
+  pressureHysteresisMpa: mpa.default(0.02),
+  lowPressureAfter: duration.prefault('60s'),
+  minTankLevelM: z.number().min(0).max(200).default(1),
+  tankHysteresisM: z.number().min(0).default(0.05),
+  lowTankAfter: duration.prefault('60s'),
+  pumpFaultAfter: duration.prefault(0),
+});
+
+export const waterPumpRulesSchema = z.object({
+  offlineAfter: duration.prefault('10m'),
+  minOutletPressureMpa: mpa.default(0.1),
+  maxOutletPressureMpa: mpa.default(0.8),
+  pressureHysteresisMpa: mpa.default(0.02),
+  outletPressureAfter: duration.prefault('60s'),
+  minTankLevelM: z.number().min(0).max(200).default(0.5),
+  tankHysteresisM: z.number().min(0).default(0.05),
+  tankLowAfter: duration.prefault('60s'),
+  pumpFaultAfter: duration.prefault(0),
+  floodedAfter: duration.prefault(0),
+  /** GB 5749-2022: turbidity at most 1 NTU; free chlorine 0.05 to 2 mg/L; pH 6.5 to 8.5. */
+  maxTurbidityNtu: z.number().min(0).default(1),
+  turbidityHysteresisNtu: z.number().min(0).default(0.1),
+  minChlorineMgL: z.number().min(0).default(0.05),
+  maxChlorineMgL: z.number().min(0).default(2),
+  chlorineHysteresisMgL: z.number().min(0).default(0.01),
+  minPh: z.number().min(0).max(14).default(6.5),
+  maxPh: z.number().min(0).max(14).default(8.5),
+  phHysteresis: z.number().min(0).default(0.1),
+  /** Online analysers spike on air bubbles: a quality reading must stay out of range this long. */
+  qualityAfter: duration.prefault('60s'),
+});
+
+export const KIND_RULE_SCHEMAS = {
+  elevator: elevatorRulesSchema,
+  fire_panel: firePanelRulesSchema,
+  smoke_detector: smokeDetectorRulesSchema,
+  fire_water: fireWaterRulesSchema,
+  water_pump: waterPumpRulesSchema,
+} as const;
+
+export type ElevatorRules = z.infer<typeof elevatorRulesSchema>;
+export type FirePanelRules = z.infer<typeof firePanelRulesSchema>;
+export type SmokeDetectorRules = z.infer<typeof smokeDetectorRulesSchema>;
+export type FireWaterRules = z.infer<typeof fireWaterRulesSchema>;
+export type WaterPumpRules = z.infer<typeof waterPumpRulesSchema>;
+export type KindRules = ElevatorRules | FirePanelRules | SmokeDetectorRules | FireWaterRules | WaterPumpRules;
+
+/**
+ * A per-device override: any setting of any kind (checked against the device's kind when it is
+ * used, since the config does not know kinds). Unknown names are refused at boot.
+ */
+const deviceOverrideSchema = z.object({
+  ...optionalNoDefaults(elevatorRulesSchema), ...optionalNoDefaults(firePanelRulesSchema), ...optionalNoDefaults(smokeDetectorRulesSchema),
+  ...optionalNoDefaults(fireWaterRulesSchema), ...optionalNoDefaults(waterPumpRulesSchema),
+}).strict();
+
+/** `.partial()` would still fill in defaults (zod 4), and an override must carry only what it sets. */
+function optionalNoDefaults(schema: z.ZodObject): Record<string, z.ZodType> {
+  const out: Record<string, z.ZodType> = {};
+  for (const [key, field] of Object.entries(schema.shape)) {
+    let f = field as z.ZodType & { def: { type: string; innerType?: z.ZodType } };
+    while (f.def.type === 'default' || f.def.type === 'prefault' || f.def.type === 'optional') f = f.def.innerType as typeof f;
+    out[key] = f.optional();
+  }
+  return out;
+}
+/** Raw (unparsed) override values: re-parsed against the kind's schema so defaults and durations apply. */
+export type DeviceOverride = Record<string, unknown>;
+
+const role = z.enum(QUEUE_ROLES);
+const entryOverride = z.object({
+  severity: z.enum(SEVERITIES),
+  queues: z.array(role),
+  ackWithin: duration.nullable(),
+  resolveWithin: duration.nullable(),
+  escalateTo: z.array(role),
+  holdUntilConfirmed: z.array(role),
+  autoClear: z.boolean(),
+  label: z.object({ zh: z.string().min(1), en: z.string().min(1) }),
+}).partial().strict();
+type EntryOverride = z.infer<typeof entryOverride>;
+
+const responsibilityOverride = entryOverride.extend({
+  /** Differences per device kind. */
+  kinds: z.partialRecord(z.enum(['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump']), entryOverride).optional(),
+}).strict();
+
+export interface Responsibility extends ResponsibilityEntry {
+  kinds: Partial<Record<string, ResponsibilityEntry>>;
+}
+export type ResponsibilityList = Record<AlertType, Responsibility>;
+
+function applyOverride(base: ResponsibilityEntry, o: EntryOverride | Partial<ResponsibilityEntry> | undefined): ResponsibilityEntry {
+  if (!o) return base;
+  const out: ResponsibilityEntry = { ...base, label: { ...base.label } };
+  const src = o as Record<string, unknown>;
+  for (const key of Object.keys(src)) {
+    const v = src[key];
+    if (v === undefined) continue;
+    if (key === 'ackWithin') out.ackWithinMs = v as number | null;
+    else if (key === 'resolveWithin') out.resolveWithinMs = v as number | null;
+    else (out as unknown as Record<string, unknown>)[key] = v;
+  }
+  return out;
+}
+
+/** The shipped list merged with the installation's overrides, per type and per kind. */
+export function buildResponsibilities(overrides: Partial<Record<AlertType, z.infer<typeof responsibilityOverride>>>): ResponsibilityList {
+  const out = {} as ResponsibilityList;
+  for (const type of ALERT_TYPE_NAMES) {
+    const def = ALERT_TYPES[type] as { entry: ResponsibilityEntry; kinds?: Partial<Record<string, Partial<ResponsibilityEntry>>> };
+    const o = overrides[type];
+    const base = applyOverride(def.entry, o);
+    const kinds: Partial<Record<string, ResponsibilityEntry>> = {};
+    const kindNames = new Set([...Object.keys(def.kinds ?? {}), ...Object.keys(o?.kinds ?? {})]);
+    for (const k of kindNames) kinds[k] = applyOverride(applyOverride(base, def.kinds?.[k]), o?.kinds?.[k as keyof typeof o.kinds]);
+    out[type] = { ...base, kinds };
+  }
+  return out;
+}
+
+const queueName = z.string().regex(/^(market-supervision|fire-service|property\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}|maintenance\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$/,
+  'a queue: market-supervision, fire-service, property/{companyId} or maintenance/{unitId}');
+
+export const webhookSchema = z.object({
+  /** Names the delivery cursor in the store; change it and delivery starts again per `from`. */
+  id: z.string().regex(/^[A-Za-z0-9_.:-]{1,64}$/),
+  queue: queueName,
+  url: z.url(),
+  /** HMAC-SHA256 key; the receiver checks `X-Gateway-Signature: sha256=<hex of HMAC(secret, "<timestamp>.<body>")>`. */
+  secret: z.string().min(16),
+  timeout: duration.prefault('10s'),
+  retryInitial: duration.prefault('1s'),
+  retryMax: duration.prefault('5m'),
+  /** A new webhook starts with the next message (`now`) or replays the queue's log (`start`). */
+  from: z.enum(['now', 'start']).default('now'),
+});
+export type WebhookConfig = z.infer<typeof webhookSchema>;
+
+export const alertsConfigSchema = z.object({
+  /** How often the timer heap is checked (real time). Bounds how late a duration rule fires. */
+  tickMs: z.number().int().min(10).max(10_000).default(250),
+  /** How often devices' last-seen times are saved (for the details of offline alerts after a restart). */
+  persistIntervalMs: z.number().int().min(100).default(30_000),
+  /**
+   * A reading whose device timestamp is this much older than the newest one already evaluated is
+   * stored but not evaluated by the rules (back-filled history must not drive live state).
+   */
+  staleReadingAfter: duration.prefault('2m'),
+  offline: z.object({
+    /** Also watch devices that have never sent valid data (counted from their first sight by the gateway). */
+    includeNeverSeen: z.boolean().default(false),
+  }).prefault({}),
+  fire: z.object({
+    /** An unconfirmed alarm waits this long for the property company to verify or dismiss it, then goes to the fire service anyway. */
+    verifyWindow: duration.prefault('3m'),
+    /** A second detector, a flow switch or the panel within this window corroborates an alarm on the same site. */
+    corroborationWindow: duration.prefault('10m'),
+  }).prefault({}),
+  suppression: z.object({
+    /** Queues that do not get elevator alerts raised in inspection or maintenance mode (they stay in the ledger). */
+    withholdFrom: z.array(role).default(['market-supervision', 'fire-service', 'maintenance']),
+  }).prefault({}),
+  schedules: z.object({
+    /** node-cron expression for the inspection and maintenance checks. */
+    cron: z.string().default('0 8 * * *'),
+    /** Time zone of the cron expression and of inspection dates. */
+    timezone: z.string().default('Asia/Shanghai'),
+    runAtStart: z.boolean().default(true),
+  }).prefault({}),
+  queues: z.object({
+    /** Queue messages older than this are deleted (the ledger keeps alerts and their history). */
+    retentionDays: z.number().min(1).default(400),
+    pageLimit: z.number().int().min(1).max(10_000).default(1000),
+  }).prefault({}),
+  sse: z.object({
+    heartbeat: duration.prefault('15s'),
+    /** A stream client that falls this many messages behind is cut off; it resumes with Last-Event-ID. */
+    maxPending: z.number().int().min(10).default(1000),
+  }).prefault({}),
+  webhooks: z.array(webhookSchema).default([]),
+  rules: z.object({
+    elevator: elevatorRulesSchema.prefault({}),
+    fire_panel: firePanelRulesSchema.prefault({}),
+    smoke_detector: smokeDetectorRulesSchema.prefault({}),
+    fire_water: fireWaterRulesSchema.prefault({}),
+    water_pump: waterPumpRulesSchema.prefault({}),
+    /** Overrides keyed by device id, e.g. `{"elev-7": {"overspeedMps": 1.9, "topFloor": 18}}`. */
+    devices: z.record(z.string(), deviceOverrideSchema).default({}),
+  }).prefault({}),
+  /** Overrides of the responsibility list, keyed by alert type (see catalog.ts for the defaults). */
+  responsibilities: z.partialRecord(z.enum(ALERT_TYPE_NAMES as [AlertType, ...AlertType[]]), responsibilityOverride).default({})
+    .transform((o) => buildResponsibilities(o)),
+});
+
+export type AlertsConfig = z.infer<typeof alertsConfigSchema>;

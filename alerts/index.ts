@@ -1,0 +1,153 @@
+/**
+ * The alerts capability (GitHub issue 4): rules over accepted data, the alert ledger, the
+ * responsibility list, the agency queues and their delivery (MQTT, HTTP pull, SSE, webhooks),
+ * escalation and schedules. `createAlerts` builds it; the composition root feeds it the ingest
+ * pipeline's accepted batches, gives it the broker to publish on, and mounts its routes.
+ */
+import cron from 'node-cron';
+import type { FastifyPluginAsync } from 'fastify';
+import type { Db } from '../gateway/store.js';
+import type { Logger } from '../gateway/log.js';
+import type { Metrics } from '../gateway/metrics.js';
+import type { AuditLog } from '../gateway/audit.js';
+import type { Registry } from '../gateway/registry/registry.js';
+import type { Accepted } from '../ingest/pipeline.js';
+import type { AlertsConfig } from './config.js';
+import { systemClock, type Clock } from './clock.js';
+import { TimerHeap } from './heap.js';
+import { AlertLedger } from './ledger.js';
+import { QueueLog } from './queues.js';
+import { AlertService } from './service.js';
+import { RuleEngine } from './rules/engine.js';
+import { MqttDelivery, type MqttPublisher } from './delivery/mqtt.js';
+import { SseHub } from './delivery/sse.js';
+import { WebhookDelivery } from './delivery/webhooks.js';
+import { alertRoutes } from './routes.js';
+import { createAlertMetrics } from './metrics.js';
+
+export { alertsConfigSchema, type AlertsConfig } from './config.js';
+export { ManualClock, systemClock, type Clock } from './clock.js';
+export { ALERT_TYPES, type AlertType } from './catalog.js';
+export type { Alert, AlertState, Action } from './model.js';
+export type { QueueMessage, QueueEvent } from './queues.js';
+export { signature as webhookSignature } from './delivery/webhooks.js';
+export { alertTopic } from './delivery/mqtt.js';
+
+export interface AlertsDeps {
+  config: AlertsConfig;
+  db: Db;
+  registry: Registry;
+  audit: AuditLog;
+  metrics: Metrics;
+  log: Logger;
+  clock?: Clock | undefined;
+}
+
+export interface Alerts {
+  readonly clock: Clock;
+  readonly service: AlertService;
+  readonly ledger: AlertLedger;
+  readonly queues: QueueLog;
+  readonly engine: RuleEngine;
+  /** Ingest listener: accepted readings and events, after they are stored. */
+  readonly onAccepted: (items: readonly Accepted[]) => void;
+  /** Fastify plugin for /api/v1. */
+  readonly routes: FastifyPluginAsync;
+  /** Publishes queue messages on `alerts/{queue}`. */
+  attachBroker(broker: MqttPublisher): void;
+  /** Restores state and starts the timers, schedules and webhooks. */
+  start(): void;
+  /** Runs due timers now (also runs on its own every `tickMs`, and whenever a manual clock moves). */
+  tick(): void;
+  /** Runs the inspection and maintenance checks now (also runs per `schedules.cron`). */
+  runSchedules(): void;
+  stop(): Promise<void>;
+}
+
+export function createAlerts(deps: AlertsDeps): Alerts {
+  const { config, db, log } = deps;
+  const clock = deps.clock ?? systemClock;
+  const heap = new TimerHeap();
+  const ledger = new AlertLedger(db);
+  const queues = new QueueLog(db, (err, what) => log.error({ err }, what));
+  const sse = new SseHub(queues, { heartbeatMs: config.sse.heartbeat, maxPending: config.sse.maxPending, pageLimit: config.queues.pageLimit });
+  let mqtt: MqttDelivery | undefined;
+  // the gauges read their sources at scrape time, when everything below exists
+  const metrics = createAlertMetrics(deps.metrics.registry, {
+    activeAlerts: () => { let n = 0; for (const _ of ledger.activeAlerts()) n++; return n; },
+    queueHeads: () => (db.open ? queues.heads() : []),
+    webhookLag: () => (db.open ? webhooks.lag() : []),
+    sseClients: () => sse.size,
+  });
+  const service = new AlertService({
+    db, ledger, queues, audit: deps.audit, config, clock, heap, log,
+    onRaised: (type, severity) => metrics.raised.labels(type, severity).inc(),
+    onEscalated: (kind) => metrics.escalated.labels(kind).inc(),
+  });
+  const engine = new RuleEngine({ db, registry: deps.registry, service, heap, clock, config, log });
+  const webhooks = new WebhookDelivery(db, queues, config.webhooks, log, {
+    delivered: (id) => metrics.webhookDelivered.labels(id).inc(),
+    failed: (id) => metrics.webhookFailed.labels(id).inc(),
+  });
+  queues.onMessage(sse.onMessage);
+  queues.onMessage(webhooks.onMessage);
+
+  const timers: NodeJS.Timeout[] = [];
+  const tasks: Array<{ destroy(): void | Promise<void> }> = [];
+  let unsubscribeClock: (() => void) | undefined;
+  let started = false;
+  const safely = (what: string, fn: () => void) => () => {
+    try { fn(); } catch (err) { log.error({ err }, what); }
+  };
+  const onDeviceChanged = (device: Parameters<RuleEngine['deviceChanged']>[0]) => {
+    if (started) safely('alert rules: device change failed', () => engine.deviceChanged(device))();
+  };
+
+  const alerts: Alerts = {
+    clock, service, ledger, queues, engine,
+    onAccepted: engine.onAccepted,
+    routes: alertRoutes({ service, ledger, queues, sse, config }),
+    attachBroker(broker) {
+      mqtt = new MqttDelivery(broker, log);
+      queues.onMessage(mqtt.onMessage);
+    },
+    start() {
+      service.start();
+      engine.start();
+      started = true;
+      deps.registry.on('deviceChanged', onDeviceChanged);
+      timers.push(setInterval(safely('alert timers failed', () => engine.tick()), config.tickMs));
+      timers.push(setInterval(safely('saving alert rule state failed', () => engine.persistSeen()), config.persistIntervalMs));
+      for (const t of timers) t.unref();
+      unsubscribeClock = clock.onAdvance?.(safely('alert timers failed', () => engine.tick()));
+      const daily = safely('alert schedules failed', () => {
+        engine.runSchedules();
+        const pruned = queues.prune(clock.now() - config.queues.retentionDays * 86_400_000);
+        if (pruned > 0) log.info({ pruned }, 'old alert queue messages deleted');
+      });
+      const task = cron.schedule(config.schedules.cron, daily, { timezone: config.schedules.timezone, name: 'alert-schedules', noOverlap: true });
+      tasks.push(task);
+      if (config.schedules.runAtStart) daily();
+      webhooks.start();
+      engine.tick();
+    },
+    tick: () => engine.tick(),
+    runSchedules: () => engine.runSchedules(),
+    async stop() {
+      started = false;
+      deps.registry.off('deviceChanged', onDeviceChanged);
+      for (const t of timers) clearInterval(t);
+      timers.length = 0;
+      // destroy, not stop: node-cron keeps every task in a process-wide registry until destroyed
+      for (const t of tasks) await t.destroy();
+      tasks.length = 0;
+      unsubscribeClock?.();
+      sse.close();
+      mqtt?.close();
+      await webhooks.close();
+      engine.flush();
+      engine.persistSeen();
+    },
+  };
+  return alerts;
+}

@@ -1,0 +1,137 @@
+/**
+ * The alerts API under /api/v1 (SPEC sections 3, 4 and 7): the ledger, the actions of the
+ * lifecycle, the responsibility list, and the queues by HTTP pull and server-sent events. Every
+ * route checks the caller's scope: 403 outside it, 404 for what does not exist.
+ */
+import type { FastifyPluginAsync } from 'fastify';
+import type { ZodTypeProvider } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import type { Principal } from '../gateway/access.js';
+import { ALERT_TYPE_NAMES } from './catalog.js';
+import { ACTIONS, ALERT_STATES, type AlertState } from './model.js';
+import { AlertError } from './errors.js';
+import { alertScopeSql, canReadQueue, canSeeAlert } from './access.js';
+import { isQueueName, type QueueLog } from './queues.js';
+import type { AlertService } from './service.js';
+import type { AlertLedger } from './ledger.js';
+import type { SseHub } from './delivery/sse.js';
+import type { AlertsConfig } from './config.js';
+
+export interface AlertRoutesDeps {
+  service: AlertService;
+  ledger: AlertLedger;
+  queues: QueueLog;
+  sse: SseHub;
+  config: AlertsConfig;
+}
+
+const idParams = z.object({ id: z.coerce.number().int().positive() });
+const cursor = z.coerce.number().int().min(0);
+
+function queueFrom(p: Principal, params: { queue: string; unit?: string | undefined }): string {
+  const queue = params.unit === undefined ? params.queue : `${params.queue}/${params.unit}`;
+  if (!isQueueName(queue)) throw new AlertError('ALERT_UNKNOWN_QUEUE', `no queue ${queue}: queues are market-supervision, fire-service, property/{companyId} and maintenance/{unitId}`);
+  if (!canReadQueue(p, queue)) throw new AlertError('ALERT_QUEUE_FORBIDDEN', `queue ${queue} is outside your scope`);
+  return queue;
+}
+
+export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
+  const { service, ledger, queues, sse, config } = deps;
+  return async (app) => {
+    const r = app.withTypeProvider<ZodTypeProvider>();
+
+    // Our coded errors here; everything else goes on to the gateway's handler.
+    app.setErrorHandler((err, _req, reply) => {
+      if (err instanceof AlertError) {
+        return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
+      }
+      throw err;
+    });
+
+    r.get('/alerts', {
+      schema: {
+        tags: ['alerts'], summary: 'Alerts in your scope, newest first',
+        querystring: z.object({
+          /** one state or a comma-separated list; `active` = open, acknowledged, dispatched, resolved */
+          state: z.string().regex(/^[a-z]+(,[a-z]+)*$/).optional(),
+          type: z.enum(ALERT_TYPE_NAMES as [string, ...string[]]).optional(),
+          deviceId: z.string().max(128).optional(),
+          siteId: z.string().max(128).optional(),
+          before: z.coerce.number().int().positive().optional(),
+          limit: z.coerce.number().int().min(1).max(1000).default(100),
+        }),
+      },
+    }, async (req) => {
+      let states: AlertState[] | undefined;
+      if (req.query.state) {
+        states = [];
+        for (const s of req.query.state.split(',')) {
+          if (s === 'active') states.push('open', 'acknowledged', 'dispatched', 'resolved');
+          else if ((ALERT_STATES as readonly string[]).includes(s)) states.push(s as AlertState);
+          else throw new AlertError('ALERT_BAD_QUERY', `unknown state ${s}: one of ${ALERT_STATES.join(', ')}, active`);
+        }
+      }
+      const items = ledger.list({
+        states, type: req.query.type, deviceId: req.query.deviceId, siteId: req.query.siteId, before: req.query.before,
+        limit: req.query.limit, scope: alertScopeSql(req.principal),
+      });
+      return { items, ...(items.length === req.query.limit ? { nextBefore: items[items.length - 1]!.id } : {}) };
+    });
+
+    r.get('/alerts/responsibilities', { schema: { tags: ['alerts'], summary: 'The responsibility list in force (事件部件处置权责清单)' } },
+      async () => config.responsibilities);
+
+    r.get('/alerts/:id', { schema: { tags: ['alerts'], summary: 'An alert with its history', params: idParams } }, async (req) => {
+      const a = ledger.get(req.params.id);
+      if (!a) throw new AlertError('ALERT_NOT_FOUND', `alert ${req.params.id} not found`);
+      if (!canSeeAlert(req.principal, a)) throw new AlertError('ALERT_FORBIDDEN', `alert ${req.params.id} is outside your scope`);
+      return { ...a, history: ledger.history(a.id) };
+    });
+
+    r.post('/alerts/:id/:action', {
+      schema: {
+        tags: ['alerts'],
+        summary: 'Act on an alert: acknowledge, dispatch, resolve, close (销号); confirm or dismiss an unverified fire alarm',
+        params: idParams.extend({ action: z.enum(ACTIONS) }),
+        body: z.object({ note: z.string().max(2000).optional() }).nullish(),
+      },
+    }, async (req) => {
+      const a = service.act(req.principal, req.params.id, req.params.action, req.body?.note);
+      return { ...a, history: ledger.history(a.id) };
+    });
+
+    r.get('/queues', { schema: { tags: ['queues'], summary: 'Queues you may read that have had messages, with their head cursor' } }, async (req) => {
+      return queues.heads().filter((q) => canReadQueue(req.principal, q.queue)).map((q) => ({ queue: q.queue, head: q.cursor }));
+    });
+
+    const pullQuery = z.object({ after: cursor.default(0), limit: z.coerce.number().int().min(1).max(config.queues.pageLimit).default(100) });
+    const pull = async (req: { principal: Principal; params: { queue: string; unit?: string | undefined }; query: z.infer<typeof pullQuery> }) => {
+      const queue = queueFrom(req.principal, req.params);
+      const items = queues.read(queue, req.query.after, req.query.limit);
+      return { queue, head: queues.head(queue), items, next: items.length > 0 ? items[items.length - 1]!.cursor : req.query.after };
+    };
+    const pullSchema = { tags: ['queues'], summary: 'Queue messages after a cursor (HTTP pull)', querystring: pullQuery };
+    r.get('/queues/:queue/messages', { schema: { ...pullSchema, params: z.object({ queue: z.string() }) } }, pull);
+    r.get('/queues/:queue/:unit/messages', { schema: { ...pullSchema, params: z.object({ queue: z.string(), unit: z.string() }) } }, pull);
+
+    const streamQuery = z.object({ after: cursor.optional() });
+    const stream = async (req: { principal: Principal; params: { queue: string; unit?: string | undefined }; query: z.infer<typeof streamQuery>; headers: Record<string, string | string[] | undefined> },
+      reply: { hijack(): void; raw: import('node:http').ServerResponse }) => {
+      const queue = queueFrom(req.principal, req.params);
+      const lastEventId = req.headers['last-event-id'];
+      let after: number;
+      if (typeof lastEventId === 'string' && lastEventId !== '') {
+        after = Number(lastEventId);
+        if (!Number.isInteger(after) || after < 0) throw new AlertError('ALERT_BAD_CURSOR', 'Last-Event-ID must be a cursor (a non-negative integer)');
+      } else {
+        // without a cursor a stream starts live
+        after = req.query.after ?? queues.head(queue);
+      }
+      reply.hijack();
+      await sse.open(queue, after, reply.raw);
+    };
+    const streamSchema = { tags: ['queues'], summary: 'Live queue messages (server-sent events); resume with Last-Event-ID or ?after=', querystring: streamQuery };
+    r.get('/queues/:queue/stream', { schema: { ...streamSchema, params: z.object({ queue: z.string() }) } }, stream);
+    r.get('/queues/:queue/:unit/stream', { schema: { ...streamSchema, params: z.object({ queue: z.string(), unit: z.string() }) } }, stream);
+  };
+}

@@ -1,0 +1,220 @@
+/**
+ * Elevator rules (DOMAIN.md, "Detection rules that work in practice"):
+ * - trapped: passenger present AND door closed AND car stopped, held (levelled and not levelled are
+ *   two durations) since the door closed / the car stopped; it clears only when a door opens with
+ *   the car levelled. The presence sensor is debounced: in a closed car a change counts only once
+ *   it has held `presenceDebounce` (a person cannot appear or disappear in a closed car).
+ * - stopped outside the door zone: 45 s by default (30 s raised false alarms).
+ * - door open while running / moving with doors open: 30 s of debounce (bad door switches); which
+ *   one it is depends on what came first, the run or the open door.
+ * - overspeed with hysteresis; top / bottom overrun beyond the configured floors; unintended
+ *   movement (the car leaves the landing with doors open while not running); safety circuit open;
+ *   main power lost; long idle; the device's own fault events; alarm button; e-bike.
+ * - in inspection / maintenance mode everything is recorded but suppressed (technicians trigger
+ *   faults on purpose), and entering such a mode counts as a maintenance visit; fire return,
+ *   firefighter, emergency power and earthquake modes raise elevator.special_mode while they last.
+ */
+import { ELEVATOR_FAULTS } from '../../ingest/schemas/kinds.js';
+import type { AlertType } from '../catalog.js';
+import type { ElevatorRules } from '../config.js';
+import type { DeviceInfo } from '../service.js';
+import { RuleState, above, flag, occur, setOff, setOn, type KindModule, type SlotHost } from './state.js';
+
+export const TRAPPED = 1, STOPPED_OUTSIDE = 2, DOOR_OPEN_RUNNING = 3, MOVING_DOOR_OPEN = 4, OVERSPEED = 5, TOP_OVERRUN = 6,
+  BOTTOM_OVERRUN = 7, SAFETY_CIRCUIT = 8, POWER_LOST = 9, IDLE = 10, INSPECTION_DUE = 11, INSPECTION_OVERDUE = 12, MAINTENANCE_OVERDUE = 13,
+  SPECIAL_MODE = 14;
+
+const SLOTS: readonly AlertType[] = [
+  'device.offline', 'elevator.trapped', 'elevator.stopped_outside_door_zone', 'elevator.door_open_while_running',
+  'elevator.moving_with_door_open', 'elevator.overspeed', 'elevator.top_overrun', 'elevator.bottom_overrun',
+  'elevator.safety_circuit_open', 'elevator.power_lost', 'elevator.long_idle', 'elevator.inspection_due',
+  'elevator.inspection_overdue', 'elevator.maintenance_overdue', 'elevator.special_mode',
+];
+
+/** Device fault codes that are their own alert type (`elevator.<fault>`), except trapped, which has a slot. */
+const FAULT_TYPES: Readonly<Record<string, AlertType>> = Object.fromEntries(
+  ELEVATOR_FAULTS.map((f) => [f, `elevator.${f}` as AlertType]),
+);
+
+/** Resolved once per device: the config plus sets for the per-message mode checks. */
+export interface ElevatorParams extends ElevatorRules {
+  suppress: ReadonlySet<string>;
+  visit: ReadonlySet<string>;
+  special: ReadonlySet<string>;
+}
+
+export function elevatorParams(r: ElevatorRules): ElevatorParams {
+  return { ...r, suppress: new Set(r.suppressInModes), visit: new Set(r.maintenanceModes), special: new Set(r.alertModes) };
+}
+
+export class ElevatorState extends RuleState {
+  declare params: ElevatorParams;
+  hasTelemetry = false;
+  mode = 'unknown';
+  running = false;
+  door = 'closed';
+  doorZone = true;
+  floor = 0;
+  /** debounced presence */
+  occupied = false;
+  occupiedPendingSince = 0;
+  doorClosedAt = 0;
+  stoppedAt = 0;
+  lastMaintenanceAt = 0;
+  speed = 0;
+}
+
+export const elevator: KindModule<ElevatorState, ElevatorParams> = {
+  slots: SLOTS,
+
+  create(device: DeviceInfo, params: ElevatorParams, host: SlotHost): ElevatorState {
+    return new ElevatorState(device, params, elevator, host);
+  },
+
+  telemetry(h, s, d, now) {
+    const p = s.params;
+    const mode = d.mode as string, running = d.running as boolean, door = d.door as string, doorZone = d.doorZone as boolean;
+    const floor = d.floor as number, occupiedRaw = d.occupied as boolean;
+    const first = !s.hasTelemetry;
+    const previousMode = s.mode;
+    // the mode of this reading decides whether what it raises is suppressed
+    s.mode = mode;
+
+    if (p.visit.has(mode) && (first || !p.visit.has(previousMode))) {
+      s.lastMaintenanceAt = now;
+      h.markDirty(s);
+      setOff(h, s, MAINTENANCE_OVERDUE, now);
+    }
+    flag(h, s, SPECIAL_MODE, p.special.has(mode), now);
+    if (first || running !== s.running) {
+      if (!running) s.stoppedAt = now;
+      h.markDirty(s);
+    }
+    if (door === 'closed' && (first || s.door !== 'closed')) {
+      s.doorClosedAt = now;
+      h.markDirty(s);
+    }
+
+    // unintended movement: not running, doors open on both readings, yet the car left the landing
+    if (!first && !running && !s.running && door !== 'closed' && s.door !== 'closed' && ((s.doorZone && !doorZone) || floor !== s.floor)) {
+      h.raiseEvent(s, 'elevator.unintended_movement', '', { floor, previousFloor: s.floor, doorZone, door }, now);
+    }
+
+    // presence debounce
+    if (occupiedRaw === s.occupied) s.occupiedPendingSince = 0;
+    else if (first || door !== 'closed') { s.occupied = occupiedRaw; s.occupiedPendingSince = 0; }
+    else if (s.occupiedPendingSince === 0) s.occupiedPendingSince = now;
+    else if (now - s.occupiedPendingSince >= p.presenceDebounce) { s.occupied = occupiedRaw; s.occupiedPendingSince = 0; }
+
+    // door open while running (the door opened during a run) / moving with door open (it started with the door open)
+    if (running && door !== 'closed') {
+      if (s.since[DOOR_OPEN_RUNNING] === 0 && s.since[MOVING_DOOR_OPEN] === 0) {
+        setOn(h, s, !first && s.running && s.door === 'closed' ? DOOR_OPEN_RUNNING : MOVING_DOOR_OPEN, now);
+      }
+    } else {
+      setOff(h, s, DOOR_OPEN_RUNNING, now);
+      setOff(h, s, MOVING_DOOR_OPEN, now);
+    }
+
+    flag(h, s, STOPPED_OUTSIDE, !running && !doorZone, now);
+
+    // trapped: once raised it clears only when a door opens with the car levelled
+    if (s.active[TRAPPED] === 1) {
+      if (door === 'open' && doorZone) setOff(h, s, TRAPPED, now);
+    } else if (s.occupied && door === 'closed' && !running) {
+      setOn(h, s, TRAPPED, now, Math.max(s.doorClosedAt, s.stoppedAt));
+    } else {
+      setOff(h, s, TRAPPED, now);
+    }
+
+    const speed = d.speed;
+    if (typeof speed === 'number') {
+      s.speed = speed;
+      above(h, s, OVERSPEED, speed, p.overspeedMps, p.overspeedHysteresisMps, now);
+    }
+    if (p.topFloor !== undefined) flag(h, s, TOP_OVERRUN, floor > p.topFloor, now);
+    if (p.bottomFloor !== undefined) flag(h, s, BOTTOM_OVERRUN, floor < p.bottomFloor, now);
+    const safety = d.safetyCircuit;
+    if (safety !== undefined) flag(h, s, SAFETY_CIRCUIT, safety === 'open', now);
+    const powerOk = d.powerOk;
+    if (powerOk !== undefined) flag(h, s, POWER_LOST, powerOk === false, now);
+    if (running) setOff(h, s, IDLE, now);
+    else setOn(h, s, IDLE, now, s.stoppedAt);
+
+    if (mode !== previousMode) h.markDirty(s);
+    s.running = running; s.door = door; s.doorZone = doorZone; s.floor = floor;
+    // the reading itself is not kept: elevators are the most numerous devices, their state stays a few scalars
+    s.hasTelemetry = true;
+  },
+
+  event(h, s, d, now) {
+    switch (d.type) {
+      case 'alarm_button': h.raiseEvent(s, 'elevator.alarm_button', '', { floor: s.floor, mode: s.mode }, now); break;
+      case 'ebike_detected': h.raiseEvent(s, 'elevator.ebike', '', d.confidence === undefined ? {} : { confidence: d.confidence }, now); break;
+      case 'power_lost': occur(h, s, POWER_LOST, now); break;
+      case 'power_restored': setOff(h, s, POWER_LOST, now); break;
+      case 'fault': {
+        const fault = d.fault as string;
+        if (fault === 'trapped') {
+          if (typeof d.levelled === 'boolean') s.doorZone = d.levelled;
+          occur(h, s, TRAPPED, now);
+        } else {
+          const type = FAULT_TYPES[fault];
+          if (type) h.raiseEvent(s, type, '', { fault, ...(d.code === undefined ? {} : { code: d.code }), ...(d.levelled === undefined ? {} : { levelled: d.levelled }), floor: s.floor, mode: s.mode }, now);
+        }
+        break;
+      }
+    }
+  },
+
+  hold(s, slot) {
+    const p = s.params;
+    switch (slot) {
+      case TRAPPED: return s.doorZone ? p.trappedLevelledAfter : p.trappedNotLevelledAfter;
+      case STOPPED_OUTSIDE: return p.stoppedOutsideDoorZoneAfter;
+      case DOOR_OPEN_RUNNING: return p.doorOpenWhileRunningAfter;
+      case MOVING_DOOR_OPEN: return p.movingWithDoorOpenAfter;
+      case SAFETY_CIRCUIT: return p.safetyCircuitOpenAfter;
+      case POWER_LOST: return p.powerLostAfter;
+      case IDLE: return p.idleAfter;
+      default: return 0;
+    }
+  },
+
+  details(s, slot) {
+    const base = { floor: s.floor, mode: s.mode, door: s.door, doorZone: s.doorZone, running: s.running };
+    switch (slot) {
+      case TRAPPED: return { ...base, levelled: s.doorZone, occupied: s.occupied, since: s.since[TRAPPED] };
+      case OVERSPEED: return { ...base, speed: s.speed, limit: s.params.overspeedMps };
+      case TOP_OVERRUN: return { ...base, topFloor: s.params.topFloor };
+      case BOTTOM_OVERRUN: return { ...base, bottomFloor: s.params.bottomFloor };
+      case IDLE: return { idleSince: s.since[IDLE] };
+      case INSPECTION_DUE: case INSPECTION_OVERDUE: return { nextInspectionDue: s.device.nextInspectionDue };
+      case MAINTENANCE_OVERDUE: return { lastVisitAt: s.lastMaintenanceAt || null, since: s.lastMaintenanceAt || s.firstSeenAt };
+      case SPECIAL_MODE: return { ...base, since: s.since[SPECIAL_MODE] };
+      default: return { ...base, since: s.since[slot] };
+    }
+  },
+
+  suppressed(s) { return s.params.suppress.has(s.mode); },
+
+  save(s) {
+    return {
+      hasTelemetry: s.hasTelemetry, mode: s.mode, running: s.running, door: s.door, doorZone: s.doorZone, floor: s.floor,
+      occupied: s.occupied, doorClosedAt: s.doorClosedAt, stoppedAt: s.stoppedAt, lastMaintenanceAt: s.lastMaintenanceAt,
+    };
+  },
+
+  restore(s, v) {
+    s.hasTelemetry = v.hasTelemetry === true;
+    if (typeof v.mode === 'string') s.mode = v.mode;
+    s.running = v.running === true;
+    if (typeof v.door === 'string') s.door = v.door;
+    s.doorZone = v.doorZone !== false;
+    if (typeof v.floor === 'number') s.floor = v.floor;
+    s.occupied = v.occupied === true;
+    s.doorClosedAt = Number(v.doorClosedAt) || 0;
+    s.stoppedAt = Number(v.stoppedAt) || 0;
+    s.lastMaintenanceAt = Number(v.lastMaintenanceAt) || 0;
+  },
+};

@@ -1,0 +1,338 @@
+/**
+ * The rule engine: turns accepted readings and events into alert conditions. Input comes in
+ * batches from the ingest pipeline right after they are stored; per message the work is a map
+ * lookup and a few comparisons on the device's compact state (no promise, no closure, no
+ * allocation unless a condition changes). Conditions that must hold for a time, data silence and
+ * deadlines all share one timer heap, checked every `tickMs`.
+ *
+ * Durable: a condition's start time is saved when it changes (in one transaction per batch), so a
+ * 60 s condition that had held for 40 s before a crash raises 20 s after the restart, not 60 s.
+ */
+import { migrate, type Db } from '../../gateway/store.js';
+import type { Logger } from '../../gateway/log.js';
+import type { Device, Registry } from '../../gateway/registry/registry.js';
+import type { Accepted } from '../../ingest/pipeline.js';
+import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import type { AlertType } from '../catalog.js';
+import { KIND_RULE_SCHEMAS, type AlertsConfig } from '../config.js';
+import type { Clock } from '../clock.js';
+import type { TimerHeap } from '../heap.js';
+import type { AlertService, DeviceInfo } from '../service.js';
+import { OFFLINE, RuleState, setOff, setOn, type KindModule, type SlotHost } from './state.js';
+import { elevator, elevatorParams, ElevatorState, INSPECTION_DUE, INSPECTION_OVERDUE, MAINTENANCE_OVERDUE } from './elevator.js';
+import { firePanel, smokeDetector } from './fire.js';
+import { fireWater } from './fire-water.js';
+import { waterPump } from './water.js';
+
+const MODULES: Readonly<Record<DeviceKind, KindModule<any, any>>> = { // eslint-disable-line @typescript-eslint/no-explicit-any
+  elevator, fire_panel: firePanel, smoke_detector: smokeDetector, fire_water: fireWater, water_pump: waterPump,
+};
+
+const DAY = 86_400_000;
+
+export interface RuleEngineDeps {
+  db: Db;
+  registry: Registry;
+  service: AlertService;
+  heap: TimerHeap;
+  clock: Clock;
+  config: AlertsConfig;
+  log: Logger;
+}
+
+function deviceInfo(d: Device): DeviceInfo {
+  return {
+    id: d.id, kind: d.kind, siteId: d.siteId, companyId: d.companyId, maintenanceUnitId: d.maintenanceUnitId,
+    location: d.location, nextInspectionDue: d.nextInspectionDue, disabled: d.disabled, createdAt: d.createdAt,
+  };
+}
+
+export class RuleEngine implements SlotHost {
+  private readonly states = new Map<string, RuleState>();
+  private dirty: RuleState[] = [];
+  private seen: RuleState[] = [];
+  private startedAt = 0;
+  private readonly kindParams = new Map<string, unknown>();
+  private readonly stmts;
+  private readonly dateFormat: Intl.DateTimeFormat;
+  private readonly staleAfter: number;
+
+  constructor(private readonly deps: RuleEngineDeps) {
+    migrate(deps.db, 'alert-rules', [
+      `CREATE TABLE alert_rule_state (device_id TEXT PRIMARY KEY, first_seen_at INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+         last_ts INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID`,
+    ]);
+    this.stmts = {
+      upsert: deps.db.prepare(`INSERT INTO alert_rule_state (device_id, first_seen_at, last_seen, last_ts, data) VALUES (?, ?, ?, ?, ?)
+        ON CONFLICT (device_id) DO UPDATE SET first_seen_at = excluded.first_seen_at, last_seen = excluded.last_seen, last_ts = excluded.last_ts, data = excluded.data`),
+      seen: deps.db.prepare('UPDATE alert_rule_state SET last_seen = ?, last_ts = ? WHERE device_id = ?'),
+      all: deps.db.prepare('SELECT device_id, first_seen_at, last_seen, last_ts, data FROM alert_rule_state'),
+    };
+    this.staleAfter = deps.config.staleReadingAfter;
+    // en-CA formats as YYYY-MM-DD, the form of registry inspection dates
+    this.dateFormat = new Intl.DateTimeFormat('en-CA', { timeZone: deps.config.schedules.timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
+  }
+
+  /** Restores the saved conditions and re-arms their timers. */
+  start(): void {
+    const now = this.deps.clock.now();
+    this.startedAt = now;
+    for (const r of this.stmts.all.all() as Array<{ device_id: string; first_seen_at: number; last_seen: number; last_ts: number; data: string }>) {
+      const device = this.deps.registry.getDevice(r.device_id);
+      if (!device) continue;
+      const s = this.create(device, r.first_seen_at, false);
+      s.lastSeen = r.last_seen;
+      s.lastTs = r.last_ts;
+      const data = JSON.parse(r.data) as { since?: number[]; active?: number[]; x?: Record<string, unknown> };
+      const n = s.since.length;
+      data.since?.forEach((v, i) => { if (i < n) s.since[i] = v; });
+      data.active?.forEach((v, i) => { if (i < n) s.active[i] = v ? 1 : 0; });
+      if (data.x) s.mod.restore(s, data.x);
+      for (let slot = 1; slot < n; slot++) {
+        if (s.since[slot] !== 0 && s.active[slot] === 0) this.schedule(s, slot, s.since[slot]! + s.mod.hold(s, slot));
+      }
+      this.watchOffline(s, now);
+    }
+    if (this.deps.config.offline.includeNeverSeen) {
+      for (const d of this.deps.registry.listDevices()) if (!this.states.has(d.id) && !d.disabled) this.watchOffline(this.create(d, now), now);
+    }
+    this.flush();
+  }
+
+  private watchOffline(s: RuleState, now: number): void {
+    if (s.active[OFFLINE] === 1 || s.device.disabled) return;
+    if (s.lastSeen === 0 && !this.deps.config.offline.includeNeverSeen) return;
+    // silence while the gateway itself was down is not the device's: count from the restart
+    this.schedule(s, OFFLINE, Math.max(s.lastSeen, s.firstSeenAt, this.startedAt) + (s.params as { offlineAfter: number }).offlineAfter);
+  }
+
+  private paramsFor(device: Pick<Device, 'id' | 'kind'>): unknown {
+    const rules = this.deps.config.rules;
+    const override = rules.devices[device.id];
+    if (!override) {
+      let p = this.kindParams.get(device.kind);
+      if (p === undefined) {
+        p = device.kind === 'elevator' ? elevatorParams(rules.elevator) : rules[device.kind];
+        this.kindParams.set(device.kind, p);
+      }
+      return p;
+    }
+    const known = KIND_RULE_SCHEMAS[device.kind].shape as Record<string, unknown>;
+    const merged: Record<string, unknown> = { ...rules[device.kind] };
+    for (const [k, v] of Object.entries(override)) if (v !== undefined && k in known) merged[k] = v;
+    return device.kind === 'elevator' ? elevatorParams(merged as Parameters<typeof elevatorParams>[0]) : merged;
+  }
+
+  private create(device: Device, firstSeenAt: number, save = true): RuleState {
+    const s = MODULES[device.kind].create(deviceInfo(device), this.paramsFor(device), this);
+    s.firstSeenAt = firstSeenAt;
+    this.states.set(device.id, s);
+    if (save) this.markDirty(s);
+    return s;
+  }
+
+  private stateFor(id: string, now: number): RuleState | undefined {
+    const s = this.states.get(id);
+    if (s) return s;
+    const device = this.deps.registry.getDevice(id);
+    return device ? this.create(device, now) : undefined;
+  }
+
+  get(id: string): RuleState | undefined { return this.states.get(id); }
+
+  /** Ingest listener (called after the batch is durably stored). */
+  readonly onAccepted = (items: readonly Accepted[]): void => {
+    const now = this.deps.clock.now();
+    for (let i = 0; i < items.length; i++) {
+      const item = items[i]!;
+      const s = this.states.get(item.device.id) ?? this.stateFor(item.device.id, now);
+      if (s === undefined) continue;
+      try {
+        s.lastSeen = now;
+        if (!s.seenDirty) { s.seenDirty = true; this.seen.push(s); }
+        if (s.active[OFFLINE] === 1) {
+          s.active[OFFLINE] = 0;
+          s.since[OFFLINE] = 0;
+          this.markDirty(s);
+          this.deps.service.conditionEnded(s.device.id, 'device.offline', '', now);
+        }
+        if (s.queued[OFFLINE] === 0) this.schedule(s, OFFLINE, now + (s.params as { offlineAfter: number }).offlineAfter);
+        if (item.channel === 'telemetry') {
+          // A reading much older than one already evaluated (a device back-filling its buffer after
+          // newer data) is stored but must not move the live state backwards. The tolerance keeps a
+          // device whose clock was corrected backwards from being ignored until its clock catches up.
+          if (item.ts + this.staleAfter >= s.lastTs) {
+            if (item.ts > s.lastTs) s.lastTs = item.ts;
+            s.mod.telemetry(this, s, item.data, now);
+          }
+        } else {
+          s.mod.event(this, s, item.data, now);
+        }
+      } catch (err) {
+        this.deps.log.error({ err, deviceId: item.device.id }, 'alert rule failed');
+      }
+    }
+    if (this.dirty.length > 0) this.flush();
+  };
+
+  /** Runs the due timers (rule durations, offline, deadlines, verify windows). */
+  tick(): void {
+    const now = this.deps.clock.now();
+    const heap = this.deps.heap;
+    if (heap.peek() > now) return;
+    this.deps.service.atomically(() => {
+      heap.runDue(now);
+      this.flush();
+    });
+  }
+
+  // ---- SlotHost ----
+
+  schedule(s: RuleState, slot: number, due: number): void {
+    const q = s.queued[slot]!;
+    if (q !== 0 && q <= due) return;
+    s.queued[slot] = due;
+    this.deps.heap.push(due, s, slot);
+  }
+
+  onSlotTimer(s: RuleState, slot: number, now: number): void {
+    if (s.queued[slot]! <= now) s.queued[slot] = 0;
+    if (this.states.get(s.device.id) !== s) return;
+    if (slot === OFFLINE) return this.checkOffline(s, now);
+    const since = s.since[slot]!;
+    if (since === 0 || s.active[slot] === 1) return;
+    const due = since + s.mod.hold(s, slot);
+    if (due > now) return this.schedule(s, slot, due);
+    s.active[slot] = 1;
+    this.markDirty(s);
+    this.raiseSlot(s, slot, now);
+  }
+
+  private checkOffline(s: RuleState, now: number): void {
+    if (s.active[OFFLINE] === 1 || s.device.disabled) return;
+    const after = (s.params as { offlineAfter: number }).offlineAfter;
+    const due = Math.max(s.lastSeen, s.firstSeenAt, this.startedAt) + after;
+    if (due > now) return this.schedule(s, OFFLINE, due);
+    s.active[OFFLINE] = 1;
+    s.since[OFFLINE] = now;
+    this.markDirty(s);
+    this.deps.service.raise({
+      device: s.device, type: 'device.offline', subject: '', at: now, suppressed: s.mod.suppressed(s),
+      details: { lastSeenAt: s.lastSeen || null, offlineAfterMs: after },
+    });
+  }
+
+  raiseSlot(s: RuleState, slot: number, now: number): void {
+    this.deps.service.raise({ device: s.device, type: s.mod.slots[slot]!, subject: '', details: s.mod.details(s, slot), suppressed: s.mod.suppressed(s), at: now });
+  }
+
+  endSlot(s: RuleState, slot: number, now: number): void {
+    this.deps.service.conditionEnded(s.device.id, s.mod.slots[slot]!, '', now);
+  }
+
+  raiseEvent(s: RuleState, type: AlertType, subject: string, details: Record<string, unknown>, now: number): void {
+    this.deps.service.raise({ device: s.device, type, subject, details, suppressed: s.mod.suppressed(s), at: now });
+  }
+
+  endEvent(s: RuleState, type: AlertType, subject: string, now: number): void {
+    this.deps.service.conditionEnded(s.device.id, type, subject, now);
+  }
+
+  endEventAll(s: RuleState, type: AlertType, now: number): void {
+    this.deps.service.conditionEndedAll(s.device.id, type, now);
+  }
+
+  fireFlow(s: RuleState, now: number): void { this.deps.service.fireFlow(s.device.siteId, now); }
+
+  markDirty(s: RuleState): void {
+    if (!s.dirty) { s.dirty = true; this.dirty.push(s); }
+  }
+
+  // ---- persistence ----
+
+  /** Saves the states whose conditions changed (one transaction). */
+  flush(): void {
+    if (this.dirty.length === 0 || !this.deps.db.open) return;
+    const list = this.dirty;
+    this.dirty = [];
+    this.deps.service.atomically(() => {
+      for (const s of list) {
+        s.dirty = false;
+        const data = JSON.stringify({ since: Array.from(s.since), active: Array.from(s.active), x: s.mod.save(s) });
+        this.stmts.upsert.run(s.device.id, s.firstSeenAt, s.lastSeen, s.lastTs, data);
+      }
+    });
+  }
+
+  /** Saves last-seen times (periodically: they change with every message). */
+  persistSeen(): void {
+    if (this.seen.length === 0 || !this.deps.db.open) return;
+    const list = this.seen;
+    this.seen = [];
+    this.deps.db.transaction(() => {
+      for (const s of list) {
+        s.seenDirty = false;
+        this.stmts.seen.run(s.lastSeen, s.lastTs, s.device.id);
+      }
+    })();
+  }
+
+  // ---- registry changes and schedules ----
+
+  deviceChanged(device: Device): void {
+    const now = this.deps.clock.now();
+    const s = this.states.get(device.id);
+    if (!s) {
+      if (this.deps.config.offline.includeNeverSeen && !device.disabled && this.startedAt > 0) this.watchOffline(this.create(device, now), now);
+      return;
+    }
+    const inspectionChanged = s.device.nextInspectionDue !== device.nextInspectionDue;
+    s.device = deviceInfo(device);
+    s.params = this.paramsFor(device);
+    if (inspectionChanged && s instanceof ElevatorState) {
+      this.deps.service.atomically(() => {
+        this.checkInspection(s, now);
+        this.flush();
+      });
+    }
+    if (!device.disabled) this.watchOffline(s, now);
+  }
+
+  /** The daily checks: annual inspection due / overdue, maintenance visits (node-cron calls this). */
+  runSchedules(): void {
+    const now = this.deps.clock.now();
+    this.deps.service.atomically(() => {
+      for (const d of this.deps.registry.listDevices()) {
+        if (d.kind !== 'elevator' || d.disabled) continue;
+        const s = this.stateFor(d.id, now) as ElevatorState;
+        this.checkInspection(s, now);
+        // never visited: counted from registration (or from when this gateway first saw it, if earlier)
+        const base = s.lastMaintenanceAt || Math.min(s.firstSeenAt, s.device.createdAt ?? s.firstSeenAt);
+        if (now - base > s.params.maintenanceInterval) setOn(this, s, MAINTENANCE_OVERDUE, now);
+        else setOff(this, s, MAINTENANCE_OVERDUE, now);
+      }
+      this.flush();
+    });
+  }
+
+  private checkInspection(s: ElevatorState, now: number): void {
+    const due = s.device.nextInspectionDue;
+    if (!due) {
+      setOff(this, s, INSPECTION_DUE, now);
+      setOff(this, s, INSPECTION_OVERDUE, now);
+      return;
+    }
+    const today = this.dateFormat.format(new Date(now));
+    const left = (Date.parse(due) - Date.parse(today)) / DAY;
+    if (left < 0) {
+      setOff(this, s, INSPECTION_DUE, now);
+      setOn(this, s, INSPECTION_OVERDUE, now);
+    } else if (left * DAY <= s.params.inspectionReminder) {
+      setOff(this, s, INSPECTION_OVERDUE, now);
+      setOn(this, s, INSPECTION_DUE, now);
+    } else {
+      setOff(this, s, INSPECTION_DUE, now);
+      setOff(this, s, INSPECTION_OVERDUE, now);
+    }
+  }
+}
