@@ -22,8 +22,12 @@ export const configSchema = z.object({
       keyFile: z.string().optional(),
       caFile: z.string().optional(),
     }).prefault({}),
-    /** Cut off a subscriber whose socket has not drained for this long (a frozen client must not stall others). */
-    drainTimeoutMs: z.number().int().min(0).default(30_000),
+    /**
+     * Cut off a subscriber whose socket has not drained for this long. Until then a frozen
+     * subscriber holds the messages queued for it (and, for the alert queue it reads, the next ones):
+     * 10 s keeps a fire alarm to other subscribers within GB 50440's 20 s.
+     */
+    drainTimeoutMs: z.number().int().min(0).default(10_000),
     /** Packets a client may queue before its session is set up. */
     queueLimit: z.number().int().min(1).default(100),
     /** Drop a connection that sends no CONNECT within this time. */
@@ -40,6 +44,22 @@ export const configSchema = z.object({
      * also across a restart; `memory` loses it at every restart.
      */
     persistence: z.enum(['sqlite', 'memory']).default('sqlite'),
+    limits: z.object({
+      /** Open connections from one address (0 = no limit). High: a whole community may sit behind one NAT address. */
+      maxConnectionsPerAddress: z.number().int().min(0).default(10_000),
+      /** Bad logins from one address within `loginFailureWindowMs` before each refusal is delayed. */
+      loginFailuresBeforeDelay: z.number().int().min(0).default(5),
+      loginFailureWindowMs: z.number().int().min(1000).default(60_000),
+      /** First delay of a refusal past the free failures; it doubles up to `loginMaxDelayMs`. */
+      loginDelayMs: z.number().int().min(0).default(1000),
+      loginMaxDelayMs: z.number().int().min(0).default(30_000),
+      /** Messages per second one device may publish (0 = no limit); past it its acknowledgements are held back. */
+      publishPerSecond: z.number().min(0).default(200),
+      /** Burst above the rate a device may send at once (a batch replayed after an outage). */
+      publishBurst: z.number().int().min(1).default(2000),
+      /** Live copies of device messages in flight to subscribers; past it a copy is skipped and counted, never the stored data. */
+      relayInFlight: z.number().int().min(1).default(500),
+    }).prefault({}),
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),

@@ -11,6 +11,8 @@ export function createMetrics() {
     registry,
     connections: new Gauge({ name: 'gateway_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),
     connectsRefused: new Counter({ name: 'gateway_mqtt_connects_refused_total', help: 'MQTT connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    publishThrottled: new Counter({ name: 'gateway_publish_throttled_total', help: 'Device publishes held back by the per-device rate limit', registers: [registry] }),
+    relaySkipped: new Counter({ name: 'gateway_relay_skipped_total', help: 'Live copies of device messages not sent to a subscriber, because its socket was full or too many copies were in flight (stored data is not affected)', registers: [registry] }),
     messagesReceived: new Counter({ name: 'gateway_messages_received_total', help: 'Device messages received, by channel', labelNames: ['channel'], registers: [registry] }),
     objectsValid: new Counter({ name: 'gateway_objects_valid_total', help: 'Valid readings and events accepted, by kind', labelNames: ['kind'], registers: [registry] }),
     rejected: new Counter({ name: 'gateway_rejected_total', help: 'Rejected messages or batch objects (dead letters), by reason', labelNames: ['reason'], registers: [registry] }),

@@ -5,7 +5,7 @@
  * status topics and subscribes only under `devices/{id}/`. Every device publish goes through the
  * ingest pipeline before the broker acknowledges it.
  */
-import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
 import { createServer, type Server as NetServer } from 'node:net';
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { readFileSync } from 'node:fs';
@@ -19,12 +19,16 @@ import type { Presence } from '../presence.js';
 import type { Principal } from '../access.js';
 import { DeviceContext, Verdict, type IngestPipeline, type Rejection } from '../../ingest/pipeline.js';
 import { canPublishAsAccount, canSubscribe } from './topics.js';
+import { ConnectionLimiter, LoginThrottle, PublishRateLimiter } from './guards.js';
+import { LiveForwarder } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import type { Db } from '../store.js';
 
 /** What we attach to an Aedes client once it has logged in. */
 type Identity = { type: 'device'; ctx: DeviceContext } | { type: 'account'; principal: Principal };
 type GatewayClient = Client & { gw?: Identity };
+/** The remote address, kept on the stream: a WebSocket stream has no remoteAddress of its own. */
+type AddressedStream = import('node:stream').Duplex & { gwAddress?: string };
 
 /** CONNACK return codes of MQTT 3.1.1 [MQTT-3.2.2.3]. */
 const IDENTIFIER_REJECTED = 2;
@@ -51,8 +55,17 @@ export class Broker {
   private tls: TlsServer | undefined;
   private ws: WebSocketServer | undefined;
   private readonly contexts = new Map<string, DeviceContext>();
+  private readonly connections: ConnectionLimiter;
+  private readonly logins: LoginThrottle;
+  private readonly rate: PublishRateLimiter;
+  private forwarder!: LiveForwarder;
 
-  constructor(private readonly deps: BrokerDeps) {}
+  constructor(private readonly deps: BrokerDeps) {
+    const limits = deps.config.mqtt.limits;
+    this.connections = new ConnectionLimiter(limits.maxConnectionsPerAddress);
+    this.logins = new LoginThrottle({ freeFailures: limits.loginFailuresBeforeDelay, windowMs: limits.loginFailureWindowMs, baseDelayMs: limits.loginDelayMs, maxDelayMs: limits.loginMaxDelayMs });
+    this.rate = new PublishRateLimiter(limits.publishPerSecond, limits.publishBurst);
+  }
 
   async start(): Promise<void> {
     const { config } = this.deps;
@@ -66,8 +79,10 @@ export class Broker {
       authenticate: this.authenticate,
       authorizePublish: this.authorizePublish,
       authorizeSubscribe: this.authorizeSubscribe,
+      authorizeForward: this.authorizeForward,
     });
     const { registry, presence, metrics, log } = this.deps;
+    this.forwarder = new LiveForwarder(this.aedes, config.mqtt.limits.relayInFlight, () => metrics.relaySkipped.inc());
     registry.on('deviceChanged', (device) => {
       this.contexts.delete(device.id);
       // a disabled device is cut off at once, not at its next reconnect
@@ -89,14 +104,14 @@ export class Broker {
     });
     this.deps.pipeline.onRejected(this.explainRejections);
 
-    this.tcp = createServer((socket) => this.handle(socket));
+    this.tcp = createServer((socket) => this.handle(socket, socket.remoteAddress));
     await listen(this.tcp, config.mqtt.port, config.mqtt.host);
     if (config.mqtt.tls.certFile && config.mqtt.tls.keyFile) {
       this.tls = createTlsServer({
         cert: readFileSync(config.mqtt.tls.certFile),
         key: readFileSync(config.mqtt.tls.keyFile),
         ...(config.mqtt.tls.caFile ? { ca: readFileSync(config.mqtt.tls.caFile) } : {}),
-      }, (socket) => this.handle(socket));
+      }, (socket) => this.handle(socket, socket.remoteAddress));
       await listen(this.tls, config.mqtt.tls.port, config.mqtt.host);
     }
   }
@@ -112,7 +127,7 @@ export class Broker {
       this.ws!.handleUpgrade(req, socket, head, (ws) => {
         const stream = createWebSocketStream(ws);
         stream.on('error', () => stream.destroy());
-        this.handle(stream);
+        this.handle(stream, req.socket.remoteAddress);
       });
     });
   }
@@ -122,7 +137,14 @@ export class Broker {
     return this.tls ? { mqtt, mqtts: (this.tls.address() as { port: number }).port } : { mqtt };
   }
 
-  private handle(stream: import('node:stream').Duplex): void {
+  private handle(stream: AddressedStream, address = 'unknown'): void {
+    if (!this.connections.acquire(address)) {
+      this.deps.metrics.connectsRefused.labels('too_many_connections').inc();
+      stream.destroy();
+      return;
+    }
+    stream.gwAddress = address;
+    stream.once('close', () => this.connections.release(address));
     const client = this.aedes.handle(stream) as unknown as { _parser?: { _parseLength?: () => boolean; packet: { length: number }; emit: (e: string, err: Error) => void } };
     guardPacketSize(client, stream, this.deps.config.mqtt.maxPacketBytes, () => this.deps.metrics.connectsRefused.labels('packet_too_large').inc());
   }
@@ -138,11 +160,19 @@ export class Broker {
     return ctx;
   }
 
-  private refuse(callback: (err: AuthenticateError | null, ok: boolean | null) => void, code: number, reason: string, message: string): void {
+  private refuse(callback: (err: AuthenticateError | null, ok: boolean | null) => void, code: number, reason: string, message: string, delayMs = 0): void {
     this.deps.metrics.connectsRefused.labels(reason).inc();
     const err = new Error(message) as AuthenticateError;
     err.returnCode = code;
-    callback(err, null);
+    if (delayMs > 0) setTimeout(callback, delayMs, err, null);
+    else callback(err, null);
+  }
+
+  /** A wrong secret or token: refused, and slower each time from an address that keeps trying. */
+  private refuseBadCredentials(client: GatewayClient, callback: (err: AuthenticateError | null, ok: boolean | null) => void, reason: string): void {
+    const delay = this.logins.failed(addressOf(client));
+    if (delay > 0) this.deps.metrics.connectsRefused.labels('login_throttled').inc();
+    this.refuse(callback, BAD_USERNAME_OR_PASSWORD, reason, 'bad credentials', delay);
   }
 
   private readonly authenticate = (client: GatewayClient, username: Readonly<string> | undefined, password: Readonly<Buffer> | undefined,
@@ -154,39 +184,59 @@ export class Broker {
       // [SPEC 2] the client id must equal the device id, so one device cannot take over another's session
       if (client.id !== username) return this.refuse(callback, IDENTIFIER_REJECTED, 'client_id_mismatch', 'client id must equal the device id');
       client.gw = { type: 'device', ctx: this.deviceContext(username)! };
+      this.logins.succeeded(addressOf(client));
       return callback(null, true);
     }
     if (check.reason === 'disabled') return this.refuse(callback, NOT_AUTHORIZED, 'disabled', 'device disabled');
     if (check.reason === 'bad_secret') {
       log.info({ deviceId: username, address: addressOf(client) }, 'mqtt login refused: wrong secret');
-      return this.refuse(callback, BAD_USERNAME_OR_PASSWORD, 'bad_secret', 'bad credentials');
+      return this.refuseBadCredentials(client, callback, 'bad_secret');
     }
     const principal = registry.checkAccount(username, password);
     if (principal) {
       if (registry.getDevice(client.id)) return this.refuse(callback, IDENTIFIER_REJECTED, 'client_id_mismatch', 'an account may not use a device id as client id');
       client.gw = { type: 'account', principal };
+      this.logins.succeeded(addressOf(client));
       return callback(null, true);
     }
     log.info({ username, address: addressOf(client) }, 'mqtt login refused: unknown user or wrong token');
-    return this.refuse(callback, BAD_USERNAME_OR_PASSWORD, 'unknown_user', 'bad credentials');
+    return this.refuseBadCredentials(client, callback, 'unknown_user');
   };
 
   private readonly authorizePublish = (client: GatewayClient | null, packet: PublishPacket, callback: (err?: Error | null) => void): void => {
     const identity = client?.gw;
     if (identity?.type === 'device') {
       const ctx = identity.ctx;
-      const topic = packet.topic;
-      if (topic === ctx.statusTopic) this.deps.presence.statusMessage(ctx.device.id, packet.payload as Buffer);
-      const verdict = this.deps.pipeline.handle(ctx, topic, packet.payload as Buffer, callback);
-      if (verdict === Verdict.Drop) {
-        packet.topic = DROP_TOPIC;
-        packet.retain = false;
+      if (this.rate.enabled) {
+        const delay = this.rate.delayFor(ctx.rate);
+        if (delay > 0) {
+          // held back, not refused: the device's next packets wait behind this one (backpressure)
+          this.deps.metrics.publishThrottled.inc();
+          setTimeout(this.ingestDevicePublish, delay, ctx, packet, callback);
+          return;
+        }
       }
+      this.ingestDevicePublish(ctx, packet, callback);
       return;
     }
     if (identity?.type === 'account' && canPublishAsAccount(identity.principal, packet.topic)) return callback(null);
     // Accounts consume; only devices (and the gateway itself) publish.
     callback(new Error('not allowed to publish'));
+  };
+
+  /**
+   * A device's publish goes to the ingest pipeline, which acknowledges it once stored. The packet
+   * itself is then routed nowhere; subscribers get a copy from the forwarder, so a subscriber that
+   * stops reading can never hold up a device (see forwarder.ts).
+   */
+  private readonly ingestDevicePublish = (ctx: DeviceContext, packet: PublishPacket, callback: (err?: Error | null) => void): void => {
+    const topic = packet.topic;
+    const payload = packet.payload as Buffer;
+    if (topic === ctx.statusTopic) this.deps.presence.statusMessage(ctx.device.id, payload);
+    const verdict = this.deps.pipeline.handle(ctx, topic, payload, callback);
+    if (verdict === Verdict.Forward) this.forwarder.forward(topic, payload, packet.qos === 0 ? 0 : 1, packet.retain);
+    packet.topic = DROP_TOPIC;
+    packet.retain = false;
   };
 
   private readonly authorizeSubscribe = (client: GatewayClient | null, sub: Subscription, callback: (err: Error | null, sub?: Subscription | null) => void): void => {
@@ -198,11 +248,25 @@ export class Broker {
     callback(null, null);
   };
 
+  /**
+   * Live device data is not sent to a subscriber whose socket is still full (the kernel buffer and
+   * Node's 16 KiB on top): that subscriber misses messages (counted) instead of the broker holding a
+   * fan-out slot for each of them until the drain timeout, which would soon hold up everyone. Alert
+   * queues are never skipped: an agency's copy is kept in order (see alerts/delivery/mqtt.ts).
+   */
+  private readonly authorizeForward = (client: GatewayClient, packet: AedesPublishPacket): AedesPublishPacket | null => {
+    if ((client.conn as AddressedStream).writableNeedDrain && packet.topic.startsWith('devices/')) {
+      this.deps.metrics.relaySkipped.inc();
+      return null;
+    }
+    return packet;
+  };
+
   /** Tells each device why its message was rejected, on `devices/{id}/errors`. */
   private readonly explainRejections = (rejections: readonly Rejection[]): void => {
     for (const r of rejections) {
       const payload = Buffer.from(JSON.stringify({ ts: Date.now(), topic: r.topic, reason: r.reason, message: r.message, issues: r.issues, ...(r.index === undefined ? {} : { index: r.index }) }));
-      this.aedes.publish({ cmd: 'publish', topic: `devices/${r.deviceId}/errors`, payload, qos: 0, retain: false, dup: false }, noop);
+      this.forwarder.forward(`devices/${r.deviceId}/errors`, payload, 0);
     }
   };
 
@@ -226,10 +290,8 @@ export class Broker {
   }
 }
 
-function noop(): void {}
-
-function addressOf(client: Client): string | undefined {
-  return (client.conn as unknown as { remoteAddress?: string }).remoteAddress;
+function addressOf(client: Client): string {
+  return (client.conn as AddressedStream).gwAddress ?? 'unknown';
 }
 
 function listen(server: NetServer | TlsServer, port: number, host: string): Promise<void> {
