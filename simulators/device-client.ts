@@ -33,6 +33,9 @@ export function deviceClientOptions(device: DeviceCredentials, opts: DeviceClien
     password: device.secret,
     clean: true,
     reconnectPeriod: opts.reconnectPeriodMs ?? 1000,
+    // a refused login (wrong secret, disabled device) is retried too, as field devices do: the
+    // operator may fix the registry while the device keeps trying
+    reconnectOnConnackError: true,
     connectTimeout: opts.connectTimeoutMs ?? 10_000,
     keepalive: opts.keepaliveS ?? 30,
   };

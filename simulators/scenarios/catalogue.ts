@@ -1,0 +1,576 @@
+/**
+ * The scripted scenarios. Each one is what happens at a real installation, told as steps on the
+ * device models, with what the gateway should store and the alert it is meant to raise. Timings
+ * follow DOMAIN.md: "stopped outside the door zone" is held past the 45 s practice timer, "door
+ * open while running" past the 30 s debounce, a trapped car long enough for any trapped rule.
+ * Alert type names are the intent for the alert rules; the rules own the final names.
+ */
+import { createModel } from '../models/index.js';
+import type { Scenario } from './types.js';
+
+const S = 1000;
+const MIN = 60 * S;
+
+/** Elevator terminals report status about every 2 s while something is happening. */
+const ELEVATOR_REPORT = 2 * S;
+
+export const SCENARIOS: readonly Scenario[] = [
+  // ---------------------------------------------------------------- elevators
+  {
+    name: 'elevator.trapped-levelled',
+    title: { en: 'Passengers trapped, car levelled', zh: '困人（平层）' },
+    description: 'The car stops at a landing with passengers inside and the doors will not open; after 45 s a passenger presses the alarm button; after 4 min the maintenance unit opens the doors.',
+    devices: { car: 'elevator' },
+    durationMs: 4 * MIN + 30 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'trap', with: { levelled: true } },
+      { at: 45 * S, do: 'alarmButton' },
+      { at: 4 * MIN, do: 'recover' },
+    ],
+    expect: [
+      { telemetry: { running: false, door: 'closed', occupied: true, doorZone: true }, note: 'trapped, levelled' },
+      { event: { type: 'alarm_button' }, after: 45 * S },
+      { telemetry: { door: 'open', doorZone: true, occupied: false }, after: 4 * MIN, note: 'released at a landing' },
+    ],
+    alerts: [{ type: 'elevator.trapped', expect: 'raised', note: 'levelled variant; clears when the doors open at the landing' }],
+  },
+  {
+    name: 'elevator.trapped-not-levelled',
+    title: { en: 'Passengers trapped between floors', zh: '困人（非平层）' },
+    description: 'The car stops between floors with passengers inside; they press the alarm button twice; after 4 min the car is moved to a landing at rescue speed and the doors open.',
+    devices: { car: 'elevator' },
+    durationMs: 4 * MIN + 30 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'trap', with: { levelled: false } },
+      { at: 30 * S, do: 'alarmButton' },
+      { at: 90 * S, do: 'alarmButton' },
+      { at: 4 * MIN, do: 'recover' },
+    ],
+    expect: [
+      { telemetry: { running: false, door: 'closed', occupied: true, doorZone: false }, note: 'trapped outside the door zone' },
+      { event: { type: 'alarm_button' } },
+      { telemetry: { door: 'open', doorZone: true, occupied: false }, after: 4 * MIN, note: 'rescued at a landing' },
+    ],
+    alerts: [{ type: 'elevator.trapped', expect: 'raised', note: 'not-levelled variant (more serious)' }],
+  },
+  {
+    name: 'elevator.stopped-outside-door-zone',
+    title: { en: 'Car stopped outside the door zone', zh: '门区外停梯' },
+    description: 'An empty car stops between floors; the terminal reports the fault after its own 45 s timer; the car is relevelled after 2 min.',
+    devices: { car: 'elevator' },
+    durationMs: 2 * MIN + 20 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'halt', with: { levelled: false, occupied: false } },
+      { at: 50 * S, do: 'fault', with: { fault: 'stopped_outside_door_zone', levelled: false, code: 'E07' } },
+      { at: 2 * MIN, do: 'recover' },
+    ],
+    expect: [
+      { telemetry: { running: false, doorZone: false, occupied: false, door: 'closed' } },
+      { event: { type: 'fault', fault: 'stopped_outside_door_zone' }, after: 50 * S },
+    ],
+    alerts: [{ type: 'elevator.stopped_outside_door_zone', expect: 'raised', note: 'needs the condition held ≥ 45 s' }],
+  },
+  {
+    name: 'elevator.door-open-while-running',
+    title: { en: 'Door open while running', zh: '运行中开门' },
+    description: 'A faulty door contact: the car keeps travelling while the door reads open for 90 s; the terminal reports the fault after its 30 s debounce.',
+    devices: { car: 'elevator' },
+    durationMs: 2 * MIN,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'doorOpenWhileRunning' },
+      { at: 35 * S, do: 'fault', with: { fault: 'door_open_while_running', code: 'E19' } },
+      { at: 90 * S, do: 'recover' },
+    ],
+    expect: [
+      { telemetry: { running: true, door: 'open' } },
+      { event: { type: 'fault', fault: 'door_open_while_running' }, after: 35 * S },
+    ],
+    alerts: [{ type: 'elevator.door_open_while_running', expect: 'raised', note: 'needs about 30 s of debounce' }],
+  },
+  {
+    name: 'elevator.overspeed',
+    title: { en: 'Overspeed: governor and safety gear trip', zh: '超速（限速器动作）' },
+    description: 'The car overspeeds downwards to 2.7 m/s (rated 1.75), the governor trips, the safety gear stops the car between floors with the safety circuit open; released after 2 min.',
+    devices: { car: 'elevator' },
+    durationMs: 2 * MIN + 20 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 5 * S, do: 'overspeed', with: { speed: 2.7 } },
+      { at: 2 * MIN, do: 'recover' },
+    ],
+    expect: [
+      { telemetry: { running: true, speed: { gt: 2.5 } }, note: 'above the governor tripping speed (115 % of rated) and the default 2.5 m/s alert threshold' },
+      { event: { type: 'fault', fault: 'overspeed' } },
+      { telemetry: { running: false, safetyCircuit: 'open', doorZone: false } },
+    ],
+    alerts: [{ type: 'elevator.overspeed', expect: 'raised' }],
+  },
+  {
+    name: 'elevator.top-overrun',
+    title: { en: 'Top overrun', zh: '冲顶' },
+    description: 'The car travels up from the ground floor, passes the top landing and stops on the final limit switch.',
+    devices: { car: 'elevator' },
+    durationMs: 2 * MIN + 30 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'call', with: { floor: 1, to: 18 } },
+      { at: 40 * S, do: 'overrun', with: { end: 'top' } },
+      { at: 2 * MIN + 10 * S, do: 'recover' },
+    ],
+    expect: [
+      { event: { type: 'fault', fault: 'top_overrun' }, after: 40 * S },
+      { telemetry: { running: false, doorZone: false, safetyCircuit: 'open' } },
+    ],
+    alerts: [{ type: 'elevator.top_overrun', expect: 'raised' }],
+  },
+  {
+    name: 'elevator.bottom-overrun',
+    title: { en: 'Bottom overrun', zh: '蹲底' },
+    description: 'The car travels down, passes the lowest landing and lands on the buffer.',
+    devices: { car: 'elevator' },
+    durationMs: 2 * MIN + 30 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'call', with: { floor: 12, to: -1 } },
+      { at: 40 * S, do: 'overrun', with: { end: 'bottom' } },
+      { at: 2 * MIN + 10 * S, do: 'recover' },
+    ],
+    expect: [
+      { event: { type: 'fault', fault: 'bottom_overrun' }, after: 40 * S },
+      { telemetry: { running: false, doorZone: false, safetyCircuit: 'open' } },
+    ],
+    alerts: [{ type: 'elevator.bottom_overrun', expect: 'raised' }],
+  },
+  {
+    name: 'elevator.alarm-button',
+    title: { en: 'Alarm button pressed', zh: '轿厢报警按钮' },
+    description: 'A passenger travelling up presses the alarm button (the platform cannot tell a prank from a real call: someone must call back).',
+    devices: { car: 'elevator' },
+    durationMs: 40 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'call', with: { floor: 1, to: 9, people: 1 } },
+      { at: 12 * S, do: 'alarmButton' },
+    ],
+    expect: [{ event: { type: 'alarm_button' } }],
+    alerts: [{ type: 'elevator.alarm_button', expect: 'raised' }],
+  },
+  {
+    name: 'elevator.ebike',
+    title: { en: 'E-bike carried into the car', zh: '电动车入梯' },
+    description: 'At the ground floor the car camera recognises an e-bike being wheeled in (banned in high-rise residential buildings).',
+    devices: { car: 'elevator' },
+    durationMs: 40 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'call', with: { floor: 1, to: 12, people: 1 } },
+      { at: 10 * S, do: 'ebike', with: { confidence: 0.94 } },
+    ],
+    expect: [{ event: { type: 'ebike_detected', confidence: { gte: 0.9 } } }],
+    alerts: [{ type: 'elevator.ebike', expect: 'raised', note: 'goes to the fire service and the property company' }],
+  },
+  {
+    name: 'elevator.power-lost',
+    title: { en: 'Main power lost', zh: '主电源断电' },
+    description: 'Main power fails while the car travels; the rescue device levels it on battery and lets passengers out; power returns after 3 min.',
+    devices: { car: 'elevator' },
+    durationMs: 3 * MIN + 30 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'call', with: { floor: 1, to: 15, people: 2 } },
+      { at: 10 * S, do: 'powerLost' },
+      { at: 3 * MIN + 10 * S, do: 'powerRestored' },
+    ],
+    expect: [
+      { event: { type: 'power_lost' } },
+      { telemetry: { powerOk: false, running: false } },
+      { telemetry: { powerOk: false, mode: 'emergency_power' }, note: 'levelled by the rescue device' },
+      { event: { type: 'power_restored' }, after: 3 * MIN },
+      { telemetry: { powerOk: true, mode: 'normal' }, after: 3 * MIN + 10 * S, note: 'back in service' },
+    ],
+    alerts: [{ type: 'elevator.power_lost', expect: 'raised', note: 'clears on power_restored' }],
+  },
+  {
+    name: 'elevator.maintenance-visit',
+    title: { en: 'Maintenance visit: faults in inspection mode', zh: '维保作业（检修模式下的故障）' },
+    description: 'A technician switches the car to inspection, opens the pit stop switch, tests a door, leaves the car between floors, then returns it to normal. The faults are recorded but must not alert the authorities.',
+    devices: { car: 'elevator' },
+    durationMs: 4 * MIN,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'setMode', with: { mode: 'inspection' } },
+      { at: 30 * S, do: 'openSafetyCircuit' },
+      { at: 30 * S, do: 'fault', with: { fault: 'safety_circuit_open', code: 'E01' } },
+      { at: 60 * S, do: 'fault', with: { fault: 'door_open_fault', code: 'E22' } },
+      { at: 90 * S, do: 'halt', with: { levelled: false } },
+      { at: 2 * MIN + 30 * S, do: 'fault', with: { fault: 'stopped_outside_door_zone', levelled: false, code: 'E07' } },
+      { at: 3 * MIN + 20 * S, do: 'recover' },
+      { at: 3 * MIN + 40 * S, do: 'setMode', with: { mode: 'normal' } },
+    ],
+    expect: [
+      { telemetry: { mode: 'inspection' } },
+      { telemetry: { mode: 'inspection', safetyCircuit: 'open' } },
+      { event: { type: 'fault', fault: 'safety_circuit_open' } },
+      { event: { type: 'fault', fault: 'door_open_fault' }, after: 60 * S },
+      { telemetry: { mode: 'inspection', doorZone: false, running: false }, after: 90 * S },
+      { event: { type: 'fault', fault: 'stopped_outside_door_zone' }, after: 2 * MIN + 30 * S },
+      { telemetry: { mode: 'normal' }, after: 3 * MIN + 40 * S, note: 'back in service' },
+    ],
+    alerts: [
+      { type: 'elevator.safety_circuit_open', expect: 'suppressed', note: 'inspection mode' },
+      { type: 'elevator.door_open_fault', expect: 'suppressed', note: 'inspection mode' },
+      { type: 'elevator.stopped_outside_door_zone', expect: 'suppressed', note: 'inspection mode' },
+    ],
+  },
+
+  // ---------------------------------------------------------------- fire
+  {
+    name: 'fire.alarm-corroborated',
+    title: { en: 'Fire alarm from one detector, corroborated by a second', zh: '火警（单探测器报警，第二个探测器确认）' },
+    description: 'Smoke reaches one standalone detector (an unconfirmed alarm); a minute later a second detector on the same site alarms too, which confirms it; the smoke clears after 5 min.',
+    devices: { first: 'smoke_detector', second: 'smoke_detector' },
+    durationMs: 7 * MIN,
+    reportIntervalMs: 5 * S,
+    steps: [
+      { at: 0, device: 'first', do: 'smoke', with: { level: 0.6, rampS: 40 } },
+      { at: 60 * S, device: 'second', do: 'smoke', with: { level: 0.4, rampS: 40 } },
+      { at: 5 * MIN, device: 'first', do: 'clearSmoke', with: { rampS: 30 } },
+      { at: 5 * MIN, device: 'second', do: 'clearSmoke', with: { rampS: 30 } },
+    ],
+    expect: [
+      { device: 'first', event: { type: 'alarm' } },
+      { device: 'first', telemetry: { smoke: { gte: 0.15 } } },
+      { device: 'second', event: { type: 'alarm' }, after: 60 * S, note: 'corroboration' },
+      { device: 'first', event: { type: 'alarm_cleared' }, after: 5 * MIN },
+    ],
+    alerts: [{ type: 'fire.alarm', expect: 'raised', note: 'unconfirmed after the first detector (property verifies), confirmed by the second (fire service at once)' }],
+  },
+  {
+    name: 'fire.panel-alarm',
+    title: { en: 'Fire alarm on the panel, second point in the same zone', zh: '火灾报警控制器火警（同区第二点位确认）' },
+    description: 'Detector 3-12 of zone Z3 alarms on the fire panel; 30 s later detector 3-14 of the same zone; the panel is reset after 5 min.',
+    devices: { panel: 'fire_panel' },
+    durationMs: 5 * MIN + 20 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'fireAlarm', with: { zone: 'Z3', point: '3-12' } },
+      { at: 30 * S, do: 'fireAlarm', with: { zone: 'Z3', point: '3-14' } },
+      { at: 5 * MIN, do: 'reset' },
+    ],
+    expect: [
+      { event: { type: 'fire_alarm', zone: 'Z3', point: '3-12' } },
+      { event: { type: 'fire_alarm', zone: 'Z3', point: '3-14' }, after: 30 * S },
+      { event: { type: 'reset' }, after: 5 * MIN },
+    ],
+    alerts: [{ type: 'fire.alarm', expect: 'raised', note: 'a second point confirms it' }],
+  },
+  {
+    name: 'fire.panel-fault',
+    title: { en: 'Fire panel fault left unrepaired', zh: '火灾报警控制器故障（未及时修复）' },
+    description: 'A detector loop fault in zone Z2, then the backup battery fails; nothing is repaired for 5 min.',
+    devices: { panel: 'fire_panel' },
+    durationMs: 5 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'fault', with: { zone: 'Z2', point: '2-07', component: 'smoke_detector', code: 'F12' } },
+      { at: 20 * S, do: 'backupPowerFault' },
+    ],
+    expect: [
+      { event: { type: 'fault', zone: 'Z2', point: '2-07' } },
+      { event: { type: 'fault', component: 'backup_battery' } },
+      { telemetry: { backupPowerOk: false, mainPowerOk: true } },
+    ],
+    alerts: [
+      { type: 'fire.fault', expect: 'raised', note: 'a fire-facility fault left unrepaired is a fire hazard' },
+      { type: 'fire.power_fault', expect: 'raised', note: 'backup power' },
+    ],
+  },
+  {
+    name: 'fire.detector-low-battery',
+    title: { en: 'Smoke alarm battery low', zh: '独立式烟感电量低' },
+    description: 'A standalone smoke alarm reaches the end of its battery and reports it.',
+    devices: { detector: 'smoke_detector' },
+    durationMs: 60 * S,
+    reportIntervalMs: 10 * S,
+    steps: [{ at: 5 * S, do: 'drainBattery' }],
+    expect: [
+      { event: { type: 'low_battery' } },
+      { telemetry: { battery: { lt: 20 } } },
+    ],
+    alerts: [{ type: 'smoke.low_battery', expect: 'raised' }],
+  },
+  {
+    name: 'fire.alarm-sprinkler-flow',
+    title: { en: 'Fire alarm confirmed by sprinkler water flow', zh: '火警（喷淋水流指示器确认）' },
+    description: 'A smoke alarm sounds (unconfirmed); 40 s later a sprinkler head opens in branch B2 on the same site: the flow switch closes, the network pressure drops and the main fire pump starts, which confirms the fire.',
+    devices: { detector: 'smoke_detector', monitor: 'fire_water' },
+    durationMs: 3 * MIN,
+    reportIntervalMs: 5 * S,
+    steps: [
+      { at: 0, device: 'detector', do: 'smoke', with: { level: 0.8, rampS: 30 } },
+      { at: 40 * S, device: 'monitor', do: 'sprinklerFlow', with: { branch: 'B2', mpaPerMin: 0.1 } },
+      { at: 2 * MIN + 30 * S, device: 'monitor', do: 'repair' },
+      { at: 2 * MIN + 30 * S, device: 'detector', do: 'clearSmoke', with: { rampS: 20 } },
+    ],
+    expect: [
+      { device: 'detector', event: { type: 'alarm' } },
+      { device: 'monitor', event: { type: 'flow_detected', branch: 'B2' }, after: 40 * S },
+      { device: 'monitor', telemetry: { flowSwitch: true } },
+      { device: 'monitor', event: { type: 'pump_started', pump: 'P2' }, after: 40 * S, note: 'the main fire pump, started by the pressure switch' },
+    ],
+    alerts: [{ type: 'fire.alarm', expect: 'raised', note: 'unconfirmed from the detector, confirmed by the flow switch (corroboration window)' }],
+  },
+
+  {
+    name: 'fire_water.low-pressure',
+    title: { en: 'Low fire-water pressure', zh: '消防管网压力低' },
+    description: 'A pipe leak bigger than the jockey pump can make up: the network pressure falls below 0.1 MPa within about 3.5 min and stays there until the repair at 6 min.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 8 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'leak', with: { mpaPerMin: 0.08 } },
+      { at: 6 * MIN, do: 'repair' },
+    ],
+    expect: [
+      { telemetry: { pressure: { lt: 0.1 } } },
+      { telemetry: { pumpRunning: true }, note: 'the jockey pump starts but cannot keep up' },
+      { telemetry: { pressure: { gt: 0.28 } }, after: 6 * MIN, note: 'back to normal after the repair' },
+    ],
+    alerts: [{ type: 'fire_water.low_pressure', expect: 'raised', note: 'goes to the fire service' }],
+  },
+  {
+    name: 'fire_water.tank-low',
+    title: { en: 'Fire water tank low', zh: '消防水池液位低' },
+    description: 'The tank inlet valve sticks shut while water is drawn off: the level falls from about 4 m to 0.8 m.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 7 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'drainTank', with: { to: 0.8, mPerMin: 0.6 } },
+      { at: 6 * MIN + 30 * S, do: 'repair' },
+    ],
+    expect: [{ telemetry: { tankLevel: { lt: 1 } } }],
+    alerts: [{ type: 'fire_water.low_tank', expect: 'raised', note: 'goes to the fire service' }],
+  },
+  {
+    name: 'fire_water.pump-failure',
+    title: { en: 'Fire pump fault', zh: '消防泵故障' },
+    description: 'The jockey pump trips on overload and stays faulted for 4 min while the network slowly loses pressure.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 4 * MIN + 20 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'pumpFault', with: { pump: 'P1', code: 'OL' } },
+      { at: 4 * MIN, do: 'repair' },
+    ],
+    expect: [
+      { event: { type: 'pump_fault', pump: 'P1' } },
+      { telemetry: { pumpFault: true, pumpRunning: false } },
+      { event: { type: 'pump_fault_cleared' }, after: 4 * MIN },
+    ],
+    alerts: [{ type: 'fire_water.pump_fault', expect: 'raised' }],
+  },
+  {
+    name: 'fire_water.pump-power-lost',
+    title: { en: 'Fire pump power lost', zh: '消防泵主电源故障' },
+    description: 'The fire pump control cabinet loses its power supply for 3 min.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 3 * MIN + 20 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'pumpPowerLost' },
+      { at: 3 * MIN, do: 'repair' },
+    ],
+    expect: [
+      { event: { type: 'power_lost' } },
+      { telemetry: { pumpPowerOk: false } },
+      { event: { type: 'power_restored' }, after: 3 * MIN },
+    ],
+    alerts: [{ type: 'fire_water.pump_power_lost', expect: 'raised' }],
+  },
+  // ---------------------------------------------------------------- water supply
+  {
+    name: 'water.pump-failure',
+    title: { en: 'Domestic water pumps fail', zh: '二次供水水泵故障' },
+    description: 'The pump room\'s variable-speed drives trip: no pump runs, the outlet pressure falls to what the mains gives.',
+    devices: { room: 'water_pump' },
+    durationMs: 4 * MIN + 20 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'allPumpsFail', with: { code: 'VFD-OC' } },
+      { at: 4 * MIN, do: 'repair' },
+    ],
+    expect: [
+      { event: { type: 'pump_fault' } },
+      { telemetry: { pumpFault: true, pumpsRunning: 0 } },
+      { telemetry: { outletPressure: { lt: 0.3 } } },
+      { event: { type: 'pump_fault_cleared' }, after: 4 * MIN },
+    ],
+    alerts: [{ type: 'water.pump_fault', expect: 'raised', note: 'the outlet falls to mains pressure (about 0.18 MPa): below the zone set points, above the default 0.1 MPa low-pressure limit' }],
+  },
+  {
+    name: 'water.flooding',
+    title: { en: 'Pump room flooding', zh: '泵房水淹' },
+    description: 'A burst pipe floods the pump room within a minute; it is drained after 5 min.',
+    devices: { room: 'water_pump' },
+    durationMs: 7 * MIN + 30 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'flood', with: { rampS: 60 } },
+      { at: 5 * MIN, do: 'drain' },
+    ],
+    expect: [
+      { event: { type: 'flooded' } },
+      { telemetry: { flooded: true } },
+      { event: { type: 'flood_cleared' }, after: 5 * MIN },
+    ],
+    alerts: [{ type: 'water.flooded', expect: 'raised' }],
+  },
+  {
+    name: 'water.turbidity-high',
+    title: { en: 'Turbidity above the limit', zh: '浊度超标' },
+    description: 'Sediment stirred up after a mains burst: turbidity rises to about 3 NTU (GB 5749 limit: 1 NTU) and settles after 6 min.',
+    devices: { room: 'water_pump' },
+    durationMs: 8 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'turbidity', with: { to: 3, rampS: 120 } },
+      { at: 6 * MIN, do: 'restoreQuality', with: { rampS: 60 } },
+    ],
+    expect: [{ telemetry: { turbidity: { gt: 1 } } }],
+    alerts: [{ type: 'water.turbidity_high', expect: 'raised' }],
+  },
+  {
+    name: 'water.chlorine-low',
+    title: { en: 'Free chlorine too low', zh: '余氯不足' },
+    description: 'Water stands too long in the tank: free chlorine falls to 0.02 mg/L (GB 5749: at least 0.05 mg/L).',
+    devices: { room: 'water_pump' },
+    durationMs: 8 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'chlorine', with: { to: 0.02, rampS: 120 } },
+      { at: 6 * MIN, do: 'restoreQuality', with: { rampS: 60 } },
+    ],
+    expect: [{ telemetry: { chlorine: { lt: 0.05 } } }],
+    alerts: [{ type: 'water.chlorine_low', expect: 'raised' }],
+  },
+  {
+    name: 'water.chlorine-high',
+    title: { en: 'Free chlorine too high', zh: '余氯超标' },
+    description: 'A dosing pump overdoses: free chlorine rises to 2.6 mg/L (GB 5749: at most 2 mg/L).',
+    devices: { room: 'water_pump' },
+    durationMs: 8 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'chlorine', with: { to: 2.6, rampS: 120 } },
+      { at: 6 * MIN, do: 'restoreQuality', with: { rampS: 60 } },
+    ],
+    expect: [{ telemetry: { chlorine: { gt: 2 } } }],
+    alerts: [{ type: 'water.chlorine_high', expect: 'raised' }],
+  },
+  {
+    name: 'water.ph-out-of-range',
+    title: { en: 'pH out of range', zh: 'pH 超标' },
+    description: 'pH drifts up to 9 (GB 5749: 6.5 to 8.5).',
+    devices: { room: 'water_pump' },
+    durationMs: 8 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'ph', with: { to: 9, rampS: 120 } },
+      { at: 6 * MIN, do: 'restoreQuality', with: { rampS: 60 } },
+    ],
+    expect: [{ telemetry: { ph: { gt: 8.5 } } }],
+    alerts: [{ type: 'water.ph_abnormal', expect: 'raised' }],
+  },
+
+  // ---------------------------------------------------------------- any device
+  {
+    name: 'device.silent',
+    title: { en: 'Device goes silent', zh: '设备失联（静默）' },
+    description: 'A fire-water pressure monitor stops sending for 15 min while its MQTT connection stays up (keepalives only): offline must be seen from missing data, not from a disconnect. Then it resumes.',
+    devices: { device: 'fire_water' },
+    durationMs: 16 * MIN,
+    reportIntervalMs: 30 * S,
+    steps: [
+      { at: 30 * S, silence: true },
+      { at: 15 * MIN + 30 * S, silence: false },
+    ],
+    expect: [
+      { readings: { min: 1 }, note: 'a reading before the silence' },
+      { readings: { min: 1 }, after: 15 * MIN + 30 * S, note: 'readings again after it' },
+      { silence: true },
+    ],
+    alerts: [{ type: 'device.offline', expect: 'raised', note: 'from the per-kind data timeout; clears when readings resume' }],
+  },
+  {
+    name: 'device.malformed-storm',
+    title: { en: 'Storm of malformed payloads', zh: '畸形报文风暴' },
+    description: 'A pump-room terminal with broken firmware sends garbage, payloads that fail the schema, out-of-range values, timestamps a day ahead, batches with one bad object, and messages on a topic it may not use. Nothing of it may be stored; the good objects of mixed batches must be.',
+    devices: { device: 'water_pump' },
+    durationMs: 30 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, malformed: 'not_json', count: 20 },
+      { at: 2 * S, malformed: 'schema', count: 10 },
+      { at: 4 * S, malformed: 'out_of_range', count: 10 },
+      { at: 6 * S, malformed: 'future_timestamp', count: 5 },
+      { at: 8 * S, malformed: 'mixed_batch', count: 5 },
+      { at: 10 * S, malformed: 'wrong_topic', count: 3 },
+      { at: 12 * S, malformed: 'not_object', count: 3 },
+    ],
+    expect: [
+      { deadLetter: { reason: 'not_json', min: 20 } },
+      { deadLetter: { reason: 'schema', min: 25 }, note: 'schema + out of range + the bad object of each mixed batch' },
+      { deadLetter: { reason: 'future_timestamp', min: 5 } },
+      { deadLetter: { reason: 'topic_not_allowed', min: 3 } },
+      { deadLetter: { reason: 'not_object', min: 3 } },
+      { readings: { min: 10 }, note: 'the good objects of the mixed batches are stored' },
+    ],
+    alerts: [{ type: 'device.malformed_data', expect: 'raised', note: 'proposed type (not in the alert catalogue): a rate of rejected messages per device' }],
+  },
+  {
+    name: 'device.reconnect-storm',
+    title: { en: 'Reconnect storm', zh: '重连风暴' },
+    description: 'Three devices of one site on a failing 4G router drop and re-open their connections 10 times each, 3 s apart; each reconnect sends the will (offline), then online and a full reading.',
+    devices: { car: 'elevator', detector: 'smoke_detector', monitor: 'fire_water' },
+    durationMs: 40 * S,
+    reportIntervalMs: 60 * S,
+    steps: [
+      { at: 0, device: 'car', reconnect: { times: 10, everyMs: 3 * S } },
+      { at: 0, device: 'detector', reconnect: { times: 10, everyMs: 3 * S } },
+      { at: 0, device: 'monitor', reconnect: { times: 10, everyMs: 3 * S } },
+    ],
+    expect: [
+      { device: 'car', readings: { min: 10 }, note: 'a reading after every reconnect' },
+      { device: 'detector', readings: { min: 10 } },
+      { device: 'monitor', readings: { min: 10 } },
+    ],
+    alerts: [{ type: 'device.flapping', expect: 'raised', note: 'proposed type (not in the alert catalogue): many connects in a short window' }],
+  },
+];
+
+const BY_NAME = new Map(SCENARIOS.map((s) => [s.name, s]));
+
+export function getScenario(name: string): Scenario | undefined { return BY_NAME.get(name); }
+
+/** Problems in a scenario definition (unknown roles, unknown actions, expectations on unknown roles). */
+export function validateScenario(s: Scenario): string[] {
+  const problems: string[] = [];
+  const roles = Object.keys(s.devices);
+  if (roles.length === 0) problems.push('no devices');
+  for (const step of s.steps) {
+    const role = step.device ?? roles[0]!;
+    const kind = s.devices[role];
+    if (!kind) { problems.push(`step at ${step.at}: unknown role ${role}`); continue; }
+    if (step.at < 0 || step.at > s.durationMs) problems.push(`step at ${step.at}: outside 0..${s.durationMs}`);
+    if ('do' in step && !(step.do in createModel(kind, 'check').actions)) problems.push(`step at ${step.at}: ${kind} has no action ${step.do}`);
+  }
+  for (const e of s.expect) if (!s.devices[e.device ?? roles[0]!]) problems.push(`expectation on unknown role ${e.device}`);
+  if (s.alerts.length === 0) problems.push('no alert intent');
+  return problems;
+}

@@ -1,0 +1,85 @@
+/**
+ * A scenario is data: the devices it needs (by role), a script of steps at time offsets, what it
+ * is expected to produce at the gateway (readings, events, dead letters, silence), and which alert
+ * it is meant to raise. Offsets and durations are in simulated ms, so one script runs in real time
+ * for a demo and 100 times faster in a test.
+ */
+import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import type { MalformedKind } from '../device.js';
+
+/** A value to compare a stored field with: equal, a bound, or one of a set. */
+export type Matcher =
+  | string | number | boolean
+  | { lt?: number; lte?: number; gt?: number; gte?: number }
+  | { oneOf: ReadonlyArray<string | number | boolean> };
+
+type Target = {
+  /** Simulated ms after the scenario starts. */
+  at: number;
+  /** Role the step applies to; default: the first role. */
+  device?: string;
+};
+
+export type Step = Target & (
+  /** Calls a model action (see the model class of the role's kind): a physically consistent change. */
+  | { do: string; with?: Record<string, unknown> }
+  /** Pins telemetry fields to values until released: a sensor reading what it should not. */
+  | { force: Record<string, unknown> }
+  | { release: true | string[] }
+  /** Publishes an event as the device's own (stamped and numbered like the others). */
+  | { event: { type: string } & Record<string, unknown> }
+  /** Publishes `count` payloads the gateway must reject. */
+  | { malformed: MalformedKind; count?: number }
+  /** true: the device stops sending (it stays connected); false: it resumes. */
+  | { silence: boolean }
+  /** Drops and re-opens the connection `times` times, `everyMs` (simulated) apart. */
+  | { reconnect: { times: number; everyMs: number } }
+);
+
+export type Expectation = {
+  /** Role the expectation is about; default: the first role. */
+  device?: string;
+  /** Only what was sent at least this long (simulated ms) after the start counts: "after the repair". */
+  after?: number;
+  note?: string;
+} & (
+  /** At least one stored reading whose fields match. */
+  | { telemetry: Record<string, Matcher> }
+  /** At least one stored event whose fields match (`type` included). */
+  | { event: { type: Matcher } & Record<string, Matcher> }
+  /** At least `min` dead letters with this reason since the scenario started. */
+  | { deadLetter: { reason: string; min: number } }
+  /** No reading stored while the device was silenced by the script. */
+  | { silence: true }
+  /** At least `min` readings stored during the run. */
+  | { readings: { min: number } }
+);
+
+export type AlertOutcome =
+  /** The alert should open. */
+  | 'raised'
+  /** The condition is recorded but must not alert the authorities (e.g. during maintenance). */
+  | 'suppressed';
+
+/** Metadata for the alert rules: which alert this scenario is meant to trigger. */
+export interface AlertIntent {
+  type: string;
+  expect: AlertOutcome;
+  note?: string;
+}
+
+export interface Scenario {
+  /** `family.what`, e.g. `elevator.trapped-levelled`. */
+  name: string;
+  title: { en: string; zh: string };
+  description: string;
+  /** Role → device kind; the first role is the scenario's main device. */
+  devices: Readonly<Record<string, DeviceKind>>;
+  /** How long the scenario lasts (simulated ms); the devices go back to normal service after it. */
+  durationMs: number;
+  /** Reading interval of the scenario's devices while it runs (simulated ms), denser than usual. */
+  reportIntervalMs?: number;
+  steps: readonly Step[];
+  expect: readonly Expectation[];
+  alerts: readonly AlertIntent[];
+}
