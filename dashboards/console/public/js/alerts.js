@@ -48,7 +48,7 @@ export function renderAlertList(root, store) {
   const filter = h('select#alert-filter', { 'aria-label': t('filter.label'), onchange: (e) => store.setFilter(e.target.value) },
     FILTERS.map((f) => h('option', { value: f, selected: f === store.filter }, f === 'active' || f === 'all' ? t(`filter.${f}`) : t(`state.${f}`))));
   const list = h('ul.alert-list', { 'aria-live': 'polite' }, items.map((a) => h('li.alert-row', {
-    class: `sev-${a.severity}${a.id === store.selectedId ? ' selected' : ''}${store.fresh.has(a.id) ? ' fresh' : ''}`,
+    class: `sev-${a.severity}${a.id === store.selectedId ? ' selected' : ''}${store.flash.has(a.id) ? ' flash' : ''}`,
     dataset: { id: String(a.id), type: a.type, state: a.state, severity: a.severity, device: a.deviceId },
   }, h('a.alert-link', { href: `#/alerts/${a.id}` },
     severityBadge(a.severity),
@@ -56,6 +56,8 @@ export function renderAlertList(root, store) {
       h('div.alert-title', pick(a.label, a.type), store.fresh.has(a.id) ? h('span.new-badge', null, t('alerts.new')) : null),
       h('div.alert-meta', deviceLine(a, store.sites))),
     h('div.alert-side', stateBadge(a.state), ageEl(a.openedAt), nextDeadline(a))))));
+  // a row flashes once, when it arrives; the "new" badge stays until the alert is opened
+  store.flash.clear();
   root.replaceChildren(
     h('div.panel-head', h('h2', null, t('alerts.title')), h('span.muted.count', null, t('alerts.count', { n: items.length })), filter),
     items.length > 0 ? list : h('p.empty', null, t(store.alerts.size === 0 ? 'alerts.empty' : 'alerts.emptyFilter')),
@@ -138,7 +140,7 @@ export function renderAlertDetail(root, store) {
     a.confirmation ? fact('detail.confirmation', t(`confirmation.${a.confirmation}`)) : [],
     ...fact('detail.condition', t(a.conditionActive ? 'detail.conditionActive' : 'detail.conditionEnded')),
     a.queues.length > 0 ? fact('detail.queues', a.queues.join(', ')) : [],
-    a.escalations.length > 0 ? fact('detail.escalations', a.escalations.map((e) => `${e.kind} @ ${formatTime(e.at)}`).join('; ')) : [],
+    a.escalations.length > 0 ? fact('detail.escalations', a.escalations.map((e) => `${t(`escalation.${e.kind}`)} · ${formatTime(e.at)} → ${e.queues.join(', ')}`).join('; ')) : [],
   ].flat();
   const details = Object.entries(a.details ?? {});
 

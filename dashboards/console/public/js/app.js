@@ -19,6 +19,8 @@ const store = {
   alerts: new Map(),
   /** Alerts raised while the console was open and not yet looked at. */
   fresh: new Set(),
+  /** Rows to flash at the next render (just arrived). */
+  flash: new Set(),
   filter: 'active',
   selectedId: null,
   detail: null,
@@ -80,7 +82,9 @@ async function signIn(token) {
 
 function signOut(message) {
   clearToken();
-  Object.assign(store, { alerts: new Map(), fresh: new Set(), selectedId: null, detail: null, devices: null, summary: null, sites: new Map(), actionResult: null, noteDraft: '' });
+  // a list still being read for this session must not land in the next one
+  listLoad++;
+  Object.assign(store, { alerts: new Map(), fresh: new Set(), flash: new Set(), selectedId: null, detail: null, devices: null, summary: null, sites: new Map(), actionResult: null, noteDraft: '' });
   if (location.hash) history.replaceState(null, '', location.pathname);
   showSignIn(message);
 }
@@ -155,7 +159,10 @@ function onLiveEvent(name, data) {
   } else if (name === 'alert') {
     const known = store.alerts.has(data.alert.id);
     upsert(data.alert);
-    if (!known && data.event === 'raised' && store.alerts.has(data.alert.id)) store.fresh.add(data.alert.id);
+    if (!known && data.event === 'raised' && store.alerts.has(data.alert.id)) {
+      store.fresh.add(data.alert.id);
+      store.flash.add(data.alert.id);
+    }
     if (data.alert.id === store.selectedId) refreshDetail();
     refreshSummary();
     renderAlertListOnly();
