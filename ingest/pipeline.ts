@@ -279,16 +279,21 @@ export class IngestPipeline {
       this.onError(err, 'ingest commit failed; messages not acknowledged');
     }
     this.counters.commitSeconds((performance.now() - started) / 1000);
+    if (!failure) {
+      // Listeners (presence, the alert rules, which write the ledger) run before the devices are
+      // acknowledged: a crash between the two then leaves the message unacknowledged, so the device
+      // resends it and the alert is raised on the resend, instead of an acknowledged event whose
+      // alert was never written.
+      if (accepted.length > 0) {
+        this.countValid(accepted);
+        for (const l of this.acceptedListeners) this.safely(l, accepted);
+      }
+      if (rejections.length > 0) {
+        for (const r of rejections) this.counters.rejected(r.reason, 1);
+        for (const l of this.rejectionListeners) this.safely(l, rejections);
+      }
+    }
     for (let i = 0; i < waiting.length; i++) waiting[i]!(failure);
-    if (failure) return;
-    if (accepted.length > 0) {
-      this.countValid(accepted);
-      for (const l of this.acceptedListeners) this.safely(l, accepted);
-    }
-    if (rejections.length > 0) {
-      for (const r of rejections) this.counters.rejected(r.reason, 1);
-      for (const l of this.rejectionListeners) this.safely(l, rejections);
-    }
   }
 
   private countValid(accepted: readonly Accepted[]): void {

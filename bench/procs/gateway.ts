@@ -18,7 +18,8 @@ serve({
   async start(overrides: Record<string, unknown>) {
     gw = await startGateway(loadConfig({}, {
       dataDir, adminToken: 'bench-admin-token-0123456789', logLevel: 'warn',
-      mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' }, ...overrides,
+      // the per-device rate limit would cap publishers that send as fast as they can: the benchmark measures the pipeline
+      mqtt: { port: 0, host: '127.0.0.1', limits: { publishPerSecond: 0 } }, http: { port: 0, host: '127.0.0.1' }, ...overrides,
     }));
     return gw.ports();
   },
@@ -36,6 +37,9 @@ serve({
       out.push({ id, secret: secret!, kind });
     }
     return out;
+  },
+  account(args: { id: string; role: 'market-supervision' }) {
+    return gw!.registry.createAccount({ id: args.id, role: args.role }, 'bench').token;
   },
   rss: () => settledRss(),
   counters: async () => ({

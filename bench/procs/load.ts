@@ -41,5 +41,35 @@ serve({
     await Promise.all(idle.splice(0).map((c) => c.endAsync(true)));
     return true;
   },
+  /**
+   * Alert latency: elevators each report a trapped passenger, one after another; an agency
+   * subscriber on alerts/market-supervision notes when each `raised` arrives. Publisher and
+   * subscriber share this process, so both ends read the same clock.
+   */
+  async latency(args: { url: string; agency: { id: string; token: string }; elevators: Array<{ id: string; secret: string }>; intervalMs: number }) {
+    const agency = await mqtt.connectAsync(args.url, { clientId: args.agency.id, username: args.agency.id, password: args.agency.token, reconnectPeriod: 0 });
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    agency.on('message', (_topic, payload) => {
+      const m = JSON.parse(payload.toString()) as { event: string; alert: { type: string; deviceId: string } };
+      const t0 = sentAt.get(m.alert.deviceId);
+      if (m.event === 'raised' && m.alert.type === 'elevator.trapped' && t0 !== undefined) {
+        latencies.push(performance.now() - t0);
+        sentAt.delete(m.alert.deviceId);
+      }
+    });
+    await agency.subscribeAsync('alerts/market-supervision', { qos: 1 });
+    const lifts: MqttClient[] = [];
+    for (const e of args.elevators) lifts.push(await mqtt.connectAsync(args.url, { clientId: e.id, username: e.id, password: e.secret, reconnectPeriod: 0 }));
+    for (let i = 0; i < lifts.length; i++) {
+      const id = args.elevators[i]!.id;
+      sentAt.set(id, performance.now());
+      lifts[i]!.publish(`devices/${id}/events`, JSON.stringify({ type: 'fault', fault: 'trapped' }), { qos: 1 });
+      await new Promise((r) => setTimeout(r, args.intervalMs));
+    }
+    await new Promise((r) => setTimeout(r, 2000));
+    await Promise.all([agency, ...lifts].map((c) => c.endAsync(true)));
+    return { latencies, lost: sentAt.size };
+  },
   rss: () => settledRss(),
 });
