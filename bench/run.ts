@@ -28,6 +28,7 @@ Options:
   --publishers <n>     publishing devices (default 50)
   --idle <n>           idle devices for the memory phase (default 5000, quick 1000)
   --outage <s>         InfluxDB outage length (default 60, quick 10)
+  --latency-rate <n>   background msg/s for the latency phase (default: half the measured ingest)
   --no-influx          skip the InfluxDB phases even if influxd is installed
   --only <list>        comma-separated phases: raw,ingest,influx,latency,memory,outage
   --out <dir>          results folder (default bench/results)
@@ -65,7 +66,7 @@ async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       quick: { type: 'boolean', default: false }, duration: { type: 'string' }, publishers: { type: 'string' }, idle: { type: 'string' },
-      outage: { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
+      outage: { type: 'string' }, 'latency-rate': { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -94,7 +95,8 @@ async function main(): Promise<void> {
     }
     if (phases.has('latency')) {
       const max = results.ingest?.embedded?.storedRate ?? 10_000;
-      results.latency = await measureAlertLatency({ loader, gatewayScript: proc('gateway'), rate: Math.max(100, Math.round(max / 2)), publishers, durationMs, log });
+      const rate = values['latency-rate'] ? Number(values['latency-rate']) : Math.max(100, Math.round(max / 2));
+      results.latency = await measureAlertLatency({ loader, gatewayScript: proc('gateway'), rate, publishers, durationMs, log });
     }
     if (phases.has('memory')) results.memory = await idleMemory(loader, idleDevices);
     if (influxd && phases.has('outage')) {
