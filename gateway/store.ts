@@ -36,7 +36,3 @@ export function migrate(db: Db, module: string, steps: readonly string[]): void 
     })();
   });
 }
-
-export function dataFile(dataDir: string, name: string): string {
-  return join(dataDir, name);
-}

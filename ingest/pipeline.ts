@@ -34,15 +34,8 @@ export interface Accepted {
   ts: number;
 }
 
-/** A rejection explained to the device on `devices/{id}/errors`. */
-export interface Rejection {
-  deviceId: string;
-  topic: string;
-  reason: RejectReason;
-  message: string;
-  issues: Issue[];
-  index?: number | undefined;
-}
+/** A rejection explained to the device on `devices/{id}/errors`: its dead letter without the receive time and payload. */
+export type Rejection = Omit<NewDeadLetter, 'receivedAt' | 'payload'>;
 
 export interface IngestLimits {
   maxPayloadBytes: number;

@@ -4,9 +4,8 @@
  * is up.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { AlertWatcher, account, addDevice, event, sleep, startAlertGateway, type TestDevice } from './harness/alerts.js';
+import { AlertWatcher, account, addDevice, event, persistentAgency, sleep, startAlertGateway, type TestDevice } from './harness/alerts.js';
 import { waitFor, type TestGateway } from './harness/gateway.js';
 import { webhookSignature } from '../alerts/index.js';
 
@@ -37,15 +36,6 @@ afterAll(async () => {
   await t.dispose();
 });
 
-/** Connects with a persistent session, listening before CONNACK so nothing queued is missed. */
-function agency(id: string, token: string, received: Msg[]): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(t.mqttUrl, { clientId: `${id}-client`, username: id, password: token, clean: false, reconnectPeriod: 0 });
-    c.on('message', (_topic, payload) => received.push(JSON.parse(payload.toString()) as Msg));
-    c.once('connect', () => resolve(c));
-    c.once('error', reject);
-  });
-}
 
 /** A serious elevator fault: market supervision gets it at once. */
 async function seriousFault(d: TestDevice): Promise<number> {
@@ -58,7 +48,7 @@ describe('MQTT persistent sessions', () => {
   it('an agency offline while three alerts are raised gets all three in order on reconnect, also across a gateway restart', async () => {
     const token = await account(t, 'ms-bureau', 'market-supervision');
     const received: Msg[] = [];
-    let c = await agency('ms-bureau', token, received);
+    let c = await persistentAgency(t, 'ms-bureau', token, received);
     const granted = await c.subscribeAsync('alerts/market-supervision', { qos: 1 });
     expect(granted[0]!.qos).toBe(1);
     await c.endAsync();
@@ -66,7 +56,7 @@ describe('MQTT persistent sessions', () => {
     const lifts = [await addDevice(t, 'elevator'), await addDevice(t, 'elevator'), await addDevice(t, 'elevator')];
     const ids: number[] = [];
     for (const d of lifts) ids.push(await seriousFault(d));
-    c = await agency('ms-bureau', token, received);
+    c = await persistentAgency(t, 'ms-bureau', token, received);
     await waitFor(() => received.length >= 3);
     await sleep(100);
     expect(received.map((m) => m.alert.id)).toEqual(ids);
@@ -85,7 +75,7 @@ describe('MQTT persistent sessions', () => {
     await t.restart();
     watcher = await AlertWatcher.start(t);
     const after: Msg[] = [];
-    c = await agency('ms-bureau', token, after);
+    c = await persistentAgency(t, 'ms-bureau', token, after);
     await waitFor(() => after.length >= 3);
     await sleep(100);
     expect(after.map((m) => m.alert.id)).toEqual(ids2);
@@ -100,7 +90,7 @@ describe('MQTT persistent sessions', () => {
 
   it('agencies may subscribe only to their own queue, and nobody but the gateway publishes alerts', async () => {
     const token = await account(t, 'fire-119', 'fire-service');
-    const c = await agency('fire-119', token, []);
+    const c = await persistentAgency(t, 'fire-119', token, []);
     for (const topic of ['alerts/market-supervision', 'alerts/#', 'alerts/+', 'alerts/property/co-1', 'devices/#']) {
       const err = await c.subscribeAsync(topic, { qos: 1 }).then(() => undefined, (e) => e);
       expect(err?.packet?.granted, topic).toEqual([128]);
@@ -110,7 +100,7 @@ describe('MQTT persistent sessions', () => {
     c.on('message', (_topic, payload) => forged.push(payload.toString()));
     // even an admin account cannot publish on an alert topic
     const adminToken = await account(t, 'admin-tooling', 'admin');
-    const admin = await agency('admin-tooling', adminToken, []);
+    const admin = await persistentAgency(t, 'admin-tooling', adminToken, []);
     admin.publish('alerts/fire-service', JSON.stringify({ forged: true }), { qos: 0 });
     await sleep(200);
     expect(forged).toEqual([]);

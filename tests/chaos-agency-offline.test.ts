@@ -3,8 +3,7 @@
  * with its persistent session it receives all of them, once each, in queue order.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import mqtt, { type MqttClient } from 'mqtt';
-import { account, addDevice, startAlertGateway, type TestDevice } from './harness/alerts.js';
+import { account, addDevice, persistentAgency, startAlertGateway, type TestDevice } from './harness/alerts.js';
 import { waitFor, type TestGateway } from './harness/gateway.js';
 
 const LIFTS = 10;
@@ -16,18 +15,10 @@ afterAll(async () => { await t.dispose(); });
 
 interface Msg { cursor: number; event: string; alert: { id: number; deviceId: string; count: number } }
 
-function agency(id: string, token: string, received: Msg[]): Promise<MqttClient> {
-  return new Promise((resolve, reject) => {
-    const c = mqtt.connect(t.mqttUrl, { clientId: `${id}-client`, username: id, password: token, clean: false, reconnectPeriod: 0 });
-    c.on('message', (_topic, payload) => received.push(JSON.parse(payload.toString()) as Msg));
-    c.once('connect', () => resolve(c));
-    c.once('error', reject);
-  });
-}
 
 it('delivers 1,000 alert messages missed while offline, in order, after a restart too', async () => {
   const token = await account(t, 'msb-offline', 'market-supervision');
-  let c = await agency('msb-offline', token, []);
+  let c = await persistentAgency(t, 'msb-offline', token, []);
   await c.subscribeAsync('alerts/market-supervision', { qos: 1 });
   await c.endAsync();
 
@@ -57,7 +48,7 @@ it('delivers 1,000 alert messages missed while offline, in order, after a restar
   await t.restart();
 
   const received: Msg[] = [];
-  c = await agency('msb-offline', token, received);
+  c = await persistentAgency(t, 'msb-offline', token, received);
   await waitFor(() => received.length >= expected.length, 30_000);
   await new Promise((r) => setTimeout(r, 300));
   expect(received.map((m) => m.cursor)).toEqual(expected);

@@ -20,6 +20,15 @@ export interface SseOptions { heartbeatMs: number; maxPending: number; pageLimit
 
 const frame = (cursor: number, event: string, payload: string) => `id: ${cursor}\nevent: ${event}\ndata: ${payload}\n\n`;
 
+/** Response headers of every server-sent event stream of the gateway (queues, the console's feed). */
+export const SSE_HEADERS = Object.freeze({
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  connection: 'keep-alive',
+  // proxies (nginx) must not buffer a stream
+  'x-accel-buffering': 'no',
+});
+
 export class SseHub {
   private readonly clients = new Map<string, Set<Client>>();
   private readonly heartbeat: NodeJS.Timeout;
@@ -41,13 +50,7 @@ export class SseHub {
   /** Takes over a hijacked response: headers, replay after `after`, then live messages. */
   async open(queue: string, after: number, res: ServerResponse): Promise<void> {
     if (this.closed) { res.destroy(); return; }
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      // proxies (nginx) must not buffer a stream
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, SSE_HEADERS);
     res.write('retry: 3000\n\n');
     const client: Client = { queue, res, lastSent: after, replaying: true, pending: [] };
     let set = this.clients.get(queue);

@@ -16,6 +16,7 @@
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '../../gateway/access.js';
 import { canSeeAlert } from '../../alerts/access.js';
+import { SSE_HEADERS } from '../../alerts/delivery/sse.js';
 import type { Alert, Clock, QueueMessage } from '../../alerts/index.js';
 
 export interface LiveOptions {
@@ -78,13 +79,7 @@ export class ConsoleLive {
   /** Takes over a hijacked response. */
   open(principal: Principal, res: ServerResponse): void {
     if (this.closed) { res.destroy(); return; }
-    res.writeHead(200, {
-      'content-type': 'text/event-stream; charset=utf-8',
-      'cache-control': 'no-cache, no-transform',
-      connection: 'keep-alive',
-      // proxies (nginx) must not buffer a stream
-      'x-accel-buffering': 'no',
-    });
+    res.writeHead(200, SSE_HEADERS);
     const s: Stream = { principal, res, openedAt: Date.now() };
     this.streams.add(s);
     res.on('close', () => this.streams.delete(s));

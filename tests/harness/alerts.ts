@@ -3,7 +3,7 @@
  * maintenance unit (so each scenario has its own property and maintenance queues), and a watcher
  * that records every queue message over a real MQTT subscription.
  */
-import type { MqttClient } from 'mqtt';
+import mqtt, { type MqttClient } from 'mqtt';
 import { ManualClock } from '../../alerts/clock.js';
 import { connect, connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './gateway.js';
 
@@ -95,4 +95,14 @@ export async function account(t: TestGateway, id: string, role: string, scope?: 
   const res = await t.api('POST', '/api/v1/accounts', { id, role, ...(scope ? { scope } : {}) });
   if (res.status !== 201) throw new Error(`account create failed: ${res.status} ${JSON.stringify(res.body)}`);
   return res.body.token as string;
+}
+
+/** An agency with a persistent session (clean: false), listening before CONNACK so nothing queued is missed. */
+export function persistentAgency<T>(t: TestGateway, id: string, token: string, received: T[]): Promise<MqttClient> {
+  return new Promise((resolve, reject) => {
+    const c = mqtt.connect(t.mqttUrl, { clientId: `${id}-client`, username: id, password: token, clean: false, reconnectPeriod: 0 });
+    c.on('message', (_topic, payload) => received.push(JSON.parse(payload.toString()) as T));
+    c.once('connect', () => resolve(c));
+    c.once('error', reject);
+  });
 }
