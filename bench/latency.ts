@@ -17,6 +17,8 @@ export interface LatencyResult {
   p99?: number;
   max?: number;
   backgroundRate?: number;
+  /** The gateway's event-loop delay during the measurement (ms). */
+  loopDelay?: { p50: number; p99: number; max: number };
   note?: string;
 }
 
@@ -41,12 +43,14 @@ export async function measureAlertLatency(opts: { loader: Proc; gatewayScript: s
     const token = await gw.call<string>('account', { id: 'lat-msb', role: 'market-supervision' });
     const load = opts.loader.call<LoadSummary>('load', { mqttUrl: url, devices: background, ratePerSecond: opts.rate, durationMs: opts.durationMs + 8000, qos: 1 });
     await new Promise((r) => setTimeout(r, 2000)); // let the background load settle
+    await gw.call('loopDelay', { reset: true });
     const { latencies, lost } = await probe.call<{ latencies: number[]; lost: number }>('latency', { url, agency: { id: 'lat-msb', token }, elevators, intervalMs });
+    const loopDelay = await gw.call<{ p50: number; p99: number; max: number }>('loopDelay');
     const summary = await load;
     const sorted = [...latencies].sort((a, b) => a - b);
     if (sorted.length === 0) return { rate: opts.rate, samples: 0, lost, note: 'no alert arrived' };
-    const result = { rate: opts.rate, samples: sorted.length, lost, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, backgroundRate: summary.achievedRate };
-    opts.log(`   p50 ${result.p50.toFixed(1)} ms, p95 ${result.p95.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms (${lost} lost; background ${summary.achievedRate} msg/s)`);
+    const result = { rate: opts.rate, samples: sorted.length, lost, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, backgroundRate: summary.achievedRate, loopDelay };
+    opts.log(`   p50 ${result.p50.toFixed(1)} ms, p95 ${result.p95.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms (${lost} lost; background ${summary.achievedRate} msg/s; gateway event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms, max ${loopDelay.max.toFixed(1)} ms)`);
     return result;
   } finally {
     await probe.stop();

@@ -5,9 +5,12 @@ import { join } from 'node:path';
 import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/app.js';
 import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serve, settledRss } from './ipc.js';
 
 let gw: Gateway | undefined;
+const loop = monitorEventLoopDelay({ resolution: 1 });
+loop.enable();
 const dataDir = process.env.BENCH_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'bench-gw-'));
 
 function counter(name: string): Promise<number> {
@@ -41,6 +44,11 @@ serve({
   account(args: { id: string; role: 'market-supervision' }) {
     return gw!.registry.createAccount({ id: args.id, role: args.role }, 'bench').token;
   },
+  /** Event-loop delay percentiles (ms) since the last reset: how long a message can wait for its turn. */
+  async loopDelay(args: { reset?: boolean } = {}) {
+    if (args.reset) { loop.reset(); return null; }
+    return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+  },
   rss: () => settledRss(),
   counters: async () => ({
     valid: await counter('gateway_objects_valid_total'),
@@ -53,6 +61,11 @@ serve({
   async close() {
     await gw?.close();
     gw = undefined;
+    return true;
+  },
+  /** Exits normally, so a --cpu-prof profile is written. */
+  exit() {
+    setTimeout(() => process.exit(0), 10);
     return true;
   },
 });
