@@ -335,7 +335,7 @@ function listText(json: boolean): string {
   if (json) return JSON.stringify(SCENARIOS.map((s) => ({ name: s.name, title: s.title, devices: s.devices, durationMs: s.durationMs, alerts: s.alerts, expect: s.expect })), null, 2);
   const width = Math.max(...SCENARIOS.map((s) => s.name.length));
   return SCENARIOS.map((s) => {
-    const alerts = s.alerts.map((a) => (a.expect === 'raised' ? a.type : `${a.type} (suppressed 抑制)`)).join(', ');
+    const alerts = s.alerts.map((a) => (a.expect === 'raised' ? a.type : `${a.type} (suppressed 抑制)`)).join(', ') || 'no alert 无告警 (checks stored data)';
     return `${s.name.padEnd(width)}  ${s.title.zh} / ${s.title.en}\n${' '.repeat(width)}  devices ${Object.values(s.devices).join(' + ')}, ${Math.round(s.durationMs / 1000)} s → ${alerts}`;
   }).join('\n');
 }

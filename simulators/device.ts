@@ -78,6 +78,7 @@ export class SimDevice {
   lastError: { message: string; code?: number } | undefined;
   private readonly onPublished: (err?: Error) => void;
   private readonly opt: { qos: 0 | 1 };
+  private drained: Array<() => void> = [];
 
   constructor(readonly spec: SimDeviceSpec, private readonly opts: SimDeviceOptions, private readonly clock: SimClock, model?: DeviceModel) {
     this.id = spec.id;
@@ -88,6 +89,11 @@ export class SimDevice {
     this.onPublished = (err) => {
       this.pending--;
       if (err) this.stats.errors++; else if (this.opt.qos === 1) this.stats.acked++;
+      if (this.pending <= 0 && this.drained.length > 0) {
+        const waiting = this.drained;
+        this.drained = [];
+        for (const resolve of waiting) resolve();
+      }
     };
   }
 
@@ -207,6 +213,12 @@ export class SimDevice {
       case 'mixed_batch': payload = JSON.stringify([good(), outOfRange(this.kind, good()), good()]); break;
     }
     if (this.send(topic, payload)) this.stats.malformed++;
+  }
+
+  /** Resolves once everything sent so far is acknowledged (QoS 1: stored by the gateway) or written (QoS 0). */
+  settled(): Promise<void> {
+    if (this.pending <= 0) return Promise.resolve();
+    return new Promise((resolve) => this.drained.push(resolve));
   }
 
   /** Drops the connection and connects again (a flaky 4G link, a reboot). */

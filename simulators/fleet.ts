@@ -7,7 +7,7 @@ import type { DeviceKind } from '../ingest/schemas/kinds.js';
 import { SimDevice, type SimClock, type SimDeviceSpec } from './device.js';
 import { Rng } from './random.js';
 import { SimError } from './errors.js';
-import { runScenario, type ScenarioRun, type RunScenarioOptions } from './scenarios/runner.js';
+import { runScenario, type ScenarioRun, type RunScenarioOptions, type StepClock } from './scenarios/runner.js';
 import type { Scenario } from './scenarios/types.js';
 
 export interface FleetOptions {
@@ -26,6 +26,11 @@ export interface FleetOptions {
   seed?: number | string;
   /** Simulated time to start at (default now): e.g. 07:00 to watch the morning peak. */
   startSimAt?: number;
+  /**
+   * Stepped time (a test on a gateway's ManualClock): the models run on this clock, the fleet does
+   * not report on a wall-clock timer, and scenarios are played step by step on it.
+   */
+  clock?: StepClock;
 }
 
 export interface FleetStats {
@@ -57,7 +62,7 @@ export class Fleet implements SimClock {
   private readonly stopping = new AbortController();
 
   constructor(private readonly opts: FleetOptions) {
-    this.timeScale = opts.timeScale ?? 1;
+    this.timeScale = opts.clock?.timeScale ?? opts.timeScale ?? 1;
     if (!(this.timeScale > 0)) throw new SimError('SIM_BAD_ARGS', 'timeScale must be > 0');
     this.rng = new Rng(opts.seed ?? Date.now());
     this.simStart = opts.startSimAt ?? this.realStart;
@@ -69,7 +74,7 @@ export class Fleet implements SimClock {
     this.tickMs = Math.min(250, Math.max(2, Math.min(intervalMs, 1000) / this.timeScale / 4));
   }
 
-  simNow(): number { return this.simStart + (Date.now() - this.realStart) * this.timeScale; }
+  simNow(): number { return this.opts.clock ? this.opts.clock.simNow() : this.simStart + (Date.now() - this.realStart) * this.timeScale; }
 
   /** Connects every device (100 at a time) and starts reporting; returns how many connected in time. */
   async start(connectTimeoutMs = 10_000): Promise<number> {
@@ -83,7 +88,7 @@ export class Fleet implements SimClock {
     const now = Date.now();
     // spread the first readings over one interval so the fleet does not report in lockstep
     for (const d of this.devices) d.nextDue = now + this.random() * d.nextGap(this.random);
-    this.timer = setInterval(() => this.tick(), this.tickMs);
+    if (!this.opts.clock) this.timer = setInterval(() => this.tick(), this.tickMs);
     return connected;
   }
 
@@ -125,7 +130,7 @@ export class Fleet implements SimClock {
   inject(scenario: Scenario, opts: Omit<RunScenarioOptions, 'timeScale'> & { siteId?: string; devices?: Record<string, SimDevice> } = {}): Promise<ScenarioRun> {
     const devices = opts.devices ?? this.pickDevices(scenario, opts.siteId);
     const signal = opts.signal ? AbortSignal.any([opts.signal, this.stopping.signal]) : this.stopping.signal;
-    const run = runScenario(scenario, devices, { ...opts, signal, timeScale: this.timeScale, random: this.random });
+    const run = runScenario(scenario, devices, { ...opts, signal, timeScale: this.timeScale, random: this.random, ...(this.opts.clock ? { clock: this.opts.clock } : {}) });
     this.running.add(run);
     void run.finally(() => this.running.delete(run)).catch(() => undefined);
     return run;

@@ -6,7 +6,7 @@ import type { GatewayApi } from '../api.js';
 import { Fleet } from '../fleet.js';
 import { provision, renewRefusedSecrets, type DeviceInput, type SecretsFile } from '../provision.js';
 import { SimError } from '../errors.js';
-import type { ScenarioRun } from './runner.js';
+import type { ScenarioRun, StepClock } from './runner.js';
 import type { Scenario } from './types.js';
 import { verifyScenario, type ExpectationResult } from './verify.js';
 import type { SimDeviceSpec } from '../device.js';
@@ -17,6 +17,8 @@ export interface StandaloneOptions {
   /** Id prefix; the devices are `${prefix}-scn-${scenario}-${role}` on site `${prefix}-scn`. */
   prefix?: string;
   timeScale?: number;
+  /** Stepped time instead of the wall clock (see runner.ts); needs QoS 1. */
+  clock?: StepClock;
   qos?: 0 | 1;
   verify?: boolean;
   secrets?: SecretsFile | undefined;
@@ -49,7 +51,7 @@ export async function runScenarioStandalone(scenario: Scenario, opts: Standalone
     devices,
   }, { secrets: opts.secrets });
   opts.onProvisioned?.(provisioned.devices);
-  const fleet = new Fleet({ mqttUrl: opts.mqttUrl, devices: provisioned.devices, timeScale: opts.timeScale ?? 1, qos: opts.qos ?? 1, intervalMs: scenario.reportIntervalMs ?? 10_000 });
+  const fleet = new Fleet({ mqttUrl: opts.mqttUrl, devices: provisioned.devices, timeScale: opts.timeScale ?? 1, qos: opts.qos ?? 1, intervalMs: scenario.reportIntervalMs ?? 10_000, ...(opts.clock ? { clock: opts.clock } : {}) });
   try {
     let connected = await fleet.start();
     if (connected < provisioned.devices.length) {

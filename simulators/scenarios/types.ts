@@ -81,5 +81,6 @@ export interface Scenario {
   reportIntervalMs?: number;
   steps: readonly Step[];
   expect: readonly Expectation[];
+  /** The alerts it is meant to trigger (types of alerts/catalog.ts); empty: it shows stored data only. */
   alerts: readonly AlertIntent[];
 }

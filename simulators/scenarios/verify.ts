@@ -4,7 +4,7 @@
  */
 import type { GatewayApi, TelemetryRow } from '../api.js';
 import type { SentEvent } from '../device.js';
-import type { ScenarioRun } from './runner.js';
+import { wallTimeOf, type ScenarioRun } from './runner.js';
 import type { Expectation, Matcher, Scenario } from './types.js';
 
 const TIMER_TOLERANCE_MS = 5;
@@ -62,7 +62,7 @@ export async function verifyScenario(scenario: Scenario, run: ScenarioRun, api: 
     const id = run.devices[role]!;
     // a reading's ts is its wall-clock send time; the script's offsets are simulated. Timers may
     // fire a millisecond before their nominal time, hence the small tolerance.
-    const since = run.startedAt + (e.after ?? 0) / run.timeScale - (e.after ? TIMER_TOLERANCE_MS : 0);
+    const since = wallTimeOf(run, e.after ?? 0) - (e.after ? TIMER_TOLERANCE_MS : 0);
     const rows = async (channel: 'telemetry' | 'events') => (await allRows(id, channel)).filter((r) => r.ts >= since);
     let ok = false;
     let detail = '';
