@@ -174,7 +174,14 @@ export class AlertService {
     a.lastRaisedAt = at;
     a.updatedAt = at;
     a.conditionActive = true;
+    const previousPoint = a.details.point;
     a.details = { ...a.details, ...input.details };
+    // A second detector (point) alarming in the same panel zone is corroboration (GB 50116 treats
+    // two detectors of one zone as a confirmed fire), just as a second device would be.
+    if (a.type === 'fire.alarm' && a.confirmation === 'unconfirmed' && previousPoint !== undefined
+      && input.details.point !== undefined && input.details.point !== previousPoint) {
+      this.markConfirmed(a, at, { by: 'second_point', points: [previousPoint, input.details.point] });
+    }
     // the same condition outside maintenance mode is real: the withheld queues get it now
     if (a.suppressed && !input.suppressed) a.suppressed = false;
     this.deps.ledger.addHistory(a.id, { at, actor: SYSTEM_ACTOR, action: 'repeated', detail: { count: a.count, ...input.details } });
