@@ -269,7 +269,7 @@ export const SCENARIOS: readonly Scenario[] = [
       { event: { type: 'fire_alarm', zone: 'Z3', point: '3-14' }, after: 30 * S },
       { event: { type: 'reset' }, after: 5 * MIN },
     ],
-    alerts: [{ type: 'fire.alarm', expect: 'raised', note: 'one alert per zone: the second point repeats it; the fire service gets it when the 3 min verify window passes' }],
+    alerts: [{ type: 'fire.alarm', expect: 'raised', note: 'one alert per zone: the second point in the zone confirms it, and the fire service gets it at once' }],
   },
   {
     name: 'fire.panel-fault',
