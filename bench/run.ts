@@ -92,6 +92,8 @@ async function main(): Promise<void> {
     if (influxAvailable && (phases.has('influx') || phases.has('outage'))) influxd = await startInfluxd();
     if (influxd && phases.has('influx')) {
       results.ingest = { ...results.ingest, influx: await gatewayIngest(loader, { influx: { url: influxd.url, database: 'bench' } }, publishers, durationMs, results.raw?.relayRate) };
+      // influxd compacts what it was just given for a while: stopped, it cannot steal the next phases' CPU
+      await influxd.stop();
     }
     if (phases.has('latency')) {
       const max = results.ingest?.embedded?.storedRate ?? 10_000;
@@ -218,6 +220,7 @@ async function outageReplay(loader: Proc, influxd: InfluxdHandle, publishers: nu
   log(`5/5 outage: InfluxDB down for ${outageMs / 1000} s under ${rate} msg/s, then replay`);
   const gw = await spawnProc(proc('gateway'), ['--expose-gc']);
   try {
+    if (!influxd.running) await influxd.start();
     const { mqtt } = await gw.call<{ mqtt: number }>('start', { influx: { url: influxd.url, database: 'bench_outage' }, timeseries: { retry: { initialDelayMs: 100, maxDelayMs: 1000 } } });
     const devices = await gw.call<Array<{ id: string; secret: string; kind: DeviceKind }>>('register', { prefix: 'out', count: publishers, kinds: KINDS, sites: 10 });
     await influxd.stop();

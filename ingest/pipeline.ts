@@ -112,9 +112,13 @@ export class IngestPipeline {
   private rejections: Rejection[] = [];
   private waiting: Done[] = [];
   private scheduled = false;
+  /** A valid event (a fault, an alarm) is in the group: commit it right after the current socket read. */
+  private urgent = false;
+  private urgentScheduled = false;
+  private readonly runUrgentCommit = () => { this.urgentScheduled = false; this.commit(); };
   private readonly acceptedListeners: Array<(items: readonly Accepted[]) => void> = [];
   private readonly rejectionListeners: Array<(items: readonly Rejection[]) => void> = [];
-  private readonly runCommit = () => this.commit();
+  private readonly runCommit = () => { this.scheduled = false; this.commit(); };
 
   constructor(
     private readonly writer: TimeSeriesWriter,
@@ -151,7 +155,15 @@ export class IngestPipeline {
       verdict = Verdict.Drop;
     }
     this.waiting.push(done);
-    if (!this.scheduled) {
+    if (this.urgent) {
+      // Events are rare and may be a trapped passenger or a fire: rather than wait for the end of
+      // the event-loop turn (every socket read of a busy turn), the group is committed as soon as
+      // this socket read is handled, so the alert goes out in this turn instead of the next.
+      if (!this.urgentScheduled) {
+        this.urgentScheduled = true;
+        process.nextTick(this.runUrgentCommit);
+      }
+    } else if (!this.scheduled) {
       this.scheduled = true;
       setImmediate(this.runCommit);
     }
@@ -230,6 +242,7 @@ export class IngestPipeline {
       ctx.lastTs = ts;
     }
     if (isEvent) {
+      this.urgent = true;
       fields.n = 1;
       const { tags, tagText } = ctx.eventTags(data.type as string);
       this.points.push({ measurement: ctx.contract.eventMeasurement, tags, tagText, fields, types, ts, sub });
@@ -256,7 +269,8 @@ export class IngestPipeline {
 
   /** The group commit: one durable append for everything received in this event-loop turn. */
   private commit(): void {
-    this.scheduled = false;
+    if (this.waiting.length === 0) return;
+    this.urgent = false;
     const points = this.points, letters = this.letters, accepted = this.accepted, rejections = this.rejections, waiting = this.waiting;
     this.points = []; this.letters = []; this.accepted = []; this.rejections = []; this.waiting = [];
     const started = performance.now();
