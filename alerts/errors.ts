@@ -1,7 +1,9 @@
 /**
  * Coded errors of the alerts capability. API responses are `{error: {code, message}}`; tests
- * assert on the code. The alerts routes have their own error handler for these (see routes.ts).
+ * assert on the code. The gateway's error handler answers them (gateway/errors.ts CodedHttpError).
  */
+import { CodedHttpError } from '../gateway/errors.js';
+
 export const ALERT_ERRORS = {
   ALERT_NOT_FOUND: 404,
   ALERT_FORBIDDEN: 403,
@@ -14,10 +16,8 @@ export const ALERT_ERRORS = {
 } as const;
 export type AlertErrorCode = keyof typeof ALERT_ERRORS;
 
-export class AlertError extends Error {
-  readonly statusCode: number;
-  constructor(readonly code: AlertErrorCode, message: string, readonly details?: unknown) {
-    super(message);
-    this.statusCode = ALERT_ERRORS[code];
+export class AlertError extends CodedHttpError<AlertErrorCode> {
+  constructor(code: AlertErrorCode, message: string, details?: unknown) {
+    super(code, ALERT_ERRORS[code], message, details);
   }
 }

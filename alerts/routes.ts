@@ -40,14 +40,6 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
 
-    // Our coded errors here; everything else goes on to the gateway's handler.
-    app.setErrorHandler((err, _req, reply) => {
-      if (err instanceof AlertError) {
-        return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
-      }
-      throw err;
-    });
-
     r.get('/alerts', {
       schema: {
         tags: ['alerts'], summary: 'Alerts in your scope, newest first',

@@ -13,11 +13,19 @@ export const ERRORS = {
 } as const;
 export type ErrorCode = keyof typeof ERRORS;
 
-export class GatewayError extends Error {
-  readonly statusCode: number;
-  constructor(readonly code: ErrorCode, message: string, readonly details?: unknown) {
+/**
+ * Every capability's coded API error (GW_..., ALERT_...) has this shape, so the gateway's one error
+ * handler answers them all as `{error: {code, message, details?}}` with `statusCode`.
+ */
+export class CodedHttpError<C extends string = string> extends Error {
+  constructor(readonly code: C, readonly statusCode: number, message: string, readonly details?: unknown) {
     super(message);
-    this.statusCode = ERRORS[code];
+  }
+}
+
+export class GatewayError extends CodedHttpError<ErrorCode> {
+  constructor(code: ErrorCode, message: string, details?: unknown) {
+    super(code, ERRORS[code], message, details);
   }
 }
 

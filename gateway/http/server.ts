@@ -7,7 +7,7 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest } fro
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { GatewayError } from '../errors.js';
+import { CodedHttpError, GatewayError } from '../errors.js';
 import type { Principal } from '../access.js';
 import type { Logger } from '../log.js';
 import { registryRoutes } from './routes/registry.js';
@@ -49,7 +49,7 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
   });
 
   app.setErrorHandler((err, req, reply) => {
-    if (err instanceof GatewayError) {
+    if (err instanceof CodedHttpError) {
       return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
     }
     if (hasZodFastifySchemaValidationErrors(err)) {
