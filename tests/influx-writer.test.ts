@@ -51,7 +51,7 @@ function memoryLogger(level = 'warn') {
 
 async function counter(metric: Metrics['pointsDropped'] | Metrics['pointsWritten'] | Metrics['writeErrors'], labels: Record<string, string>): Promise<number> {
   const { values } = await metric.get();
-  return values.find((v) => Object.entries(labels).every(([k, val]) => v.labels[k] === val))?.value ?? 0;
+  return values.find((v) => Object.entries(labels).every(([k, val]) => (v.labels as Record<string, string | number | undefined>)[k] === val))?.value ?? 0;
 }
 
 const ELEVATOR = KIND_CONTRACTS.elevator;

@@ -91,15 +91,15 @@ export class RuleEngine implements SlotHost {
       for (let slot = 1; slot < n; slot++) {
         if (s.since[slot] !== 0 && s.active[slot] === 0) this.schedule(s, slot, s.since[slot]! + s.mod.hold(s, slot));
       }
-      this.watchOffline(s, now);
+      this.watchOffline(s);
     }
     if (this.deps.config.offline.includeNeverSeen) {
-      for (const d of this.deps.registry.listDevices()) if (!this.states.has(d.id) && !d.disabled) this.watchOffline(this.create(d, now), now);
+      for (const d of this.deps.registry.listDevices()) if (!this.states.has(d.id) && !d.disabled) this.watchOffline(this.create(d, now));
     }
     this.flush();
   }
 
-  private watchOffline(s: RuleState, now: number): void {
+  private watchOffline(s: RuleState): void {
     if (s.active[OFFLINE] === 1 || s.device.disabled) return;
     if (s.lastSeen === 0 && !this.deps.config.offline.includeNeverSeen) return;
     // silence while the gateway itself was down is not the device's: count from the restart
@@ -283,7 +283,7 @@ export class RuleEngine implements SlotHost {
     const now = this.deps.clock.now();
     const s = this.states.get(device.id);
     if (!s) {
-      if (this.deps.config.offline.includeNeverSeen && !device.disabled && this.startedAt > 0) this.watchOffline(this.create(device, now), now);
+      if (this.deps.config.offline.includeNeverSeen && !device.disabled && this.startedAt > 0) this.watchOffline(this.create(device, now));
       return;
     }
     const inspectionChanged = s.device.nextInspectionDue !== device.nextInspectionDue;
@@ -295,7 +295,7 @@ export class RuleEngine implements SlotHost {
         this.flush();
       });
     }
-    if (!device.disabled) this.watchOffline(s, now);
+    if (!device.disabled) this.watchOffline(s);
   }
 
   /** The daily checks: annual inspection due / overdue, maintenance visits (node-cron calls this). */

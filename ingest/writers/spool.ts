@@ -279,8 +279,8 @@ export class Spool {
     const available = head.bytes - offset;
     let len = Math.min(Math.max(1, maxBytes), available);
     let buf: Buffer;
-    let cut = 0;
-    let lines = 0;
+    let cut: number;
+    let lines: number;
     for (;;) {
       buf = this.readAt(head.id, offset, len);
       cut = 0;

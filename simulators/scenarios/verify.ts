@@ -64,8 +64,8 @@ export async function verifyScenario(scenario: Scenario, run: ScenarioRun, api: 
     // fire a millisecond before their nominal time, hence the small tolerance.
     const since = wallTimeOf(run, e.after ?? 0) - (e.after ? TIMER_TOLERANCE_MS : 0);
     const rows = async (channel: 'telemetry' | 'events') => (await allRows(id, channel)).filter((r) => r.ts >= since);
-    let ok = false;
-    let detail = '';
+    let ok: boolean;
+    let detail: string;
     if ('telemetry' in e) {
       const all = await rows('telemetry');
       const hit = all.find((r) => rowMatches(r, e.telemetry));
