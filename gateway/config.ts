@@ -220,6 +220,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   }
   if (problems.length > 0 || !parsed.success) throw new ConfigError(problems);
   const config = parsed.data;
+  const placeholders = placeholderSecrets(config);
+  if (placeholders.length > 0) throw new ConfigError(placeholders);
   const tls = config.mqtt.tls;
   if (Boolean(tls.certFile) !== Boolean(tls.keyFile)) {
     throw new ConfigError(['mqtt.tls: certFile and keyFile must be set together']);
@@ -228,6 +230,27 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
     throw new ConfigError(['influx.bucket: required for InfluxDB 2.x']);
   }
   return deepFreeze(config);
+}
+
+/**
+ * A secret copied from `.env.example` (its values contain `change-me`) is public: anyone who has read
+ * the repository knows it. Starting with one would put a gateway on the network that only looks
+ * protected, so every such value stops the start, each with the command that makes a real one.
+ */
+const PLACEHOLDER = /change-?me/i;
+const MAKE_SECRET = 'make a real one with: openssl rand -hex 32';
+
+function placeholderSecrets(config: Config): string[] {
+  const problems: string[] = [];
+  const check = (path: string, value: string | undefined) => {
+    if (value !== undefined && PLACEHOLDER.test(value)) problems.push(`${path}: is the placeholder from .env.example, not a secret; ${MAKE_SECRET}`);
+  };
+  check('adminToken (ADMIN_TOKEN)', config.adminToken);
+  check('influx.token (INFLUX_TOKEN)', config.influx.token);
+  check('influx.password (INFLUX_PASSWORD)', config.influx.password);
+  config.seed.devices.forEach((d, i) => check(`seed.devices.${i}.secret`, d.secret));
+  config.seed.accounts.forEach((a, i) => check(`seed.accounts.${i}.token`, a.token));
+  return problems;
 }
 
 function mergeDeep(base: unknown, extra: unknown): unknown {

@@ -32,7 +32,7 @@ const PROVISIONING_DIR = join(ROOT, 'dashboards/grafana/provisioning');
 /* eslint-disable @typescript-eslint/no-explicit-any */
 type Json = any;
 
-interface Datasource { name: string; uid: string; type: string; url?: string; jsonData?: Json; secureJsonData?: Json }
+interface Datasource { name: string; uid: string; type: string; url?: string; jsonData?: Json; secureJsonData?: Json; user?: string }
 
 function readYaml(path: string): Json {
   // merge keys (<<: *anchor) are YAML 1.1, which docker compose supports
@@ -341,7 +341,7 @@ describe('docker-compose.yml, Dockerfile and Grafana provisioning', () => {
   it('needs every secret from the environment: none has a default in the repository', () => {
     const code = COMPOSE_TEXT.split('\n').filter((l) => !/^\s*#/.test(l)).join('\n');
     const required = [...new Set([...code.matchAll(/\$\{([A-Z_]+):\?/g)].map((m) => m[1]!))];
-    expect(new Set(required)).toEqual(new Set(['ADMIN_TOKEN', 'INFLUX_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD']));
+    expect(new Set(required)).toEqual(new Set(['ADMIN_TOKEN', 'INFLUX_TOKEN', 'INFLUX_ADMIN_PASSWORD', 'GRAFANA_ADMIN_PASSWORD', 'GRAFANA_INFLUX_PASSWORD']));
     for (const name of required) {
       const { [name]: _dropped, ...rest } = ENV_EXAMPLE;
       expect(() => interpolateDeep(parseYaml(COMPOSE_TEXT, { merge: true }), rest), `${name} unset must stop compose`).toThrow(name);
@@ -369,12 +369,22 @@ describe('docker-compose.yml, Dockerfile and Grafana provisioning', () => {
     for (const m of mounts) expect(existsSync(join(ROOT, m.source)), `${m.name}: ${m.source}`).toBe(true);
   });
 
-  it('runs the DBRP script from the InfluxDB entrypoint (mounted as an executable .sh)', () => {
-    const mount = mountsOf(services.influxdb).find((m) => m.target.startsWith('/docker-entrypoint-initdb.d/'));
-    expect(mount?.target).toMatch(/\.sh$/);
-    const script = join(ROOT, mount!.source);
-    expect(() => accessSync(script, constants.X_OK), 'run-parts skips files that are not executable').not.toThrow();
-    expect(readFileSync(script, 'utf8')).toMatch(/influx v1 dbrp create/);
+  it('runs the DBRP and Grafana-reader scripts from the InfluxDB entrypoint (mounted as executable .sh, in order)', () => {
+    const mounts = mountsOf(services.influxdb).filter((m) => m.target.startsWith('/docker-entrypoint-initdb.d/'));
+    expect(mounts.map((m) => m.target)).toEqual([...mounts.map((m) => m.target)].sort());
+    const scripts = mounts.map((m) => {
+      expect(m.target).toMatch(/\.sh$/);
+      const script = join(ROOT, m.source);
+      expect(() => accessSync(script, constants.X_OK), 'run-parts skips files that are not executable').not.toThrow();
+      return readFileSync(script, 'utf8');
+    });
+    expect(scripts.some((s) => /influx v1 dbrp create/.test(s))).toBe(true);
+    // Grafana's credential may read the readings bucket and nothing else
+    const reader = scripts.find((s) => /influx v1 auth create/.test(s));
+    expect(reader).toBeDefined();
+    const create = /influx v1 auth create[^\n]*(?:\\\n[^\n]*)*/.exec(reader!)![0];
+    expect(create).toMatch(/--read-bucket "\$bucket_id"/);
+    expect(create).not.toMatch(/--write-bucket|--operator|--all-access/);
   });
 
   it('gives Grafana its provisioning and every dashboard file through its mounts', () => {
@@ -407,8 +417,12 @@ describe('docker-compose.yml, Dockerfile and Grafana provisioning', () => {
     expect(gw.INFLUX_VERSION).toBe('2');
     expect(gw.INFLUX_ORG).toBe(db.DOCKER_INFLUXDB_INIT_ORG);
     expect(gw.INFLUX_TOKEN).toBe(db.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN);
-    expect(influxDs.jsonData.httpHeaderName1).toBe('Authorization');
-    expect(influxDs.secureJsonData.httpHeaderValue1).toBe(`Token ${db.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN}`);
+    // Grafana reads with the read-only user the init script creates, never with the operator token
+    expect(JSON.stringify(influxDs)).not.toContain(db.DOCKER_INFLUXDB_INIT_ADMIN_TOKEN);
+    expect(envOf(services.grafana).INFLUX_TOKEN).toBeUndefined();
+    expect(influxDs.user).toBe(db.GRAFANA_INFLUX_USER);
+    expect(influxDs.secureJsonData.password).toBe(db.GRAFANA_INFLUX_PASSWORD);
+    expect(influxDs.jsonData.httpHeaderName1).toBeUndefined();
     // the DBRP script maps the database named after the bucket (unless INFLUXQL_DATABASE says otherwise)
     expect(db.INFLUXQL_DATABASE ?? db.DOCKER_INFLUXDB_INIT_BUCKET).toBe(influxDs.jsonData.dbName);
     const url = new URL(influxDs.url!);

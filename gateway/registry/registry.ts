@@ -8,7 +8,7 @@ import { migrate, type Db } from '../store.js';
 import type { AuditLog } from '../audit.js';
 import { conflict, notFound, badRequest } from '../errors.js';
 import { generateSecret, hashSecret, secretMatches } from './secrets.js';
-import type { AccountInput, DeviceInput, DevicePatch, Role, SiteInput } from './schemas.js';
+import type { AccountInput, AccountPatch, DeviceInput, DevicePatch, Role, SiteInput } from './schemas.js';
 import type { DeviceKind } from '../../ingest/schemas/kinds.js';
 import type { Principal } from '../access.js';
 
@@ -37,6 +37,13 @@ export type DeviceCheck = { ok: true; device: Device } | { ok: false; reason: 'u
 export interface RegistryEvents {
   deviceChanged: [device: Device];
   deviceRemoved: [deviceId: string];
+  /**
+   * The device's credentials stopped being valid (secret rotated, or disabled): every live session
+   * and anything else that trusted the old credentials must end now, not at the next reconnect.
+   */
+  deviceRevoked: [deviceId: string];
+  /** Likewise for an account (token rotated, or disabled): its MQTT sessions and open streams end. */
+  accountRevoked: [accountId: string];
 }
 
 const MIGRATIONS = [
@@ -137,6 +144,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.audit.record(actor, 'device.update', `device:${id}`, patch);
     const device = publicDevice(next);
     this.emit('deviceChanged', device);
+    if (next.disabled && !row.disabled) this.emit('deviceRevoked', id);
     return device;
   }
 
@@ -149,6 +157,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(row.secretHash, id);
     this.audit.record(actor, 'device.rotate_secret', `device:${id}`);
     this.emit('deviceChanged', publicDevice(row));
+    this.emit('deviceRevoked', id);
     return secret;
   }
 
@@ -182,6 +191,32 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.audit.record(actor, 'account.create', `account:${row.id}`, input);
     const account = publicAccount(row);
     return token === undefined ? { account } : { account, token };
+  }
+
+  /** Disables / re-enables an account or renames it; disabling ends its sessions and streams at once. */
+  updateAccount(id: string, patch: AccountPatch, actor: string): Account {
+    const row = this.accounts.get(id);
+    if (!row) throw notFound('account', id);
+    const next = { ...row, ...(patch.disabled === undefined ? {} : { disabled: patch.disabled }), ...(patch.name === undefined ? {} : { name: patch.name }) };
+    this.db.prepare('UPDATE accounts SET disabled = ?, name = ? WHERE id = ?').run(next.disabled ? 1 : 0, next.name ?? null, id);
+    this.cacheAccount(next);
+    this.audit.record(actor, 'account.update', `account:${id}`, patch);
+    if (next.disabled && !row.disabled) this.emit('accountRevoked', id);
+    return publicAccount(next);
+  }
+
+  /** Issues a new token; the old one stops working at once, for the API and for MQTT. */
+  rotateToken(id: string, actor: string): string {
+    const row = this.accounts.get(id);
+    if (!row) throw notFound('account', id);
+    const token = generateSecret();
+    const tokenHash = hashSecret(token);
+    this.db.prepare('UPDATE accounts SET token_hash = ? WHERE id = ?').run(tokenHash, id);
+    this.accountsByToken.delete(row.tokenHash);
+    this.cacheAccount({ ...row, tokenHash });
+    this.audit.record(actor, 'account.rotate_token', `account:${id}`);
+    this.emit('accountRevoked', id);
+    return token;
   }
 
   getAccount(id: string): Account | undefined {

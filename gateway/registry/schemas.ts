@@ -59,6 +59,12 @@ const accountBase = z.object({
 export const accountInputSchema = accountBase.superRefine(scopeRule);
 export type AccountInput = z.infer<typeof accountInputSchema>;
 
+export const accountPatchSchema = z.object({
+  disabled: z.boolean().optional(),
+  name: z.string().max(200).optional(),
+});
+export type AccountPatch = z.infer<typeof accountPatchSchema>;
+
 export const accountSeedSchema = accountBase.extend({
   token: z.string().min(16).optional(),
   tokenHash: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),

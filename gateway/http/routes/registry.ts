@@ -2,7 +2,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accountInputSchema, deviceInputSchema, devicePatchSchema, idSchema, siteInputSchema } from '../../registry/schemas.js';
+import { accountInputSchema, accountPatchSchema, deviceInputSchema, devicePatchSchema, idSchema, siteInputSchema } from '../../registry/schemas.js';
 import { canManageCompany, canSeeCompany, canSeeDevice, isAdmin } from '../../access.js';
 import { badRequest, forbidden, notFound } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
@@ -86,6 +86,16 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
     r.get('/accounts', { schema: { tags: ['accounts'] } }, async (req) => {
       if (!isAdmin(req.principal)) throw forbidden('only an admin may list accounts');
       return registry.listAccounts();
+    });
+
+    r.patch('/accounts/:id', { schema: { tags: ['accounts'], summary: 'Disable / re-enable or rename an account; disabling ends its MQTT sessions and streams at once', params: idParams, body: accountPatchSchema } }, async (req) => {
+      if (!isAdmin(req.principal)) throw forbidden('only an admin may change accounts');
+      return registry.updateAccount(req.params.id, req.body, req.principal.id);
+    });
+
+    r.post('/accounts/:id/token', { schema: { tags: ['accounts'], summary: 'Issue a new account token (the old one stops working; live sessions and streams end)', params: idParams } }, async (req, reply) => {
+      if (!isAdmin(req.principal)) throw forbidden('only an admin may rotate account tokens');
+      return reply.status(201).send({ id: req.params.id, token: registry.rotateToken(req.params.id, req.principal.id) });
     });
 
     r.get('/audit', { schema: { tags: ['accounts'], summary: 'Audit log (admin)', querystring: z.object({ target: z.string().optional(), limit: z.coerce.number().int().min(1).max(1000).default(100) }) } }, async (req) => {
