@@ -5,9 +5,14 @@
 import { CodedHttpError } from '../gateway/errors.js';
 
 export const ALERT_ERRORS = {
+  /** Also for an alert outside the caller's scope: the two answers are the same, so ids cannot be probed. */
   ALERT_NOT_FOUND: 404,
-  ALERT_FORBIDDEN: 403,
-  /** The action is not allowed in the alert's current state (the message says why). */
+  /** The caller's role may not take this action on this alert (alerts/permissions.ts), whatever its state. */
+  ALERT_ACTION_FORBIDDEN: 403,
+  /**
+   * The action is not allowed on the alert as it is now: its state, or (confirm, dismiss) it is not
+   * an unconfirmed fire alarm. The message says why; `details.state` is the alert's state.
+   */
   ALERT_INVALID_TRANSITION: 409,
   ALERT_UNKNOWN_QUEUE: 404,
   ALERT_QUEUE_FORBIDDEN: 403,

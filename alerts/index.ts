@@ -11,6 +11,7 @@ import type { Logger } from '../gateway/log.js';
 import type { Metrics } from '../gateway/metrics.js';
 import type { AuditLog } from '../gateway/audit.js';
 import type { Registry } from '../gateway/registry/registry.js';
+import type { StreamGate } from '../gateway/http/streams.js';
 import type { Accepted } from '../ingest/pipeline.js';
 import type { AlertsConfig } from './config.js';
 import { systemClock, type Clock } from './clock.js';
@@ -41,6 +42,8 @@ export interface AlertsDeps {
   metrics: Metrics;
   log: Logger;
   clock?: Clock | undefined;
+  /** Open streams per account, shared with the console's feed; the composition root ends a revoked account's streams through it. */
+  streams?: StreamGate | undefined;
 }
 
 export interface Alerts {
@@ -70,7 +73,7 @@ export function createAlerts(deps: AlertsDeps): Alerts {
   const heap = new TimerHeap();
   const ledger = new AlertLedger(db);
   const queues = new QueueLog(db, (err, what) => log.error({ err }, what));
-  const sse = new SseHub(queues, { heartbeatMs: config.sse.heartbeat, maxPending: config.sse.maxPending, pageLimit: config.queues.pageLimit });
+  const sse = new SseHub(queues, { heartbeatMs: config.sse.heartbeat, maxPending: config.sse.maxPending, pageLimit: config.queues.pageLimit }, deps.streams);
   let mqtt: MqttDelivery | undefined;
   // the gauges read their sources at scrape time, when everything below exists
   const metrics = createAlertMetrics(deps.metrics.registry, {

@@ -6,6 +6,7 @@ export type AlertState = (typeof ALERT_STATES)[number];
 /** States in which the alert is "the open alert" of its (device, type): repeats update it. */
 export const ACTIVE_STATES: ReadonlySet<AlertState> = new Set(['open', 'acknowledged', 'dispatched', 'resolved']);
 
+/** Who may take which, and when: alerts/permissions.ts. */
 export const ACTIONS = ['acknowledge', 'dispatch', 'resolve', 'close', 'confirm', 'dismiss'] as const;
 export type Action = (typeof ACTIONS)[number];
 
@@ -52,6 +53,9 @@ export interface Alert {
   queues: string[];
   details: Record<string, unknown>;
 }
+
+/** An alert as the API shows it to one caller: with the actions that caller may take on it now. */
+export type AlertForCaller = Alert & { allowedActions: Action[] };
 
 export interface HistoryEntry {
   at: number;

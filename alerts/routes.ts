@@ -1,16 +1,19 @@
 /**
  * The alerts API under /api/v1 (SPEC sections 3, 4 and 7): the ledger, the actions of the
  * lifecycle, the responsibility list, and the queues by HTTP pull and server-sent events. Every
- * route checks the caller's scope: 403 outside it, 404 for what does not exist.
+ * route checks the caller's scope: an alert outside it is answered like one that does not exist
+ * (404); a queue outside it is 403 whatever its name, so that says nothing either. Who may take
+ * which action is alerts/permissions.ts; every alert shown carries the caller's `allowedActions`.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Principal } from '../gateway/access.js';
 import { ALERT_TYPE_NAMES } from './catalog.js';
-import { ACTIONS, ALERT_STATES, type AlertState } from './model.js';
+import { ACTIONS, ALERT_STATES, type Alert, type AlertForCaller, type AlertState } from './model.js';
 import { AlertError } from './errors.js';
-import { alertScopeSql, canReadQueue, canSeeAlert } from './access.js';
+import { alertScopeSql, canReadQueue } from './access.js';
+import { allowedActions } from './permissions.js';
 import { isQueueName, type QueueLog } from './queues.js';
 import type { AlertService } from './service.js';
 import type { AlertLedger } from './ledger.js';
@@ -37,6 +40,7 @@ function queueFrom(p: Principal, params: { queue: string; unit?: string | undefi
 
 export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
   const { service, ledger, queues, sse, config } = deps;
+  const forCaller = (p: Principal, a: Alert): AlertForCaller => ({ ...a, allowedActions: allowedActions(p, a) });
   return async (app) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
 
@@ -67,29 +71,27 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
         states, type: req.query.type, deviceId: req.query.deviceId, siteId: req.query.siteId, before: req.query.before,
         limit: req.query.limit, scope: alertScopeSql(req.principal),
       });
-      return { items, ...(items.length === req.query.limit ? { nextBefore: items[items.length - 1]!.id } : {}) };
+      return { items: items.map((a) => forCaller(req.principal, a)), ...(items.length === req.query.limit ? { nextBefore: items[items.length - 1]!.id } : {}) };
     });
 
     r.get('/alerts/responsibilities', { schema: { tags: ['alerts'], summary: 'The responsibility list in force (事件部件处置权责清单)' } },
       async () => config.responsibilities);
 
     r.get('/alerts/:id', { schema: { tags: ['alerts'], summary: 'An alert with its history', params: idParams } }, async (req) => {
-      const a = ledger.get(req.params.id);
-      if (!a) throw new AlertError('ALERT_NOT_FOUND', `alert ${req.params.id} not found`);
-      if (!canSeeAlert(req.principal, a)) throw new AlertError('ALERT_FORBIDDEN', `alert ${req.params.id} is outside your scope`);
-      return { ...a, history: ledger.history(a.id) };
+      const a = service.visible(req.principal, req.params.id);
+      return { ...forCaller(req.principal, a), history: ledger.history(a.id) };
     });
 
     r.post('/alerts/:id/:action', {
       schema: {
         tags: ['alerts'],
-        summary: 'Act on an alert: acknowledge, dispatch, resolve, close (销号); confirm or dismiss an unverified fire alarm',
+        summary: 'Act on an alert: acknowledge, dispatch, resolve, close (销号); confirm or dismiss an unconfirmed fire alarm. 404 outside your scope, 403 ALERT_ACTION_FORBIDDEN when your role may not, 409 ALERT_INVALID_TRANSITION when the alert does not allow it now',
         params: idParams.extend({ action: z.enum(ACTIONS) }),
         body: z.object({ note: z.string().max(2000).optional() }).nullish(),
       },
     }, async (req) => {
       const a = service.act(req.principal, req.params.id, req.params.action, req.body?.note);
-      return { ...a, history: ledger.history(a.id) };
+      return { ...forCaller(req.principal, a), history: ledger.history(a.id) };
     });
 
     r.get('/queues', { schema: { tags: ['queues'], summary: 'Queues you may read that have had messages, with their head cursor' } }, async (req) => {
@@ -100,7 +102,9 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
     const pull = async (req: { principal: Principal; params: { queue: string; unit?: string | undefined }; query: z.infer<typeof pullQuery> }) => {
       const queue = queueFrom(req.principal, req.params);
       const items = queues.read(queue, req.query.after, req.query.limit);
-      return { queue, head: queues.head(queue), items, next: items.length > 0 ? items[items.length - 1]!.cursor : req.query.after };
+      const next = items.length > 0 ? items[items.length - 1]!.cursor : req.query.after;
+      service.queueRead(req.principal, queue, 'pull', { after: req.query.after, upTo: next });
+      return { queue, head: queues.head(queue), items, next };
     };
     const pullSchema = { tags: ['queues'], summary: 'Queue messages after a cursor (HTTP pull)', querystring: pullQuery };
     r.get('/queues/:queue/messages', { schema: { ...pullSchema, params: z.object({ queue: z.string() }) } }, pull);
@@ -119,8 +123,11 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
         // without a cursor a stream starts live
         after = req.query.after ?? queues.head(queue);
       }
+      // refused with a coded answer while the reply is still Fastify's; open() follows in the same turn
+      sse.admit(req.principal);
+      service.queueRead(req.principal, queue, 'stream', { after });
       reply.hijack();
-      await sse.open(queue, after, reply.raw);
+      await sse.open(req.principal, queue, after, reply.raw);
     };
     const streamSchema = { tags: ['queues'], summary: 'Live queue messages (server-sent events); resume with Last-Event-ID or ?after=', querystring: streamQuery };
     r.get('/queues/:queue/stream', { schema: { ...streamSchema, params: z.object({ queue: z.string() }) } }, stream);

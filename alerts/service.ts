@@ -23,6 +23,7 @@ import type { QueueEvent, QueueLog, Extra } from './queues.js';
 import { ACTIVE_STATES, SYSTEM_ACTOR, type Action, type Alert, type AlertState } from './model.js';
 import { AlertError } from './errors.js';
 import { canSeeAlert } from './access.js';
+import { ACTION_RULES, alertAllows, roleMay, roleRefusal } from './permissions.js';
 
 /** What the rules know about a device. */
 export interface DeviceInfo {
@@ -47,20 +48,20 @@ export interface RaiseInput {
   at: number;
 }
 
-const ALLOWED_FROM: Record<Action, readonly AlertState[]> = {
-  acknowledge: ['open'],
-  dispatch: ['open', 'acknowledged'],
-  resolve: ['open', 'acknowledged', 'dispatched'],
-  close: ['resolved'],
-  dismiss: ['open', 'acknowledged', 'dispatched'],
-  confirm: ['open', 'acknowledged', 'dispatched'],
-};
 const PAST: Record<Action, string> = {
   acknowledge: 'acknowledged', dispatch: 'dispatched', resolve: 'resolved', close: 'closed', dismiss: 'dismissed', confirm: 'confirmed',
 };
 const UNRESOLVED: ReadonlySet<AlertState> = new Set(['open', 'acknowledged', 'dispatched']);
 
 const SLOT_ACK = 0, SLOT_RESOLVE = 1, SLOT_VERIFY = 2;
+
+/**
+ * An authority's reads of its queue are audited once per (account, queue) per this window: an
+ * agency polling every few seconds must not fill the audit log, and a read in a window says as
+ * much about what it could see as the hundred after it. The next row counts the reads in between.
+ */
+export const QUEUE_READ_AUDIT_WINDOW_MS = 10 * 60_000;
+const AUDITED_READERS: ReadonlySet<Principal['role']> = new Set(['market-supervision', 'fire-service']);
 
 /** The scheduler entry of one active alert's deadlines (one object per alert, not per timer). */
 class DeadlineTimer implements TimerTarget {
@@ -88,6 +89,8 @@ export class AlertService {
   private readonly fireAlarms = new Map<string, Set<Alert>>();
   /** Last time a sprinkler flow switch showed water flowing, per site. */
   private readonly flowAt = new Map<string, number>();
+  /** Per authority account and queue: when its last audited read was, and the reads since (one queue per authority, so small). */
+  private readonly queueReads = new Map<string, { at: number; since: number }>();
 
   constructor(private readonly deps: AlertServiceDeps) {
     this.withhold = new Set(deps.config.suppression.withholdFrom);
@@ -292,40 +295,81 @@ export class AlertService {
 
   // ---- people ----
 
+  /** The alert if the principal may see it. One outside its scope is answered exactly like one that does not exist. */
+  visible(p: Principal, id: number): Alert {
+    const a = this.deps.ledger.get(id);
+    if (!a || !canSeeAlert(p, a)) throw new AlertError('ALERT_NOT_FOUND', `alert ${id} not found`);
+    return a;
+  }
+
+  /**
+   * A person's action: scope (404), then the role (403), then the alert's state (409). Refusals
+   * for the role or the state are audited (`alert.<action>.refused`); a 404 is not, since it is
+   * what any id outside the scope answers and auditing it would let anyone fill the log.
+   */
   act(p: Principal, id: number, action: Action, note: string | undefined): Alert {
+    try {
+      return this.atomically(() => this.apply(p, id, action, note));
+    } catch (err) {
+      if (err instanceof AlertError && (err.code === 'ALERT_ACTION_FORBIDDEN' || err.code === 'ALERT_INVALID_TRANSITION')) {
+        // after the rollback, or the refusal would be rolled back with the rest
+        this.deps.audit.record(p.id, `alert.${action}.refused`, `alert:${id}`, { code: err.code, state: this.deps.ledger.get(id)?.state });
+      }
+      throw err;
+    }
+  }
+
+  private apply(p: Principal, id: number, action: Action, note: string | undefined): Alert {
     const at = this.deps.clock.now();
-    return this.atomically(() => {
-      const a = this.deps.ledger.get(id);
-      if (!a) throw new AlertError('ALERT_NOT_FOUND', `alert ${id} not found`);
-      if (!canSeeAlert(p, a)) throw new AlertError('ALERT_FORBIDDEN', `alert ${id} is outside your scope`);
-      const from = a.state;
-      const allowed = ALLOWED_FROM[action];
+    const a = this.visible(p, id);
+    const from = a.state;
+    if (!roleMay(p, a, action)) throw new AlertError('ALERT_ACTION_FORBIDDEN', roleRefusal(p, a, action), { action, role: p.role });
+    if (!alertAllows(a, action)) {
+      const allowed = ACTION_RULES[action].from;
       if (!allowed.includes(from)) {
         const why = from === 'cleared' ? 'it cleared itself when its condition ended' : from === 'closed' ? 'it is closed' : `it is ${from}`;
         throw new AlertError('ALERT_INVALID_TRANSITION', `cannot ${action} alert ${id}: ${why}; ${action} is allowed only when the alert is ${allowed.join(' or ')}`,
           { state: from, allowedFrom: allowed });
       }
-      if (action === 'confirm' && a.confirmation !== 'unconfirmed') {
-        throw new AlertError('ALERT_INVALID_TRANSITION', `cannot confirm alert ${id}: only an unconfirmed fire alarm can be confirmed`, { state: from, confirmation: a.confirmation });
-      }
-      let event: QueueEvent;
-      let reason: string | undefined;
-      switch (action) {
-        case 'acknowledge': a.state = 'acknowledged'; a.acknowledgedAt = at; event = 'acknowledged'; break;
-        case 'dispatch': a.state = 'dispatched'; a.dispatchedAt = at; a.acknowledgedAt ??= at; event = 'dispatched'; break;
-        case 'resolve': a.state = 'resolved'; a.resolvedAt = at; a.acknowledgedAt ??= at; event = 'resolved'; break;
-        case 'close': a.state = 'closed'; a.closedAt = at; event = 'closed'; break;
-        case 'dismiss': a.state = 'closed'; a.closedAt = at; a.acknowledgedAt ??= at; a.details = { ...a.details, dismissed: true }; event = 'closed'; reason = 'dismissed'; break;
-        case 'confirm': a.confirmation = 'confirmed'; a.details = { ...a.details, confirmedBy: { by: 'staff', actor: p.id } }; event = 'updated'; reason = 'confirmed'; break;
-      }
-      a.updatedAt = at;
-      this.deps.ledger.addHistory(a.id, { at, actor: p.id, action: PAST[action], note });
-      this.deps.audit.record(p.id, `alert.${action}`, `alert:${a.id}`, { from, to: a.state, ...(note ? { note } : {}) });
-      this.publish(a, event, at, { actor: p.id, note, reason });
-      this.deps.ledger.save(a);
-      if (!ACTIVE_STATES.has(a.state)) this.unindexFire(a);
-      return a;
-    });
+      throw new AlertError('ALERT_INVALID_TRANSITION', `cannot ${action} alert ${id}: only an unconfirmed fire alarm can be ${PAST[action]}`,
+        { state: from, confirmation: a.confirmation });
+    }
+    let event: QueueEvent;
+    let reason: string | undefined;
+    switch (action) {
+      case 'acknowledge': a.state = 'acknowledged'; a.acknowledgedAt = at; event = 'acknowledged'; break;
+      case 'dispatch': a.state = 'dispatched'; a.dispatchedAt = at; a.acknowledgedAt ??= at; event = 'dispatched'; break;
+      case 'resolve': a.state = 'resolved'; a.resolvedAt = at; a.acknowledgedAt ??= at; event = 'resolved'; break;
+      case 'close': a.state = 'closed'; a.closedAt = at; event = 'closed'; break;
+      case 'dismiss': a.state = 'closed'; a.closedAt = at; a.acknowledgedAt ??= at; a.details = { ...a.details, dismissed: true }; event = 'closed'; reason = 'dismissed'; break;
+      case 'confirm': a.confirmation = 'confirmed'; a.details = { ...a.details, confirmedBy: { by: 'staff', actor: p.id } }; event = 'updated'; reason = 'confirmed'; break;
+    }
+    a.updatedAt = at;
+    this.deps.ledger.addHistory(a.id, { at, actor: p.id, action: PAST[action], note });
+    this.deps.audit.record(p.id, `alert.${action}`, `alert:${a.id}`, { from, to: a.state, ...(note ? { note } : {}) });
+    this.publish(a, event, at, { actor: p.id, note, reason });
+    this.deps.ledger.save(a);
+    if (!ACTIVE_STATES.has(a.state)) this.unindexFire(a);
+    return a;
+  }
+
+  /**
+   * An authority read its queue (an HTTP pull, or a stream opened): audited as `queue.read` on
+   * `queue:<name>` once per account and queue per QUEUE_READ_AUDIT_WINDOW_MS. The row says how the
+   * queue was read and from which cursor (`after`; `upTo` for a pull), and `readsSinceLastRow` how
+   * many reads of that account and queue were not written since the previous row.
+   */
+  queueRead(p: Principal, queue: string, via: 'pull' | 'stream', cursors: { after: number; upTo?: number }): void {
+    if (!AUDITED_READERS.has(p.role)) return;
+    const now = this.deps.clock.now();
+    const key = `${p.id}\n${queue}`;
+    const last = this.queueReads.get(key);
+    if (last && now - last.at < QUEUE_READ_AUDIT_WINDOW_MS) {
+      last.since++;
+      return;
+    }
+    this.deps.audit.record(p.id, 'queue.read', `queue:${queue}`, { via, ...cursors, ...(last && last.since > 0 ? { readsSinceLastRow: last.since } : {}) });
+    this.queueReads.set(key, { at: now, since: 0 });
   }
 
   // ---- deadlines ----

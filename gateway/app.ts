@@ -21,6 +21,7 @@ import { createWriter, type TimeSeriesWriter } from '../ingest/writers/index.js'
 import { seedRegistry } from './registry/seed.js';
 import { createAlerts, type Alerts, type Clock } from '../alerts/index.js';
 import { consolePlugin } from '../dashboards/console/plugin.js';
+import { StreamGate } from './http/streams.js';
 
 export interface Gateway {
   config: Config;
@@ -77,10 +78,17 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   pipeline.onAccepted(presence.onAccepted);
   presence.start();
 
-  const alerts = createAlerts({ config: config.alerts, db, registry, audit, metrics, log, clock: opts.clock });
+  // every event stream (queue streams, the console's feed) is counted per account, and ends when the account is revoked
+  const streams = new StreamGate(config.http.streamsPerAccount);
+  const endStreams = (accountId: string) => {
+    const n = streams.revoke(accountId);
+    if (n > 0) log.info({ accountId, streams: n }, 'account revoked: its open streams ended');
+  };
+  registry.on('accountRevoked', endStreams);
+  const alerts = createAlerts({ config: config.alerts, db, registry, audit, metrics, log, clock: opts.clock, streams });
   pipeline.onAccepted(alerts.onAccepted);
 
-  const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline });
+  const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline, audit });
   await broker.start();
   // after the broker, so that alerts raised by restored timers can be published
   alerts.attachBroker(broker);
@@ -89,6 +97,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const http = await buildHttp({
     log, metrics, registry, presence, deadLetters, writer, audit,
     extraRoutes: [alerts.routes],
+    server: config.http,
     auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
     ready: () => [
       { name: 'broker', ok: !broker.aedes.closed },
@@ -96,7 +105,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     ],
   });
   // the operator console: its page at `/` (public, holds no data) and its live feed under /api/v1/console
-  await http.register(consolePlugin({ alerts, db }));
+  await http.register(consolePlugin({ alerts, db, streams }));
   broker.attachWebSocket(http.server);
   await http.listen({ port: config.http.port, host: config.http.host });
 
@@ -109,6 +118,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       if (closed) return;
       closed = true;
       await broker.close();
+      registry.off('accountRevoked', endStreams);
       // before the HTTP server: it would wait for the open event streams
       await alerts.stop();
       await http.close();

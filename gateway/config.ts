@@ -20,7 +20,18 @@ export const configSchema = z.object({
       port: port.default(8883),
       certFile: z.string().optional(),
       keyFile: z.string().optional(),
+      /** The CA that issues device certificates: the only trust anchor for client certificates. */
       caFile: z.string().optional(),
+      /**
+       * Device client certificates on the TLS port. `optional`: a device whose verified certificate
+       * names it (subject CN, or a DNS or URI SAN equal to its id) logs in without a password; a
+       * certificate that does not verify counts for nothing. `required`: a device without one is
+       * refused (CONNACK 5) on this port. Either way a verified certificate naming another device is
+       * refused (5), and accounts log in with their token.
+       */
+      clientCerts: z.enum(['off', 'optional', 'required']).default('off'),
+    }).superRefine((tls, ctx) => {
+      if (tls.clientCerts !== 'off' && !tls.caFile) ctx.addIssue({ code: 'custom', path: ['caFile'], message: `clientCerts: ${tls.clientCerts} needs the CA that issues device certificates (caFile)` });
     }).prefault({}),
     /**
      * Cut off a subscriber whose socket has not drained for this long. Until then a frozen
@@ -36,6 +47,13 @@ export const configSchema = z.object({
     maxClientIdLength: z.number().int().min(1).max(65535).default(128),
     /** Largest MQTT packet accepted; a bigger one closes the connection before it is buffered. */
     maxPacketBytes: z.number().int().min(1024).default(1024 * 1024),
+    /**
+     * Largest packet before login (the CONNECT, and anything sent before its CONNACK). A CONNECT holds a
+     * client id, a username, a 43-character secret and perhaps a short will: a few hundred bytes. 16 KiB
+     * leaves room for long wills and tokens, and makes a socket that has not logged in cost at most that
+     * much instead of `maxPacketBytes`.
+     */
+    maxConnectPacketBytes: z.number().int().min(256).default(16 * 1024),
     /** Messages the broker's fan-out processes at once. */
     concurrency: z.number().int().min(1).default(1000),
     /**
@@ -47,12 +65,30 @@ export const configSchema = z.object({
     limits: z.object({
       /** Open connections from one address (0 = no limit). High: a whole community may sit behind one NAT address. */
       maxConnectionsPerAddress: z.number().int().min(0).default(10_000),
-      /** Bad logins from one address within `loginFailureWindowMs` before each refusal is delayed. */
+      /**
+       * Connections from one address that have not logged in yet (0 = no limit). A socket is pending for
+       * about one round trip, so a community reconnecting at 1,000 logins a second over a 100 ms link has
+       * about 100 at a time (500 at once over loopback never had more than a handful); one refused retries
+       * a second later. An address holding sockets open before login gets 128 × maxConnectPacketBytes.
+       */
+      maxPendingPerAddress: z.number().int().min(0).default(128),
+      /**
+       * Failed logins of one username (device or account id) within `loginFailureWindowMs` before its next
+       * attempts are held and spaced. 5: enough for a typo or a device retrying a stale secret twice.
+       */
       loginFailuresBeforeDelay: z.number().int().min(0).default(5),
+      /**
+       * Failed logins from one address before all its attempts are held. A device retrying a wrong secret
+       * every second fails about a dozen times a minute once its own username is held, so 100 lets several
+       * broken devices share a community's NAT address without holding up the others.
+       */
+      addressLoginFailuresBeforeDelay: z.number().int().min(0).default(100),
       loginFailureWindowMs: z.number().int().min(1000).default(60_000),
-      /** First delay of a refusal past the free failures; it doubles up to `loginMaxDelayMs`. */
+      /** Spacing of held attempts past the allowance; it doubles with each failure up to `loginMaxDelayMs`. */
       loginDelayMs: z.number().int().min(0).default(1000),
       loginMaxDelayMs: z.number().int().min(0).default(30_000),
+      /** Held attempts that may wait per username or address; more are refused at once (CONNACK 3), unchecked. */
+      loginMaxWaiting: z.number().int().min(1).default(4),
       /** Messages per second one device may publish (0 = no limit); past it its acknowledgements are held back. */
       publishPerSecond: z.number().min(0).default(200),
       /** Burst above the rate a device may send at once (a batch replayed after an outage). */
@@ -64,6 +100,30 @@ export const configSchema = z.object({
   http: z.object({
     host: z.string().default('0.0.0.0'),
     port: port.default(8080),
+    /**
+     * Longest a client may take to send a whole request, headers and body; past it Node answers 408
+     * and closes. Event streams are long responses, not long requests, so this does not cut them.
+     */
+    requestTimeoutMs: z.number().int().min(1000).default(30_000),
+    /** Longest a client may take to send the request headers (capped at requestTimeoutMs): slow-header clients hold a socket each. */
+    headersTimeoutMs: z.number().int().min(1000).default(10_000),
+    /** An idle keep-alive connection is closed after this; above the usual 60 s of load balancers, so that the proxy closes first. */
+    keepAliveTimeoutMs: z.number().int().min(1000).default(72_000),
+    /**
+     * A connection with no traffic either way for this long is closed (a client that stops reading a
+     * large answer). Event streams are exempt: their heartbeat and buffer caps watch them. 0 = never.
+     */
+    idleTimeoutMs: z.number().int().min(0).default(120_000),
+    /**
+     * Event streams (the console's feed and queue streams together) one account may hold open; past
+     * it 429. An account is a desk or an agency's system: a few browser tabs and a stream per queue.
+     */
+    streamsPerAccount: z.number().int().min(1).default(10),
+    /** HTTPS (and MQTT over wss at /mqtt) on the same port when both are set. */
+    tls: z.object({
+      certFile: z.string().optional(),
+      keyFile: z.string().optional(),
+    }).refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), 'certFile and keyFile must be set together').prefault({}),
   }).prefault({}),
   /** Durable state: registry, dead letters, embedded time series, the InfluxDB outage buffer. */
   dataDir: z.string().min(1).default('./data'),
@@ -103,6 +163,14 @@ export const configSchema = z.object({
   ingest: z.object({
     /** Largest accepted payload; a larger one is a dead letter (reason too_large). */
     maxPayloadBytes: z.number().int().min(64).default(256 * 1024),
+    /**
+     * Deepest nesting of arrays and objects in a payload; deeper is a dead letter (reason too_deep),
+     * checked on the bytes before parsing. Real payloads nest 2 levels (a batch of flat objects);
+     * 16 leaves room for firmware diagnostics in extra fields while staying hundreds of times
+     * below the depth at which recursive JSON handling overflows the stack. At least 2, so that
+     * a batch is always accepted.
+     */
+    maxDepth: z.number().int().min(2).max(256).default(16),
     /** Objects accepted in one batch message. */
     maxBatchObjects: z.number().int().min(1).default(1000),
     /** Clock skew tolerated for device timestamps in the future. */
@@ -138,8 +206,13 @@ const ENV: Array<[string, string[], 'int' | 'string']> = [
   ['MQTT_TLS_CERT', ['mqtt', 'tls', 'certFile'], 'string'],
   ['MQTT_TLS_KEY', ['mqtt', 'tls', 'keyFile'], 'string'],
   ['MQTT_TLS_CA', ['mqtt', 'tls', 'caFile'], 'string'],
+  ['MQTT_TLS_CLIENT_CERTS', ['mqtt', 'tls', 'clientCerts'], 'string'],
   ['HTTP_PORT', ['http', 'port'], 'int'],
   ['HTTP_HOST', ['http', 'host'], 'string'],
+  ['HTTP_TLS_CERT', ['http', 'tls', 'certFile'], 'string'],
+  ['HTTP_TLS_KEY', ['http', 'tls', 'keyFile'], 'string'],
+  ['HTTP_REQUEST_TIMEOUT_MS', ['http', 'requestTimeoutMs'], 'int'],
+  ['HTTP_STREAMS_PER_ACCOUNT', ['http', 'streamsPerAccount'], 'int'],
   ['DATA_DIR', ['dataDir'], 'string'],
   ['ADMIN_TOKEN', ['adminToken'], 'string'],
   ['LOG_LEVEL', ['logLevel'], 'string'],

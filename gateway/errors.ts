@@ -9,6 +9,8 @@ export const ERRORS = {
   GW_NOT_FOUND: 404,
   GW_CONFLICT: 409,
   GW_PAYLOAD_TOO_LARGE: 413,
+  /** The account already holds as many open event streams as it may. */
+  GW_TOO_MANY_STREAMS: 429,
   GW_UNAVAILABLE: 503,
 } as const;
 export type ErrorCode = keyof typeof ERRORS;
@@ -26,6 +28,25 @@ export class CodedHttpError<C extends string = string> extends Error {
 export class GatewayError extends CodedHttpError<ErrorCode> {
   constructor(code: ErrorCode, message: string, details?: unknown) {
     super(code, ERRORS[code], message, details);
+  }
+}
+
+const TAKEN_BY_ZH = { site: '小区', device: '设备', account: '账号' } as const;
+
+/**
+ * A site, device or account id that is already held. Ids are global (devices and accounts share the
+ * MQTT username space) and may belong to another company, so the message says only that the id is
+ * not available; `takenBy` is for callers who may know (admins, who see every site, device and
+ * account anyway) and is not part of the answer unless a route puts it there.
+ */
+export class IdTakenError extends GatewayError {
+  constructor(readonly id: string, readonly takenBy: 'site' | 'device' | 'account') {
+    super('GW_CONFLICT', `编号 ${id} 不可用 / id ${id} is not available`);
+  }
+
+  /** The same conflict with what holds the id, for an admin. */
+  precise(): GatewayError {
+    return new GatewayError('GW_CONFLICT', `编号 ${this.id} 已被${TAKEN_BY_ZH[this.takenBy]}占用 / id ${this.id} is taken by ${this.takenBy === 'account' ? 'an' : 'a'} ${this.takenBy}`, { takenBy: this.takenBy });
   }
 }
 

@@ -19,7 +19,10 @@ async function main(): Promise<void> {
     process.stderr.write(`\n  Admin token (shown once, keep it safe) / 管理员令牌（仅显示一次，请妥善保存）:\n\n    ${gateway.generatedAdminToken}\n\n  Set ADMIN_TOKEN to choose your own.\n\n`);
   }
   const ports = gateway.ports();
-  process.stderr.write(`Gateway ready / 网关已启动: MQTT mqtt://localhost:${ports.mqtt}  HTTP http://localhost:${ports.http}  (API docs /docs)\n`);
+  const https = Boolean(config.http.tls.certFile && config.http.tls.keyFile);
+  const web = `${https ? 'https' : 'http'}://localhost:${ports.http}`;
+  const mqtts = ports.mqtts ? `  MQTT/TLS mqtts://localhost:${ports.mqtts}` : '';
+  process.stderr.write(`Gateway ready / 网关已启动: MQTT mqtt://localhost:${ports.mqtt}${mqtts}  ${https ? 'HTTPS' : 'HTTP'} ${web}  (API docs ${web}/docs, MQTT over ${https ? 'wss' : 'ws'} at /mqtt)\n`);
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

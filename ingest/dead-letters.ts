@@ -10,6 +10,7 @@ export const REJECT_REASONS = [
   'not_object', // JSON, but not an object or an array of objects
   'schema', // fails the kind's schema (see issues for field paths)
   'too_large', // payload above ingest.maxPayloadBytes
+  'too_deep', // arrays/objects nested deeper than ingest.maxDepth: the whole message, found before parsing
   'batch_too_large', // more objects than ingest.maxBatchObjects
   'future_timestamp', // ts beyond now + ingest.maxFutureMs
   'stale_timestamp', // ts older than now - ingest.maxPastMs
@@ -29,7 +30,7 @@ export interface DeadLetter {
   issues: Issue[];
   /** Index of the object in a batch message, when the message was an array. */
   index?: number | undefined;
-  /** First bytes of the payload (or of the rejected batch object), as text. */
+  /** First bytes of the payload (or a bounded JSON copy of the rejected batch object), as text. */
   payload: string;
 }
 

@@ -12,6 +12,7 @@ import { KIND_CONTRACTS, type DeviceKind, type KindContract } from './schemas/ki
 import { encodeTags, escapeKey, type FieldValue, type Point } from './points.js';
 import type { TimeSeriesWriter } from './writers/writer.js';
 import type { DeadLetterStore, Issue, NewDeadLetter, RejectReason } from './dead-letters.js';
+import { boundIssues, boundedJson, clip, depthExceededAt, formatPath, MAX_ISSUES } from './json-limits.js';
 
 /** What ingest needs to know about a registered device. */
 export interface IngestDevice {
@@ -39,6 +40,8 @@ export type Rejection = Omit<NewDeadLetter, 'receivedAt' | 'payload'>;
 
 export interface IngestLimits {
   maxPayloadBytes: number;
+  /** Deepest nesting of arrays and objects accepted, checked on the bytes before parsing. */
+  maxDepth: number;
   maxBatchObjects: number;
   maxFutureMs: number;
   maxPastMs: number;
@@ -104,6 +107,12 @@ export const enum Verdict {
 type Done = (err?: Error | null) => void;
 
 const NOT_ALLOWED_MESSAGE = 'devices may publish only to devices/{id}/telemetry, devices/{id}/events and devices/{id}/status';
+/**
+ * Bounds on device-controlled text in a dead letter and in the message sent back on the errors
+ * topic: a foreign topic may be 64 KB long, and every rejection is stored and published.
+ */
+const MAX_MESSAGE_CHARS = 2048;
+const MAX_TOPIC_CHARS = 256;
 
 export class IngestPipeline {
   private points: Point[] = [];
@@ -151,7 +160,8 @@ export class IngestPipeline {
       verdict = Verdict.Forward;
     } else {
       this.counters.received('other', 1);
-      this.reject(ctx, topic, 'topic_not_allowed', `publishing to ${topic} is not allowed: ${NOT_ALLOWED_MESSAGE}`, [], payload, undefined);
+      const shown = clip(topic, MAX_TOPIC_CHARS);
+      this.reject(ctx, shown, 'topic_not_allowed', `publishing to ${shown} is not allowed: ${NOT_ALLOWED_MESSAGE}`, [], payload, undefined);
       verdict = Verdict.Drop;
     }
     this.waiting.push(done);
@@ -175,6 +185,14 @@ export class IngestPipeline {
       this.reject(ctx, topic, 'too_large', `payload is ${payload.length} bytes; the limit is ${this.limits.maxPayloadBytes}`, [], payload, undefined);
       return Verdict.Drop;
     }
+    // Before JSON.parse: whatever walks the parsed value later (a dead letter's copy, a listener)
+    // must never meet nesting deep enough to overflow the stack. The whole message is one dead
+    // letter, even a batch: which of its objects were fine cannot be known without parsing it.
+    const deepAt = depthExceededAt(payload, this.limits.maxDepth);
+    if (deepAt >= 0) {
+      this.reject(ctx, topic, 'too_deep', `payload nests arrays/objects deeper than ${this.limits.maxDepth} levels (at byte ${deepAt}); the limit is ingest.maxDepth`, [], payload, undefined);
+      return Verdict.Drop;
+    }
     let body: unknown;
     try {
       body = JSON.parse(payload.toString('utf8'));
@@ -190,24 +208,27 @@ export class IngestPipeline {
       }
       let allGood = body.length > 0;
       for (let i = 0; i < body.length; i++) {
-        if (!this.ingestObject(ctx, topic, body[i], i, channel, schema, receivedAt)) allGood = false;
+        if (!this.ingestObject(ctx, topic, body[i], i, channel, schema, receivedAt, body[i])) allGood = false;
       }
       if (body.length === 0) this.reject(ctx, topic, 'not_object', 'empty batch: send an object or a non-empty array of objects', [], payload, undefined);
       return allGood ? Verdict.Forward : Verdict.Drop;
     }
-    return this.ingestObject(ctx, topic, body, undefined, channel, schema, receivedAt) ? Verdict.Forward : Verdict.Drop;
+    return this.ingestObject(ctx, topic, body, undefined, channel, schema, receivedAt, payload) ? Verdict.Forward : Verdict.Drop;
   }
 
+  /** `raw` is what a dead letter keeps of it: the payload bytes for a lone object, the object for one of a batch. */
   private ingestObject(ctx: DeviceContext, topic: string, obj: unknown, index: number | undefined, channel: Channel,
-    schema: z.ZodType, receivedAt: number): boolean {
+    schema: z.ZodType, receivedAt: number, raw: unknown): boolean {
     if (typeof obj !== 'object' || obj === null || Array.isArray(obj)) {
-      this.reject(ctx, topic, 'not_object', 'expected a JSON object', [{ path: index === undefined ? '' : `[${index}]`, message: 'not an object' }], obj, index);
+      this.reject(ctx, topic, 'not_object', 'expected a JSON object', [{ path: index === undefined ? '' : `[${index}]`, message: 'not an object' }], raw, index);
       return false;
     }
     const parsed = schema.safeParse(obj);
     if (!parsed.success) {
-      const issues = parsed.error.issues.map((i) => ({ path: formatPath(index, i.path), message: i.message }));
-      this.reject(ctx, topic, 'schema', `${channel} does not match the ${ctx.device.kind} schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`, issues, obj, index);
+      const { issues, omitted } = boundIssues(parsed.error.issues, index);
+      let message = `${channel} does not match the ${ctx.device.kind} schema: ${issues.map((i) => `${i.path}: ${i.message}`).join('; ')}`;
+      if (omitted > 0) message += `; and ${omitted} more issue(s) not listed (at most ${MAX_ISSUES} are kept)`;
+      this.reject(ctx, topic, 'schema', message, issues, raw, index);
       return false;
     }
     const data = parsed.data as Record<string, unknown>;
@@ -216,11 +237,11 @@ export class IngestPipeline {
     if (typeof rawTs === 'number') ts = rawTs;
     else if (typeof rawTs === 'string') ts = Date.parse(rawTs);
     if (ts > receivedAt + this.limits.maxFutureMs) {
-      this.reject(ctx, topic, 'future_timestamp', `ts ${new Date(ts).toISOString()} is more than ${this.limits.maxFutureMs} ms ahead of the gateway clock`, [{ path: formatPath(index, ['ts']), message: 'too far in the future' }], obj, index);
+      this.reject(ctx, topic, 'future_timestamp', `ts ${timeText(ts)} is more than ${this.limits.maxFutureMs} ms ahead of the gateway clock`, [{ path: formatPath(index, ['ts']), message: 'too far in the future' }], raw, index);
       return false;
     }
     if (ts < receivedAt - this.limits.maxPastMs) {
-      this.reject(ctx, topic, 'stale_timestamp', `ts ${new Date(ts).toISOString()} is older than the ${this.limits.maxPastMs} ms accepted`, [{ path: formatPath(index, ['ts']), message: 'too old' }], obj, index);
+      this.reject(ctx, topic, 'stale_timestamp', `ts ${timeText(ts)} is older than the ${this.limits.maxPastMs} ms accepted`, [{ path: formatPath(index, ['ts']), message: 'too old' }], raw, index);
       return false;
     }
     const isEvent = channel === 'event';
@@ -255,16 +276,25 @@ export class IngestPipeline {
 
   private reject(ctx: DeviceContext, topic: string, reason: RejectReason, message: string, issues: Issue[], raw: unknown, index: number | undefined): void {
     const receivedAt = this.now();
+    if (message.length > MAX_MESSAGE_CHARS) message = clip(message, MAX_MESSAGE_CHARS);
     this.letters.push({ receivedAt, deviceId: ctx.device.id, topic, reason, message, issues, index, payload: this.head(raw) });
     this.rejections.push({ deviceId: ctx.device.id, topic, reason, message, issues, index });
   }
 
+  /**
+   * What a dead letter keeps of the rejected payload or batch object: at most
+   * deadLetterPayloadBytes, built without recursing into the value, and it cannot throw (a throw
+   * here would escape the broker's publish handler and take the process down).
+   */
   private head(raw: unknown): string {
     const max = this.limits.deadLetterPayloadBytes;
-    if (Buffer.isBuffer(raw)) return raw.subarray(0, max).toString('utf8');
-    let text: string;
-    try { text = JSON.stringify(raw) ?? String(raw); } catch { text = String(raw); }
-    return text.length > max ? text.slice(0, max) : text;
+    try {
+      if (Buffer.isBuffer(raw)) return raw.subarray(0, max).toString('utf8');
+      const text = boundedJson(raw, max);
+      return Buffer.byteLength(text) > max ? Buffer.from(text, 'utf8').subarray(0, max).toString('utf8') : text;
+    } catch {
+      return '';
+    }
   }
 
   /** The group commit: one durable append for everything received in this event-loop turn. */
@@ -318,8 +348,7 @@ export class IngestPipeline {
   }
 }
 
-function formatPath(index: number | undefined, path: ReadonlyArray<PropertyKey>): string {
-  let out = index === undefined ? '' : `[${index}]`;
-  for (const p of path) out += typeof p === 'number' ? `[${p}]` : (out ? '.' : '') + String(p);
-  return out || '(root)';
+/** A timestamp for a rejection message; toISOString throws past the Date range, and a throw here would crash the broker. */
+function timeText(ms: number): string {
+  return ms >= -8.64e15 && ms <= 8.64e15 ? new Date(ms).toISOString() : String(ms);
 }

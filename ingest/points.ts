@@ -49,7 +49,9 @@ function encodeField(value: FieldValue, type: string | undefined): string {
   switch (typeof value) {
     case 'number':
       if (type === 'int') return Math.trunc(value) + 'i';
-      return Number.isInteger(value) ? value + '.0' : String(value);
+      // InfluxDB reads exponent notation as a float, but not with a fraction after the exponent:
+      // String() prints |x| ≥ 1e21 as "1e+21", which must stay as it is rather than become "1e+21.0".
+      return Number.isInteger(value) && value < 1e21 && value > -1e21 ? value + '.0' : String(value);
     case 'boolean':
       return value ? 'true' : 'false';
     default:

@@ -108,7 +108,15 @@ describe('lifecycle through the API', () => {
     expect(full.body.history[1]).toMatchObject({ actor: 'admin', note: '值班人员已确认 / seen' });
     expect(full.body.deadlines.acknowledgeBy).toBe(full.body.openedAt + 15 * 60_000);
     const audit = await t.api('GET', `/api/v1/audit?target=alert:${id}`);
-    expect(audit.body.map((a: { action: string }) => a.action).sort()).toEqual(['alert.acknowledge', 'alert.close', 'alert.dispatch', 'alert.resolve']);
+    const done = audit.body.filter((a: { action: string }) => !a.action.endsWith('.refused')).reverse();
+    expect(done.map((a: { action: string }) => a.action)).toEqual(['alert.acknowledge', 'alert.dispatch', 'alert.resolve', 'alert.close']);
+    // the refused attempts are in the audit log too, with the code and the state that refused them
+    const refused = audit.body.filter((a: { action: string }) => a.action.endsWith('.refused')).reverse();
+    expect(refused.map((a: { action: string; detail: { code: string; state: string } }) => [a.action, a.detail.code, a.detail.state])).toEqual([
+      ['alert.close.refused', 'ALERT_INVALID_TRANSITION', 'open'],
+      ['alert.acknowledge.refused', 'ALERT_INVALID_TRANSITION', 'acknowledged'],
+      ...['acknowledge', 'dispatch', 'resolve', 'close'].map((a) => [`alert.${a}.refused`, 'ALERT_INVALID_TRANSITION', 'closed']),
+    ]);
 
     await sleep(100);
     expect(watcher.of(d.id, 'water.flooded').filter((m) => m.queue === queue).map((m) => m.event))

@@ -1,7 +1,8 @@
 /**
  * The scope matrix (SPEC section 4): every role against every alert and queue resource, over the
- * API (list, read, act, pull, stream) and MQTT (`alerts/{queue}` subscriptions). Outside its scope
- * a caller gets 403 (an MQTT subscription is refused with 0x80).
+ * API (list, read, act, pull, stream) and MQTT (`alerts/{queue}` subscriptions). An alert outside
+ * the caller's scope is answered as missing (404), so ids cannot be probed; a queue outside it is
+ * 403, for every name, existing or not (an MQTT subscription is refused with 0x80).
  */
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -67,12 +68,13 @@ describe('scope matrix', () => {
         const visible = sees.alerts.includes(name);
         expect(listed.has(id), `${who} lists ${name}`).toBe(visible);
         const one = await t.api('GET', `/api/v1/alerts/${id}`, undefined, token);
-        expect(one.status, `${who} reads ${name}`).toBe(visible ? 200 : 403);
+        expect(one.status, `${who} reads ${name}`).toBe(visible ? 200 : 404);
         if (!visible) {
-          expect(one.body.error.code).toBe('ALERT_FORBIDDEN');
-          for (const action of ['acknowledge', 'dispatch', 'resolve', 'close', 'dismiss']) {
+          expect(one.body.error.code).toBe('ALERT_NOT_FOUND');
+          for (const action of ['acknowledge', 'dispatch', 'resolve', 'close', 'confirm', 'dismiss']) {
             const res = await t.api('POST', `/api/v1/alerts/${id}/${action}`, { note: 'not mine' }, token);
-            expect(res.status, `${who} ${action}s ${name}`).toBe(403);
+            expect(res.status, `${who} ${action}s ${name}`).toBe(404);
+            expect(res.body.error.code, `${who} ${action}s ${name}`).toBe('ALERT_NOT_FOUND');
           }
         }
       }
@@ -94,7 +96,7 @@ describe('scope matrix', () => {
     });
 
     it(`${who}: queues over MQTT`, async () => {
-      const c = await mqtt.connectAsync(t.mqttUrl, { clientId: `${who}-scope`, username: who, password: tokens[who]!, reconnectPeriod: 0 });
+      const c = await mqtt.connectAsync(t.mqttUrl, { clientId: `${who}:scope`, username: who, password: tokens[who]!, reconnectPeriod: 0 });
       try {
         for (const q of QUEUES) {
           const visible = sees.queues.includes(q);

@@ -79,9 +79,11 @@ describe('scopes', () => {
     const created = await t.api('POST', '/api/v1/devices', { id: 'a2-panel', kind: 'fire_panel', siteId: 'site-a2' }, pa);
     expect(created.status).toBe(201);
     expect(created.body.secret.length).toBeGreaterThan(30);
-    expect((await t.api('POST', '/api/v1/devices', { id: 'b-intruder', kind: 'fire_panel', siteId: 'site-b' }, pa)).status).toBe(403);
+    // another company's site is an unknown site to this account (see 'ids held by others')
+    expect((await t.api('POST', '/api/v1/devices', { id: 'b-intruder', kind: 'fire_panel', siteId: 'site-b' }, pa)).status).toBe(400);
     expect((await t.api('PATCH', '/api/v1/devices/b-pump', { disabled: true }, pa)).status).toBe(404);
-    expect((await t.api('PATCH', '/api/v1/devices/a-smoke', { siteId: 'site-b' }, pa)).status).toBe(403);
+    expect((await t.api('PATCH', '/api/v1/devices/a-smoke', { siteId: 'site-b' }, pa)).status).toBe(400);
+    expect((await t.api('GET', '/api/v1/devices/a-smoke')).body.siteId).toBe('site-a');
     expect((await t.api('POST', '/api/v1/accounts', { id: 'evil', role: 'admin' }, pa)).status).toBe(403);
     expect((await t.api('GET', '/api/v1/audit', undefined, pa)).status).toBe(403);
   });
@@ -90,5 +92,56 @@ describe('scopes', () => {
     expect((await t.api('POST', '/api/v1/sites', { id: 'site-m', name: 'M', companyId: 'co-a' }, tokens.msb)).status).toBe(403);
     expect((await t.api('PATCH', '/api/v1/devices/a-lift', { disabled: true }, tokens.msb)).status).toBe(403);
     expect((await t.api('POST', '/api/v1/devices/a-lift/secret', undefined, tokens['mu-1-acct'])).status).toBe(403);
+    expect((await t.api('POST', '/api/v1/devices', { id: 'm-lift', kind: 'elevator', siteId: 'site-a' }, tokens.msb)).status).toBe(403);
+  });
+});
+
+describe('ids held by others', () => {
+  /** The error with the asked-for id blanked out: what is left must not depend on who holds the id. */
+  const blank = (body: { error: unknown }, id: string) => JSON.stringify(body.error).split(id).join('<id>');
+
+  it('LEAK-2 a taken id answers the same 409 whoever holds it (another company\'s device, an account, one\'s own device)', async () => {
+    const pa = tokens['prop-a'];
+    const device = (id: string) => t.api('POST', '/api/v1/devices', { id, kind: 'elevator', siteId: 'site-a' }, pa);
+    const theirs = await device('b-lift');
+    const anAccount = await device('msb');
+    const mine = await device('a-lift');
+    for (const res of [theirs, anAccount, mine]) {
+      expect(res.status).toBe(409);
+      expect(res.body.error.code).toBe('GW_CONFLICT');
+      expect(res.body.error.details).toBeUndefined();
+    }
+    expect(blank(theirs.body, 'b-lift')).toBe(blank(mine.body, 'a-lift'));
+    expect(blank(anAccount.body, 'msb')).toBe(blank(mine.body, 'a-lift'));
+    // sites: another company's site id reads like a device id that is taken
+    const site = await t.api('POST', '/api/v1/sites', { id: 'site-b', name: 'B?', companyId: 'co-a' }, pa);
+    expect(site.status).toBe(409);
+    expect(blank(site.body, 'site-b')).toBe(blank(mine.body, 'a-lift'));
+    expect((await t.api('GET', '/api/v1/sites/site-b')).body.companyId).toBe('co-b');
+  });
+
+  it('an admin, who sees every site, device and account anyway, is told what holds the id', async () => {
+    const dev = await t.api('POST', '/api/v1/devices', { id: 'msb', kind: 'elevator', siteId: 'site-a' });
+    expect(dev.status).toBe(409);
+    expect(dev.body.error).toMatchObject({ code: 'GW_CONFLICT', details: { takenBy: 'account' } });
+    const acct = await t.api('POST', '/api/v1/accounts', { id: 'b-lift', role: 'market-supervision' });
+    expect(acct.status).toBe(409);
+    expect(acct.body.error).toMatchObject({ code: 'GW_CONFLICT', details: { takenBy: 'device' } });
+    const again = await t.api('POST', '/api/v1/accounts', { id: 'msb', role: 'market-supervision' });
+    expect(again.body.error).toMatchObject({ code: 'GW_CONFLICT', details: { takenBy: 'account' } });
+  });
+
+  it('LEAK-3, LEAK-4 another company\'s site answers like a site that does not exist, on POST and PATCH /devices', async () => {
+    const pa = tokens['prop-a'];
+    const theirs = await t.api('POST', '/api/v1/devices', { id: 'a-new-1', kind: 'fire_panel', siteId: 'site-b' }, pa);
+    const none = await t.api('POST', '/api/v1/devices', { id: 'a-new-1', kind: 'fire_panel', siteId: 'site-zz' }, pa);
+    expect(theirs.status).toBe(400);
+    expect(theirs.body.error.code).toBe('GW_BAD_REQUEST');
+    expect(blank(theirs.body, 'site-b')).toBe(blank(none.body, 'site-zz'));
+    const moved = await t.api('PATCH', '/api/v1/devices/a-smoke', { siteId: 'site-b' }, pa);
+    const nowhere = await t.api('PATCH', '/api/v1/devices/a-smoke', { siteId: 'site-zz' }, pa);
+    expect(moved.status).toBe(400);
+    expect(blank(moved.body, 'site-b')).toBe(blank(nowhere.body, 'site-zz'));
+    expect((await t.api('GET', '/api/v1/devices/a-new-1')).status).toBe(404);
   });
 });

@@ -53,4 +53,37 @@ describe('loadConfig', () => {
   it('wants TLS certificate and key together', () => {
     expect(() => loadConfig({ MQTT_TLS_CERT: '/tmp/cert.pem' })).toThrow(/certFile and keyFile/);
   });
+
+  it('has safe MQTT defaults: no client certificates, small packets and few pending sockets before login', () => {
+    const c = loadConfig({});
+    expect(c.mqtt.tls.clientCerts).toBe('off');
+    expect(c.mqtt.maxConnectPacketBytes).toBe(16 * 1024);
+    expect(c.mqtt.limits).toMatchObject({ maxPendingPerAddress: 128, loginFailuresBeforeDelay: 5, addressLoginFailuresBeforeDelay: 100, loginMaxWaiting: 4 });
+  });
+
+  it('wants a CA to check device certificates against', () => {
+    let error: unknown;
+    try {
+      loadConfig({}, { mqtt: { tls: { certFile: '/tmp/c.pem', keyFile: '/tmp/k.pem', clientCerts: 'required' } } });
+    } catch (err) { error = err; }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.join('\n')).toMatch(/^mqtt\.tls\.caFile: /m);
+    expect(() => loadConfig({}, { mqtt: { tls: { clientCerts: 'sometimes' } } })).toThrow(/mqtt\.tls\.clientCerts/);
+  });
+
+  it('wants seeded account tokens of at least 32 characters (they are bearer tokens behind a fast hash)', () => {
+    const seed = (token: string) => ({ seed: { accounts: [{ id: 'ops', role: 'admin', token }] } });
+    let error: unknown;
+    try { loadConfig({}, seed('sixteen-chars-ok-but-not-32')); } catch (err) { error = err; }
+    expect(error).toBeInstanceOf(ConfigError);
+    expect((error as ConfigError).problems.join('\n')).toMatch(/^seed\.accounts\.0\.token: .*32/m);
+    expect(loadConfig({}, seed('a-seeded-account-token-of-32-chars!')).seed.accounts[0]!.token).toHaveLength(35);
+  });
+
+  it('accepts a precomputed scrypt hash for a seeded device secret', () => {
+    const seed = (secretHash: string) => ({ seed: { sites: [{ id: 's', name: 'S', companyId: 'c' }], devices: [{ id: 'd', kind: 'elevator', siteId: 's', secretHash }] } });
+    const hash = 'scrypt:32768:8:1:c2FsdHNhbHRzYWx0c2FsdA==:' + Buffer.alloc(32, 1).toString('base64');
+    expect(loadConfig({}, seed(hash)).seed.devices[0]!.secretHash).toBe(hash);
+    expect(() => loadConfig({}, seed('md5:0123'))).toThrow(/seed\.devices\.0\.secretHash/);
+  });
 });

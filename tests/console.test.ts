@@ -56,6 +56,8 @@ async function signIn(token: string, viewport = { width: 1280, height: 820 }): P
   return page;
 }
 
+/** The actions offered on the open alert, in order. */
+const buttons = (page: Page) => page.locator('#alert-detail button[data-action]').evaluateAll((els) => els.map((b) => (b as HTMLElement).dataset.action));
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `console-${name}.png`), fullPage: true });
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent())?.trim() ?? '';
 
@@ -109,12 +111,9 @@ describe('operator console', () => {
     await page.waitForSelector('#alert-detail[data-state="open"]');
     expect(await text(page, '#alert-detail ol.history li[data-action="raised"] .history-action')).toBe('告警产生');
 
-    // an action the state does not allow: the 409 reason is shown, and nothing changes
-    await page.click('#alert-detail button[data-action="close"]');
-    await page.waitForSelector('#action-result.error');
-    expect(await text(page, '#action-result')).toContain('「销号」只能在「已处置」状态下进行');
-    expect(await text(page, '#action-result .server-reason')).toMatch(/cannot close alert \d+: it is open/);
-    expect(await page.getAttribute('#alert-detail', 'data-state')).toBe('open');
+    // only what the gateway would accept: no 销号 (close) while open, nor ever for an alert market supervision received
+    expect(await buttons(page)).toEqual(['acknowledge', 'dispatch', 'resolve']);
+    expect(await page.getAttribute('#alert-detail button[data-action="acknowledge"]', 'class')).toContain('primary');
 
     await page.fill('#note', '已联系维保单位赶赴现场 / unit on its way');
     await page.click('#alert-detail button[data-action="acknowledge"]');
@@ -155,9 +154,10 @@ describe('operator console', () => {
     expect(all.filter((a) => a.deviceKind === 'elevator').length).toBeGreaterThanOrEqual(3);
     expect(await page.locator('li.alert-row[data-type^="elevator."]').count()).toBe(0);
     expect(await page.locator('li.alert-row').count()).toBe(1);
-    // an unconfirmed fire alarm offers confirm / dismiss besides the lifecycle actions
+    // an unconfirmed fire alarm: the fire service may acknowledge, confirm or dismiss it, not dispatch or resolve
     await fire.locator('a').click();
     await page.waitForSelector('#alert-detail button[data-action="confirm"]');
+    expect(await buttons(page)).toEqual(['acknowledge', 'confirm', 'dismiss']);
     expect(await text(page, '#alert-detail .facts')).toContain('未核实');
     await shot(page, 'fire-service');
     // devices: fire equipment only
@@ -185,7 +185,7 @@ describe('operator console', () => {
     expect(await row.locator('.alert-title').textContent()).toContain('Passengers trapped in elevator');
     expect(await row.locator('.sev-badge').textContent()).toBe('Critical');
     expect(await row.locator('.state-badge').textContent()).toBe('Acknowledged');
-    expect(await page.locator('#alert-detail button[data-action]').allTextContents()).toEqual(['Acknowledge', 'Dispatch', 'Resolve', 'Close']);
+    expect(await page.locator('#alert-detail button[data-action]').allTextContents()).toEqual(['Dispatch', 'Resolve']);
     expect(await text(page, '#alert-detail ol.history li[data-action="acknowledged"] .history-action')).toBe('Acknowledged');
     // no label is left in Chinese: only data (site names, locations, notes) may be
     const leftovers = await page.evaluate(() => {
@@ -260,6 +260,44 @@ describe('operator console', () => {
     await page.context().close();
   });
 
+  it('ACT-6 the buttons follow the role: a maintenance unit never sees 销号; a refused action shows the gateway\'s reason', async () => {
+    tokens.maint = await account('maint-a', 'maintenance', 'unit-a');
+    await publish(devices['lift-a1']!, 'devices/lift-a1/events', { type: 'fault', fault: 'door_close_fault' });
+    const found = await waitFor(async () => (await t.api('GET', '/api/v1/alerts?deviceId=lift-a1&type=elevator.door_close_fault')).body.items[0]);
+    const id = found.id as number;
+    // routed to the maintenance unit and the property company only
+    expect(found.queues.sort()).toEqual(['maintenance/unit-a', 'property/co-a']);
+
+    const maint = await signIn(tokens.maint!);
+    await maint.locator(`li.alert-row[data-id="${id}"] a`).click();
+    await maint.waitForSelector('#alert-detail[data-state="open"]');
+    expect(await buttons(maint)).toEqual(['acknowledge', 'dispatch', 'resolve']);
+    expect((await t.api('POST', `/api/v1/alerts/${id}/resolve`, { note: 'door operator replaced' }, tokens.maint)).status).toBe(200);
+    // the live feed brings the change: resolved, which only the property company may close here
+    await maint.waitForSelector('#alert-detail[data-state="resolved"]');
+    expect(await buttons(maint)).toEqual([]);
+    expect(await maint.locator('#alert-detail button', { hasText: '销号' }).count()).toBe(0);
+    expect(await text(maint, '#no-actions')).toBe('您对该告警当前没有可执行的操作。');
+    await shot(maint, 'maintenance-resolved');
+    await maint.context().close();
+
+    const prop = await signIn(tokens.prop!);
+    await prop.locator(`li.alert-row[data-id="${id}"] a`).click();
+    await prop.waitForSelector('#alert-detail[data-state="resolved"]');
+    expect(await buttons(prop)).toEqual(['close']);
+    // someone else closes it between the page showing 销号 and the click: the gateway's refusal is shown
+    await prop.route(`**/api/v1/alerts/${id}/close`, async (route) => {
+      expect((await t.api('POST', `/api/v1/alerts/${id}/close`, { note: 'closed by the duty manager' })).status).toBe(200);
+      await route.continue();
+    });
+    await prop.click('#alert-detail button[data-action="close"]');
+    await prop.waitForSelector('#action-result.error');
+    expect(await text(prop, '#action-result')).toContain('「销号」只能在「已处置」状态下进行');
+    expect(await text(prop, '#action-result .server-reason')).toMatch(/cannot close alert \d+: it is closed/);
+    await prop.waitForSelector('#alert-detail[data-state="closed"]');
+    await prop.context().close();
+  });
+
   it('serves the page and its files with their content types, validators and cache headers; the feed needs a token', async () => {
     const index = await fetch(t.httpUrl + '/');
     expect(index.status).toBe(200);
@@ -284,7 +322,7 @@ describe('operator console', () => {
     const summary = await t.api('GET', '/api/v1/console/summary', undefined, tokens.fire);
     expect(summary.status).toBe(200);
     expect(Object.keys(summary.body.types)).toEqual(['fire.alarm']);
-    // the browser logs every non-2xx response; the one 409 is the refused close of the first test
+    // the browser logs every non-2xx response; the one 409 is the close someone else got to first
     expect(pageErrors.filter((e) => !e.includes('status of 409'))).toEqual([]);
   });
 

@@ -7,6 +7,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { QueueLog, QueueMessage } from '../queues.js';
+import type { Principal } from '../../gateway/access.js';
+import { GatewayError } from '../../gateway/errors.js';
+import { endStream, type StreamGate } from '../../gateway/http/streams.js';
 
 interface Client {
   queue: string;
@@ -34,7 +37,8 @@ export class SseHub {
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly queues: QueueLog, private readonly opts: SseOptions) {
+  /** `gate`: the streams per account and their revocation, shared with the console's feed. */
+  constructor(private readonly queues: QueueLog, private readonly opts: SseOptions, private readonly gate?: StreamGate) {
     this.heartbeat = setInterval(() => this.ping(), opts.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -47,9 +51,21 @@ export class SseHub {
     for (const c of set) this.send(c, message.cursor, message.event, json);
   };
 
+  /**
+   * Throws a coded error when `principal` may not open one more stream. Call it before the response
+   * is taken over, and `open` right after it in the same turn, so that nothing slips in between.
+   */
+  admit(principal: Principal): void {
+    if (this.closed) throw new GatewayError('GW_UNAVAILABLE', 'the gateway is stopping');
+    this.gate?.check(principal);
+  }
+
   /** Takes over a hijacked response: headers, replay after `after`, then live messages. */
-  async open(queue: string, after: number, res: ServerResponse): Promise<void> {
+  async open(principal: Principal, queue: string, after: number, res: ServerResponse): Promise<void> {
     if (this.closed) { res.destroy(); return; }
+    this.gate?.track(principal, res, () => endStream(res));
+    // a stream is quiet between heartbeats by design: the server's idle timeout is for requests
+    res.socket?.setTimeout(0);
     res.writeHead(200, SSE_HEADERS);
     res.write('retry: 3000\n\n');
     const client: Client = { queue, res, lastSent: after, replaying: true, pending: [] };
@@ -60,7 +76,7 @@ export class SseHub {
     // replay page by page, waiting for the socket to drain; live messages wait in `pending`
     for (;;) {
       const rows = this.queues.readRaw(queue, client.lastSent, this.opts.pageLimit);
-      if (rows.length === 0 || res.destroyed) break;
+      if (rows.length === 0 || res.destroyed || res.writableEnded) break;
       let ok = true;
       for (const r of rows) {
         ok = res.write(frame(r.cursor, r.event, r.payload));
@@ -69,7 +85,7 @@ export class SseHub {
       if (!ok) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
     }
     client.replaying = false;
-    if (res.destroyed) return;
+    if (res.destroyed || res.writableEnded) return;
     for (const p of client.pending) if (p.cursor > client.lastSent) this.write(client, p.cursor, p.event, p.payload);
     client.pending = [];
   }
@@ -103,7 +119,7 @@ export class SseHub {
   }
 
   private ping(): void {
-    for (const set of this.clients.values()) for (const c of set) if (!c.replaying && !c.res.destroyed) c.res.write(': ping\n\n');
+    for (const set of this.clients.values()) for (const c of set) if (!c.replaying && !c.res.destroyed && !c.res.writableEnded) c.res.write(': ping\n\n');
   }
 
   /** Ends every stream (before the HTTP server closes, which would otherwise wait for them). */

@@ -12,7 +12,8 @@ serve({
   /** One subscriber counting every message on a topic filter (the raw relay's consumer). */
   async subscribe(args: { url: string; topic: string; username?: string; password?: string }) {
     received = 0;
-    subscriber = mqtt.connect(args.url, { clientId: `bench-sub-${process.pid}`, reconnectPeriod: 0, ...(args.username ? { username: args.username, password: args.password } : {}) });
+    // an account's client id is its id or `{id}:{suffix}`
+    subscriber = mqtt.connect(args.url, { clientId: args.username ? `${args.username}:bench-sub-${process.pid}` : `bench-sub-${process.pid}`, reconnectPeriod: 0, ...(args.username ? { username: args.username, password: args.password } : {}) });
     await new Promise<void>((resolve, reject) => { subscriber!.once('connect', () => resolve()); subscriber!.once('error', reject); });
     subscriber.on('message', () => { received++; });
     await subscriber.subscribeAsync(args.topic, { qos: 1 });

@@ -11,13 +11,17 @@
  * One change of an alert is appended to each of its queues, so the listener hears it once per
  * queue; identical snapshots are sent once. The feed is not resumable: a console that reconnects
  * reads the list again (the ledger is the source of truth), which also covers anything missed.
- * Nothing is unbounded: a cap on open streams, and a reader that stops reading is cut off.
+ * Nothing is unbounded: a cap on open streams, one on each account's share of them, and a reader
+ * that stops reading is cut off. A stream whose account is disabled or whose token is rotated ends
+ * at once (`bye` with reason `revoked`): the console reconnects, is refused, and asks to sign in.
  */
 import type { ServerResponse } from 'node:http';
 import type { Principal } from '../../gateway/access.js';
 import { canSeeAlert } from '../../alerts/access.js';
 import { SSE_HEADERS } from '../../alerts/delivery/sse.js';
 import type { Alert, Clock, QueueMessage } from '../../alerts/index.js';
+import { GatewayError } from '../../gateway/errors.js';
+import { endStream, type StreamGate } from '../../gateway/http/streams.js';
 
 export interface LiveOptions {
   /** A `time` event this often keeps proxies from closing an idle stream and the browser's clock in step. */
@@ -28,7 +32,8 @@ export interface LiveOptions {
   maxBufferedBytes: number;
   /**
    * A stream is ended (with a `bye` event) after this long and the console reconnects at once. The
-   * token is checked when a stream opens, so this bounds how long a disabled account keeps hearing.
+   * token is checked when a stream opens; revocation ends streams at once, and this bounds how long
+   * anything else about the account (its scope) can be stale.
    */
   maxAgeMs: number;
 }
@@ -46,7 +51,8 @@ export class ConsoleLive {
   private readonly heartbeat: NodeJS.Timeout;
   private closed = false;
 
-  constructor(private readonly clock: Clock, private readonly opts: LiveOptions) {
+  /** `gate`: the streams per account and their revocation, shared with the queue streams. */
+  constructor(private readonly clock: Clock, private readonly opts: LiveOptions, private readonly gate?: StreamGate) {
     this.heartbeat = setInterval(() => this.ping(), opts.heartbeatMs);
     this.heartbeat.unref();
   }
@@ -67,20 +73,45 @@ export class ConsoleLive {
     const alert: Alert = snapshot.alert;
     let frame: string | undefined;
     for (const s of this.streams) {
-      if (!canSeeAlert(s.principal, alert)) continue;
-      frame ??= `event: alert\ndata: ${JSON.stringify({
-        now: this.clock.now(), event: snapshot.event, at: snapshot.at, alert,
-        ...(snapshot.actor ? { actor: snapshot.actor } : {}), ...(snapshot.note ? { note: snapshot.note } : {}), ...(snapshot.reason ? { reason: snapshot.reason } : {}),
-      })}\n\n`;
-      this.write(s, frame);
+      // one stream that fails must not stop the others from hearing
+      try {
+        if (!canSeeAlert(s.principal, alert)) continue;
+        frame ??= `event: alert\ndata: ${JSON.stringify({
+          now: this.clock.now(), event: snapshot.event, at: snapshot.at, alert,
+          ...(snapshot.actor ? { actor: snapshot.actor } : {}), ...(snapshot.note ? { note: snapshot.note } : {}), ...(snapshot.reason ? { reason: snapshot.reason } : {}),
+        })}\n\n`;
+        this.write(s, frame);
+      } catch {
+        this.streams.delete(s);
+        s.res.destroy();
+      }
     }
   };
 
-  /** Takes over a hijacked response. */
+  /**
+   * Throws a coded error when `principal` may not open one more stream (all taken: 503; the
+   * account's share taken: 429). Call it before the response is taken over, and `open` right after
+   * it in the same turn.
+   */
+  admit(principal: Principal): void {
+    if (this.closed) throw new GatewayError('GW_UNAVAILABLE', 'the gateway is stopping');
+    if (this.full) throw new GatewayError('GW_UNAVAILABLE', 'too many console streams are open; try again later');
+    this.gate?.check(principal);
+  }
+
+  /** Takes over a hijacked response of an authenticated caller. */
   open(principal: Principal, res: ServerResponse): void {
     if (this.closed) { res.destroy(); return; }
-    res.writeHead(200, SSE_HEADERS);
+    // nothing is registered for a caller nobody authenticated
+    if (!principal?.id || !principal.role) { res.destroy(); return; }
     const s: Stream = { principal, res, openedAt: Date.now() };
+    this.gate?.track(principal, res, () => {
+      this.streams.delete(s);
+      endStream(res, 'event: bye\ndata: {"reason":"revoked"}\n\n');
+    });
+    // a stream is quiet between heartbeats by design: the server's idle timeout is for requests
+    res.socket?.setTimeout(0);
+    res.writeHead(200, SSE_HEADERS);
     this.streams.add(s);
     res.on('close', () => this.streams.delete(s));
     // `now` is the alert clock's time, so countdowns are right even when the browser's clock is not
@@ -88,7 +119,7 @@ export class ConsoleLive {
   }
 
   private write(s: Stream, frame: string): void {
-    if (s.res.destroyed) return;
+    if (s.res.destroyed || s.res.writableEnded) return;
     s.res.write(frame);
     // a console that stops reading is cut off; it reconnects and reads the list again
     if (s.res.writableLength > this.opts.maxBufferedBytes) {

@@ -9,15 +9,15 @@
  * - `GET /api/v1/console/summary`: counts of the caller's alerts per type and state, for the
  *   overview, counted in SQL (the ledger may hold many closed alerts).
  *
- * The page itself is public (the gateway authenticates `/api/v1/` only): it holds no data, and
- * everything it shows comes through the API with the account token the operator signs in with.
+ * The page itself is public (the gateway authenticates the routes under `/api/v1` only): it holds no
+ * data, and everything it shows comes through the API with the account token the operator signs in with.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Statement } from 'better-sqlite3';
 import type { Db } from '../../gateway/store.js';
 import type { Alerts } from '../../alerts/index.js';
 import { alertScopeSql } from '../../alerts/access.js';
-import { GatewayError } from '../../gateway/errors.js';
+import type { StreamGate } from '../../gateway/http/streams.js';
 import { ConsoleLive, type LiveOptions } from './live.js';
 import { defaultPublicDir, loadStaticFiles, type StaticFile } from './static.js';
 
@@ -28,6 +28,8 @@ export interface ConsoleDeps {
   /** Default: `dashboards/console/public` in the repo (found from this module, in dist/ or in the source). */
   publicDir?: string | undefined;
   live?: Partial<LiveOptions> | undefined;
+  /** Open streams per account, shared with the queue streams; revoking an account ends its streams through it. */
+  streams?: StreamGate | undefined;
 }
 
 const LIVE_DEFAULTS: LiveOptions = {
@@ -49,7 +51,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 
 export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
   const files = loadStaticFiles(deps.publicDir ?? defaultPublicDir());
-  const live = new ConsoleLive(deps.alerts.clock, { ...LIVE_DEFAULTS, ...deps.live });
+  const live = new ConsoleLive(deps.alerts.clock, { ...LIVE_DEFAULTS, ...deps.live }, deps.streams);
   deps.alerts.queues.onMessage(live.onMessage);
 
   const serve = (file: StaticFile) => async (req: { headers: Record<string, string | string[] | undefined> }, reply: FastifyReply) => {
@@ -64,15 +66,17 @@ export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
   const summaryStmts = new Map<string, Statement<unknown[]>>();
 
   return async (app) => {
-    app.get('/', { schema: { hide: true } }, serve(files.get('/index.html')!));
-    for (const [path, file] of files) app.get(path, { schema: { hide: true } }, serve(file));
+    app.get('/', { schema: { hide: true }, config: { public: true } }, serve(files.get('/index.html')!));
+    for (const [path, file] of files) app.get(path, { schema: { hide: true }, config: { public: true } }, serve(file));
 
     app.get('/api/v1/console/stream', {
       schema: { tags: ['console'], summary: 'Live changes of every alert in your scope (server-sent events: hello, alert, time)' },
     }, async (req, reply) => {
-      if (live.full) throw new GatewayError('GW_UNAVAILABLE', 'too many console streams are open; try again later');
+      // the caller first (401 if nobody authenticated), then the caps, all before anything is registered
+      const principal = req.principal;
+      live.admit(principal);
       reply.hijack();
-      live.open(req.principal, reply.raw);
+      live.open(principal, reply.raw);
     });
 
     app.get('/api/v1/console/summary', {

@@ -36,3 +36,20 @@ export function canSubscribe(who: Subscriber, topic: string): boolean {
   if (queue.includes('+') || queue.includes('#')) return false;
   return canReadQueue(p, queue);
 }
+
+/**
+ * An account's MQTT sessions use its id as client id, or `{id}:{suffix}` for several at once, so that
+ * no account can take over (and read the offline queue of) another party's persistent session. Ids
+ * may contain ':' themselves, so a client id belongs to the longest registered id it starts with:
+ * account `acme` may not use `acme:north` or `acme:north:1` once an account `acme:north` exists, nor
+ * the id of any device.
+ */
+export function accountMayUseClientId(accountId: string, clientId: string, taken: { account(id: string): boolean; device(id: string): boolean }): boolean {
+  if (taken.device(clientId)) return false;
+  if (clientId === accountId) return true;
+  if (!clientId.startsWith(accountId + ':') || clientId.length === accountId.length + 1) return false;
+  for (let i = clientId.indexOf(':', accountId.length + 1); i !== -1; i = clientId.indexOf(':', i + 1)) {
+    if (taken.account(clientId.slice(0, i))) return false;
+  }
+  return !taken.account(clientId);
+}

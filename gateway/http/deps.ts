@@ -22,4 +22,14 @@ export interface HttpDeps {
   ready: () => Array<{ name: string; ok: boolean; detail?: string }>;
   /** Routes other capabilities add (alerts, queues), registered under /api/v1. */
   extraRoutes?: FastifyPluginAsync[];
+  /** Timeouts and TLS (the `http` settings); unset: the settings' defaults, in clear. */
+  server?: HttpServerSettings | undefined;
+}
+
+export interface HttpServerSettings {
+  requestTimeoutMs: number;
+  headersTimeoutMs: number;
+  keepAliveTimeoutMs: number;
+  idleTimeoutMs: number;
+  tls?: { certFile?: string | undefined; keyFile?: string | undefined } | undefined;
 }

@@ -6,8 +6,8 @@
 import { EventEmitter } from 'node:events';
 import { migrate, type Db } from '../store.js';
 import type { AuditLog } from '../audit.js';
-import { conflict, notFound, badRequest } from '../errors.js';
-import { generateSecret, hashSecret, secretMatches } from './secrets.js';
+import { IdTakenError, conflict, notFound, badRequest } from '../errors.js';
+import { SecretProofs, generateSecret, hashChosenSecret, hashSecret, isSlowHash, secretMatches, secretMatchesSlow } from './secrets.js';
 import type { AccountInput, AccountPatch, DeviceInput, DevicePatch, Role, SiteInput } from './schemas.js';
 import type { DeviceKind } from '../../ingest/schemas/kinds.js';
 import type { Principal } from '../access.js';
@@ -60,11 +60,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly devices = new Map<string, DeviceRow>();
   private readonly accounts = new Map<string, Account & { tokenHash: string }>();
   private readonly accountsByToken = new Map<string, Account>();
+  /** Fast proofs of operator-chosen device secrets already checked with scrypt (see secrets.ts). */
+  private readonly secretProofs = new SecretProofs();
 
   constructor(private readonly db: Db, private readonly audit: AuditLog, private readonly now: () => number = Date.now) {
     super();
     migrate(db, 'registry', MIGRATIONS);
     this.load();
+    // a revoked device's next login goes back to its stored hash, whatever was proven before
+    this.on('deviceRevoked', (id) => this.secretProofs.forget(id));
+    this.on('deviceRemoved', (id) => this.secretProofs.forget(id));
   }
 
   private load(): void {
@@ -94,7 +99,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   // ---- sites ----
 
   createSite(input: SiteInput, actor: string): Site {
-    if (this.sites.has(input.id)) throw conflict(`site ${input.id} already exists`);
+    if (this.sites.has(input.id)) throw new IdTakenError(input.id, 'site');
     const site: Site = { ...input, createdAt: this.now() };
     this.db.prepare('INSERT INTO sites (id, name, company_id, address, created_at) VALUES (?, ?, ?, ?, ?)')
       .run(site.id, site.name, site.companyId, site.address ?? null, site.createdAt);
@@ -110,12 +115,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   /** Registers a device; the returned secret is shown this once and stored only as a hash. */
   createDevice(input: DeviceInput, actor: string, given?: { secret?: string | undefined; secretHash?: string | undefined; disabled?: boolean | undefined }): { device: Device; secret?: string } {
-    if (this.devices.has(input.id)) throw conflict(`device ${input.id} already exists`);
-    if (this.accounts.has(input.id)) throw conflict(`id ${input.id} is taken by an account (MQTT usernames are shared by devices and accounts)`);
+    // MQTT usernames are shared by devices and accounts, so an account's id is taken for a device too
+    if (this.devices.has(input.id)) throw new IdTakenError(input.id, 'device');
+    if (this.accounts.has(input.id)) throw new IdTakenError(input.id, 'account');
     const site = this.sites.get(input.siteId);
     if (!site) throw badRequest(`site ${input.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
     const secret = given?.secretHash ? undefined : (given?.secret ?? generateSecret());
-    const secretHash = given?.secretHash ?? hashSecret(secret!);
+    // a secret an operator chose may be guessable: salted and slow; a generated one needs neither
+    const secretHash = given?.secretHash ?? (given?.secret ? hashChosenSecret(given.secret) : hashSecret(secret!));
     const row: DeviceRow = { ...input, companyId: site.companyId, disabled: given?.disabled ?? false, createdAt: this.now(), secretHash };
     this.db.prepare(`INSERT INTO devices (id, kind, site_id, location, building, maintenance_unit_id, registration_code, next_inspection_due, secret_hash, disabled, created_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(row.id, row.kind, row.siteId, row.location ?? null, row.building ?? null, row.maintenanceUnitId ?? null,
@@ -168,19 +175,34 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   listDevices(): Device[] { return [...this.devices.values()].map(publicDevice); }
 
-  checkDevice(id: string, secret: Buffer | string | undefined): DeviceCheck {
+  /**
+   * A device's login. Answered at once for a generated secret (one SHA-256) and for a chosen secret
+   * already proven in this process; the first check of a chosen secret runs scrypt in the thread pool
+   * and answers with a promise.
+   */
+  checkDevice(id: string, secret: Buffer | string | undefined): DeviceCheck | Promise<DeviceCheck> {
     const row = this.devices.get(id);
     if (!row) return { ok: false, reason: 'unknown_device' };
-    if (secret === undefined || !secretMatches(secret, row.secretHash)) return { ok: false, reason: 'bad_secret' };
-    if (row.disabled) return { ok: false, reason: 'disabled' };
-    return { ok: true, device: publicDevice(row) };
+    if (secret === undefined) return { ok: false, reason: 'bad_secret' };
+    if (!isSlowHash(row.secretHash)) return deviceVerdict(row, secretMatches(secret, row.secretHash));
+    const proven = this.secretProofs.check(id, row.secretHash, secret);
+    if (proven !== undefined) return deviceVerdict(row, proven);
+    const storedHash = row.secretHash;
+    return secretMatchesSlow(secret, storedHash).then((ok): DeviceCheck => {
+      const current = this.devices.get(id);
+      // rotated or removed while scrypt ran: the answer is about a secret that no longer counts
+      if (!current) return { ok: false, reason: 'unknown_device' };
+      if (current.secretHash !== storedHash) return { ok: false, reason: 'bad_secret' };
+      if (ok && !current.disabled) this.secretProofs.remember(id, storedHash, secret);
+      return deviceVerdict(current, ok);
+    });
   }
 
   // ---- accounts ----
 
   createAccount(input: AccountInput, actor: string, given?: { token?: string | undefined; tokenHash?: string | undefined }): { account: Account; token?: string } {
-    if (this.accounts.has(input.id)) throw conflict(`account ${input.id} already exists`);
-    if (this.devices.has(input.id)) throw conflict(`id ${input.id} is taken by a device (MQTT usernames are shared by devices and accounts)`);
+    if (this.accounts.has(input.id)) throw new IdTakenError(input.id, 'account');
+    if (this.devices.has(input.id)) throw new IdTakenError(input.id, 'device');
     const token = given?.tokenHash ? undefined : (given?.token ?? generateSecret());
     const tokenHash = given?.tokenHash ?? hashSecret(token!);
     if (this.accountsByToken.has(tokenHash)) throw conflict('that token is already in use');
@@ -239,6 +261,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (!a || a.disabled || token === undefined || !secretMatches(token, a.tokenHash)) return undefined;
     return { id: a.id, role: a.role, scope: a.scope };
   }
+}
+
+function deviceVerdict(row: DeviceRow, secretOk: boolean): DeviceCheck {
+  if (!secretOk) return { ok: false, reason: 'bad_secret' };
+  if (row.disabled) return { ok: false, reason: 'disabled' };
+  return { ok: true, device: publicDevice(row) };
 }
 
 function publicDevice(row: DeviceRow): Device {

@@ -1,6 +1,7 @@
 /** Registry inputs (API bodies and the config seed). Ids end up in MQTT topics, so no `/ + #` in them. */
 import { z } from 'zod';
 import { deviceKindSchema } from '../../ingest/schemas/kinds.js';
+import { STORED_HASH_RE } from './secrets.js';
 
 export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'must be 1-128 characters: letters, digits, _ . : - (no / + # or spaces)');
 
@@ -36,10 +37,13 @@ export const devicePatchSchema = deviceInputSchema.omit({ id: true, kind: true }
 });
 export type DevicePatch = z.infer<typeof devicePatchSchema>;
 
-/** Seeded devices may bring a secret already flashed into the firmware, or only its hash. */
+/**
+ * Seeded devices may bring a secret already flashed into the firmware (stored salted and slow, see
+ * registry/secrets.ts), or only its hash: `sha256:<hex>` of a generated secret, or `scrypt:…`.
+ */
 export const deviceSeedSchema = deviceInputSchema.extend({
   secret: z.string().min(16).optional(),
-  secretHash: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
+  secretHash: z.string().regex(STORED_HASH_RE, 'must be sha256:<64 hex> or scrypt:<N>:<r>:<p>:<salt base64>:<hash base64>').optional(),
   disabled: z.boolean().optional(),
 });
 
@@ -65,7 +69,11 @@ export const accountPatchSchema = z.object({
 });
 export type AccountPatch = z.infer<typeof accountPatchSchema>;
 
+/**
+ * A seeded account token is a bearer token, looked up by its SHA-256 on every API request: a slow
+ * hash is no option there, so only its length protects it.
+ */
 export const accountSeedSchema = accountBase.extend({
-  token: z.string().min(16).optional(),
+  token: z.string().min(32, 'must be at least 32 characters: an account token is a bearer token and only its length protects it; make one with: openssl rand -hex 32').optional(),
   tokenHash: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
 }).superRefine(scopeRule);

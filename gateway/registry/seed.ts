@@ -10,6 +10,7 @@ export function seedRegistry(registry: Registry, seed: Config['seed'], log: Logg
   }
   for (const { secret, secretHash, disabled, ...device } of seed.devices) {
     if (registry.getDevice(device.id)) continue;
+    // a chosen secret is stored with scrypt (about 0.1 s each, once, when the device is first created)
     const result = registry.createDevice(device, 'seed', { secret, secretHash, disabled });
     created++;
     // a seeded device without a secret gets a generated one, which nobody would ever see otherwise

@@ -4,6 +4,11 @@
  * TypeScript types, the stored field types (integer vs float) and the validation errors all come
  * from here. Unknown extra fields are ignored (stripped), so firmware may send diagnostics.
  * Units are in the field comments; ranges are physical limits, not alarm thresholds.
+ *
+ * Every number has both bounds: a value no device can measure is a faulty or hostile device, and an
+ * unbounded one reaches places that break on extremes (a date past year 275760 cannot be printed,
+ * a float past 1e21 prints in exponent form). z.number() already refuses NaN and ±Infinity and
+ * .int() refuses integers beyond 2^53, so within these bounds every value is finite and exact.
  */
 import { z } from 'zod';
 
@@ -12,16 +17,18 @@ export type DeviceKind = (typeof DEVICE_KINDS)[number];
 export const deviceKindSchema = z.enum(DEVICE_KINDS);
 
 /** `ts`: epoch milliseconds or an RFC 3339 date-time with offset; absent means receive time. */
-const ts = z.union([z.number().int().nonnegative(), z.iso.datetime({ offset: true })]).optional();
+const MAX_DATE_MS = 8_640_000_000_000_000; // the latest epoch ms a JS Date holds
+const ts = z.union([z.number().int().nonnegative().max(MAX_DATE_MS), z.iso.datetime({ offset: true })]).optional();
 /** `seq`: the device's own message counter, kept as a field so ordering can be checked. */
-const seq = z.number().int().nonnegative().optional();
+const seq = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional();
 const base = { ts, seq };
 
 const mpa = z.number().min(0).max(10); // MPa
 const metres = z.number().min(0).max(200); // m
 const percent = z.number().min(0).max(100); // %
 const celsius = z.number().min(-50).max(200); // °C
-const vendorCode = z.union([z.string().max(64), z.number()]).optional();
+/** Numeric vendor codes are register values: anything a 32-bit register holds, signed or not. */
+const vendorCode = z.union([z.string().max(64), z.number().int().min(-2_147_483_648).max(4_294_967_295)]).optional();
 
 export const ELEVATOR_MODES = ['normal', 'inspection', 'maintenance', 'fire_return', 'firefighter', 'emergency_power', 'earthquake', 'out_of_service', 'unknown'] as const;
 export const ELEVATOR_FAULTS = [
@@ -42,8 +49,8 @@ const elevatorTelemetry = z.object({
   speed: z.number().min(0).max(20).optional(), // m/s
   safetyCircuit: z.enum(['closed', 'open']).optional(),
   powerOk: z.boolean().optional(),
-  runCount: z.number().int().nonnegative().optional(),
-  runHours: z.number().nonnegative().optional(), // h
+  runCount: z.number().int().nonnegative().max(1_000_000_000).optional(), // starts: a busy car makes ~1 M a year
+  runHours: z.number().nonnegative().max(1_000_000).optional(), // h: over a century of running
   load: percent.optional(), // % of rated load
 });
 

@@ -6,6 +6,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { ManualClock } from '../../alerts/clock.js';
 import { connect, connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './gateway.js';
+import type { AlertType } from '../../alerts/catalog.js';
 
 export { ManualClock };
 
@@ -90,6 +91,19 @@ export const NORMAL: Record<string, Record<string, unknown>> = {
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+let direct = 0;
+
+/**
+ * Raises an alert straight through the alert service, on a device that exists only in the alert
+ * (no registry entry, no MQTT): for tests about acting on alerts, which need many fresh ones fast.
+ * Each call is a new device, so each call opens a new alert; give each fire alarm its own site, or
+ * alarms on one site corroborate each other.
+ */
+export function raiseAlert(t: TestGateway, type: AlertType, device: { kind: string; companyId: string; siteId: string; maintenanceUnitId?: string }): number {
+  const id = `direct-${device.kind.replace('_', '-')}-${++direct}`;
+  return t.gw.alerts.service.raise({ device: { id, ...device }, type, subject: '', details: {}, suppressed: false, at: t.gw.alerts.clock.now() }).id;
+}
+
 /** Creates an API / MQTT account and returns its token. */
 export async function account(t: TestGateway, id: string, role: string, scope?: string): Promise<string> {
   const res = await t.api('POST', '/api/v1/accounts', { id, role, ...(scope ? { scope } : {}) });
@@ -100,7 +114,7 @@ export async function account(t: TestGateway, id: string, role: string, scope?: 
 /** An agency with a persistent session (clean: false), listening before CONNACK so nothing queued is missed. */
 export function persistentAgency<T>(t: TestGateway, id: string, token: string, received: T[]): Promise<MqttClient> {
   return new Promise((resolve, reject) => {
-    const c = mqtt.connect(t.mqttUrl, { clientId: `${id}-client`, username: id, password: token, clean: false, reconnectPeriod: 0 });
+    const c = mqtt.connect(t.mqttUrl, { clientId: `${id}:client`, username: id, password: token, clean: false, reconnectPeriod: 0 });
     c.on('message', (_topic, payload) => received.push(JSON.parse(payload.toString()) as T));
     c.once('connect', () => resolve(c));
     c.once('error', reject);

@@ -3,8 +3,8 @@ import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { accountInputSchema, accountPatchSchema, deviceInputSchema, devicePatchSchema, idSchema, siteInputSchema } from '../../registry/schemas.js';
-import { canManageCompany, canSeeCompany, canSeeDevice, isAdmin } from '../../access.js';
-import { badRequest, forbidden, notFound } from '../../errors.js';
+import { canManageCompany, canSeeCompany, canSeeDevice, isAdmin, type Principal } from '../../access.js';
+import { IdTakenError, badRequest, forbidden, notFound } from '../../errors.js';
 import type { HttpDeps } from '../deps.js';
 import type { Device } from '../../registry/registry.js';
 
@@ -20,6 +20,26 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
     return device;
   };
 
+  /**
+   * A site of another company is answered exactly like a site that does not exist (the same as
+   * the registry's own answer), so site ids of other companies cannot be probed through devices.
+   */
+  const manageableSite = (siteId: string, principal: Principal) => {
+    const site = registry.getSite(siteId);
+    if (!site || !canManageCompany(principal, site.companyId)) throw badRequest(`site ${siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
+    return site;
+  };
+
+  /** Creates something with a caller-chosen id; only an admin is told what already holds a taken id. */
+  const creating = <T>(principal: Principal, create: () => T): T => {
+    try {
+      return create();
+    } catch (err) {
+      if (err instanceof IdTakenError && isAdmin(principal)) throw err.precise();
+      throw err;
+    }
+  };
+
   const withState = (device: Device) => {
     const s = presence.get(device.id);
     return { ...device, online: s?.online ?? false, lastSeenAt: s?.lastSeenAt ?? null, latest: s?.latest ?? {}, latestAt: s?.latestAt ?? null, lastEvent: s?.lastEvent ?? null };
@@ -32,7 +52,7 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     r.post('/sites', { schema: { tags: ['registry'], summary: 'Register a site (小区)', body: siteInputSchema } }, async (req, reply) => {
       if (!canManageCompany(req.principal, req.body.companyId)) throw forbidden(`you may not add sites to company ${req.body.companyId}`);
-      return reply.status(201).send(registry.createSite(req.body, req.principal.id));
+      return reply.status(201).send(creating(req.principal, () => registry.createSite(req.body, req.principal.id)));
     });
 
     r.get('/sites', { schema: { tags: ['registry'], summary: 'Sites in your scope' } }, async (req) =>
@@ -45,10 +65,10 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
     });
 
     r.post('/devices', { schema: { tags: ['registry'], summary: 'Register a device; the secret is returned this once', body: deviceInputSchema } }, async (req, reply) => {
-      const site = registry.getSite(req.body.siteId);
-      if (!site) throw badRequest(`site ${req.body.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
-      if (!canManageCompany(req.principal, site.companyId)) throw forbidden(`you may not add devices to site ${site.id}`);
-      const { device, secret } = registry.createDevice(req.body, req.principal.id);
+      // the agencies register nothing: refused before the site is looked at, so the answer says nothing about it
+      if (!isAdmin(req.principal) && req.principal.role !== 'property') throw forbidden('only an admin or a property company may register devices');
+      manageableSite(req.body.siteId, req.principal);
+      const { device, secret } = creating(req.principal, () => registry.createDevice(req.body, req.principal.id));
       return reply.status(201).send({ ...device, secret });
     });
 
@@ -64,10 +84,7 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
     r.patch('/devices/:id', { schema: { tags: ['registry'], summary: 'Change a device (e.g. disable it)', params: idParams, body: devicePatchSchema } }, async (req) => {
       const device = visibleDevice(req.params.id, req.principal);
       if (!canManageCompany(req.principal, device.companyId)) throw forbidden();
-      if (req.body.siteId) {
-        const target = registry.getSite(req.body.siteId);
-        if (target && !canManageCompany(req.principal, target.companyId)) throw forbidden(`you may not move devices to site ${target.id}`);
-      }
+      if (req.body.siteId) manageableSite(req.body.siteId, req.principal);
       return registry.updateDevice(req.params.id, req.body, req.principal.id);
     });
 
@@ -79,7 +96,7 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     r.post('/accounts', { schema: { tags: ['accounts'], summary: 'Create an API / MQTT account; the token is returned this once', body: accountInputSchema } }, async (req, reply) => {
       if (!isAdmin(req.principal)) throw forbidden('only an admin may create accounts');
-      const { account, token } = registry.createAccount(req.body, req.principal.id);
+      const { account, token } = creating(req.principal, () => registry.createAccount(req.body, req.principal.id));
       return reply.status(201).send({ ...account, token });
     });
 

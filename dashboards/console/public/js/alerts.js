@@ -1,10 +1,11 @@
-// The alert list and an alert's detail: history and the lifecycle actions (SPEC section 3).
+// The alert list and an alert's detail: history and the lifecycle actions (SPEC section 3). The
+// buttons are the alert's `allowedActions` from the gateway (what this account may do to it now,
+// alerts/permissions.ts), so the console never decides who may do what on its own.
 import { detailLabel, formatReading, getLang, pick, t } from './i18n.js';
 import { ageEl, deadlineEl, formatDuration, formatTime, h } from './dom.js';
 
 export const ACTIVE_STATES = new Set(['open', 'acknowledged', 'dispatched', 'resolved']);
 const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, warning: 3 };
-const ACTIONS = ['acknowledge', 'dispatch', 'resolve', 'close'];
 /** The action that moves the alert on from its state: shown as the primary button. */
 const NEXT = { open: 'acknowledge', acknowledged: 'dispatch', dispatched: 'resolve', resolved: 'close' };
 export const FILTERS = ['active', 'open', 'acknowledged', 'dispatched', 'resolved', 'closed', 'cleared', 'all'];
@@ -88,9 +89,13 @@ function historyEntry(e) {
     e.detail && e.action === 'escalated' && e.detail.queues ? h('span.muted', null, e.detail.queues.join(', ')) : null);
 }
 
-/** The reason an action was refused, in the operator's language when the gateway says which states allow it. */
+/** The reason an action was refused, in the operator's language when the gateway's code or details say why. */
 function refusal(err, action) {
   const d = err.details;
+  if (err.code === 'ALERT_ACTION_FORBIDDEN') return t('action.forbidden', { action: t(`action.${action}`) });
+  if (err.status === 409 && d && d.confirmation !== undefined && !Array.isArray(d.allowedFrom)) {
+    return t('action.onlyUnconfirmed', { action: t(`action.${action}`) });
+  }
   if (err.status === 409 && d && typeof d.state === 'string' && Array.isArray(d.allowedFrom)) {
     const lower = (s) => (getLang() === 'en' ? s.toLowerCase() : s);
     return t('action.notAllowed', {
@@ -114,8 +119,7 @@ export function renderAlertDetail(root, store) {
   note.value = store.noteDraft;
   note.addEventListener('input', () => { store.noteDraft = note.value; });
   const result = store.actionResult;
-  const actions = [...ACTIONS];
-  if (a.confirmation === 'unconfirmed' && ACTIVE_STATES.has(a.state)) actions.push('confirm', 'dismiss');
+  const actions = Array.isArray(a.allowedActions) ? a.allowedActions : [];
   const buttons = actions.map((action) => h('button', {
     type: 'button',
     class: action === NEXT[a.state] ? 'primary' : '',
@@ -155,9 +159,9 @@ export function renderAlertDetail(root, store) {
     h('dl.facts', null, facts),
     h('section.actions', null,
       h('h3', null, t('detail.actions')),
-      h('label', { for: 'note' }, t('action.note')),
-      note,
-      h('div.buttons', null, buttons),
+      ...(buttons.length > 0
+        ? [h('label', { for: 'note' }, t('action.note')), note, h('div.buttons', null, buttons)]
+        : [h('p.muted#no-actions', null, t('action.none'))]),
       result ? h('p#action-result', { class: result.ok ? 'ok' : 'error', role: result.ok ? 'status' : 'alert' },
         result.ok ? t('action.done', { action: t(`action.${result.action}`) }) : refusal(result.error, result.action),
         !result.ok && result.error.message ? h('small.server-reason', null, result.error.message) : null) : null),

@@ -1,0 +1,118 @@
+/**
+ * Who may do what to an alert: the one role × action table, for the API (`AlertService.act`), for the
+ * buttons the console shows (`allowedActions` in the API's answers) and for the READMEs (a test reads
+ * their tables back and compares them with this one).
+ *
+ * Scope comes first and is not decided here: an alert a principal may not see (access.ts) does not
+ * exist for it (404). Then the role (403 ALERT_ACTION_FORBIDDEN), then the alert's state and, for
+ * confirm / dismiss, whether it is an unconfirmed fire alarm (409 ALERT_INVALID_TRANSITION). The
+ * role is asked before the state so that a refusal for the role reads the same in every state.
+ *
+ * To add an action (e.g. `arrive` for rescue supervision): add it to ACTIONS in model.ts, give it a
+ * row here (the compiler asks for it), a case in `AlertService.act`, and a row in both READMEs.
+ */
+import type { Principal } from '../gateway/access.js';
+import type { Role } from '../gateway/registry/schemas.js';
+import { ACTIONS, type Action, type Alert, type AlertState } from './model.js';
+
+/**
+ * `if-routed-to-it`: an authority, when the alert was routed to its queue (its `queues` include
+ * `market-supervision` / `fire-service`): the closing check (销号) belongs to whoever received it.
+ * `if-no-authority`: when no authority received the alert at all.
+ */
+export type Grant = 'yes' | 'no' | 'if-routed-to-it' | 'if-no-authority';
+
+export interface ActionRule {
+  label: { zh: string; en: string };
+  /** The states the alert must be in. */
+  from: readonly AlertState[];
+  /** A condition on the alert for everyone, admins included. */
+  only?: 'unconfirmed-fire-alarm';
+  roles: Record<Role, Grant>;
+}
+
+const OPEN_WORK: readonly AlertState[] = ['open', 'acknowledged', 'dispatched'];
+
+export const ACTION_RULES: Record<Action, ActionRule> = {
+  acknowledge: {
+    label: { zh: '确认', en: 'Acknowledge' }, from: ['open'],
+    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'yes', 'fire-service': 'yes' },
+  },
+  dispatch: {
+    label: { zh: '派单', en: 'Dispatch' }, from: ['open', 'acknowledged'],
+    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'no', 'fire-service': 'no' },
+  },
+  resolve: {
+    label: { zh: '处置完成', en: 'Resolve' }, from: OPEN_WORK,
+    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'no', 'fire-service': 'no' },
+  },
+  // the party that repaired must not verify its own repair
+  close: {
+    label: { zh: '销号', en: 'Close' }, from: ['resolved'],
+    roles: { admin: 'yes', property: 'if-no-authority', maintenance: 'no', 'market-supervision': 'if-routed-to-it', 'fire-service': 'if-routed-to-it' },
+  },
+  confirm: {
+    label: { zh: '核实为火警', en: 'Confirm fire' }, from: OPEN_WORK, only: 'unconfirmed-fire-alarm',
+    roles: { admin: 'yes', property: 'yes', maintenance: 'no', 'market-supervision': 'no', 'fire-service': 'yes' },
+  },
+  dismiss: {
+    label: { zh: '核实为误报', en: 'Dismiss as false alarm' }, from: OPEN_WORK, only: 'unconfirmed-fire-alarm',
+    roles: { admin: 'yes', property: 'yes', maintenance: 'no', 'market-supervision': 'no', 'fire-service': 'yes' },
+  },
+};
+
+/** The queue through which an authority receives alerts. */
+const AUTHORITY_QUEUE: Partial<Record<Role, string>> = { 'market-supervision': 'market-supervision', 'fire-service': 'fire-service' };
+const AUTHORITY_QUEUES = Object.values(AUTHORITY_QUEUE);
+
+export const ROLE_LABELS: Record<Role, { zh: string; en: string }> = {
+  admin: { zh: '管理员', en: 'admin' },
+  property: { zh: '物业', en: 'property company' },
+  maintenance: { zh: '维保单位', en: 'maintenance unit' },
+  'market-supervision': { zh: '市场监督管理局', en: 'market supervision' },
+  'fire-service': { zh: '消防救援', en: 'fire service' },
+};
+
+/** Whether the principal's role may take this action on this alert, whatever its state. */
+export function roleMay(p: Principal, a: Pick<Alert, 'queues'>, action: Action): boolean {
+  switch (ACTION_RULES[action].roles[p.role]) {
+    case 'yes': return true;
+    case 'no': return false;
+    case 'if-routed-to-it': {
+      const q = AUTHORITY_QUEUE[p.role];
+      return q !== undefined && a.queues.includes(q);
+    }
+    case 'if-no-authority': return !a.queues.some((q) => AUTHORITY_QUEUES.includes(q));
+  }
+}
+
+/** Whether the alert is such that the action can be taken now (anyone's role aside). */
+export function alertAllows(a: Pick<Alert, 'state' | 'confirmation'>, action: Action): boolean {
+  const rule = ACTION_RULES[action];
+  if (!rule.from.includes(a.state)) return false;
+  return rule.only !== 'unconfirmed-fire-alarm' || a.confirmation === 'unconfirmed';
+}
+
+export function mayAct(p: Principal, a: Alert, action: Action): boolean {
+  return roleMay(p, a, action) && alertAllows(a, action);
+}
+
+/** The actions the principal may take on the alert now, in the order of ACTIONS (the console's buttons). */
+export function allowedActions(p: Principal, a: Alert): Action[] {
+  return ACTIONS.filter((action) => mayAct(p, a, action));
+}
+
+/** Why the role may not: for the 403's message, in Chinese and English. */
+export function roleRefusal(p: Principal, a: Pick<Alert, 'id' | 'queues'>, action: Action): string {
+  const { label, roles } = ACTION_RULES[action];
+  const role = ROLE_LABELS[p.role];
+  const grant = roles[p.role];
+  if (grant === 'if-routed-to-it') {
+    return `该告警未推送给${role.zh}，不能「${label.zh}」 / alert ${a.id} was not routed to the ${role.en}, so it may not ${action} it`;
+  }
+  if (grant === 'if-no-authority') {
+    const by = a.queues.filter((q) => AUTHORITY_QUEUES.includes(q)).join(', ');
+    return `该告警已推送给监管部门（${by}），由其「${label.zh}」 / alert ${a.id} was routed to ${by}, which may ${action} it; the ${role.en} may not`;
+  }
+  return `${role.zh}不能「${label.zh}」告警 / a ${role.en} may not ${action} alerts`;
+}
