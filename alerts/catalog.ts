@@ -9,8 +9,9 @@
  * hazards (fire-facility faults left unrepaired, low fire-water pressure or tank, e-bikes in lifts);
  * the property company gets everything on its sites; a maintenance unit its elevators' faults.
  */
-export const QUEUE_ROLES = ['market-supervision', 'fire-service', 'property', 'maintenance'] as const;
-export type QueueRole = (typeof QUEUE_ROLES)[number];
+import { QUEUE_ROLES, type QueueRole } from '../registry/index.js';
+
+export { QUEUE_ROLES, type QueueRole };
 
 export const SEVERITIES = ['critical', 'major', 'minor', 'warning'] as const;
 export type Severity = (typeof SEVERITIES)[number];

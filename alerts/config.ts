@@ -6,7 +6,8 @@
  */
 import { z } from 'zod';
 import { ALERT_TYPES, ALERT_TYPE_NAMES, QUEUE_ROLES, SEVERITIES, type AlertType, type ResponsibilityEntry } from './catalog.js';
-import { ELEVATOR_MODES } from '../ingest/schemas/kinds.js';
+import { ELEVATOR_MODES } from '../ingest/index.js';
+import { isQueueName, QUEUE_NAME_HINT } from '../registry/index.js';
 
 const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
@@ -197,8 +198,7 @@ export function buildResponsibilities(overrides: Partial<Record<AlertType, z.inf
   return out;
 }
 
-const queueName = z.string().regex(/^(market-supervision|fire-service|property\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}|maintenance\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$/,
-  'a queue: market-supervision, fire-service, property/{companyId} or maintenance/{unitId}');
+const queueName = z.string().refine(isQueueName, QUEUE_NAME_HINT);
 
 export const webhookSchema = z.object({
   /** Names the delivery cursor in the store; change it and delivery starts again per `from`. */

@@ -2,7 +2,7 @@
  * Coded errors of the alerts capability. API responses are `{error: {code, message}}`; tests
  * assert on the code. The gateway's error handler answers them (gateway/errors.ts CodedHttpError).
  */
-import { CodedHttpError } from '../gateway/errors.js';
+import { CodedHttpError } from '../core/errors.js';
 
 export const ALERT_ERRORS = {
   /** Also for an alert outside the caller's scope: the two answers are the same, so ids cannot be probed. */

@@ -6,15 +6,15 @@
  */
 import cron from 'node-cron';
 import type { FastifyPluginAsync } from 'fastify';
-import type { Db } from '../gateway/store.js';
-import type { Logger } from '../gateway/log.js';
-import type { Metrics } from '../gateway/metrics.js';
-import type { AuditLog } from '../gateway/audit.js';
-import type { Registry } from '../gateway/registry/registry.js';
-import type { StreamGate } from '../gateway/http/streams.js';
-import type { Accepted } from '../ingest/pipeline.js';
+import type { Db } from '../core/store.js';
+import type { Logger } from '../core/log.js';
+import type { Metrics } from '../core/metrics.js';
+import type { AuditLog } from '../core/audit.js';
+import type { Registry } from '../registry/index.js';
+import type { StreamGate } from '../core/streams.js';
+import type { Accepted } from '../ingest/index.js';
 import type { AlertsConfig } from './config.js';
-import { systemClock, type Clock } from './clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { TimerHeap } from './heap.js';
 import { AlertLedger } from './ledger.js';
 import { QueueLog } from './queues.js';
@@ -27,7 +27,7 @@ import { alertRoutes } from './routes.js';
 import { createAlertMetrics } from './metrics.js';
 
 export { alertsConfigSchema, type AlertsConfig } from './config.js';
-export { ManualClock, systemClock, type Clock } from './clock.js';
+export { ManualClock, systemClock, type Clock } from '../core/clock.js';
 export { ALERT_TYPES, type AlertType } from './catalog.js';
 export type { Alert, AlertState, Action } from './model.js';
 export type { QueueMessage, QueueEvent } from './queues.js';

@@ -4,7 +4,9 @@
  * so a rule can tell in O(1) whether a condition repeats an open alert. Closed and cleared alerts
  * stay in the ledger; only the memory index forgets them.
  */
-import { migrate, type Db } from '../gateway/store.js';
+import type { Statement } from 'better-sqlite3';
+import { migrate, type Db } from '../core/store.js';
+import { alertScopeSql, type AlertColumns, type Principal } from '../registry/index.js';
 import { ACTIVE_STATES, type Alert, type AlertState, type HistoryEntry } from './model.js';
 
 const MIGRATIONS = [
@@ -28,9 +30,12 @@ export interface AlertFilter {
   siteId?: string | undefined;
   before?: number | undefined;
   limit: number;
-  /** SQL condition and parameters that restrict the result to the caller's scope. */
-  scope: { where: string; params: unknown[] };
+  /** Only the alerts this principal may see. */
+  viewer: Principal;
 }
+
+/** The `alerts` table's columns the scope rule filters on. */
+const SCOPE_COLUMNS: AlertColumns = { companyId: 'company_id', deviceKind: 'device_kind', maintenanceUnitId: 'maintenance_unit_id', domain: 'domain', suppressed: 'suppressed' };
 
 export const activeKey = (deviceId: string, type: string, subject: string) => `${deviceId}\u0000${type}\u0000${subject}`;
 
@@ -38,6 +43,8 @@ export class AlertLedger {
   private readonly active = new Map<string, Alert>();
   private readonly activeById = new Map<number, Alert>();
   private readonly historySeq = new Map<number, number>();
+  /** One prepared count per scope shape (five roles). */
+  private readonly countStmts = new Map<string, Statement<unknown[]>>();
   private readonly stmts;
 
   constructor(private readonly db: Db) {
@@ -113,8 +120,9 @@ export class AlertLedger {
 
   /** Newest first; `before` pages by id. */
   list(f: AlertFilter): Alert[] {
-    const where: string[] = [f.scope.where];
-    const params: unknown[] = [...f.scope.params];
+    const scope = alertScopeSql(f.viewer, SCOPE_COLUMNS);
+    const where: string[] = [scope.where];
+    const params: unknown[] = [...scope.params];
     if (f.states && f.states.length > 0) { where.push(`state IN (${f.states.map(() => '?').join(', ')})`); params.push(...f.states); }
     if (f.type) { where.push('type = ?'); params.push(f.type); }
     if (f.deviceId) { where.push('device_id = ?'); params.push(f.deviceId); }
@@ -124,5 +132,16 @@ export class AlertLedger {
     const rows = this.db.prepare(`SELECT id, doc FROM alerts WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`).all(...params) as Array<{ id: number; doc: string }>;
     // an active alert's freshest copy is the one in memory
     return rows.map((r) => this.activeById.get(r.id) ?? (JSON.parse(r.doc) as Alert));
+  }
+
+  /** How many alerts the principal may see, per type and state (counted in SQL: the ledger keeps closed alerts for years). */
+  countByTypeAndState(viewer: Principal): Array<{ type: string; state: string; n: number }> {
+    const scope = alertScopeSql(viewer, SCOPE_COLUMNS);
+    let stmt = this.countStmts.get(scope.where);
+    if (!stmt) {
+      stmt = this.db.prepare<unknown[]>(`SELECT type, state, COUNT(*) AS n FROM alerts WHERE ${scope.where} GROUP BY type, state`);
+      this.countStmts.set(scope.where, stmt);
+    }
+    return stmt.all(...scope.params) as Array<{ type: string; state: string; n: number }>;
   }
 }

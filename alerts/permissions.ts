@@ -11,8 +11,7 @@
  * To add an action (e.g. `arrive` for rescue supervision): add it to ACTIONS in model.ts, give it a
  * row here (the compiler asks for it), a case in `AlertService.act`, and a row in both READMEs.
  */
-import type { Principal } from '../gateway/access.js';
-import type { Role } from '../gateway/registry/schemas.js';
+import { AUTHORITY_QUEUES, ownQueue, type Principal, type Role } from '../registry/index.js';
 import { ACTIONS, type Action, type Alert, type AlertState } from './model.js';
 
 /**
@@ -61,9 +60,6 @@ export const ACTION_RULES: Record<Action, ActionRule> = {
   },
 };
 
-/** The queue through which an authority receives alerts. */
-const AUTHORITY_QUEUE: Partial<Record<Role, string>> = { 'market-supervision': 'market-supervision', 'fire-service': 'fire-service' };
-const AUTHORITY_QUEUES = Object.values(AUTHORITY_QUEUE);
 
 export const ROLE_LABELS: Record<Role, { zh: string; en: string }> = {
   admin: { zh: '管理员', en: 'admin' },
@@ -79,8 +75,8 @@ export function roleMay(p: Principal, a: Pick<Alert, 'queues'>, action: Action):
     case 'yes': return true;
     case 'no': return false;
     case 'if-routed-to-it': {
-      const q = AUTHORITY_QUEUE[p.role];
-      return q !== undefined && a.queues.includes(q);
+      const q = ownQueue(p);
+      return q !== undefined && AUTHORITY_QUEUES.includes(q) && a.queues.includes(q);
     }
     case 'if-no-authority': return !a.queues.some((q) => AUTHORITY_QUEUES.includes(q));
   }

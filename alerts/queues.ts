@@ -5,7 +5,7 @@
  * it). Messages are appended inside the ledger's transaction and handed to the live consumers
  * (MQTT, SSE, webhooks) only after that transaction has committed.
  */
-import { migrate, type Db } from '../gateway/store.js';
+import { migrate, type Db } from '../core/store.js';
 import type { Alert } from './model.js';
 
 export const QUEUE_EVENTS = ['raised', 'updated', 'escalated', 'acknowledged', 'dispatched', 'resolved', 'closed'] as const;
@@ -28,8 +28,6 @@ export interface Extra { actor?: string | undefined; note?: string | undefined; 
 
 export type LiveListener = (message: QueueMessage, json: string) => void;
 
-const QUEUE_RE = /^(market-supervision|fire-service|property\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}|maintenance\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$/;
-export const isQueueName = (q: string) => QUEUE_RE.test(q);
 
 export class QueueLog {
   private readonly headCache = new Map<string, number>();

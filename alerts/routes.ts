@@ -8,13 +8,12 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import type { Principal } from '../gateway/access.js';
+import { canReadQueue, isQueueName, QUEUE_NAME_HINT, type Principal } from '../registry/index.js';
 import { ALERT_TYPE_NAMES } from './catalog.js';
 import { ACTIONS, ALERT_STATES, type Alert, type AlertForCaller, type AlertState } from './model.js';
 import { AlertError } from './errors.js';
-import { alertScopeSql, canReadQueue } from './access.js';
 import { allowedActions } from './permissions.js';
-import { isQueueName, type QueueLog } from './queues.js';
+import type { QueueLog } from './queues.js';
 import type { AlertService } from './service.js';
 import type { AlertLedger } from './ledger.js';
 import type { SseHub } from './delivery/sse.js';
@@ -33,7 +32,7 @@ const cursor = z.coerce.number().int().min(0);
 
 function queueFrom(p: Principal, params: { queue: string; unit?: string | undefined }): string {
   const queue = params.unit === undefined ? params.queue : `${params.queue}/${params.unit}`;
-  if (!isQueueName(queue)) throw new AlertError('ALERT_UNKNOWN_QUEUE', `no queue ${queue}: queues are market-supervision, fire-service, property/{companyId} and maintenance/{unitId}`);
+  if (!isQueueName(queue)) throw new AlertError('ALERT_UNKNOWN_QUEUE', `no queue ${queue}: ${QUEUE_NAME_HINT}`);
   if (!canReadQueue(p, queue)) throw new AlertError('ALERT_QUEUE_FORBIDDEN', `queue ${queue} is outside your scope`);
   return queue;
 }
@@ -69,7 +68,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
       }
       const items = ledger.list({
         states, type: req.query.type, deviceId: req.query.deviceId, siteId: req.query.siteId, before: req.query.before,
-        limit: req.query.limit, scope: alertScopeSql(req.principal),
+        limit: req.query.limit, viewer: req.principal,
       });
       return { items: items.map((a) => forCaller(req.principal, a)), ...(items.length === req.query.limit ? { nextBefore: items[items.length - 1]!.id } : {}) };
     });

@@ -10,19 +10,18 @@
  * service until it is confirmed (a second detector, a flow switch or the panel on the same site,
  * or staff) or its verify window passes.
  */
-import type { Db } from '../gateway/store.js';
-import type { AuditLog } from '../gateway/audit.js';
-import type { Principal } from '../gateway/access.js';
-import type { Logger } from '../gateway/log.js';
+import type { Db } from '../core/store.js';
+import type { AuditLog } from '../core/audit.js';
+import { canSeeAlert, queueOf, type Principal } from '../registry/index.js';
+import type { Logger } from '../core/log.js';
 import { domainOf, type AlertType, type QueueRole } from './catalog.js';
 import type { AlertsConfig, Responsibility } from './config.js';
-import type { Clock } from './clock.js';
+import type { Clock } from '../core/clock.js';
 import type { TimerHeap, TimerTarget } from './heap.js';
 import type { AlertLedger } from './ledger.js';
 import type { QueueEvent, QueueLog, Extra } from './queues.js';
 import { ACTIVE_STATES, SYSTEM_ACTOR, type Action, type Alert, type AlertState } from './model.js';
 import { AlertError } from './errors.js';
-import { canSeeAlert } from './access.js';
 import { ACTION_RULES, alertAllows, roleMay, roleRefusal } from './permissions.js';
 
 /** What the rules know about a device. */
@@ -409,7 +408,7 @@ export class AlertService {
     const targets: string[] = [];
     for (const role of entry.escalateTo) {
       if (a.suppressed && this.withhold.has(role)) continue;
-      const q = this.queueName(role, a);
+      const q = queueOf(role, a);
       if (q && !targets.includes(q)) targets.push(q);
     }
     for (const q of targets) if (!a.queues.includes(q)) a.queues.push(q);
@@ -423,15 +422,6 @@ export class AlertService {
 
   // ---- routing ----
 
-  queueName(role: QueueRole, a: Pick<Alert, 'companyId' | 'maintenanceUnitId'>): string | null {
-    switch (role) {
-      case 'market-supervision': return 'market-supervision';
-      case 'fire-service': return 'fire-service';
-      case 'property': return `property/${a.companyId}`;
-      case 'maintenance': return a.maintenanceUnitId ? `maintenance/${a.maintenanceUnitId}` : null;
-    }
-  }
-
   /** The queues an alert should be in now, by the responsibility list, suppression and confirmation. */
   targets(a: Alert): string[] {
     const entry = this.entry(a.type, a.deviceKind);
@@ -440,7 +430,7 @@ export class AlertService {
     for (const role of entry.queues) {
       if (a.suppressed && this.withhold.has(role)) continue;
       if (held && entry.holdUntilConfirmed.includes(role)) continue;
-      const q = this.queueName(role, a);
+      const q = queueOf(role, a);
       if (q && !out.includes(q)) out.push(q);
     }
     return out;

@@ -6,7 +6,7 @@
  */
 import { spawnProc, type Proc } from './procs/ipc.js';
 import type { LoadSummary } from '../simulators/load.js';
-import type { DeviceKind } from '../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../ingest/index.js';
 
 export interface LatencyResult {
   rate: number;

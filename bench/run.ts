@@ -9,8 +9,8 @@ import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnProc, type Proc } from './procs/ipc.js';
 import type { LoadSummary } from '../simulators/load.js';
-import type { DeviceKind } from '../ingest/schemas/kinds.js';
-import { startInfluxd, type InfluxdHandle } from '../tests/harness/influxd.js';
+import type { DeviceKind } from '../ingest/index.js';
+import { startInfluxd, type InfluxdHandle } from './influxd.js';
 import { measureAlertLatency, type LatencyResult } from './latency.js';
 
 const HELP = `Usage: npm run bench -- [options]

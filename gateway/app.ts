@@ -6,22 +6,22 @@
  */
 import { mkdirSync } from 'node:fs';
 import type { Config } from './config.js';
-import { createLogger, type Logger } from './log.js';
-import { createMetrics, type Metrics } from './metrics.js';
-import { openDatabase, type Db } from './store.js';
-import { AuditLog } from './audit.js';
-import { Registry } from './registry/registry.js';
-import { Presence } from './presence.js';
+import { createLogger, type Logger } from '../core/log.js';
+import { createMetrics, type Metrics } from '../core/metrics.js';
+import { openDatabase, type Db } from '../core/store.js';
+import { AuditLog } from '../core/audit.js';
+import { Registry } from '../registry/index.js';
+import { Presence } from '../ingest/index.js';
 import { Broker } from './broker/broker.js';
 import { buildHttp, type App } from './http/server.js';
-import { ADMIN_PRINCIPAL, isAdminToken, resolveAdminToken } from './admin.js';
-import { DeadLetterStore } from '../ingest/dead-letters.js';
-import { IngestPipeline } from '../ingest/pipeline.js';
-import { createWriter, type TimeSeriesWriter } from '../ingest/writers/index.js';
-import { seedRegistry } from './registry/seed.js';
+import { ADMIN_PRINCIPAL, isAdminToken, resolveAdminToken } from '../registry/index.js';
+import { DeadLetterStore } from '../ingest/index.js';
+import { IngestPipeline } from '../ingest/index.js';
+import { createWriter, type TimeSeriesWriter } from '../ingest/index.js';
+import { seedRegistry } from '../registry/index.js';
 import { createAlerts, type Alerts, type Clock } from '../alerts/index.js';
 import { consolePlugin } from '../dashboards/console/plugin.js';
-import { StreamGate } from './http/streams.js';
+import { StreamGate } from '../core/streams.js';
 
 export interface Gateway {
   config: Config;
@@ -105,7 +105,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     ],
   });
   // the operator console: its page at `/` (public, holds no data) and its live feed under /api/v1/console
-  await http.register(consolePlugin({ alerts, db, streams }));
+  await http.register(consolePlugin({ alerts, streams }));
   broker.attachWebSocket(http.server);
   await http.listen({ port: config.http.port, host: config.http.host });
 

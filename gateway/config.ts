@@ -5,8 +5,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
-import { siteInputSchema, deviceSeedSchema, accountSeedSchema } from './registry/schemas.js';
-import { alertsConfigSchema } from '../alerts/config.js';
+import { registrySeedSchema } from '../registry/index.js';
+import { influxSettingsSchema, ingestLimitsSchema, presenceSettingsSchema, timeseriesSettingsSchema } from '../ingest/index.js';
+import { alertsConfigSchema } from '../alerts/index.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -130,70 +131,14 @@ export const configSchema = z.object({
   /** Bootstrap admin bearer token. Unset: one is generated at first start and printed once. */
   adminToken: z.string().min(16, 'must be at least 16 characters').optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  influx: z.object({
-    /** Unset: the embedded time-series store is used. */
-    url: z.url().optional(),
-    /** 1 = InfluxDB 1.x HTTP API through `influx`; 2 = InfluxDB 2.x / 1.8+ through `@influxdata/influxdb-client`. */
-    version: z.enum(['1', '2']).default('1'),
-    database: z.string().default('iot'),
-    username: z.string().optional(),
-    password: z.string().optional(),
-    token: z.string().optional(),
-    org: z.string().optional(),
-    bucket: z.string().optional(),
-  }).prefault({}),
-  timeseries: z.object({
-    /** Points per write to the backend. InfluxDB is fastest around 5,000 points per request. */
-    batchSize: z.number().int().min(1).max(100_000).default(5000),
-    /** Bytes of line protocol per write request. */
-    batchBytes: z.number().int().min(1024).default(4 * 1024 * 1024),
-    /** Longest a point waits before it is flushed to InfluxDB. */
-    flushIntervalMs: z.number().int().min(10).default(1000),
-    /** Embedded store: readings older than this are deleted. */
-    retentionDays: z.number().min(0.001).default(30),
-    /** Outage buffer cap on disk; past it the oldest segments are dropped and counted. */
-    bufferMaxBytes: z.number().int().min(1024).default(2 * 1024 * 1024 * 1024),
-    /** Size of one outage-buffer segment file. */
-    bufferSegmentBytes: z.number().int().min(1024).default(16 * 1024 * 1024),
-    retry: z.object({
-      initialDelayMs: z.number().int().min(1).default(500),
-      maxDelayMs: z.number().int().min(1).default(30_000),
-    }).prefault({}),
-  }).prefault({}),
-  ingest: z.object({
-    /** Largest accepted payload; a larger one is a dead letter (reason too_large). */
-    maxPayloadBytes: z.number().int().min(64).default(256 * 1024),
-    /**
-     * Deepest nesting of arrays and objects in a payload; deeper is a dead letter (reason too_deep),
-     * checked on the bytes before parsing. Real payloads nest 2 levels (a batch of flat objects);
-     * 16 leaves room for firmware diagnostics in extra fields while staying hundreds of times
-     * below the depth at which recursive JSON handling overflows the stack. At least 2, so that
-     * a batch is always accepted.
-     */
-    maxDepth: z.number().int().min(2).max(256).default(16),
-    /** Objects accepted in one batch message. */
-    maxBatchObjects: z.number().int().min(1).default(1000),
-    /** Clock skew tolerated for device timestamps in the future. */
-    maxFutureMs: z.number().int().min(0).default(5 * 60_000),
-    /** Oldest device timestamp accepted (a device replaying its own buffer after an outage). */
-    maxPastMs: z.number().int().min(0).default(7 * 24 * 3600_000),
-    /** Dead letters kept; past it the oldest are deleted (counted). */
-    deadLetterCap: z.number().int().min(100).default(100_000),
-    /** First bytes of a rejected payload kept with the dead letter. */
-    deadLetterPayloadBytes: z.number().int().min(0).default(512),
-  }).prefault({}),
-  presence: z.object({
-    /** How often last-seen times and latest readings are saved to the store. */
-    persistIntervalMs: z.number().int().min(100).default(5000),
-  }).prefault({}),
+  influx: influxSettingsSchema.prefault({}),
+  timeseries: timeseriesSettingsSchema.prefault({}),
+  ingest: ingestLimitsSchema.prefault({}),
+  presence: presenceSettingsSchema.prefault({}),
   /** Alert rules, the responsibility list, queues and their delivery (alerts/config.ts). */
   alerts: alertsConfigSchema.prefault({}),
   /** Registry seed: sites, devices and accounts created at start when missing. */
-  seed: z.object({
-    sites: z.array(siteInputSchema).default([]),
-    devices: z.array(deviceSeedSchema).default([]),
-    accounts: z.array(accountSeedSchema).default([]),
-  }).prefault({}),
+  seed: registrySeedSchema.prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;

@@ -3,7 +3,7 @@
  * topic, a coded reason, the field paths at fault and the first bytes of the payload. Bounded by
  * `deadLetterCap`: past it the oldest are deleted, and the deletions are counted.
  */
-import { migrate, type Db } from '../gateway/store.js';
+import { migrate, type Db } from '../core/store.js';
 
 export const REJECT_REASONS = [
   'not_json', // payload is not UTF-8 JSON

@@ -5,7 +5,7 @@
  */
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
-import { DEVICE_KINDS, type DeviceKind } from '../ingest/schemas/kinds.js';
+import { DEVICE_KINDS, type DeviceKind } from '../ingest/index.js';
 import { GatewayApi } from './api.js';
 import { SimError, SIM_ERRORS } from './errors.js';
 import { Fleet } from './fleet.js';

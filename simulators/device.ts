@@ -7,7 +7,7 @@
  * payloads from it.
  */
 import type { MqttClient } from 'mqtt';
-import type { DeviceKind } from '../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../ingest/index.js';
 import { createModel, type DeviceEvent, type DeviceModel } from './models/index.js';
 import { closeClient, openDeviceClient, topicsOf, whenConnected } from './device-client.js';
 

@@ -3,7 +3,7 @@
  * each turn it reports the devices whose next reading is due, so a thousand devices cost one timer,
  * not a thousand. Scenarios are injected into a running fleet on free devices of one site.
  */
-import type { DeviceKind } from '../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../ingest/index.js';
 import { SimDevice, type SimClock, type SimDeviceSpec } from './device.js';
 import { Rng } from './random.js';
 import { SimError } from './errors.js';

@@ -9,7 +9,7 @@
  * counts what the broker acknowledged, what failed and what was still unacknowledged at the end.
  */
 import type { MqttClient } from 'mqtt';
-import type { DeviceKind } from '../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../ingest/index.js';
 import { sampleTelemetry } from './samples.js';
 import { closeClient, openDeviceClient, topicsOf, whenConnected } from './device-client.js';
 

@@ -7,7 +7,7 @@
  * A device id that exists with another kind is an error, never silently changed.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { DEVICE_KINDS, type DeviceKind } from '../ingest/schemas/kinds.js';
+import { DEVICE_KINDS, type DeviceKind } from '../ingest/index.js';
 import type { GatewayApi } from './api.js';
 import type { SimDevice, SimDeviceSpec } from './device.js';
 import { SimError } from './errors.js';

@@ -1,5 +1,5 @@
 /** One valid reading and one valid event per device kind: the smallest correct payloads of SPEC section 2. */
-import type { DeviceKind } from '../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../ingest/index.js';
 
 export function sampleTelemetry(kind: DeviceKind, seq = 0): Record<string, unknown> {
   switch (kind) {

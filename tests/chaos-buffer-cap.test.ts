@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { gatewayProcess, type GatewayProcess } from './harness/process.js';
-import { startInfluxd, type InfluxdHandle } from './harness/influxd.js';
+import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
 import { ADMIN_TOKEN } from './harness/gateway.js';
 import { sampleTelemetry } from '../simulators/samples.js';
 

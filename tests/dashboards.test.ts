@@ -18,7 +18,7 @@ import type { MqttClient } from 'mqtt';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { connectDevice, publish, registerDevice, startTestGateway, type TestGateway } from './harness/gateway.js';
-import { startInfluxd, type InfluxdHandle } from './harness/influxd.js';
+import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
 import { runLoad, type LoadDevice } from '../simulators/load.js';
 import { DEVICE_KINDS } from '../ingest/schemas/kinds.js';
 import { parseCli } from '../simulators/cli.js';

@@ -5,7 +5,7 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { InfluxDB } from 'influx';
 import { registerDevice, startTestGateway, type TestGateway } from './harness/gateway.js';
-import { startInfluxd, type InfluxdHandle } from './harness/influxd.js';
+import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
 import { runLoad, type LoadDevice } from '../simulators/load.js';
 import type { DeviceKind } from '../ingest/schemas/kinds.js';
 

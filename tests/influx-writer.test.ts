@@ -14,16 +14,16 @@ import { Writable } from 'node:stream';
 import { InfluxDB } from 'influx';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createMetrics, type Metrics } from '../gateway/metrics.js';
+import { createMetrics, type Metrics } from '../core/metrics.js';
 import { encodeTags, type Point } from '../ingest/points.js';
 import { KIND_CONTRACTS } from '../ingest/schemas/kinds.js';
-import { Backoff, backoffDelay, parseRetryAfter } from '../ingest/writers/backoff.js';
+import { Backoff, backoffDelay, parseRetryAfter } from '../core/backoff.js';
 import {
   BISECT_BUDGET, Influx2Sink, InfluxWriter, TS_ERRORS, TimeSeriesError, buildInfluxQL, parsePartialWrite,
   type InfluxWriterConfig,
 } from '../ingest/writers/influx.js';
 import { Spool } from '../ingest/writers/spool.js';
-import { startInfluxd, type InfluxdHandle } from './harness/influxd.js';
+import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
 
 // --- helpers ---------------------------------------------------------------------------------
 

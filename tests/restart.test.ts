@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
-import { startInfluxd, type InfluxdHandle } from './harness/influxd.js';
+import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
 import { sampleTelemetry } from '../simulators/samples.js';
 
 let influxd: InfluxdHandle;

@@ -16,7 +16,7 @@ import { ADMIN_TOKEN, connect, connectDevice, publish, registerDevice, startTest
 import { ConfigError, loadConfig } from '../gateway/config.js';
 import { buildHttp } from '../gateway/http/server.js';
 import type { HttpDeps } from '../gateway/http/deps.js';
-import { createLogger } from '../gateway/log.js';
+import { createLogger } from '../core/log.js';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 

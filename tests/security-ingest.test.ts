@@ -11,7 +11,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { MqttClient } from 'mqtt';
 import { z } from 'zod';
 import { connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
-import { startInfluxd } from './harness/influxd.js';
+import { startInfluxd } from '../bench/influxd.js';
 import { sampleTelemetry, sampleEvent } from '../simulators/samples.js';
 import { boundIssues, boundedJson, depthExceededAt, formatPath, MAX_ISSUES } from '../ingest/json-limits.js';
 import { encodeTags, toLine, type Point } from '../ingest/points.js';

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { connect, connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
-import { openDatabase } from '../gateway/store.js';
+import { openDatabase } from '../core/store.js';
 import { sampleTelemetry } from '../simulators/samples.js';
 
 const code = (err: unknown) => (err as { code?: number }).code;
@@ -266,7 +266,7 @@ describe('seeded device secrets', () => {
   });
 
   it('scrypt hashes are salted, and a malformed stored hash never matches', async () => {
-    const { hashChosenSecret, secretMatchesSlow } = await import('../gateway/registry/secrets.js');
+    const { hashChosenSecret, secretMatchesSlow } = await import('../registry/secrets.js');
     const a = hashChosenSecret('the-same-chosen-secret');
     const b = hashChosenSecret('the-same-chosen-secret');
     expect(a).not.toBe(b);

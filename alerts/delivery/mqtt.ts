@@ -7,7 +7,7 @@
  * cuts it off) would otherwise hold every later alert of that queue for everybody. Queues are
  * independent. The broker's durable persistence keeps what an agency with `clean: false` missed.
  */
-import type { Logger } from '../../gateway/log.js';
+import type { Logger } from '../../core/log.js';
 import type { QueueMessage } from '../queues.js';
 
 export interface MqttPublisher { publish(topic: string, payload: Buffer, qos: 0 | 1): Promise<void> }

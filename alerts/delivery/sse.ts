@@ -7,9 +7,9 @@
  */
 import type { ServerResponse } from 'node:http';
 import type { QueueLog, QueueMessage } from '../queues.js';
-import type { Principal } from '../../gateway/access.js';
-import { GatewayError } from '../../gateway/errors.js';
-import { endStream, type StreamGate } from '../../gateway/http/streams.js';
+import { partyKey, type Principal } from '../../registry/index.js';
+import { GatewayError } from '../../core/errors.js';
+import { endStream, SSE_HEADERS, type StreamGate } from '../../core/streams.js';
 
 interface Client {
   queue: string;
@@ -23,14 +23,6 @@ export interface SseOptions { heartbeatMs: number; maxPending: number; pageLimit
 
 const frame = (cursor: number, event: string, payload: string) => `id: ${cursor}\nevent: ${event}\ndata: ${payload}\n\n`;
 
-/** Response headers of every server-sent event stream of the gateway (queues, the console's feed). */
-export const SSE_HEADERS = Object.freeze({
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache, no-transform',
-  connection: 'keep-alive',
-  // proxies (nginx) must not buffer a stream
-  'x-accel-buffering': 'no',
-});
 
 export class SseHub {
   private readonly clients = new Map<string, Set<Client>>();
@@ -57,13 +49,13 @@ export class SseHub {
    */
   admit(principal: Principal): void {
     if (this.closed) throw new GatewayError('GW_UNAVAILABLE', 'the gateway is stopping');
-    this.gate?.check(principal);
+    this.gate?.check(partyKey(principal));
   }
 
   /** Takes over a hijacked response: headers, replay after `after`, then live messages. */
   async open(principal: Principal, queue: string, after: number, res: ServerResponse): Promise<void> {
     if (this.closed) { res.destroy(); return; }
-    this.gate?.track(principal, res, () => endStream(res));
+    this.gate?.track(partyKey(principal), res, () => endStream(res));
     // a stream is quiet between heartbeats by design: the server's idle timeout is for requests
     res.socket?.setTimeout(0);
     res.writeHead(200, SSE_HEADERS);

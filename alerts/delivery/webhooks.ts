@@ -9,8 +9,8 @@
  * `X-Gateway-Cursor`, `X-Gateway-Event`.
  */
 import { createHmac } from 'node:crypto';
-import { migrate, type Db } from '../../gateway/store.js';
-import type { Logger } from '../../gateway/log.js';
+import { migrate, type Db } from '../../core/store.js';
+import type { Logger } from '../../core/log.js';
 import type { WebhookConfig } from '../config.js';
 import type { QueueLog, QueueMessage } from '../queues.js';
 

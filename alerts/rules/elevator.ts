@@ -14,7 +14,7 @@
  *   faults on purpose), and entering such a mode counts as a maintenance visit; fire return,
  *   firefighter, emergency power and earthquake modes raise elevator.special_mode while they last.
  */
-import { ELEVATOR_FAULTS } from '../../ingest/schemas/kinds.js';
+import { ELEVATOR_FAULTS } from '../../ingest/index.js';
 import type { AlertType } from '../catalog.js';
 import type { ElevatorRules } from '../config.js';
 import type { DeviceInfo } from '../service.js';

@@ -8,14 +8,14 @@
  * Durable: a condition's start time is saved when it changes (in one transaction per batch), so a
  * 60 s condition that had held for 40 s before a crash raises 20 s after the restart, not 60 s.
  */
-import { migrate, type Db } from '../../gateway/store.js';
-import type { Logger } from '../../gateway/log.js';
-import type { Device, Registry } from '../../gateway/registry/registry.js';
-import type { Accepted } from '../../ingest/pipeline.js';
-import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import { migrate, type Db } from '../../core/store.js';
+import type { Logger } from '../../core/log.js';
+import type { Device, Registry } from '../../registry/index.js';
+import type { Accepted } from '../../ingest/index.js';
+import type { DeviceKind } from '../../ingest/index.js';
 import type { AlertType } from '../catalog.js';
 import { KIND_RULE_SCHEMAS, type AlertsConfig } from '../config.js';
-import type { Clock } from '../clock.js';
+import type { Clock } from '../../core/clock.js';
 import type { TimerHeap } from '../heap.js';
 import type { AlertService, DeviceInfo } from '../service.js';
 import { OFFLINE, RuleState, setOff, setOn, type KindModule, type SlotHost } from './state.js';

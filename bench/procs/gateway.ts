@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/app.js';
-import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../../ingest/index.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { serve, settledRss } from './ipc.js';
 

@@ -16,12 +16,10 @@
  * at once (`bye` with reason `revoked`): the console reconnects, is refused, and asks to sign in.
  */
 import type { ServerResponse } from 'node:http';
-import type { Principal } from '../../gateway/access.js';
-import { canSeeAlert } from '../../alerts/access.js';
-import { SSE_HEADERS } from '../../alerts/delivery/sse.js';
+import { canSeeAlert, partyKey, type Principal } from '../../registry/index.js';
 import type { Alert, Clock, QueueMessage } from '../../alerts/index.js';
-import { GatewayError } from '../../gateway/errors.js';
-import { endStream, type StreamGate } from '../../gateway/http/streams.js';
+import { GatewayError } from '../../core/errors.js';
+import { endStream, SSE_HEADERS, type StreamGate } from '../../core/streams.js';
 
 export interface LiveOptions {
   /** A `time` event this often keeps proxies from closing an idle stream and the browser's clock in step. */
@@ -96,7 +94,7 @@ export class ConsoleLive {
   admit(principal: Principal): void {
     if (this.closed) throw new GatewayError('GW_UNAVAILABLE', 'the gateway is stopping');
     if (this.full) throw new GatewayError('GW_UNAVAILABLE', 'too many console streams are open; try again later');
-    this.gate?.check(principal);
+    this.gate?.check(partyKey(principal));
   }
 
   /** Takes over a hijacked response of an authenticated caller. */
@@ -105,7 +103,7 @@ export class ConsoleLive {
     // nothing is registered for a caller nobody authenticated
     if (!principal?.id || !principal.role) { res.destroy(); return; }
     const s: Stream = { principal, res, openedAt: Date.now() };
-    this.gate?.track(principal, res, () => {
+    this.gate?.track(partyKey(principal), res, () => {
       this.streams.delete(s);
       endStream(res, 'event: bye\ndata: {"reason":"revoked"}\n\n');
     });

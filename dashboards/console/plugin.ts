@@ -13,18 +13,13 @@
  * data, and everything it shows comes through the API with the account token the operator signs in with.
  */
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
-import type { Statement } from 'better-sqlite3';
-import type { Db } from '../../gateway/store.js';
 import type { Alerts } from '../../alerts/index.js';
-import { alertScopeSql } from '../../alerts/access.js';
-import type { StreamGate } from '../../gateway/http/streams.js';
+import type { StreamGate } from '../../core/streams.js';
 import { ConsoleLive, type LiveOptions } from './live.js';
 import { defaultPublicDir, loadStaticFiles, type StaticFile } from './static.js';
 
 export interface ConsoleDeps {
-  alerts: Pick<Alerts, 'queues' | 'clock'>;
-  /** The gateway's store, for the summary counts over the alert ledger. */
-  db: Db;
+  alerts: Pick<Alerts, 'queues' | 'clock' | 'ledger'>;
   /** Default: `dashboards/console/public` in the repo (found from this module, in dist/ or in the source). */
   publicDir?: string | undefined;
   live?: Partial<LiveOptions> | undefined;
@@ -62,8 +57,6 @@ export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
     return reply.type(file.type).send(file.body);
   };
 
-  // one prepared statement per scope shape (there are five roles)
-  const summaryStmts = new Map<string, Statement<unknown[]>>();
 
   return async (app) => {
     app.get('/', { schema: { hide: true }, config: { public: true } }, serve(files.get('/index.html')!));
@@ -82,14 +75,7 @@ export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
     app.get('/api/v1/console/summary', {
       schema: { tags: ['console'], summary: 'Counts of the alerts in your scope per type and state' },
     }, async (req) => {
-      const scope = alertScopeSql(req.principal);
-      let stmt = summaryStmts.get(scope.where);
-      if (!stmt) {
-        // the ledger's own columns (alerts/ledger.ts), restricted by the alerts capability's scope rule
-        stmt = deps.db.prepare<unknown[]>(`SELECT type, state, COUNT(*) AS n FROM alerts WHERE ${scope.where} GROUP BY type, state`);
-        summaryStmts.set(scope.where, stmt);
-      }
-      const rows = stmt.all(...scope.params) as Array<{ type: string; state: string; n: number }>;
+      const rows = deps.alerts.ledger.countByTypeAndState(req.principal);
       const states: Record<string, number> = {};
       const types: Record<string, Record<string, number>> = {};
       for (const r of rows) {

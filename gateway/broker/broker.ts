@@ -14,18 +14,18 @@ import type { Duplex } from 'node:stream';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { AuditLog } from '../audit.js';
-import type { Device, DeviceCheck, Registry, RegistryEvents } from '../registry/registry.js';
-import type { Presence } from '../presence.js';
-import type { Principal } from '../access.js';
-import { DeviceContext, Verdict, type IngestPipeline, type Rejection } from '../../ingest/pipeline.js';
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { AuditLog } from '../../core/audit.js';
+import type { Device, DeviceCheck, Registry, RegistryEvents } from '../../registry/index.js';
+import type { Presence } from '../../ingest/index.js';
+import type { Principal } from '../../registry/index.js';
+import { DeviceContext, Verdict, type IngestPipeline, type Rejection } from '../../ingest/index.js';
 import { accountMayUseClientId, canPublishAsAccount, canSubscribe } from './topics.js';
 import { ConnectionLimiter, LoginAudit, LoginThrottle, PublishRateLimiter, type Admission } from './guards.js';
 import { LiveForwarder } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
-import type { Db } from '../store.js';
+import type { Db } from '../../core/store.js';
 
 /**
  * What we attach to an Aedes client once it has logged in. `epoch` is the party's revocation count

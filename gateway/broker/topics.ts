@@ -1,18 +1,7 @@
 /** MQTT topic permissions (deny by default). */
-import type { Principal } from '../access.js';
+import { canReadQueue, type Principal } from '../../registry/index.js';
 
 export type Subscriber = { deviceId: string } | { principal: Principal };
-
-/** The alert queues an account may read: its own agency's, or its company's / unit's. */
-export function canReadQueue(p: Principal, queue: string): boolean {
-  switch (p.role) {
-    case 'admin': return true;
-    case 'market-supervision': return queue === 'market-supervision';
-    case 'fire-service': return queue === 'fire-service';
-    case 'property': return queue === `property/${p.scope}`;
-    case 'maintenance': return queue === `maintenance/${p.scope}`;
-  }
-}
 
 /**
  * Accounts consume; only an admin may publish (tests, tooling), and never on `$` topics or under

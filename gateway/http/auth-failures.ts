@@ -7,7 +7,7 @@
  * ("other"), so rotating source addresses does not multiply rows either. The token itself is
  * never recorded.
  */
-import type { AuditLog } from '../audit.js';
+import type { AuditLog } from '../../core/audit.js';
 
 interface Entry { lastRowAt: number; pending: number; pendingSince: number }
 

@@ -1,13 +1,13 @@
 /** What the HTTP routes are given by the composition root. */
 import type { FastifyPluginAsync } from 'fastify';
-import type { Logger } from '../log.js';
-import type { Metrics } from '../metrics.js';
-import type { Registry } from '../registry/registry.js';
-import type { Presence } from '../presence.js';
-import type { Principal } from '../access.js';
-import type { DeadLetterStore } from '../../ingest/dead-letters.js';
-import type { TimeSeriesWriter } from '../../ingest/writers/writer.js';
-import type { AuditLog } from '../audit.js';
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
+import type { Registry } from '../../registry/index.js';
+import type { Presence } from '../../ingest/index.js';
+import type { Principal } from '../../registry/index.js';
+import type { DeadLetterStore } from '../../ingest/index.js';
+import type { TimeSeriesWriter } from '../../ingest/index.js';
+import type { AuditLog } from '../../core/audit.js';
 
 export interface HttpDeps {
   log: Logger;

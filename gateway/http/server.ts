@@ -15,10 +15,10 @@ import Fastify, { LogController, type FastifyInstance, type FastifyRequest } fro
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
-import { CodedHttpError, GatewayError } from '../errors.js';
+import { CodedHttpError, GatewayError } from '../../core/errors.js';
 import { configSchema } from '../config.js';
-import type { Principal } from '../access.js';
-import type { Logger } from '../log.js';
+import type { Principal } from '../../registry/index.js';
+import type { Logger } from '../../core/log.js';
 import { registryRoutes } from './routes/registry.js';
 import { dataRoutes } from './routes/data.js';
 import { healthRoutes } from './routes/health.js';

@@ -11,10 +11,9 @@
  * .int() refuses integers beyond 2^53, so within these bounds every value is finite and exact.
  */
 import { z } from 'zod';
+import { DEVICE_KINDS, deviceKindSchema, type DeviceKind } from '../../registry/index.js';
 
-export const DEVICE_KINDS = ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump'] as const;
-export type DeviceKind = (typeof DEVICE_KINDS)[number];
-export const deviceKindSchema = z.enum(DEVICE_KINDS);
+export { DEVICE_KINDS, deviceKindSchema, type DeviceKind };
 
 /** `ts`: epoch milliseconds or an RFC 3339 date-time with offset; absent means receive time. */
 const MAX_DATE_MS = 8_640_000_000_000_000; // the latest epoch ms a JS Date holds

@@ -1,13 +1,16 @@
 /** Picks the time-series backend from the settings: InfluxDB when INFLUX_URL is set, else embedded. */
-import type { Config } from '../../gateway/config.js';
-import type { Logger } from '../../gateway/log.js';
-import type { Metrics } from '../../gateway/metrics.js';
+import type { InfluxSettings, TimeseriesSettings } from '../config.js';
+
+/** What the writers need of the settings: where state lives, and the influx and timeseries sections. */
+export interface WriterSettings { dataDir: string; influx: InfluxSettings; timeseries: TimeseriesSettings }
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
 import { EmbeddedWriter } from './embedded.js';
 import type { TimeSeriesWriter } from './writer.js';
 
 export type { TimeSeriesWriter } from './writer.js';
 
-export async function createWriter(config: Config, log: Logger, metrics: Metrics): Promise<TimeSeriesWriter> {
+export async function createWriter(config: WriterSettings, log: Logger, metrics: Metrics): Promise<TimeSeriesWriter> {
   if (!config.influx.url) {
     return new EmbeddedWriter({
       dataDir: config.dataDir,

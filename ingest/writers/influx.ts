@@ -34,11 +34,11 @@ import { join } from 'node:path';
 import { InfluxDB as Influx1Client } from 'influx';
 import { Pool, RequestError } from 'influx/lib/src/pool.js';
 import { InfluxDB as Influx2Client, HttpError, flux, fluxDateTime, fluxExpression, type FluxTableMetaData, type Transport } from '@influxdata/influxdb-client';
-import type { Config } from '../../gateway/config.js';
-import type { Logger } from '../../gateway/log.js';
-import type { Metrics } from '../../gateway/metrics.js';
+import type { InfluxSettings, TimeseriesSettings } from '../config.js';
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
 import { toLine, type Point } from '../points.js';
-import { Backoff, parseRetryAfter } from './backoff.js';
+import { Backoff, parseRetryAfter } from '../../core/backoff.js';
 import { Spool } from './spool.js';
 import type { TelemetryQuery, TelemetryRow, TimeSeriesWriter, WriterHealth } from './writer.js';
 
@@ -411,7 +411,7 @@ export class Influx2Sink implements TimeSeriesSink {
 }
 
 /** Builds the sink for `config.influx` (url required). */
-export function createSink(influx: Config['influx'], requestTimeoutMs?: number): TimeSeriesSink {
+export function createSink(influx: InfluxSettings, requestTimeoutMs?: number): TimeSeriesSink {
   if (!influx.url) throw new Error('influx.url is not set');
   if (influx.version === '2') {
     const token = influx.token ?? (influx.username !== undefined ? `${influx.username}:${influx.password ?? ''}` : undefined);
@@ -424,8 +424,8 @@ export function createSink(influx: Config['influx'], requestTimeoutMs?: number):
 
 export interface InfluxWriterConfig {
   dataDir: string;
-  influx: Config['influx'];
-  timeseries: Pick<Config['timeseries'], 'batchSize' | 'batchBytes' | 'flushIntervalMs' | 'bufferMaxBytes' | 'bufferSegmentBytes' | 'retry'>;
+  influx: InfluxSettings;
+  timeseries: Pick<TimeseriesSettings, 'batchSize' | 'batchBytes' | 'flushIntervalMs' | 'bufferMaxBytes' | 'bufferSegmentBytes' | 'retry'>;
 }
 
 export interface InfluxWriterOptions {

@@ -46,8 +46,8 @@ import {
   readSync, renameSync, statSync, unlinkSync, writeFileSync, writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
-import type { Logger } from '../../gateway/log.js';
-import type { Metrics } from '../../gateway/metrics.js';
+import type { Logger } from '../../core/log.js';
+import type { Metrics } from '../../core/metrics.js';
 
 export interface SpoolCursor {
   /** Segment id (the file name's number). */

@@ -6,7 +6,7 @@
  * Scenario actions put it into the states that faults are made of (trapped, stopped between floors,
  * overspeed, overrun, power loss, inspection) and emit the events a terminal detects itself.
  */
-import { ELEVATOR_MODES, type ElevatorTelemetry } from '../../ingest/schemas/kinds.js';
+import { ELEVATOR_MODES, type ElevatorTelemetry } from '../../ingest/index.js';
 import { clamp, hourOfDay, round } from '../random.js';
 import { DeviceModel, param, type Action } from './model.js';
 

@@ -5,7 +5,7 @@
  * topped up by its float valve. Faults (a leak the pump cannot keep up with, a stuck inlet valve,
  * a pump fault or lost pump power, a sprinkler head opening) make the values drift the way they do.
  */
-import type { FireWaterTelemetry } from '../../ingest/schemas/kinds.js';
+import type { FireWaterTelemetry } from '../../ingest/index.js';
 import { clamp, round } from '../random.js';
 import { DeviceModel, param, type Action } from './model.js';
 

@@ -1,5 +1,5 @@
 /** One model class per device kind, and a factory for fleets and scenarios. */
-import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../../ingest/index.js';
 import { ElevatorModel, type ElevatorOptions } from './elevator.js';
 import { FirePanelModel, type FirePanelOptions } from './fire-panel.js';
 import { SmokeDetectorModel, type SmokeDetectorOptions } from './smoke-detector.js';

@@ -4,7 +4,7 @@
  * scenarios call, and `force`: fields pinned to a value until released, for fault states a model
  * cannot reach by itself (a door switch that reads open while the car runs).
  */
-import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../../ingest/index.js';
 import { Rng } from '../random.js';
 
 export type Reading = Record<string, unknown>;

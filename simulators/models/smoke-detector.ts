@@ -5,7 +5,7 @@
  * sounds above a threshold and clears below a lower one (hysteresis, as the detector does). The
  * battery runs down over years, faster while the sounder is on; low battery is reported once.
  */
-import type { SmokeDetectorTelemetry } from '../../ingest/schemas/kinds.js';
+import type { SmokeDetectorTelemetry } from '../../ingest/index.js';
 import { clamp, hourOfDay, round } from '../random.js';
 import { DeviceModel, param, type Action } from './model.js';
 

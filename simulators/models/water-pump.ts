@@ -7,7 +7,7 @@
  * sensor noise around healthy values; scenario actions push a parameter out of its limits, flood
  * the room or open its door.
  */
-import type { WaterPumpTelemetry } from '../../ingest/schemas/kinds.js';
+import type { WaterPumpTelemetry } from '../../ingest/index.js';
 import { clamp, hourOfDay, round } from '../random.js';
 import { DeviceModel, param, type Action } from './model.js';
 

@@ -4,7 +4,7 @@
  * it is meant to raise. Offsets and durations are in simulated ms, so one script runs in real time
  * for a demo and 100 times faster in a test.
  */
-import type { DeviceKind } from '../../ingest/schemas/kinds.js';
+import type { DeviceKind } from '../../ingest/index.js';
 import type { MalformedKind } from '../device.js';
 
 /** A value to compare a stored field with: equal, a bound, or one of a set. */

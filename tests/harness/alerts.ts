@@ -4,7 +4,7 @@
  * that records every queue message over a real MQTT subscription.
  */
 import mqtt, { type MqttClient } from 'mqtt';
-import { ManualClock } from '../../alerts/clock.js';
+import { ManualClock } from '../../core/clock.js';
 import { connect, connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './gateway.js';
 import type { AlertType } from '../../alerts/catalog.js';
 

@@ -6,7 +6,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort } from './influxd.js';
+import { freePort } from '../../bench/influxd.js';
 import { ADMIN_TOKEN } from './gateway.js';
 
 export interface GatewayProcess {

@@ -2,10 +2,10 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { idSchema } from '../../registry/schemas.js';
-import { canSeeDevice } from '../../access.js';
-import { badRequest, notFound } from '../../errors.js';
-import { KIND_CONTRACTS } from '../../../ingest/schemas/kinds.js';
+import { idSchema } from '../../../registry/index.js';
+import { canSeeDevice } from '../../../registry/index.js';
+import { badRequest, notFound } from '../../../core/errors.js';
+import { KIND_CONTRACTS } from '../../../ingest/index.js';
 import type { HttpDeps } from '../deps.js';
 
 /** epoch ms or an RFC 3339 date-time */

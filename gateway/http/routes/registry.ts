@@ -2,11 +2,11 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accountInputSchema, accountPatchSchema, deviceInputSchema, devicePatchSchema, idSchema, siteInputSchema } from '../../registry/schemas.js';
-import { canManageCompany, canSeeCompany, canSeeDevice, isAdmin, type Principal } from '../../access.js';
-import { IdTakenError, badRequest, forbidden, notFound } from '../../errors.js';
+import { accountInputSchema, accountPatchSchema, deviceInputSchema, devicePatchSchema, idSchema, siteInputSchema } from '../../../registry/index.js';
+import { canManageCompany, canSeeCompany, canSeeDevice, isAdmin, type Principal } from '../../../registry/index.js';
+import { IdTakenError, badRequest, forbidden, notFound } from '../../../core/errors.js';
 import type { HttpDeps } from '../deps.js';
-import type { Device } from '../../registry/registry.js';
+import type { Device } from '../../../registry/index.js';
 
 const idParams = z.object({ id: idSchema });
 

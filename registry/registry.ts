@@ -4,13 +4,13 @@
  * look devices up on every connect and message.
  */
 import { EventEmitter } from 'node:events';
-import { migrate, type Db } from '../store.js';
-import type { AuditLog } from '../audit.js';
-import { IdTakenError, conflict, notFound, badRequest } from '../errors.js';
+import { migrate, type Db } from '../core/store.js';
+import type { AuditLog } from '../core/audit.js';
+import { IdTakenError, conflict, notFound, badRequest } from '../core/errors.js';
 import { SecretProofs, generateSecret, hashChosenSecret, hashSecret, isSlowHash, secretMatches, secretMatchesSlow } from './secrets.js';
 import type { AccountInput, AccountPatch, DeviceInput, DevicePatch, Role, SiteInput } from './schemas.js';
-import type { DeviceKind } from '../../ingest/schemas/kinds.js';
-import type { Principal } from '../access.js';
+import type { DeviceKind } from './kinds.js';
+import type { Principal } from './scope.js';
 
 export interface Site { id: string; name: string; companyId: string; address?: string | undefined; createdAt: number }
 

@@ -3,9 +3,9 @@
  * generated at the first start, its hash stored, and the token printed once on the console (not in
  * the JSON logs, which are shipped elsewhere); later starts reuse the stored hash.
  */
-import { migrate, type Db } from './store.js';
-import { generateSecret, hashSecret, secretMatches } from './registry/secrets.js';
-import type { Principal } from './access.js';
+import { migrate, type Db } from '../core/store.js';
+import { generateSecret, hashSecret, secretMatches } from './secrets.js';
+import type { Principal } from './scope.js';
 
 export const ADMIN_PRINCIPAL: Principal = Object.freeze({ id: 'admin', role: 'admin' });
 

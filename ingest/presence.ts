@@ -4,8 +4,8 @@
  * Kept in memory (updated on the hot path) and saved to the store every few seconds, so a restart
  * keeps the last known state.
  */
-import { migrate, type Db } from './store.js';
-import type { Accepted } from '../ingest/pipeline.js';
+import { migrate, type Db } from '../core/store.js';
+import type { Accepted } from './pipeline.js';
 
 export interface DeviceState {
   online: boolean;

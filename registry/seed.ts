@@ -1,9 +1,9 @@
 /** Creates the sites, devices and accounts of the config file's `seed` that do not exist yet. */
-import type { Config } from '../config.js';
-import type { Logger } from '../log.js';
+import type { RegistrySeed } from './schemas.js';
+import type { Logger } from '../core/log.js';
 import type { Registry } from './registry.js';
 
-export function seedRegistry(registry: Registry, seed: Config['seed'], log: Logger): void {
+export function seedRegistry(registry: Registry, seed: RegistrySeed, log: Logger): void {
   let created = 0;
   for (const site of seed.sites) {
     if (!registry.getSite(site.id)) { registry.createSite(site, 'seed'); created++; }

@@ -1,6 +1,6 @@
 /** Registry inputs (API bodies and the config seed). Ids end up in MQTT topics, so no `/ + #` in them. */
 import { z } from 'zod';
-import { deviceKindSchema } from '../../ingest/schemas/kinds.js';
+import { deviceKindSchema } from './kinds.js';
 import { STORED_HASH_RE } from './secrets.js';
 
 export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'must be 1-128 characters: letters, digits, _ . : - (no / + # or spaces)');
@@ -77,3 +77,11 @@ export const accountSeedSchema = accountBase.extend({
   token: z.string().min(32, 'must be at least 32 characters: an account token is a bearer token and only its length protects it; make one with: openssl rand -hex 32').optional(),
   tokenHash: z.string().regex(/^sha256:[0-9a-f]{64}$/).optional(),
 }).superRefine(scopeRule);
+
+/** Registry entries created at start when missing (the config file's `seed`). */
+export const registrySeedSchema = z.object({
+  sites: z.array(siteInputSchema).default([]),
+  devices: z.array(deviceSeedSchema).default([]),
+  accounts: z.array(accountSeedSchema).default([]),
+});
+export type RegistrySeed = z.infer<typeof registrySeedSchema>;

@@ -1,0 +1,17 @@
+/**
+ * The registry: organisations' sites, their devices, API / MQTT accounts, and the one scope module
+ * (who may see what). What other capabilities may use of it is exported here, and only here.
+ */
+export { Registry, type Site, type Device, type Account, type DeviceCheck, type RegistryEvents } from './registry.js';
+export { DEVICE_KINDS, deviceKindSchema, type DeviceKind } from './kinds.js';
+export {
+  ROLES, type Role, idSchema, siteInputSchema, deviceInputSchema, devicePatchSchema, accountInputSchema, accountPatchSchema,
+  registrySeedSchema, type RegistrySeed,
+} from './schemas.js';
+export {
+  type Principal, type ScopedDevice, type ScopedAlert, type AlertColumns, canSeeDevice, canSeeCompany, canManageCompany, isAdmin,
+  canSeeAlert, alertScopeSql, QUEUE_ROLES, type QueueRole, AUTHORITY_QUEUES, queueOf, isQueueName, QUEUE_NAME_HINT, ownQueue,
+  canReadQueue, partyKey,
+} from './scope.js';
+export { ADMIN_PRINCIPAL, resolveAdminToken, isAdminToken } from './admin.js';
+export { seedRegistry } from './seed.js';
