@@ -4,7 +4,7 @@
  * acknowledge and to resolve, whom to escalate to when a deadline passes, and its labels.
  * An installation overrides any of it under `alerts.responsibilities` in the config file.
  *
- * Routing follows DOMAIN.md: market supervision gets elevator safety (serious faults, trapped
+ * Routing follows local practice: market supervision gets elevator safety (serious faults, trapped
  * passengers, overdue rescue / inspection / maintenance); the fire service gets fire alarms and fire
  * hazards (fire-facility faults left unrepaired, low fire-water pressure or tank, e-bikes in lifts);
  * the property company gets everything on its sites; a maintenance unit its elevators' faults.

@@ -2,25 +2,13 @@
  * The `alerts` section of the settings: rule thresholds and timers per device kind (with overrides
  * per device id), the responsibility list (defaults in catalog.ts, overridden here), fire-alarm
  * confirmation, schedules, queue retention and webhooks. Durations are milliseconds or strings
- * such as "45s", "30m", "2h", "15d".
+ * such as "45s", "30m", "1h30m", "15d" (core/duration.ts).
  */
 import { z } from 'zod';
 import { ALERT_TYPES, ALERT_TYPE_NAMES, QUEUE_ROLES, SEVERITIES, type AlertType, type ResponsibilityEntry } from './catalog.js';
 import { ELEVATOR_MODES } from '../ingest/index.js';
 import { isQueueName, QUEUE_NAME_HINT } from '../registry/index.js';
-
-const UNIT_MS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
-/** A duration: a number of milliseconds, or a string of one or more `<n><unit>` parts ("1h30m"). */
-export const duration = z.union([
-  z.number().int().min(0),
-  z.string().regex(/^(\d+(\.\d+)?(ms|s|m|h|d))+$/, 'a duration: milliseconds, or e.g. "45s", "30m", "2h", "1h30m", "15d"'),
-]).transform((v) => {
-  if (typeof v === 'number') return v;
-  let ms = 0;
-  for (const m of v.matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d)/g)) ms += Number(m[1]) * UNIT_MS[m[2]!]!;
-  return Math.round(ms);
-});
+import { durationSchema as duration } from '../core/duration.js';
 
 const mpa = z.number().min(0).max(10);
 const modes = z.array(z.enum(ELEVATOR_MODES));
@@ -218,8 +206,6 @@ export type WebhookConfig = z.infer<typeof webhookSchema>;
 export const alertsConfigSchema = z.object({
   /** How often the timer heap is checked (real time). Bounds how late a duration rule fires. */
   tickMs: z.number().int().min(10).max(10_000).default(250),
-  /** How often devices' last-seen times are saved (for the details of offline alerts after a restart). */
-  persistIntervalMs: z.number().int().min(100).default(30_000),
   /**
    * A reading whose device timestamp is this much older than the newest one already evaluated is
    * stored but not evaluated by the rules (back-filled history must not drive live state).

@@ -1,18 +1,19 @@
 /**
- * The alerts capability (GitHub issue 4): rules over accepted data, the alert ledger, the
- * responsibility list, the agency queues and their delivery (MQTT, HTTP pull, SSE, webhooks),
- * escalation and schedules. `createAlerts` builds it; the composition root feeds it the ingest
- * pipeline's accepted batches, gives it the broker to publish on, and mounts its routes.
+ * The alerts capability: rules over accepted data, the alert ledger, the responsibility list, the
+ * agency queues and their delivery (MQTT, HTTP pull, SSE, webhooks), escalation and schedules.
+ * `createAlerts` builds it; the composition root feeds it the ingest pipeline's accepted batches,
+ * gives it the broker to publish on, and mounts its routes. Every committed change of an alert is
+ * announced once to `onChange` listeners (changes.ts).
  */
 import cron from 'node-cron';
 import type { FastifyPluginAsync } from 'fastify';
-import type { Db } from '../core/store.js';
+import type { Db } from '../core/db/sqlite.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AuditLog } from '../core/audit.js';
 import type { Registry } from '../registry/index.js';
 import type { StreamGate } from '../core/streams.js';
-import type { Accepted } from '../ingest/index.js';
+import type { Accepted, Presence } from '../ingest/index.js';
 import type { AlertsConfig } from './config.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { TimerHeap } from './heap.js';
@@ -21,16 +22,20 @@ import { QueueLog } from './queues.js';
 import { AlertService } from './service.js';
 import { RuleEngine } from './rules/engine.js';
 import { MqttDelivery, type MqttPublisher } from './delivery/mqtt.js';
-import { SseHub } from './delivery/sse.js';
+import { QueueStreams } from './delivery/sse.js';
 import { WebhookDelivery } from './delivery/webhooks.js';
 import { alertRoutes } from './routes.js';
 import { createAlertMetrics } from './metrics.js';
+import { QueueReadAudit } from './queue-reads.js';
+import type { AlertChangeListener } from './changes.js';
 
 export { alertsConfigSchema, type AlertsConfig } from './config.js';
 export { ManualClock, systemClock, type Clock } from '../core/clock.js';
 export { ALERT_TYPES, type AlertType } from './catalog.js';
 export type { Alert, AlertState, Action } from './model.js';
 export type { QueueMessage, QueueEvent } from './queues.js';
+export type { AlertChange, AlertChangeKind, AlertChangeListener, QueueDelivery } from './changes.js';
+export { QUEUE_READ_AUDIT_WINDOW_MS } from './queue-reads.js';
 export { signature as webhookSignature } from './delivery/webhooks.js';
 export { alertTopic } from './delivery/mqtt.js';
 
@@ -42,6 +47,11 @@ export interface AlertsDeps {
   metrics: Metrics;
   log: Logger;
   clock?: Clock | undefined;
+  /**
+   * When each device last sent valid data: the offline rule reads it here rather than keeping its
+   * own. It must run on the same clock as `clock`.
+   */
+  presence: Pick<Presence, 'get'>;
   /** Open streams per account, shared with the console's feed; the composition root ends a revoked account's streams through it. */
   streams?: StreamGate | undefined;
 }
@@ -54,6 +64,8 @@ export interface Alerts {
   readonly engine: RuleEngine;
   /** Ingest listener: accepted readings and events, after they are stored. */
   readonly onAccepted: (items: readonly Accepted[]) => void;
+  /** Hears every change of every alert once, after its commit (changes.ts); returns the unsubscribe. */
+  onChange(listener: AlertChangeListener): () => void;
   /** Fastify plugin for /api/v1. */
   readonly routes: FastifyPluginAsync;
   /** Publishes queue messages on `alerts/{queue}`. */
@@ -71,9 +83,9 @@ export function createAlerts(deps: AlertsDeps): Alerts {
   const { config, db, log } = deps;
   const clock = deps.clock ?? systemClock;
   const heap = new TimerHeap();
-  const ledger = new AlertLedger(db);
+  const ledger = new AlertLedger(db, (err, what) => log.error({ err }, what));
   const queues = new QueueLog(db, (err, what) => log.error({ err }, what));
-  const sse = new SseHub(queues, { heartbeatMs: config.sse.heartbeat, maxPending: config.sse.maxPending, pageLimit: config.queues.pageLimit }, deps.streams);
+  const sse = new QueueStreams(queues, { heartbeatMs: config.sse.heartbeat, maxPending: config.sse.maxPending, pageLimit: config.queues.pageLimit }, deps.streams);
   let mqtt: MqttDelivery | undefined;
   // the gauges read their sources at scrape time, when everything below exists
   const metrics = createAlertMetrics(deps.metrics.registry, {
@@ -82,16 +94,16 @@ export function createAlerts(deps: AlertsDeps): Alerts {
     webhookLag: () => (db.open ? webhooks.lag() : []),
     sseClients: () => sse.size,
   });
-  const service = new AlertService({
-    db, ledger, queues, audit: deps.audit, config, clock, heap, log,
-    onRaised: (type, severity) => metrics.raised.labels(type, severity).inc(),
-    onEscalated: (kind) => metrics.escalated.labels(kind).inc(),
+  const service = new AlertService({ db, ledger, queues, audit: deps.audit, config, clock, heap, log });
+  ledger.onChange((c) => {
+    if (c.kind === 'raised') metrics.raised.labels(c.alert.type, c.alert.severity).inc();
+    else if (c.kind === 'escalated' && c.reason) metrics.escalated.labels(c.reason).inc();
   });
-  const engine = new RuleEngine({ db, registry: deps.registry, service, heap, clock, config, log });
+  const engine = new RuleEngine({ db, registry: deps.registry, service, heap, clock, config, log, presence: deps.presence });
   const webhooks = new WebhookDelivery(db, queues, config.webhooks, log, {
     delivered: (id) => metrics.webhookDelivered.labels(id).inc(),
     failed: (id) => metrics.webhookFailed.labels(id).inc(),
-  });
+  }, { audit: deps.audit });
   queues.onMessage(sse.onMessage);
   queues.onMessage(webhooks.onMessage);
 
@@ -109,7 +121,8 @@ export function createAlerts(deps: AlertsDeps): Alerts {
   const alerts: Alerts = {
     clock, service, ledger, queues, engine,
     onAccepted: engine.onAccepted,
-    routes: alertRoutes({ service, ledger, queues, sse, config }),
+    onChange: (listener) => ledger.onChange(listener),
+    routes: alertRoutes({ service, ledger, queues, sse, config, reads: new QueueReadAudit(deps.audit, clock) }),
     attachBroker(broker) {
       mqtt = new MqttDelivery(broker, log);
       queues.onMessage(mqtt.onMessage);
@@ -120,7 +133,6 @@ export function createAlerts(deps: AlertsDeps): Alerts {
       started = true;
       deps.registry.on('deviceChanged', onDeviceChanged);
       timers.push(setInterval(safely('alert timers failed', () => engine.tick()), config.tickMs));
-      timers.push(setInterval(safely('saving alert rule state failed', () => engine.persistSeen()), config.persistIntervalMs));
       for (const t of timers) t.unref();
       unsubscribeClock = clock.onAdvance?.(safely('alert timers failed', () => engine.tick()));
       const daily = safely('alert schedules failed', () => {
@@ -149,7 +161,6 @@ export function createAlerts(deps: AlertsDeps): Alerts {
       mqtt?.close();
       await webhooks.close();
       engine.flush();
-      engine.persistSeen();
     },
   };
   return alerts;

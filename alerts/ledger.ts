@@ -3,11 +3,20 @@
  * (open, acknowledged, dispatched, resolved) are mirrored in memory by (device, type, subject),
  * so a rule can tell in O(1) whether a condition repeats an open alert. Closed and cleared alerts
  * stay in the ledger; only the memory index forgets them.
+ *
+ * The memory index holds only what the store holds. A change is made copy-on-write inside a
+ * transaction (`begin`, `create` / `edit`, `record`): the alert service works on a copy, reads in
+ * the transaction see that copy, and the index takes it only at `commit`, after the database
+ * committed. A rollback drops the copies, so the API and the rules never see a state that was not
+ * stored. The snapshots the index hands out are never changed (`Readonly<Alert>`: a change is a
+ * new copy), and each recorded change is announced to the `onChange` listeners (changes.ts) after
+ * the commit.
  */
 import type { Statement } from 'better-sqlite3';
-import { migrate, type Db } from '../core/store.js';
+import { migrate, type Db } from '../core/db/sqlite.js';
 import { alertScopeSql, type AlertColumns, type Principal } from '../registry/index.js';
 import { ACTIVE_STATES, type Alert, type AlertState, type HistoryEntry } from './model.js';
+import type { AlertChange, AlertChangeListener } from './changes.js';
 
 const MIGRATIONS = [
   `CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, subject TEXT NOT NULL, device_id TEXT NOT NULL,
@@ -39,15 +48,61 @@ const SCOPE_COLUMNS: AlertColumns = { companyId: 'company_id', deviceKind: 'devi
 
 export const activeKey = (deviceId: string, type: string, subject: string) => `${deviceId}\u0000${type}\u0000${subject}`;
 
+/** What the open transaction has changed so far. */
+interface Pending {
+  /** The newest state of each alert the transaction touched: its working copy, or its last recorded snapshot. */
+  latest: Map<number, Readonly<Alert>>;
+  /** The last recorded snapshot of each alert: what the memory index takes at the commit. */
+  recorded: Map<number, Readonly<Alert>>;
+  /** Working copies not recorded yet, with what each was copied from (null: a new alert). */
+  working: Map<number, { draft: Alert; previous: Readonly<Alert> | null }>;
+  /** (device, type, subject) → the alert active there now; null when it left the active states in this transaction. */
+  keys: Map<string, Readonly<Alert> | null>;
+  changes: AlertChange[];
+  created: Readonly<Alert>[];
+}
+
+/** Change details the service gives with a recorded copy (the ledger adds the snapshots). */
+export type ChangeRecord = Pick<AlertChange, 'kind' | 'at' | 'queues' | 'actor' | 'note' | 'reason'>;
+
+const NO_CHANGES: readonly AlertChange[] = Object.freeze([]);
+const NO_ALERTS: ReadonlyArray<Readonly<Alert>> = Object.freeze([]);
+
+/**
+ * The working copy of a snapshot: every field by name (the compiler asks for a new one here), and
+ * new arrays for the two that changes push to. Cheaper than a spread, and snapshots are not frozen
+ * at run time for the same reason: `Readonly<Alert>` is what the ledger hands out.
+ */
+function copyOf(a: Readonly<Alert>): Alert {
+  return {
+    id: a.id, type: a.type, subject: a.subject, severity: a.severity, state: a.state, label: a.label, domain: a.domain,
+    deviceId: a.deviceId, deviceKind: a.deviceKind, siteId: a.siteId, companyId: a.companyId, maintenanceUnitId: a.maintenanceUnitId,
+    location: a.location, openedAt: a.openedAt, updatedAt: a.updatedAt, lastRaisedAt: a.lastRaisedAt, count: a.count,
+    conditionActive: a.conditionActive, suppressed: a.suppressed, confirmation: a.confirmation, forwardedUnverified: a.forwardedUnverified,
+    deadlines: a.deadlines, acknowledgedAt: a.acknowledgedAt, dispatchedAt: a.dispatchedAt, resolvedAt: a.resolvedAt,
+    closedAt: a.closedAt, clearedAt: a.clearedAt, escalations: a.escalations.slice(), queues: a.queues.slice(), details: a.details,
+  };
+}
+
 export class AlertLedger {
-  private readonly active = new Map<string, Alert>();
-  private readonly activeById = new Map<number, Alert>();
+  private readonly active = new Map<string, Readonly<Alert>>();
+  private readonly activeById = new Map<number, Readonly<Alert>>();
   private readonly historySeq = new Map<number, number>();
   /** One prepared count per scope shape (five roles). */
   private readonly countStmts = new Map<string, Statement<unknown[]>>();
   private readonly stmts;
+  private inTx = false;
+  /**
+   * The open transaction's changes, when it has made any (null otherwise, so reads in a transaction
+   * that changes no alert cost nothing). One set of maps, cleared after each transaction.
+   */
+  private pending: Pending | null = null;
+  private readonly changeSet: Pending = { latest: new Map(), recorded: new Map(), working: new Map(), keys: new Map(), changes: [], created: [] };
+  /** Committed changes not yet announced (`flushChanges`). */
+  private announce: AlertChange[] = [];
+  private readonly listeners: AlertChangeListener[] = [];
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly onError: (err: unknown, what: string) => void = () => {}) {
     migrate(db, 'alerts', MIGRATIONS);
     this.stmts = {
       insert: db.prepare(`INSERT INTO alerts (type, subject, device_id, device_kind, site_id, company_id, maintenance_unit_id, domain, state,
@@ -64,36 +119,160 @@ export class AlertLedger {
     }
   }
 
-  private remember(a: Alert): void {
+  private remember(a: Readonly<Alert>): void {
     this.active.set(activeKey(a.deviceId, a.type, a.subject), a);
     this.activeById.set(a.id, a);
   }
 
-  findActive(deviceId: string, type: string, subject: string): Alert | undefined {
-    return this.active.get(activeKey(deviceId, type, subject));
+  private tx(): Pending {
+    if (!this.inTx) throw new Error('alert ledger: changes are made inside a transaction (AlertService.atomically)');
+    return this.pending ??= this.changeSet;
   }
 
-  activeAlerts(): IterableIterator<Alert> { return this.activeById.values(); }
+  // ---- reads (inside a transaction they see its changes) ----
 
-  isActive(a: Alert): boolean { return this.activeById.get(a.id) === a; }
-
-  /** Stores a new alert and gives it its id. */
-  create(a: Omit<Alert, 'id'>): Alert {
-    const info = this.stmts.insert.run({ ...a, maintenanceUnitId: a.maintenanceUnitId, suppressed: a.suppressed ? 1 : 0 });
-    const alert = { id: Number(info.lastInsertRowid), ...a } as Alert;
-    this.save(alert);
-    return alert;
+  findActive(deviceId: string, type: string, subject: string): Readonly<Alert> | undefined {
+    const key = activeKey(deviceId, type, subject);
+    const p = this.pending;
+    if (p !== null && p.keys.has(key)) return p.keys.get(key) ?? undefined;
+    return this.active.get(key);
   }
 
-  /** Writes the alert back; an alert that left the active states is dropped from the memory index. */
-  save(a: Alert): void {
-    this.stmts.update.run(a.state, a.severity, a.suppressed ? 1 : 0, a.maintenanceUnitId, a.updatedAt, JSON.stringify(a), a.id);
-    if (ACTIVE_STATES.has(a.state)) {
-      if (this.activeById.get(a.id) !== a) this.remember(a);
-    } else if (this.activeById.get(a.id) === a) {
-      this.activeById.delete(a.id);
-      this.active.delete(activeKey(a.deviceId, a.type, a.subject));
+  /** The alert if it is active. */
+  getActive(id: number): Readonly<Alert> | undefined {
+    const a = this.pending?.latest.get(id) ?? this.activeById.get(id);
+    return a !== undefined && ACTIVE_STATES.has(a.state) ? a : undefined;
+  }
+
+  activeAlerts(): IterableIterator<Readonly<Alert>> {
+    const p = this.pending;
+    return p === null ? this.activeById.values() : this.activeIn(p);
+  }
+
+  private *activeIn(p: Pending): IterableIterator<Readonly<Alert>> {
+    for (const a of this.activeById.values()) if (!p.latest.has(a.id)) yield a;
+    for (const a of p.latest.values()) if (ACTIVE_STATES.has(a.state)) yield a;
+  }
+
+  get(id: number): Readonly<Alert> | undefined {
+    const a = this.pending?.latest.get(id) ?? this.activeById.get(id);
+    if (a) return a;
+    const row = this.stmts.get.get(id) as { doc: string } | undefined;
+    return row ? (JSON.parse(row.doc) as Alert) : undefined;
+  }
+
+  // ---- changes ----
+
+  /** Opens the transaction's change set (the alert service calls it with the database transaction). */
+  begin(): void {
+    if (this.inTx) throw new Error('alert ledger: a transaction is open already');
+    this.inTx = true;
+  }
+
+  /** Stores a new alert, gives it its id, and returns it as a working copy (`record` it). */
+  create(fields: Omit<Alert, 'id'>): Alert {
+    const p = this.tx();
+    const info = this.stmts.insert.run({ ...fields, maintenanceUnitId: fields.maintenanceUnitId, suppressed: fields.suppressed ? 1 : 0 });
+    const draft = { id: Number(info.lastInsertRowid), ...fields } as Alert;
+    p.working.set(draft.id, { draft, previous: null });
+    p.latest.set(draft.id, draft);
+    p.keys.set(activeKey(draft.deviceId, draft.type, draft.subject), draft);
+    p.created.push(draft);
+    return draft;
+  }
+
+  /** The working copy of an alert in this transaction: made on the first edit, and again after each `record`. */
+  edit(a: Readonly<Alert>): Alert {
+    const p = this.tx();
+    const w = p.working.get(a.id);
+    if (w) return w.draft;
+    const base = p.latest.get(a.id) ?? this.activeById.get(a.id) ?? a;
+    const draft = copyOf(base);
+    p.working.set(a.id, { draft, previous: base });
+    p.latest.set(a.id, draft);
+    return draft;
+  }
+
+  /**
+   * Writes a working copy and records its change. The copy becomes the snapshot that the change
+   * announces and the memory index takes at the commit (nobody changes it after this); a later
+   * edit makes a new copy.
+   */
+  record(draft: Alert, change: ChangeRecord): void {
+    const p = this.tx();
+    const w = p.working.get(draft.id);
+    if (w?.draft !== draft) throw new Error(`alert ledger: alert ${draft.id} is not a working copy of this transaction`);
+    this.stmts.update.run(draft.state, draft.severity, draft.suppressed ? 1 : 0, draft.maintenanceUnitId, draft.updatedAt, JSON.stringify(draft), draft.id);
+    p.working.delete(draft.id);
+    p.recorded.set(draft.id, draft);
+    p.keys.set(activeKey(draft.deviceId, draft.type, draft.subject), ACTIVE_STATES.has(draft.state) ? draft : null);
+    // one literal of one shape: a spread of the caller's object would cost more than the rest of this
+    p.changes.push({
+      kind: change.kind, alert: draft, previous: w.previous, queues: change.queues, at: change.at,
+      actor: change.actor, note: change.note, reason: change.reason,
+    });
+  }
+
+  /**
+   * After the database committed: the memory index takes the recorded snapshots. Returns the
+   * transaction's changes, which wait for `flushChanges` to be announced.
+   */
+  commit(): readonly AlertChange[] {
+    const p = this.pending;
+    this.inTx = false;
+    this.pending = null;
+    if (p === null) return NO_CHANGES;
+    for (const a of p.recorded.values()) {
+      if (ACTIVE_STATES.has(a.state)) this.remember(a);
+      else if (this.activeById.delete(a.id)) this.active.delete(activeKey(a.deviceId, a.type, a.subject));
     }
+    const changes = p.changes.length > 0 ? p.changes : NO_CHANGES;
+    for (const c of changes) this.announce.push(c);
+    this.clear(p);
+    return changes;
+  }
+
+  /** After a rollback: forgets the working copies. Returns the alerts the transaction had created (never stored). */
+  rollback(): ReadonlyArray<Readonly<Alert>> {
+    const p = this.pending;
+    this.inTx = false;
+    this.pending = null;
+    // the history numbering of the rolled-back rows is read again from the store
+    this.historySeq.clear();
+    if (p === null) return NO_ALERTS;
+    const created = p.created.length > 0 ? p.created : NO_ALERTS;
+    this.clear(p);
+    return created;
+  }
+
+  private clear(p: Pending): void {
+    p.latest.clear();
+    p.recorded.clear();
+    p.working.clear();
+    p.keys.clear();
+    if (p.changes.length > 0) p.changes = [];
+    if (p.created.length > 0) p.created = [];
+  }
+
+  /** Announces the committed changes to the listeners, in order (one that throws does not stop the others). */
+  flushChanges(): void {
+    if (this.announce.length === 0) return;
+    const batch = this.announce;
+    this.announce = [];
+    for (const c of batch) {
+      for (const l of this.listeners) {
+        try { l(c); } catch (err) { this.onError(err, 'alert change listener failed'); }
+      }
+    }
+  }
+
+  /** Hears every committed change; returns the unsubscribe. */
+  onChange(listener: AlertChangeListener): () => void {
+    this.listeners.push(listener);
+    return () => {
+      const i = this.listeners.indexOf(listener);
+      if (i >= 0) this.listeners.splice(i, 1);
+    };
   }
 
   addHistory(alertId: number, entry: HistoryEntry): void {
@@ -106,20 +285,13 @@ export class AlertLedger {
     this.stmts.addHistory.run(alertId, seq, entry.at, entry.actor, entry.action, entry.note ?? null, entry.detail === undefined ? null : JSON.stringify(entry.detail));
   }
 
-  get(id: number): Alert | undefined {
-    const a = this.activeById.get(id);
-    if (a) return a;
-    const row = this.stmts.get.get(id) as { doc: string } | undefined;
-    return row ? (JSON.parse(row.doc) as Alert) : undefined;
-  }
-
   history(id: number): HistoryEntry[] {
     return (this.stmts.history.all(id) as Array<{ at: number; actor: string; action: string; note: string | null; detail: string | null }>)
       .map((r) => ({ at: r.at, actor: r.actor, action: r.action, ...(r.note === null ? {} : { note: r.note }), ...(r.detail === null ? {} : { detail: JSON.parse(r.detail) }) }));
   }
 
   /** Newest first; `before` pages by id. */
-  list(f: AlertFilter): Alert[] {
+  list(f: AlertFilter): Array<Readonly<Alert>> {
     const scope = alertScopeSql(f.viewer, SCOPE_COLUMNS);
     const where: string[] = [scope.where];
     const params: unknown[] = [...scope.params];

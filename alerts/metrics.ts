@@ -1,4 +1,4 @@
-/** Alert metrics (SPEC section 6: alerts raised by type, queue depths), on the gateway's registry. */
+/** Alert metrics (alerts raised by type, escalations, queue heads, webhook lag, streams), on the gateway's registry. */
 import { Counter, Gauge, type Registry } from 'prom-client';
 
 export function createAlertMetrics(registry: Registry, sources: {

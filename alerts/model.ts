@@ -1,4 +1,8 @@
-/** The alert as the ledger keeps it and the API and queues show it (SPEC section 3). */
+/**
+ * The alert as the ledger keeps it and the API and queues show it. An alert the ledger hands out is
+ * a frozen snapshot: a change works on a copy (`AlertLedger.edit`), and the copy replaces the
+ * snapshot only once its transaction has committed.
+ */
 import type { AlertType, Domain, Severity } from './catalog.js';
 
 export const ALERT_STATES = ['open', 'acknowledged', 'dispatched', 'resolved', 'closed', 'cleared'] as const;
@@ -67,3 +71,27 @@ export interface HistoryEntry {
 }
 
 export const SYSTEM_ACTOR = 'system';
+
+/** What the rules know about a device. */
+export interface DeviceInfo {
+  id: string;
+  kind: string;
+  siteId: string;
+  companyId: string;
+  maintenanceUnitId?: string | undefined;
+  location?: string | undefined;
+  nextInspectionDue?: string | undefined;
+  disabled?: boolean | undefined;
+  /** registration time (epoch ms) */
+  createdAt?: number | undefined;
+}
+
+/** A rule's report that a condition holds: opens an alert, or repeats the active one. */
+export interface RaiseInput {
+  device: DeviceInfo;
+  type: AlertType;
+  subject: string;
+  details: Record<string, unknown>;
+  suppressed: boolean;
+  at: number;
+}

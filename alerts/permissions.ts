@@ -1,15 +1,15 @@
 /**
- * Who may do what to an alert: the one role × action table, for the API (`AlertService.act`), for the
- * buttons the console shows (`allowedActions` in the API's answers) and for the READMEs (a test reads
- * their tables back and compares them with this one).
+ * Who may do what to an alert: the one role × action table, for the API (`checkAction` in
+ * lifecycle.ts), for the buttons the console shows (`allowedActions` in the API's answers) and for
+ * the READMEs (a test reads their tables back and compares them with this one).
  *
- * Scope comes first and is not decided here: an alert a principal may not see (access.ts) does not
- * exist for it (404). Then the role (403 ALERT_ACTION_FORBIDDEN), then the alert's state and, for
+ * Scope comes first and is not decided here: an alert a principal may not see (registry/scope.ts)
+ * does not exist for it (404). Then the role (403 ALERT_ACTION_FORBIDDEN), then the alert's state and, for
  * confirm / dismiss, whether it is an unconfirmed fire alarm (409 ALERT_INVALID_TRANSITION). The
  * role is asked before the state so that a refusal for the role reads the same in every state.
  *
  * To add an action (e.g. `arrive` for rescue supervision): add it to ACTIONS in model.ts, give it a
- * row here (the compiler asks for it), a case in `AlertService.act`, and a row in both READMEs.
+ * row here (the compiler asks for it), a case in `applyAction` (lifecycle.ts), and a row in both READMEs.
  */
 import { AUTHORITY_QUEUES, ownQueue, type Principal, type Role } from '../registry/index.js';
 import { ACTIONS, type Action, type Alert, type AlertState } from './model.js';

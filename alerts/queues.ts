@@ -5,7 +5,7 @@
  * it). Messages are appended inside the ledger's transaction and handed to the live consumers
  * (MQTT, SSE, webhooks) only after that transaction has committed.
  */
-import { migrate, type Db } from '../core/store.js';
+import { migrate, type Db } from '../core/db/sqlite.js';
 import type { Alert } from './model.js';
 
 export const QUEUE_EVENTS = ['raised', 'updated', 'escalated', 'acknowledged', 'dispatched', 'resolved', 'closed'] as const;

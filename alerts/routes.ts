@@ -1,9 +1,9 @@
 /**
- * The alerts API under /api/v1 (SPEC sections 3, 4 and 7): the ledger, the actions of the
- * lifecycle, the responsibility list, and the queues by HTTP pull and server-sent events. Every
- * route checks the caller's scope: an alert outside it is answered like one that does not exist
- * (404); a queue outside it is 403 whatever its name, so that says nothing either. Who may take
- * which action is alerts/permissions.ts; every alert shown carries the caller's `allowedActions`.
+ * The alerts API under /api/v1: the ledger, the actions of the lifecycle, the responsibility
+ * list, and the queues by HTTP pull and server-sent events. Every route checks the caller's
+ * scope: an alert outside it is answered like one that does not exist (404); a queue outside it
+ * is 403 whatever its name, so that says nothing either. Who may take which action is
+ * alerts/permissions.ts; every alert shown carries the caller's `allowedActions`.
  */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
@@ -16,15 +16,17 @@ import { allowedActions } from './permissions.js';
 import type { QueueLog } from './queues.js';
 import type { AlertService } from './service.js';
 import type { AlertLedger } from './ledger.js';
-import type { SseHub } from './delivery/sse.js';
+import type { QueueStreams } from './delivery/sse.js';
 import type { AlertsConfig } from './config.js';
+import type { QueueReadAudit } from './queue-reads.js';
 
 export interface AlertRoutesDeps {
   service: AlertService;
   ledger: AlertLedger;
   queues: QueueLog;
-  sse: SseHub;
+  sse: QueueStreams;
   config: AlertsConfig;
+  reads: QueueReadAudit;
 }
 
 const idParams = z.object({ id: z.coerce.number().int().positive() });
@@ -38,7 +40,7 @@ function queueFrom(p: Principal, params: { queue: string; unit?: string | undefi
 }
 
 export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
-  const { service, ledger, queues, sse, config } = deps;
+  const { service, ledger, queues, sse, config, reads } = deps;
   const forCaller = (p: Principal, a: Alert): AlertForCaller => ({ ...a, allowedActions: allowedActions(p, a) });
   return async (app) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
@@ -102,7 +104,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
       const queue = queueFrom(req.principal, req.params);
       const items = queues.read(queue, req.query.after, req.query.limit);
       const next = items.length > 0 ? items[items.length - 1]!.cursor : req.query.after;
-      service.queueRead(req.principal, queue, 'pull', { after: req.query.after, upTo: next });
+      reads.record(req.principal, queue, 'pull', { after: req.query.after, upTo: next });
       return { queue, head: queues.head(queue), items, next };
     };
     const pullSchema = { tags: ['queues'], summary: 'Queue messages after a cursor (HTTP pull)', querystring: pullQuery };
@@ -124,7 +126,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
       }
       // refused with a coded answer while the reply is still Fastify's; open() follows in the same turn
       sse.admit(req.principal);
-      service.queueRead(req.principal, queue, 'stream', { after });
+      reads.record(req.principal, queue, 'stream', { after });
       reply.hijack();
       await sse.open(req.principal, queue, after, reply.raw);
     };

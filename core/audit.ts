@@ -1,27 +1,48 @@
-/** The audit log: every registry change and (later) every alert action, who did it and when. */
-import { migrate, type Db } from './store.js';
+/** The audit log: every registry change and alert action, refused logins and actions, who did it and when. */
+import type { Generated, Kysely } from 'kysely';
+import { SqliteStore, type Db } from './db/sqlite.js';
+import type { Migration } from './db/query.js';
 
 export interface AuditEntry { id: number; at: number; actor: string; action: string; target: string; detail: unknown }
 
+export interface AuditTables {
+  audit_log: { id: Generated<number>; at: number; actor: string; action: string; target: string; detail: string | null };
+}
+
+export const AUDIT_MIGRATIONS: readonly Migration[] = [{
+  sqlite: `CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
+      action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT);
+    CREATE INDEX audit_log_target ON audit_log (target, id);`,
+  postgres: `CREATE TABLE audit_log (id BIGSERIAL PRIMARY KEY, at BIGINT NOT NULL, actor TEXT NOT NULL,
+      action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT);
+    CREATE INDEX audit_log_target ON audit_log (target, id);`,
+}];
+
+/** The audit log's queries, the same for both stores. */
+export const auditQueries = (q: Kysely<AuditTables>) => ({
+  insert: (row: { at: number; actor: string; action: string; target: string; detail: string | null }) => q.insertInto('audit_log').values(row),
+  list: (opts: { target?: string | undefined; limit: number }) => {
+    let s = q.selectFrom('audit_log').selectAll();
+    if (opts.target) s = s.where('target', '=', opts.target);
+    return s.orderBy('id', 'desc').limit(opts.limit);
+  },
+});
+
 export class AuditLog {
-  private readonly insert;
-  constructor(private readonly db: Db, private readonly now: () => number = Date.now) {
-    migrate(db, 'audit', [
-      `CREATE TABLE audit_log (id INTEGER PRIMARY KEY AUTOINCREMENT, at INTEGER NOT NULL, actor TEXT NOT NULL,
-         action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT);
-       CREATE INDEX audit_log_target ON audit_log (target, id);`,
-    ]);
-    this.insert = db.prepare('INSERT INTO audit_log (at, actor, action, target, detail) VALUES (?, ?, ?, ?, ?)');
+  private readonly store: SqliteStore<AuditTables>;
+  private readonly queries;
+
+  constructor(db: Db, private readonly now: () => number = Date.now) {
+    this.store = new SqliteStore<AuditTables>(db);
+    this.store.migrate('audit', AUDIT_MIGRATIONS);
+    this.queries = auditQueries(this.store.q);
   }
 
   record(actor: string, action: string, target: string, detail?: unknown): void {
-    this.insert.run(this.now(), actor, action, target, detail === undefined ? null : JSON.stringify(detail));
+    this.store.run(this.queries.insert({ at: this.now(), actor, action, target, detail: detail === undefined ? null : JSON.stringify(detail) }));
   }
 
-  list(opts: { target?: string; limit: number }): AuditEntry[] {
-    const rows = (opts.target
-      ? this.db.prepare('SELECT * FROM audit_log WHERE target = ? ORDER BY id DESC LIMIT ?').all(opts.target, opts.limit)
-      : this.db.prepare('SELECT * FROM audit_log ORDER BY id DESC LIMIT ?').all(opts.limit)) as Array<AuditEntry & { detail: string | null }>;
-    return rows.map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
+  list(opts: { target?: string | undefined; limit: number }): AuditEntry[] {
+    return this.store.all(this.queries.list(opts)).map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
   }
 }

@@ -1,9 +1,19 @@
 /**
- * Retry delays for time-series writes: exponential backoff with "full jitter" (a uniformly random
- * delay between 0 and the exponential ceiling), which spreads the retries of many gateways
- * restarting against one InfluxDB instead of having them hammer it in lockstep. A server's
- * Retry-After (429 / 503) is honoured as a lower bound. Pure: the clock and the random source are
- * injectable so tests do not sleep or depend on luck.
+ * The gateway's one retry policy for talking to other systems (InfluxDB, agencies' webhooks).
+ *
+ * Delays: exponential backoff with "full jitter" (a uniformly random delay between 0 and the
+ * exponential ceiling, itself capped), which spreads the retries of many senders that failed
+ * together instead of having them hammer a recovering receiver in lockstep. A server's Retry-After
+ * (seconds or an HTTP date) is honoured as a lower bound, itself capped so that a proxy cannot park
+ * a queue for a day.
+ *
+ * Whether to retry at all is decided by the failure's type, never by its message text: network
+ * errors, timeouts, 408, 429 and 5xx are transient (the same request may well succeed later); any
+ * other 4xx is permanent (the receiver understood and refused; sending it again gets the same
+ * answer). Callers may still retry a permanent failure on purpose (InfluxDB 401 / 404 are
+ * configuration problems that would refuse every batch, so the writer waits them out).
+ *
+ * Pure: the clock and the random source are injectable, so tests neither sleep nor depend on luck.
  */
 
 export interface BackoffOptions {
@@ -72,4 +82,51 @@ export class Backoff {
   reset(): void {
     this.failures = 0;
   }
+}
+
+// --- what is worth retrying -------------------------------------------------------------------
+
+export const ATTEMPT_ERRORS = {
+  /** Network error, timeout, 408, 429, 5xx (or an answer that is no HTTP refusal): try again later. */
+  TRANSIENT: 'CORE_ATTEMPT_TRANSIENT',
+  /** Any other 4xx: the receiver refuses this request and will refuse it again. */
+  PERMANENT: 'CORE_ATTEMPT_PERMANENT',
+} as const;
+export type AttemptErrorCode = (typeof ATTEMPT_ERRORS)[keyof typeof ATTEMPT_ERRORS];
+
+/** True for the statuses that say "not now" rather than "not this": 408, 429, 5xx, and anything that is no 4xx. */
+export function isTransientStatus(status: number): boolean {
+  return status < 400 || status >= 500 || status === 408 || status === 429;
+}
+
+/** A failed attempt at a remote call. `transient` follows from the code, which follows from the status or the failure's kind. */
+export class AttemptError extends Error {
+  readonly transient: boolean;
+  constructor(
+    readonly code: AttemptErrorCode,
+    message: string,
+    /** The HTTP status, when the receiver answered. */
+    readonly status?: number,
+    /** The receiver's Retry-After, in ms from when it answered. */
+    readonly retryAfterMs?: number,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = 'AttemptError';
+    this.transient = code === ATTEMPT_ERRORS.TRANSIENT;
+  }
+}
+
+/** An HTTP answer that is not a success, classified by its status; Retry-After is read from its header. */
+export function httpAttemptError(status: number, retryAfter?: string | readonly string[] | null, now: number = Date.now()): AttemptError {
+  const code = isTransientStatus(status) ? ATTEMPT_ERRORS.TRANSIENT : ATTEMPT_ERRORS.PERMANENT;
+  return new AttemptError(code, `answered ${status}`, status, parseRetryAfter(retryAfter, now));
+}
+
+/** No answer at all (refused connection, reset, DNS, timeout, abort): always transient. */
+export function networkAttemptError(err: unknown): AttemptError {
+  const e = err as { code?: string; message?: string; name?: string; cause?: { code?: string; message?: string } };
+  // fetch() wraps the socket's error: its cause says what happened ("ECONNREFUSED"), the wrapper only "fetch failed"
+  const what = [e.cause?.code ?? e.code, e.cause?.message ?? e.message ?? e.name].filter(Boolean).join(' ');
+  return new AttemptError(ATTEMPT_ERRORS.TRANSIENT, what || String(err), undefined, undefined, { cause: err });
 }

@@ -12,7 +12,7 @@ export function createMetrics() {
     connections: new Gauge({ name: 'gateway_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),
     connectsRefused: new Counter({ name: 'gateway_mqtt_connects_refused_total', help: 'MQTT connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
     publishThrottled: new Counter({ name: 'gateway_publish_throttled_total', help: 'Device publishes held back by the per-device rate limit', registers: [registry] }),
-    relaySkipped: new Counter({ name: 'gateway_relay_skipped_total', help: 'Live copies of device messages not sent to a subscriber, because its socket was full or too many copies were in flight (stored data is not affected)', registers: [registry] }),
+    relaySkipped: new Counter({ name: 'gateway_relay_skipped_total', help: 'Live copies of device messages not sent to MQTT subscribers, by reason (subscriber_behind: more than mqtt.limits.relayBufferBytes waiting for that subscriber, one per subscriber; in_flight: mqtt.limits.relayInFlight copies already being routed, one per message). Stored data is not affected', labelNames: ['reason'], registers: [registry] }),
     messagesReceived: new Counter({ name: 'gateway_messages_received_total', help: 'Device messages received, by channel', labelNames: ['channel'], registers: [registry] }),
     objectsValid: new Counter({ name: 'gateway_objects_valid_total', help: 'Valid readings and events accepted, by kind', labelNames: ['kind'], registers: [registry] }),
     rejected: new Counter({ name: 'gateway_rejected_total', help: 'Rejected messages or batch objects (dead letters), by reason', labelNames: ['reason'], registers: [registry] }),
@@ -25,6 +25,8 @@ export function createMetrics() {
     writeErrors: new Counter({ name: 'gateway_write_errors_total', help: 'Failed batch writes to the backend (retried)', labelNames: ['backend'], registers: [registry] }),
     commitLatency: new Histogram({ name: 'gateway_ingest_commit_seconds', help: 'Durable append of one ingest group (before devices are acknowledged)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers: [registry] }),
   };
+  // both reasons are exposed from the start, at 0, so that a rate over them is defined
+  for (const reason of ['subscriber_behind', 'in_flight']) m.relaySkipped.labels(reason).inc(0);
   return m;
 }
 

@@ -4,20 +4,12 @@
  * party's credentials stop being valid its streams end at once — a stream is authenticated only
  * when it opens, so without this a disabled account would keep hearing until it reconnects.
  * Parties are named by a key (the registry's `partyKey`), so this module knows nothing of accounts.
+ * The streams themselves are core/sse.ts.
  */
 import type { ServerResponse } from 'node:http';
 import { GatewayError } from './errors.js';
 
 interface Open { end: () => void }
-
-/** Response headers of every server-sent event stream of the gateway (queues, the console's feed). */
-export const SSE_HEADERS = Object.freeze({
-  'content-type': 'text/event-stream; charset=utf-8',
-  'cache-control': 'no-cache, no-transform',
-  connection: 'keep-alive',
-  // proxies (nginx) must not buffer a stream
-  'x-accel-buffering': 'no',
-});
 
 export class StreamGate {
   private readonly open = new Map<string, Set<Open>>();
@@ -54,16 +46,4 @@ export class StreamGate {
   }
 
   count(party: string): number { return this.open.get(party)?.size ?? 0; }
-}
-
-/**
- * Ends a stream's response with its last frame; a reader that does not take those bytes within a
- * second is cut off, so that a revoked party cannot keep the socket by not reading.
- */
-export function endStream(res: ServerResponse, last?: string): void {
-  if (res.destroyed || res.writableEnded) return;
-  const timer = setTimeout(() => res.destroy(), 1000);
-  timer.unref();
-  res.once('close', () => clearTimeout(timer));
-  if (last === undefined) res.end(); else res.end(last);
 }

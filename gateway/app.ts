@@ -8,7 +8,7 @@ import { mkdirSync } from 'node:fs';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
-import { openDatabase, type Db } from '../core/store.js';
+import { openDatabase, type Db } from '../core/db/sqlite.js';
 import { AuditLog } from '../core/audit.js';
 import { Registry } from '../registry/index.js';
 import { Presence } from '../ingest/index.js';
@@ -19,7 +19,7 @@ import { DeadLetterStore } from '../ingest/index.js';
 import { IngestPipeline } from '../ingest/index.js';
 import { createWriter, type TimeSeriesWriter } from '../ingest/index.js';
 import { seedRegistry } from '../registry/index.js';
-import { createAlerts, type Alerts, type Clock } from '../alerts/index.js';
+import { createAlerts, systemClock, type Alerts, type Clock } from '../alerts/index.js';
 import { consolePlugin } from '../dashboards/console/plugin.js';
 import { StreamGate } from '../core/streams.js';
 
@@ -59,7 +59,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   seedRegistry(registry, config.seed, log);
   const admin = resolveAdminToken(db, config.adminToken);
 
-  const presence = new Presence(db, config.presence.persistIntervalMs);
+  const clock = opts.clock ?? systemClock;
+  // presence is the one record of when a device last sent data, and the offline rule reads it: same clock as the alerts
+  const presence = new Presence(db, config.presence.persistIntervalMs, () => clock.now());
   const deadLetters = new DeadLetterStore(db, config.ingest.deadLetterCap, (n) => metrics.deadLettersDropped.inc(n));
   const writer = await createWriter(config, log, metrics);
   await writer.start();
@@ -85,7 +87,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     if (n > 0) log.info({ accountId, streams: n }, 'account revoked: its open streams ended');
   };
   registry.on('accountRevoked', endStreams);
-  const alerts = createAlerts({ config: config.alerts, db, registry, audit, metrics, log, clock: opts.clock, streams });
+  const alerts = createAlerts({ config: config.alerts, db, registry, audit, metrics, log, clock, presence, streams });
   pipeline.onAccepted(alerts.onAccepted);
 
   const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline, audit });

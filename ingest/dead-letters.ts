@@ -3,7 +3,9 @@
  * topic, a coded reason, the field paths at fault and the first bytes of the payload. Bounded by
  * `deadLetterCap`: past it the oldest are deleted, and the deletions are counted.
  */
-import { migrate, type Db } from '../core/store.js';
+import { sql, type Generated, type Kysely } from 'kysely';
+import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import type { Migration } from '../core/db/query.js';
 
 export const REJECT_REASONS = [
   'not_json', // payload is not UTF-8 JSON
@@ -36,55 +38,77 @@ export interface DeadLetter {
 
 export type NewDeadLetter = Omit<DeadLetter, 'id'>;
 
+export interface DeadLetterTables {
+  dead_letters: {
+    id: Generated<number>; received_at: number; device_id: string; topic: string; reason: string; message: string; issues: string;
+    batch_index: number | null; payload: string;
+  };
+}
+
+export const DEAD_LETTER_MIGRATIONS: readonly Migration[] = [{
+  sqlite: `CREATE TABLE dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at INTEGER NOT NULL, device_id TEXT NOT NULL,
+      topic TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL, issues TEXT NOT NULL, batch_index INTEGER, payload TEXT NOT NULL);
+    CREATE INDEX dead_letters_device ON dead_letters (device_id, id);`,
+  postgres: `CREATE TABLE dead_letters (id BIGSERIAL PRIMARY KEY, received_at BIGINT NOT NULL, device_id TEXT NOT NULL,
+      topic TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL, issues TEXT NOT NULL, batch_index INTEGER, payload TEXT NOT NULL);
+    CREATE INDEX dead_letters_device ON dead_letters (device_id, id);`,
+}];
+
+/** Rows per INSERT: one statement per chunk instead of one per letter (a malformed-payload storm is thousands a second). */
+const INSERT_CHUNK = 64;
+
+/** The dead letters' queries, the same for both stores. */
+export const deadLetterQueries = (q: Kysely<DeadLetterTables>) => ({
+  insert: (letters: readonly NewDeadLetter[]) => q.insertInto('dead_letters').values(letters.map((l) => ({
+    received_at: l.receivedAt, device_id: l.deviceId, topic: l.topic, reason: l.reason, message: l.message,
+    issues: JSON.stringify(l.issues), batch_index: l.index ?? null, payload: l.payload,
+  }))),
+  /** Keeps the newest `cap` (ids only grow, so the newest are the highest). */
+  prune: (cap: number) => q.deleteFrom('dead_letters').where('id', '<=', sql<number>`(SELECT MAX(id) FROM dead_letters) - ${cap}`),
+  list: (opts: { deviceIds?: readonly string[] | undefined; beforeId?: number | undefined; limit: number }) => {
+    let s = q.selectFrom('dead_letters').selectAll();
+    if (opts.deviceIds) s = s.where('device_id', 'in', opts.deviceIds);
+    if (opts.beforeId !== undefined) s = s.where('id', '<', opts.beforeId);
+    return s.orderBy('id', 'desc').limit(opts.limit);
+  },
+  count: () => q.selectFrom('dead_letters').select((eb) => eb.fn.countAll<number>().as('n')),
+});
+
 export class DeadLetterStore {
-  private readonly insert;
-  private readonly prune;
+  private readonly store: SqliteStore<DeadLetterTables>;
+  private readonly queries;
   private sinceLastPrune = 0;
 
-  constructor(private readonly db: Db, private readonly cap: number, private readonly onPruned: (n: number) => void) {
-    migrate(db, 'dead_letters', [
-      `CREATE TABLE dead_letters (id INTEGER PRIMARY KEY AUTOINCREMENT, received_at INTEGER NOT NULL, device_id TEXT NOT NULL,
-         topic TEXT NOT NULL, reason TEXT NOT NULL, message TEXT NOT NULL, issues TEXT NOT NULL, batch_index INTEGER, payload TEXT NOT NULL);
-       CREATE INDEX dead_letters_device ON dead_letters (device_id, id);`,
-    ]);
-    this.insert = db.prepare(`INSERT INTO dead_letters (received_at, device_id, topic, reason, message, issues, batch_index, payload)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?)`);
-    this.prune = db.prepare('DELETE FROM dead_letters WHERE id <= (SELECT MAX(id) FROM dead_letters) - ?');
+  constructor(db: Db, private readonly cap: number, private readonly onPruned: (n: number) => void) {
+    this.store = new SqliteStore<DeadLetterTables>(db);
+    this.store.migrate('dead_letters', DEAD_LETTER_MIGRATIONS);
+    this.queries = deadLetterQueries(this.store.q);
   }
 
   /** Called inside the ingest group commit's transaction. */
   appendMany(letters: readonly NewDeadLetter[]): void {
-    for (const l of letters) {
-      this.insert.run(l.receivedAt, l.deviceId, l.topic, l.reason, l.message, JSON.stringify(l.issues), l.index ?? null, l.payload);
+    for (let i = 0; i < letters.length; i += INSERT_CHUNK) {
+      this.store.run(this.queries.insert(i === 0 && letters.length <= INSERT_CHUNK ? letters : letters.slice(i, i + INSERT_CHUNK)));
     }
     this.sinceLastPrune += letters.length;
     // Pruning every insert would double the cost of a malformed-payload storm; every 1% of the cap is enough.
     if (this.sinceLastPrune >= Math.max(1, this.cap / 100)) {
       this.sinceLastPrune = 0;
-      const n = this.prune.run(this.cap).changes;
+      const n = this.store.run(this.queries.prune(this.cap)).changes;
       if (n > 0) this.onPruned(n);
     }
   }
 
   list(opts: { deviceIds?: readonly string[] | undefined; beforeId?: number | undefined; limit: number }): DeadLetter[] {
-    const where: string[] = [];
-    const args: unknown[] = [];
-    if (opts.deviceIds) {
-      if (opts.deviceIds.length === 0) return [];
-      where.push(`device_id IN (${opts.deviceIds.map(() => '?').join(',')})`);
-      args.push(...opts.deviceIds);
-    }
-    if (opts.beforeId !== undefined) { where.push('id < ?'); args.push(opts.beforeId); }
-    const sql = `SELECT * FROM dead_letters ${where.length ? 'WHERE ' + where.join(' AND ') : ''} ORDER BY id DESC LIMIT ?`;
-    const rows = this.db.prepare(sql).all(...args, opts.limit) as Array<Record<string, unknown>>;
-    return rows.map((r) => ({
-      id: r.id as number, receivedAt: r.received_at as number, deviceId: r.device_id as string, topic: r.topic as string,
-      reason: r.reason as RejectReason, message: r.message as string, issues: JSON.parse(r.issues as string) as Issue[],
-      ...(r.batch_index === null ? {} : { index: r.batch_index as number }), payload: r.payload as string,
+    if (opts.deviceIds && opts.deviceIds.length === 0) return [];
+    return this.store.all(this.queries.list(opts)).map((r) => ({
+      id: r.id, receivedAt: r.received_at, deviceId: r.device_id, topic: r.topic,
+      reason: r.reason as RejectReason, message: r.message, issues: JSON.parse(r.issues) as Issue[],
+      ...(r.batch_index === null ? {} : { index: r.batch_index }), payload: r.payload,
     }));
   }
 
   count(): number {
-    return (this.db.prepare('SELECT COUNT(*) AS n FROM dead_letters').get() as { n: number }).n;
+    return this.store.get(this.queries.count())?.n ?? 0;
   }
 }

@@ -65,8 +65,6 @@ export class DeviceContext {
   readonly ownPrefix: string;
   readonly tags: Readonly<Record<string, string>>;
   readonly tagText: string;
-  /** Token bucket of the broker's per-device publish rate limit. */
-  readonly rate = { tokens: 0, at: 0 };
   /** Last timestamp given to a reading without `seq`, and how many shared it (see Point.sub). */
   lastTs = -1;
   sameTsCount = 0;

@@ -3,8 +3,15 @@
  * (its last will), `lastSeenAt` from the last valid message, and the latest value of every field.
  * Kept in memory (updated on the hot path) and saved to the store every few seconds, so a restart
  * keeps the last known state.
+ *
+ * This is the gateway's one record of when a device last sent valid data (and of its newest
+ * reading's timestamp): the alert rules' offline check asks it rather than keeping its own copy.
+ * Presence, not the rules, because it sits below them, hears every accepted batch first, and is
+ * saved more often. So its `now` must be the clock the alert rules run on (the composition root
+ * passes the alert clock; a manual one in tests), or last-seen times and the rules' `now` would
+ * not compare.
  */
-import { migrate, type Db } from '../core/store.js';
+import { migrate, type Db } from '../core/db/sqlite.js';
 import type { Accepted } from './pipeline.js';
 
 export interface DeviceState {

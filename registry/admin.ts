@@ -3,7 +3,8 @@
  * generated at the first start, its hash stored, and the token printed once on the console (not in
  * the JSON logs, which are shipped elsewhere); later starts reuse the stored hash.
  */
-import { migrate, type Db } from '../core/store.js';
+import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import { KV_MIGRATIONS, registryQueries, type RegistryTables } from './store.js';
 import { generateSecret, hashSecret, secretMatches } from './secrets.js';
 import type { Principal } from './scope.js';
 
@@ -11,12 +12,14 @@ export const ADMIN_PRINCIPAL: Principal = Object.freeze({ id: 'admin', role: 'ad
 
 export function resolveAdminToken(db: Db, configured: string | undefined): { hash: string; generated?: string } {
   if (configured) return { hash: hashSecret(configured) };
-  migrate(db, 'kv', ['CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)']);
-  const row = db.prepare("SELECT value FROM kv WHERE key = 'admin_token_hash'").get() as { value: string } | undefined;
+  const store = new SqliteStore<RegistryTables>(db);
+  store.migrate('kv', KV_MIGRATIONS);
+  const queries = registryQueries(store.q);
+  const row = store.get(queries.kvGet('admin_token_hash'));
   if (row) return { hash: row.value };
   const token = generateSecret();
   const hash = hashSecret(token);
-  db.prepare("INSERT INTO kv (key, value) VALUES ('admin_token_hash', ?)").run(hash);
+  store.run(queries.kvInsert('admin_token_hash', hash));
   return { hash, generated: token };
 }
 

@@ -4,7 +4,8 @@
  * look devices up on every connect and message.
  */
 import { EventEmitter } from 'node:events';
-import { migrate, type Db } from '../core/store.js';
+import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import { REGISTRY_MIGRATIONS, registryQueries, type RegistryTables } from './store.js';
 import type { AuditLog } from '../core/audit.js';
 import { IdTakenError, conflict, notFound, badRequest } from '../core/errors.js';
 import { SecretProofs, generateSecret, hashChosenSecret, hashSecret, isSlowHash, secretMatches, secretMatchesSlow } from './secrets.js';
@@ -46,14 +47,6 @@ export interface RegistryEvents {
   accountRevoked: [accountId: string];
 }
 
-const MIGRATIONS = [
-  `CREATE TABLE sites (id TEXT PRIMARY KEY, name TEXT NOT NULL, company_id TEXT NOT NULL, address TEXT, created_at INTEGER NOT NULL);
-   CREATE TABLE devices (id TEXT PRIMARY KEY, kind TEXT NOT NULL, site_id TEXT NOT NULL REFERENCES sites(id),
-     location TEXT, building TEXT, maintenance_unit_id TEXT, registration_code TEXT, next_inspection_due TEXT,
-     secret_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);
-   CREATE TABLE accounts (id TEXT PRIMARY KEY, role TEXT NOT NULL, scope TEXT, name TEXT, token_hash TEXT NOT NULL UNIQUE,
-     disabled INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL);`,
-];
 
 export class Registry extends EventEmitter<RegistryEvents> {
   private readonly sites = new Map<string, Site>();
@@ -63,9 +56,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Fast proofs of operator-chosen device secrets already checked with scrypt (see secrets.ts). */
   private readonly secretProofs = new SecretProofs();
 
-  constructor(private readonly db: Db, private readonly audit: AuditLog, private readonly now: () => number = Date.now) {
+  private readonly store: SqliteStore<RegistryTables>;
+  private readonly queries;
+
+  constructor(db: Db, private readonly audit: AuditLog, private readonly now: () => number = Date.now) {
     super();
-    migrate(db, 'registry', MIGRATIONS);
+    this.store = new SqliteStore<RegistryTables>(db);
+    this.store.migrate('registry', REGISTRY_MIGRATIONS);
+    this.queries = registryQueries(this.store.q);
     this.load();
     // a revoked device's next login goes back to its stored hash, whatever was proven before
     this.on('deviceRevoked', (id) => this.secretProofs.forget(id));
@@ -73,21 +71,21 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private load(): void {
-    for (const r of this.db.prepare('SELECT * FROM sites').all() as Array<Record<string, unknown>>) {
-      this.sites.set(r.id as string, { id: r.id as string, name: r.name as string, companyId: r.company_id as string, address: (r.address as string) ?? undefined, createdAt: r.created_at as number });
+    for (const r of this.store.all(this.queries.sites())) {
+      this.sites.set(r.id, { id: r.id, name: r.name, companyId: r.company_id, address: r.address ?? undefined, createdAt: r.created_at });
     }
-    for (const r of this.db.prepare('SELECT * FROM devices').all() as Array<Record<string, unknown>>) {
-      const site = this.sites.get(r.site_id as string)!;
-      this.devices.set(r.id as string, {
-        id: r.id as string, kind: r.kind as DeviceKind, siteId: r.site_id as string, companyId: site.companyId,
-        location: (r.location as string) ?? undefined, building: (r.building as string) ?? undefined,
-        maintenanceUnitId: (r.maintenance_unit_id as string) ?? undefined, registrationCode: (r.registration_code as string) ?? undefined,
-        nextInspectionDue: (r.next_inspection_due as string) ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at as number,
-        secretHash: r.secret_hash as string,
+    for (const r of this.store.all(this.queries.devices())) {
+      const site = this.sites.get(r.site_id)!;
+      this.devices.set(r.id, {
+        id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: site.companyId,
+        location: r.location ?? undefined, building: r.building ?? undefined,
+        maintenanceUnitId: r.maintenance_unit_id ?? undefined, registrationCode: r.registration_code ?? undefined,
+        nextInspectionDue: r.next_inspection_due ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at,
+        secretHash: r.secret_hash,
       });
     }
-    for (const r of this.db.prepare('SELECT * FROM accounts').all() as Array<Record<string, unknown>>) {
-      this.cacheAccount({ id: r.id as string, role: r.role as Role, scope: (r.scope as string) ?? undefined, name: (r.name as string) ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at as number, tokenHash: r.token_hash as string });
+    for (const r of this.store.all(this.queries.accounts())) {
+      this.cacheAccount({ id: r.id, role: r.role as Role, scope: r.scope ?? undefined, name: r.name ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at, tokenHash: r.token_hash });
     }
   }
 
@@ -101,8 +99,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   createSite(input: SiteInput, actor: string): Site {
     if (this.sites.has(input.id)) throw new IdTakenError(input.id, 'site');
     const site: Site = { ...input, createdAt: this.now() };
-    this.db.prepare('INSERT INTO sites (id, name, company_id, address, created_at) VALUES (?, ?, ?, ?, ?)')
-      .run(site.id, site.name, site.companyId, site.address ?? null, site.createdAt);
+    this.store.run(this.queries.insertSite({ id: site.id, name: site.name, company_id: site.companyId, address: site.address ?? null, created_at: site.createdAt }));
     this.sites.set(site.id, site);
     this.audit.record(actor, 'site.create', `site:${site.id}`, input);
     return site;
@@ -124,9 +121,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     // a secret an operator chose may be guessable: salted and slow; a generated one needs neither
     const secretHash = given?.secretHash ?? (given?.secret ? hashChosenSecret(given.secret) : hashSecret(secret!));
     const row: DeviceRow = { ...input, companyId: site.companyId, disabled: given?.disabled ?? false, createdAt: this.now(), secretHash };
-    this.db.prepare(`INSERT INTO devices (id, kind, site_id, location, building, maintenance_unit_id, registration_code, next_inspection_due, secret_hash, disabled, created_at)
-      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`).run(row.id, row.kind, row.siteId, row.location ?? null, row.building ?? null, row.maintenanceUnitId ?? null,
-      row.registrationCode ?? null, row.nextInspectionDue ?? null, secretHash, row.disabled ? 1 : 0, row.createdAt);
+    this.store.run(this.queries.insertDevice({
+      id: row.id, kind: row.kind, site_id: row.siteId, location: row.location ?? null, building: row.building ?? null,
+      maintenance_unit_id: row.maintenanceUnitId ?? null, registration_code: row.registrationCode ?? null,
+      next_inspection_due: row.nextInspectionDue ?? null, secret_hash: secretHash, disabled: row.disabled ? 1 : 0, created_at: row.createdAt,
+    }));
     this.devices.set(row.id, row);
     this.audit.record(actor, 'device.create', `device:${row.id}`, input);
     const device = publicDevice(row);
@@ -144,9 +143,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!site) throw badRequest(`site ${patch.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
       next.companyId = site.companyId;
     }
-    this.db.prepare(`UPDATE devices SET site_id = ?, location = ?, building = ?, maintenance_unit_id = ?, registration_code = ?,
-      next_inspection_due = ?, disabled = ? WHERE id = ?`).run(next.siteId, next.location ?? null, next.building ?? null,
-      next.maintenanceUnitId ?? null, next.registrationCode ?? null, next.nextInspectionDue ?? null, next.disabled ? 1 : 0, id);
+    this.store.run(this.queries.updateDevice(id, {
+      site_id: next.siteId, location: next.location ?? null, building: next.building ?? null, maintenance_unit_id: next.maintenanceUnitId ?? null,
+      registration_code: next.registrationCode ?? null, next_inspection_due: next.nextInspectionDue ?? null, disabled: next.disabled ? 1 : 0,
+    }));
     this.devices.set(id, next);
     this.audit.record(actor, 'device.update', `device:${id}`, patch);
     const device = publicDevice(next);
@@ -160,8 +160,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const row = this.devices.get(id);
     if (!row) throw notFound('device', id);
     const secret = generateSecret();
-    row.secretHash = hashSecret(secret);
-    this.db.prepare('UPDATE devices SET secret_hash = ? WHERE id = ?').run(row.secretHash, id);
+    const secretHash = hashSecret(secret);
+    // stored first: if the write fails, the old secret keeps working everywhere, not only in the store
+    this.store.run(this.queries.updateDevice(id, { secret_hash: secretHash }));
+    row.secretHash = secretHash;
     this.audit.record(actor, 'device.rotate_secret', `device:${id}`);
     this.emit('deviceChanged', publicDevice(row));
     this.emit('deviceRevoked', id);
@@ -207,8 +209,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const tokenHash = given?.tokenHash ?? hashSecret(token!);
     if (this.accountsByToken.has(tokenHash)) throw conflict('that token is already in use');
     const row = { id: input.id, role: input.role, scope: input.scope, name: input.name, disabled: false, createdAt: this.now(), tokenHash };
-    this.db.prepare('INSERT INTO accounts (id, role, scope, name, token_hash, disabled, created_at) VALUES (?, ?, ?, ?, ?, 0, ?)')
-      .run(row.id, row.role, row.scope ?? null, row.name ?? null, tokenHash, row.createdAt);
+    this.store.run(this.queries.insertAccount({ id: row.id, role: row.role, scope: row.scope ?? null, name: row.name ?? null, token_hash: tokenHash, disabled: 0, created_at: row.createdAt }));
     this.cacheAccount(row);
     this.audit.record(actor, 'account.create', `account:${row.id}`, input);
     const account = publicAccount(row);
@@ -220,7 +221,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const row = this.accounts.get(id);
     if (!row) throw notFound('account', id);
     const next = { ...row, ...(patch.disabled === undefined ? {} : { disabled: patch.disabled }), ...(patch.name === undefined ? {} : { name: patch.name }) };
-    this.db.prepare('UPDATE accounts SET disabled = ?, name = ? WHERE id = ?').run(next.disabled ? 1 : 0, next.name ?? null, id);
+    this.store.run(this.queries.updateAccount(id, { disabled: next.disabled ? 1 : 0, name: next.name ?? null }));
     this.cacheAccount(next);
     this.audit.record(actor, 'account.update', `account:${id}`, patch);
     if (next.disabled && !row.disabled) this.emit('accountRevoked', id);
@@ -233,7 +234,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (!row) throw notFound('account', id);
     const token = generateSecret();
     const tokenHash = hashSecret(token);
-    this.db.prepare('UPDATE accounts SET token_hash = ? WHERE id = ?').run(tokenHash, id);
+    this.store.run(this.queries.updateAccount(id, { token_hash: tokenHash }));
     this.accountsByToken.delete(row.tokenHash);
     this.cacheAccount({ ...row, tokenHash });
     this.audit.record(actor, 'account.rotate_token', `account:${id}`);

@@ -1,4 +1,4 @@
-/** A small client for the gateway's HTTP API (SPEC section 7), used for provisioning and checking scenarios. */
+/** A small client for the gateway's HTTP API, used for provisioning and checking scenarios. */
 import { SimError } from './errors.js';
 
 export interface ApiResponse<T> {

@@ -6,6 +6,7 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { DEVICE_KINDS, type DeviceKind } from '../ingest/index.js';
+import { parseDuration as parseDurationText } from '../core/duration.js';
 import { GatewayApi } from './api.js';
 import { SimError, SIM_ERRORS } from './errors.js';
 import { Fleet } from './fleet.js';
@@ -186,13 +187,11 @@ const OPTIONS = {
 type Command = keyof typeof OPTIONS;
 type Values = Record<string, string | boolean | undefined>;
 
-/** `500ms`, `10s`, `3m`, `1h`, or plain milliseconds. */
+/** A `--flag` duration: plain milliseconds, `500ms`, `10s`, `1.5m`, `1h30m`, `15d` (the settings' grammar, core/duration.ts). */
 export function parseDuration(text: string, name: string): number {
-  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!m) throw new SimError('SIM_BAD_ARGS', `--${name}: "${text}" is not a duration (500ms, 10s, 3m, 1h) / 时长格式错误`);
-  const n = Number(m[1]);
-  const unit = m[2] ?? 'ms';
-  return Math.round(n * (unit === 'h' ? 3600_000 : unit === 'm' ? 60_000 : unit === 's' ? 1000 : 1));
+  const ms = parseDurationText(text);
+  if (ms === undefined) throw new SimError('SIM_BAD_ARGS', `--${name}: "${text}" is not a duration (500ms, 10s, 3m, 1h30m) / 时长格式错误`);
+  return ms;
 }
 
 function num(v: Values, name: string, fallback: number, check: (n: number) => boolean, what: string): number {

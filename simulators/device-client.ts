@@ -1,5 +1,5 @@
 /**
- * How every simulated device talks MQTT: one mqtt.js client per device, logged in as SPEC section 2
+ * How every simulated device talks MQTT: one mqtt.js client per device, logged in as the device contract
  * asks (client id = username = device id, password = secret), reconnecting by itself, with the
  * retained `offline` status as its last will. Shared by the load generator, the fleet and scenarios.
  */
@@ -15,7 +15,7 @@ export interface DeviceClientOptions {
   reconnectPeriodMs?: number;
   connectTimeoutMs?: number;
   keepaliveS?: number;
-  /** Publish retained `online` on connect and leave `offline` as last will (SPEC 2 status topic). */
+  /** Publish retained `online` on connect and leave `offline` as last will (the status topic). */
   status?: boolean;
 }
 

@@ -1,4 +1,4 @@
-/** One valid reading and one valid event per device kind: the smallest correct payloads of SPEC section 2. */
+/** One valid reading and one valid event per device kind: the smallest correct payloads of the device contract (ingest/schemas/kinds.ts). */
 import type { DeviceKind } from '../ingest/index.js';
 
 export function sampleTelemetry(kind: DeviceKind, seq = 0): Record<string, unknown> {

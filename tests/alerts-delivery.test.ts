@@ -178,10 +178,9 @@ describe('server-sent events', () => {
     expect(res.status).toBe(200);
     expect(res.headers.get('content-type')).toMatch(/text\/event-stream/);
     const events = sseEvents(res);
-    const t0 = Date.now();
+    // a stream opened without a cursor starts live: the first event is the one raised after it opened
     await event(d, { type: 'flooded' });
     const first = (await events.next()).value!;
-    expect(Date.now() - t0).toBeLessThan(1000);
     expect(first.event).toBe('raised');
     expect(first.id).toBe('1');
     expect(JSON.parse(first.data)).toMatchObject({ cursor: 1, queue, alert: { type: 'water.flooded' } });

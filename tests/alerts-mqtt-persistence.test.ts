@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, it } from 'vitest';
-import { openDatabase } from '../core/store.js';
+import { openDatabase } from '../core/db/sqlite.js';
 import { SqlitePersistence } from '../gateway/broker/persistence.js';
 
 const require = createRequire(import.meta.url);

@@ -1,5 +1,5 @@
 /**
- * One scenario per alert type of the built-in rules (DOMAIN.md), against the real gateway with real
+ * One scenario per alert type of the built-in rules, against the real gateway with real
  * MQTT clients and a manual clock: the right queues get `raised` with the right severity within
  * 1 s of the condition (duration rules: once the duration has passed on the clock), and no other
  * queue gets it.

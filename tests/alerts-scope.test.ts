@@ -1,5 +1,5 @@
 /**
- * The scope matrix (SPEC section 4): every role against every alert and queue resource, over the
+ * The scope matrix: every role against every alert and queue resource, over the
  * API (list, read, act, pull, stream) and MQTT (`alerts/{queue}` subscriptions). An alert outside
  * the caller's scope is answered as missing (404), so ids cannot be probed; a queue outside it is
  * 403, for every name, existing or not (an MQTT subscription is refused with 0x80).

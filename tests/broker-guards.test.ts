@@ -179,4 +179,14 @@ describe('PublishRateLimiter', () => {
     now += 1000; // 10 tokens back, but the debt of 2 is paid first
     expect(r.delayFor(bucket)).toBe(0);
   });
+
+  it('keeps no state of its own: each device\'s bucket, kept by the caller, is limited apart from the others', () => {
+    const now = 1000;
+    const r = new PublishRateLimiter(10, 2, () => now);
+    const chatty = PublishRateLimiter.emptyBucket();
+    const quiet = PublishRateLimiter.emptyBucket();
+    expect([r.delayFor(chatty), r.delayFor(chatty), r.delayFor(chatty)]).toEqual([0, 0, 100]);
+    expect(r.delayFor(quiet)).toBe(0);
+    expect(PublishRateLimiter.emptyBucket()).not.toBe(PublishRateLimiter.emptyBucket());
+  });
 });

@@ -15,7 +15,6 @@ afterAll(async () => { await t.dispose(); });
 
 interface Msg { cursor: number; event: string; alert: { id: number; deviceId: string; count: number } }
 
-
 it('delivers 1,000 alert messages missed while offline, in order, after a restart too', async () => {
   const token = await account(t, 'msb-offline', 'market-supervision');
   let c = await persistentAgency(t, 'msb-offline', token, []);
@@ -50,12 +49,19 @@ it('delivers 1,000 alert messages missed while offline, in order, after a restar
   const received: Msg[] = [];
   c = await persistentAgency(t, 'msb-offline', token, received);
   await waitFor(() => received.length >= expected.length, 30_000);
-  await new Promise((r) => setTimeout(r, 300));
-  expect(received.map((m) => m.cursor)).toEqual(expected);
-  expect(received.filter((m) => m.event === 'raised')).toHaveLength(LIFTS);
+  // an alert raised now is the marker: it is queued after the 1,000, so once it is in, a missed
+  // message delivered twice would be in too
+  const marker = await addDevice(t, 'elevator');
+  await marker.client.publishAsync(`devices/${marker.id}/events`, JSON.stringify({ type: 'fault', fault: 'overspeed' }), { qos: 1 });
+  await waitFor(() => received.some((m) => m.alert.deviceId === marker.id), 10_000);
+  expect(received.map((m) => m.cursor)).toEqual([...expected, received.at(-1)!.cursor]);
+  expect(received.at(-1)!).toMatchObject({ event: 'raised', alert: { deviceId: marker.id } });
+  expect(received.at(-1)!.cursor).toBeGreaterThan(expected.at(-1)!);
+  expect(received.filter((m) => m.event === 'raised' && m.alert.deviceId !== marker.id)).toHaveLength(LIFTS);
   // each alert's repeat count climbs 1..100 in the order received
   for (const d of lifts) {
     expect(received.filter((m) => m.alert.deviceId === d.id).map((m) => m.alert.count)).toEqual(Array.from({ length: FAULTS_PER_LIFT }, (_, i) => i + 1));
   }
   await c.endAsync();
+  await marker.client.endAsync();
 }, 120_000);

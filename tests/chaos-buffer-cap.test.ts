@@ -6,7 +6,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import mqtt from 'mqtt';
 import { gatewayProcess, type GatewayProcess } from './harness/process.js';
 import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
-import { ADMIN_TOKEN } from './harness/gateway.js';
+import { ADMIN_TOKEN, waitFor } from './harness/gateway.js';
 import { sampleTelemetry } from '../simulators/samples.js';
 
 const READINGS = 20_000;
@@ -47,13 +47,12 @@ it('drops the oldest readings past the cap, counts and logs them, keeps the newe
   expect(gw.output()).toMatch(/dropped|droppedLines/);
 
   await influxd.start();
-  const readyDeadline = Date.now() + 30_000;
+  // the spool replays into InfluxDB: poll until everything not dropped is there
   let rows: Array<{ seq: number }> = [];
-  while (Date.now() < readyDeadline) {
+  await waitFor(async () => {
     rows = (await api(`/api/v1/devices/cap-1/telemetry?from=0&fields=seq&limit=100000`)).rows ?? [];
-    if (rows.length === READINGS - dropped) break;
-    await new Promise((r) => setTimeout(r, 200));
-  }
+    return rows.length >= READINGS - dropped;
+  }, 30_000, 200).catch(() => undefined);
   // what was not dropped arrived; what is missing is exactly the oldest `dropped` readings
   expect(rows.length).toBe(READINGS - dropped);
   expect(rows.map((r) => r.seq)).toEqual(Array.from({ length: READINGS - dropped }, (_, i) => dropped + i));

@@ -5,11 +5,12 @@
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import mqtt, { type MqttClient } from 'mqtt';
 import { gatewayProcess, type GatewayProcess } from './harness/process.js';
-import { ADMIN_TOKEN } from './harness/gateway.js';
+import { ADMIN_TOKEN, waitFor } from './harness/gateway.js';
 import { sampleTelemetry } from '../simulators/samples.js';
 
 const DEVICES = 10;
 const WINDOW = 50; // messages in flight per device
+const ACKED_BEFORE_KILL = 500; // the kill comes once this many are acknowledged, with a full window in flight
 
 let gw: GatewayProcess;
 beforeAll(async () => {
@@ -58,20 +59,20 @@ it('keeps every acknowledged message across a SIGKILL', async () => {
     const client = mqtt.connect(gw.mqttUrl, { clientId: id, username: id, password: body.secret, reconnectPeriod: 200, clean: true });
     pubs.push(new Publisher(id, client));
   }
-  await new Promise((r) => setTimeout(r, 1500));
-  const ackedBeforeKill = pubs.reduce((a, p) => a + p.acked.size, 0);
-  expect(ackedBeforeKill).toBeGreaterThan(500);
+  const acked = () => pubs.reduce((a, p) => a + p.acked.size, 0);
+  await waitFor(() => acked() >= ACKED_BEFORE_KILL, 30_000);
 
   await gw.kill(); // mid-stream: some messages are in a group commit, some PUBACKs are on the wire
-  await new Promise((r) => setTimeout(r, 300));
+  const ackedAtKill = pubs.map((p) => p.acked.size);
+  // every device saw its connection drop before the gateway comes back
+  await waitFor(() => pubs.every((p) => !p.client.connected), 10_000);
   await gw.start();
-  // devices reconnect by themselves and resend what was not acknowledged
-  await new Promise((r) => setTimeout(r, 2500));
+  // devices reconnect by themselves and resend what was not acknowledged; each carries on past a
+  // full window of new acknowledgements, so what was in flight at the kill has been settled
+  await waitFor(() => pubs.every((p, i) => p.client.connected && p.acked.size >= ackedAtKill[i]! + 2 * WINDOW), 30_000);
   for (const p of pubs) p.running = false;
-  const deadline = Date.now() + 15_000;
-  while (pubs.some((p) => p.inflight > 0) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  const ackedAfter = pubs.reduce((a, p) => a + p.acked.size, 0);
-  expect(ackedAfter).toBeGreaterThan(ackedBeforeKill);
+  await waitFor(() => pubs.every((p) => p.inflight === 0), 15_000);
+  expect(acked()).toBeGreaterThan(ackedAtKill.reduce((a, n) => a + n, 0));
 
   for (const p of pubs) {
     const res = await api('GET', `/api/v1/devices/${p.id}/telemetry?from=0&fields=seq&limit=100000`);
@@ -101,8 +102,9 @@ it('keeps alerts and queue cursors across a SIGKILL: none lost, none doubled', a
   expect(before.filter((m) => m.event === 'raised')).toHaveLength(5);
 
   await gw.kill();
+  await waitFor(() => lifts.every((l) => !l.client.connected), 10_000);
   await gw.start();
-  await new Promise((r) => setTimeout(r, 1000)); // devices reconnect
+  await waitFor(() => lifts.every((l) => l.client.connected), 30_000); // devices reconnect by themselves
   for (const l of lifts) await fault(l);
 
   const alerts = (await api('GET', '/api/v1/alerts?type=elevator.overspeed&limit=100')).body;

@@ -352,14 +352,15 @@ describe('the live feed hub', () => {
       await waitFor(() => live.size === 2);
       expect(live.full).toBe(true);
       const alert = (id: number, deviceKind: string, domain: string) => ({ id, deviceKind, domain, companyId: 'co-a', maintenanceUnitId: 'unit-a', suppressed: false, state: 'open' });
-      // one change of an elevator alert, appended to three queues; then a fire alarm in two
+      // one change of an elevator alert, which went to three queues; then a fire alarm confirmed (property: updated, fire service: raised)
       const lift = alert(1, 'elevator', 'elevator');
-      for (const [cursor, queue] of [[7, 'property/co-a'], [3, 'maintenance/unit-a'], [9, 'market-supervision']] as const) {
-        live.onMessage({ cursor, queue, event: 'raised', at: 500, alert: lift } as never, JSON.stringify({ cursor, queue, event: 'raised', at: 500, alert: lift }));
-      }
+      live.onChange({ kind: 'raised', at: 500, alert: lift, previous: null, queues: [
+        { queue: 'property/co-a', cursor: 7, event: 'raised' }, { queue: 'maintenance/unit-a', cursor: 3, event: 'raised' }, { queue: 'market-supervision', cursor: 9, event: 'raised' },
+      ] } as never);
       const fireAlarm = alert(2, 'fire_panel', 'fire');
-      live.onMessage({} as never, JSON.stringify({ cursor: 8, queue: 'property/co-a', event: 'updated', at: 600, alert: fireAlarm, reason: 'confirmed' }));
-      live.onMessage({} as never, JSON.stringify({ cursor: 1, queue: 'fire-service', event: 'raised', at: 600, alert: fireAlarm, reason: 'confirmed' }));
+      live.onChange({ kind: 'updated', at: 600, alert: fireAlarm, previous: fireAlarm, reason: 'confirmed', queues: [
+        { queue: 'property/co-a', cursor: 8, event: 'updated' }, { queue: 'fire-service', cursor: 1, event: 'raised' },
+      ] } as never);
       const events = (text: string) => text.split('\n\n').filter((f) => f.includes('event: ')).map((f) => {
         const name = /event: (\w+)/.exec(f)![1]!;
         const data = /data: (.*)/.exec(f)?.[1];

@@ -1,6 +1,7 @@
 /**
- * The InfluxDB writer and its outage buffer: spool and backoff unit tests, then the writer against a
- * real InfluxDB 1.6 (`/usr/bin/influxd`, private instance per file) through outages and restarts,
+ * The InfluxDB writer and its outage buffer: spool unit tests (the backoff's are in backoff.test.ts),
+ * then the writer against a real InfluxDB 1.6 (`/usr/bin/influxd`, private instance per file)
+ * through outages and restarts,
  * then the 2.x sink against a small local imitation of `/api/v2/write` and `/api/v2/query` (the
  * installed InfluxDB 1.6 has no 2.x API; the imitation checks our requests and our handling of
  * the documented answers, not InfluxDB 2 itself).
@@ -17,11 +18,10 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { encodeTags, type Point } from '../ingest/points.js';
 import { KIND_CONTRACTS } from '../ingest/schemas/kinds.js';
-import { Backoff, backoffDelay, parseRetryAfter } from '../core/backoff.js';
 import {
   BISECT_BUDGET, Influx2Sink, InfluxWriter, TS_ERRORS, TimeSeriesError, buildInfluxQL, parsePartialWrite,
   type InfluxWriterConfig,
-} from '../ingest/writers/influx.js';
+} from '../ingest/writers/influx/index.js';
 import { Spool } from '../ingest/writers/spool.js';
 import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
 
@@ -88,48 +88,6 @@ function writerConfig(dataDir: string, url: string, database: string, ts: Partia
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const lines = (from: number, to: number) => Array.from({ length: to - from }, (_, i) => `m,device=d v=${from + i}i ${from + i}`);
-
-// --- backoff ---------------------------------------------------------------------------------
-
-describe('backoff', () => {
-  const opts = { initialDelayMs: 100, maxDelayMs: 1000 };
-
-  it('uses full jitter under an exponential ceiling capped at maxDelayMs', () => {
-    const top = { ...opts, random: () => 0.999999 };
-    expect(backoffDelay(1, top)).toBe(99);
-    expect(backoffDelay(2, top)).toBe(199);
-    expect(backoffDelay(4, top)).toBe(799);
-    expect(backoffDelay(5, top)).toBe(999); // 1600 capped at 1000
-    expect(backoffDelay(500, top)).toBe(999);
-    expect(backoffDelay(3, { ...opts, random: () => 0 })).toBe(0);
-    expect(backoffDelay(3, { ...opts, random: () => 0.5 })).toBe(200);
-  });
-
-  it('honours Retry-After as a lower bound, capped', () => {
-    const low = { ...opts, random: () => 0 };
-    expect(backoffDelay(1, low, 3000)).toBe(3000);
-    expect(backoffDelay(1, { ...low, maxRetryAfterMs: 2000 }, 3000)).toBe(2000);
-    expect(backoffDelay(1, { ...opts, random: () => 0.999 }, 10)).toBe(99);
-  });
-
-  it('parses Retry-After seconds and HTTP dates', () => {
-    const now = Date.parse('2024-05-01T00:00:00Z');
-    expect(parseRetryAfter('7', now)).toBe(7000);
-    expect(parseRetryAfter(['2'], now)).toBe(2000);
-    expect(parseRetryAfter('Wed, 01 May 2024 00:00:30 GMT', now)).toBe(30_000);
-    expect(parseRetryAfter('Wed, 01 May 2024 00:00:00 GMT', now + 5000)).toBe(0);
-    expect(parseRetryAfter('soon', now)).toBeUndefined();
-    expect(parseRetryAfter(undefined, now)).toBeUndefined();
-  });
-
-  it('counts attempts and resets', () => {
-    const b = new Backoff({ ...opts, random: () => 0.999999 });
-    expect([b.next(), b.next(), b.next()]).toEqual([99, 199, 399]);
-    b.reset();
-    expect(b.next()).toBe(99);
-    expect(b.attempts).toBe(1);
-  });
-});
 
 // --- spool -----------------------------------------------------------------------------------
 

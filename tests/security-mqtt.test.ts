@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import WebSocket from 'ws';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import { connect, connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
-import { openDatabase } from '../core/store.js';
+import { openDatabase } from '../core/db/sqlite.js';
 import { sampleTelemetry } from '../simulators/samples.js';
 
 const code = (err: unknown) => (err as { code?: number }).code;

@@ -44,7 +44,7 @@ it('accepts MQTT over TLS with the configured certificate, and still checks cred
   expect(String(untrusted)).toMatch(/self.signed|certificate/i);
 });
 
-it('serves the OpenAPI document with the SPEC routes', async () => {
+it('serves the OpenAPI document with the documented routes', async () => {
   const doc = await fetch(`${t.httpUrl}/api/v1/openapi.json`).then((r) => r.json());
   for (const path of ['/api/v1/sites', '/api/v1/devices', '/api/v1/devices/{id}', '/api/v1/devices/{id}/telemetry', '/api/v1/dead-letters', '/api/v1/accounts']) {
     expect(Object.keys(doc.paths), path).toContain(path);

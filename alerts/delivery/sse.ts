@@ -3,17 +3,17 @@
  * resumes where it left off with the standard `Last-Event-ID` header (or `?after=`): the stored
  * messages after that cursor are replayed first, then live ones follow with no gap and no
  * duplicate. Every event's `id` is its cursor. A client that falls too far behind is cut off and
- * resumes by cursor (the log is durable), so a slow reader never holds memory.
+ * resumes by cursor (the log is durable), so a slow reader never holds memory. The streams
+ * themselves (headers, heartbeat, the cut-off, the per-account count) are core/sse.ts.
  */
 import type { ServerResponse } from 'node:http';
 import type { QueueLog, QueueMessage } from '../queues.js';
 import { partyKey, type Principal } from '../../registry/index.js';
-import { GatewayError } from '../../core/errors.js';
-import { endStream, SSE_HEADERS, type StreamGate } from '../../core/streams.js';
+import { drained, SseHub, type SseStream } from '../../core/sse.js';
+import type { StreamGate } from '../../core/streams.js';
 
-interface Client {
+interface Client extends SseStream {
   queue: string;
-  res: ServerResponse;
   lastSent: number;
   replaying: boolean;
   pending: Array<{ cursor: number; event: string; payload: string }>;
@@ -23,19 +23,28 @@ export interface SseOptions { heartbeatMs: number; maxPending: number; pageLimit
 
 const frame = (cursor: number, event: string, payload: string) => `id: ${cursor}\nevent: ${event}\ndata: ${payload}\n\n`;
 
+/** A live message is a few kB at most: this many of them waiting in a socket is a reader that does not keep up. */
+const BYTES_PER_PENDING = 4096;
 
-export class SseHub {
+export class QueueStreams {
   private readonly clients = new Map<string, Set<Client>>();
-  private readonly heartbeat: NodeJS.Timeout;
-  private closed = false;
+  private readonly streams: SseHub<Client>;
 
   /** `gate`: the streams per account and their revocation, shared with the console's feed. */
-  constructor(private readonly queues: QueueLog, private readonly opts: SseOptions, private readonly gate?: StreamGate) {
-    this.heartbeat = setInterval(() => this.ping(), opts.heartbeatMs);
-    this.heartbeat.unref();
+  constructor(private readonly queues: QueueLog, private readonly opts: SseOptions, gate?: StreamGate) {
+    this.streams = new SseHub<Client>({
+      heartbeatMs: opts.heartbeatMs,
+      heartbeat: () => { for (const c of this.streams.streams()) if (!c.replaying) this.streams.write(c, ': ping\n\n'); },
+      maxBufferedBytes: opts.maxPending * BYTES_PER_PENDING,
+      gate,
+      onRemove: (c) => {
+        const set = this.clients.get(c.queue);
+        if (set?.delete(c) && set.size === 0) this.clients.delete(c.queue);
+      },
+    });
   }
 
-  get size(): number { let n = 0; for (const s of this.clients.values()) n += s.size; return n; }
+  get size(): number { return this.streams.size; }
 
   readonly onMessage = (message: QueueMessage, json: string): void => {
     const set = this.clients.get(message.queue);
@@ -48,23 +57,16 @@ export class SseHub {
    * is taken over, and `open` right after it in the same turn, so that nothing slips in between.
    */
   admit(principal: Principal): void {
-    if (this.closed) throw new GatewayError('GW_UNAVAILABLE', 'the gateway is stopping');
-    this.gate?.check(partyKey(principal));
+    this.streams.admit(partyKey(principal));
   }
 
   /** Takes over a hijacked response: headers, replay after `after`, then live messages. */
   async open(principal: Principal, queue: string, after: number, res: ServerResponse): Promise<void> {
-    if (this.closed) { res.destroy(); return; }
-    this.gate?.track(partyKey(principal), res, () => endStream(res));
-    // a stream is quiet between heartbeats by design: the server's idle timeout is for requests
-    res.socket?.setTimeout(0);
-    res.writeHead(200, SSE_HEADERS);
-    res.write('retry: 3000\n\n');
-    const client: Client = { queue, res, lastSent: after, replaying: true, pending: [] };
+    const client: Client = { res, party: partyKey(principal), queue, lastSent: after, replaying: true, pending: [] };
+    if (!this.streams.open(client, 'retry: 3000\n\n')) return;
     let set = this.clients.get(queue);
     if (!set) this.clients.set(queue, (set = new Set()));
     set.add(client);
-    res.on('close', () => this.remove(client));
     // replay page by page, waiting for the socket to drain; live messages wait in `pending`
     for (;;) {
       const rows = this.queues.readRaw(queue, client.lastSent, this.opts.pageLimit);
@@ -74,7 +76,7 @@ export class SseHub {
         ok = res.write(frame(r.cursor, r.event, r.payload));
         client.lastSent = r.cursor;
       }
-      if (!ok) await new Promise<void>((resolve) => { res.once('drain', resolve); res.once('close', resolve); });
+      if (!ok) await drained(res);
     }
     client.replaying = false;
     if (res.destroyed || res.writableEnded) return;
@@ -84,7 +86,7 @@ export class SseHub {
 
   private send(c: Client, cursor: number, event: string, payload: string): void {
     if (c.replaying) {
-      if (c.pending.length >= this.opts.maxPending) return this.cutOff(c);
+      if (c.pending.length >= this.opts.maxPending) return this.streams.cutOff(c);
       c.pending.push({ cursor, event, payload });
       return;
     }
@@ -93,32 +95,12 @@ export class SseHub {
   }
 
   private write(c: Client, cursor: number, event: string, payload: string): void {
-    if (c.res.destroyed || c.res.writableEnded) return this.remove(c);
-    c.res.write(frame(cursor, event, payload));
-    c.lastSent = cursor;
-    // a reader that does not keep up is cut off rather than buffered without bound
-    if (c.res.writableLength > this.opts.maxPending * 4096) this.cutOff(c);
-  }
-
-  private cutOff(c: Client): void {
-    this.remove(c);
-    c.res.destroy();
-  }
-
-  private remove(c: Client): void {
-    const set = this.clients.get(c.queue);
-    if (set?.delete(c) && set.size === 0) this.clients.delete(c.queue);
-  }
-
-  private ping(): void {
-    for (const set of this.clients.values()) for (const c of set) if (!c.replaying && !c.res.destroyed && !c.res.writableEnded) c.res.write(': ping\n\n');
+    if (this.streams.write(c, frame(cursor, event, payload))) c.lastSent = cursor;
   }
 
   /** Ends every stream (before the HTTP server closes, which would otherwise wait for them). */
   close(): void {
-    this.closed = true;
-    clearInterval(this.heartbeat);
-    for (const set of this.clients.values()) for (const c of set) c.res.end();
+    this.streams.close();
     this.clients.clear();
   }
 }

@@ -1,16 +1,28 @@
 /**
  * Webhook push: each configured webhook gets its queue's messages in cursor order, one HTTP POST
- * per message, signed with HMAC-SHA256. A failed delivery (network error, timeout, non-2xx) is
- * retried with exponential backoff and jitter until the receiver takes it; the delivered cursor is
- * saved after each success, so a restart neither loses nor repeats more than the message in flight.
+ * per message, signed with HMAC-SHA256. The delivered cursor is saved after each message, so a
+ * restart neither loses nor repeats more than the message in flight.
+ *
+ * Failures follow the gateway's one retry policy (core/backoff.ts), decided by the failure's type:
+ * - transient (network error, timeout, 408, 429, 5xx): the same message is retried with exponential
+ *   backoff and jitter (`retryInitial` doubling to `retryMax`), at least as late as the receiver's
+ *   Retry-After, until the receiver takes it. New messages do not cut a backoff short.
+ * - permanent (any other 4xx): the receiver has understood the message and will refuse it again.
+ *   Retrying would block this webhook's queue for good, and every later alert with it, so the
+ *   refusal is recorded (counted as a failure, an error log line, an audit entry
+ *   `queue.webhook_refused` naming the cursor) and delivery moves on to the next cursor. The message
+ *   stays in the queue's log, readable by HTTP pull.
  *
  * Headers: `X-Gateway-Signature: sha256=<hex HMAC-SHA256(secret, "<timestamp>.<body>")>`,
  * `X-Gateway-Timestamp` (epoch ms; reject old ones to stop replays), `X-Gateway-Queue`,
  * `X-Gateway-Cursor`, `X-Gateway-Event`.
  */
 import { createHmac } from 'node:crypto';
-import { migrate, type Db } from '../../core/store.js';
+import { migrate, type Db } from '../../core/db/sqlite.js';
 import type { Logger } from '../../core/log.js';
+import { AuditLog } from '../../core/audit.js';
+import { AttemptError, Backoff, httpAttemptError, networkAttemptError } from '../../core/backoff.js';
+import { Wakeable, type TimerSource } from '../../core/wakeable.js';
 import type { WebhookConfig } from '../config.js';
 import type { QueueLog, QueueMessage } from '../queues.js';
 
@@ -18,16 +30,34 @@ export function signature(secret: string, timestamp: string, body: string): stri
   return 'sha256=' + createHmac('sha256', secret).update(`${timestamp}.${body}`).digest('hex');
 }
 
+interface Row { cursor: number; event: string; payload: string }
+
 interface Hook {
   config: WebhookConfig;
   cursor: number;
-  wake: (() => void) | null;
-  sleeping: NodeJS.Timeout | null;
-  /** Ends a backoff early (only on close: new messages must not hurry retries to a receiver that is down). */
-  sleepDone: (() => void) | null;
+  backoff: Backoff;
+  /** Waiting: for the queue's next message (a new message wakes it). Backoff: before a retry (only close() ends it early). */
+  nap: Wakeable<'waiting' | 'backoff'>;
 }
 
-export interface WebhookCounters { delivered(id: string): void; failed(id: string): void }
+export interface WebhookCounters {
+  delivered(id: string): void;
+  /** Every failed attempt, transient or not. */
+  failed(id: string): void;
+  /** A message skipped because the receiver refused it for good. */
+  refused?(id: string): void;
+}
+
+export interface WebhookOptions {
+  /** Where refusals are written down; by default the gateway's audit log in the same store. */
+  audit?: Pick<AuditLog, 'record'>;
+  /** Backoff jitter (tests). */
+  random?: () => number;
+  /** Signature timestamps, and "now" for a Retry-After given as a date (tests). */
+  now?: () => number;
+  /** The backoff's timers (tests fire them by hand). */
+  timers?: TimerSource;
+}
 
 export class WebhookDelivery {
   private readonly hooks: Hook[] = [];
@@ -35,11 +65,15 @@ export class WebhookDelivery {
   private readonly inflight = new Set<AbortController>();
   private readonly loops: Array<Promise<void>> = [];
   private readonly saveCursor;
+  private readonly audit: Pick<AuditLog, 'record'>;
+  private readonly now: () => number;
 
   constructor(private readonly db: Db, private readonly queues: QueueLog, configs: readonly WebhookConfig[], private readonly log: Logger,
-    private readonly counters: WebhookCounters) {
+    private readonly counters: WebhookCounters, options: WebhookOptions = {}) {
     migrate(db, 'alert-webhooks', ['CREATE TABLE alert_webhooks (id TEXT PRIMARY KEY, queue TEXT NOT NULL, cursor INTEGER NOT NULL) WITHOUT ROWID']);
     this.saveCursor = db.prepare('INSERT INTO alert_webhooks (id, queue, cursor) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, cursor = excluded.cursor');
+    this.audit = options.audit ?? new AuditLog(db);
+    this.now = options.now ?? Date.now;
     const load = db.prepare('SELECT queue, cursor FROM alert_webhooks WHERE id = ?');
     for (const config of configs) {
       const row = load.get(config.id) as { queue: string; cursor: number } | undefined;
@@ -49,7 +83,8 @@ export class WebhookDelivery {
         cursor = config.from === 'now' ? queues.head(config.queue) : 0;
         this.saveCursor.run(config.id, config.queue, cursor);
       }
-      this.hooks.push({ config, cursor, wake: null, sleeping: null, sleepDone: null });
+      const backoff = new Backoff({ initialDelayMs: config.retryInitial, maxDelayMs: config.retryMax, random: options.random });
+      this.hooks.push({ config, cursor, backoff, nap: new Wakeable(options.timers) });
     }
   }
 
@@ -63,7 +98,7 @@ export class WebhookDelivery {
   }
 
   readonly onMessage = (message: QueueMessage): void => {
-    for (const h of this.hooks) if (h.config.queue === message.queue && h.wake) { const w = h.wake; h.wake = null; w(); }
+    for (const h of this.hooks) if (h.config.queue === message.queue && h.nap.sleeping === 'waiting') h.nap.wake();
   };
 
   private async run(h: Hook): Promise<void> {
@@ -73,7 +108,7 @@ export class WebhookDelivery {
       } catch (err) {
         // a store error must not end delivery for good (nor become an unhandled rejection)
         this.log.error({ err, webhook: h.config.id }, 'webhook delivery loop failed; retrying');
-        await this.sleep(h, h.config.retryMax);
+        await h.nap.sleep(h.backoff.next(), 'backoff');
       }
     }
   }
@@ -81,32 +116,64 @@ export class WebhookDelivery {
   private async deliverBatch(h: Hook): Promise<void> {
     const rows = this.queues.readRaw(h.config.queue, h.cursor, 100);
     if (rows.length === 0) {
-      await new Promise<void>((resolve) => { h.wake = resolve; });
+      await h.nap.sleep(Infinity, 'waiting');
       return;
     }
     for (const row of rows) {
-      let attempt = 0;
-      while (!this.closed) {
-        if (await this.post(h, row)) break;
-        attempt++;
-        this.counters.failed(h.config.id);
-        const base = Math.min(h.config.retryMax, h.config.retryInitial * 2 ** Math.min(attempt - 1, 30));
-        await this.sleep(h, base / 2 + Math.random() * (base / 2));
-      }
-      if (this.closed) return;
+      if (!(await this.deliverOne(h, row))) return;
       h.cursor = row.cursor;
-      this.counters.delivered(h.config.id);
       if (this.db.open) this.saveCursor.run(h.config.id, h.config.queue, h.cursor);
     }
   }
 
-  private async post(h: Hook, row: { cursor: number; event: string; payload: string }): Promise<boolean> {
-    const timestamp = String(Date.now());
+  /** Sends one message until it is taken or refused for good; false when closing. */
+  private async deliverOne(h: Hook, row: Row): Promise<boolean> {
+    const id = h.config.id;
+    while (!this.closed) {
+      let failure: AttemptError;
+      try {
+        await this.post(h, row);
+        h.backoff.reset();
+        this.counters.delivered(id);
+        return true;
+      } catch (err) {
+        if (this.closed) return false;
+        failure = err instanceof AttemptError ? err : networkAttemptError(err);
+      }
+      this.counters.failed(id);
+      if (!failure.transient) {
+        h.backoff.reset();
+        this.refused(h, row, failure);
+        return true;
+      }
+      const delay = h.backoff.next(failure.retryAfterMs);
+      this.log.warn({ webhook: id, status: failure.status, err: failure.message, cursor: row.cursor, attempt: h.backoff.attempts, retryInMs: delay },
+        'webhook delivery failed; retrying');
+      await h.nap.sleep(delay, 'backoff');
+    }
+    return false;
+  }
+
+  /** A permanent refusal: written down, and the message is skipped. */
+  private refused(h: Hook, row: Row, failure: AttemptError): void {
+    const { id, queue } = h.config;
+    let alertId: number | undefined;
+    try { alertId = (JSON.parse(row.payload) as { alert?: { id?: number } }).alert?.id; } catch { /* the cursor identifies it anyway */ }
+    const detail = { webhook: id, cursor: row.cursor, event: row.event, alertId, status: failure.status };
+    this.counters.refused?.(id);
+    this.log.error({ ...detail, queue }, 'webhook receiver refused an alert message for good; skipped it (it stays readable by HTTP pull)');
+    this.audit.record(`webhook:${id}`, 'queue.webhook_refused', `queue:${queue}`, detail);
+  }
+
+  /** One POST; resolves when the receiver took it, throws an AttemptError otherwise. */
+  private async post(h: Hook, row: Row): Promise<void> {
+    const timestamp = String(this.now());
     const controller = new AbortController();
     this.inflight.add(controller);
     const timer = setTimeout(() => controller.abort(), h.config.timeout);
+    let res: Response;
     try {
-      const res = await fetch(h.config.url, {
+      res = await fetch(h.config.url, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -121,35 +188,19 @@ export class WebhookDelivery {
         signal: controller.signal,
       });
       await res.arrayBuffer().catch(() => undefined);
-      if (res.ok) return true;
-      this.log.warn({ webhook: h.config.id, status: res.status, cursor: row.cursor }, 'webhook receiver refused an alert message; retrying');
-      return false;
     } catch (err) {
-      if (!this.closed) this.log.warn({ webhook: h.config.id, err: (err as Error).message, cursor: row.cursor }, 'webhook delivery failed; retrying');
-      return false;
+      throw networkAttemptError(err);
     } finally {
       clearTimeout(timer);
       this.inflight.delete(controller);
     }
-  }
-
-  private sleep(h: Hook, ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      h.sleepDone = resolve;
-      h.sleeping = setTimeout(() => { h.sleeping = null; h.sleepDone = null; resolve(); }, ms);
-    });
+    if (!res.ok) throw httpAttemptError(res.status, res.headers.get('retry-after'), this.now());
   }
 
   async close(): Promise<void> {
     this.closed = true;
     for (const c of this.inflight) c.abort();
-    for (const h of this.hooks) {
-      if (h.sleeping) clearTimeout(h.sleeping);
-      h.sleepDone?.();
-      const w = h.wake;
-      h.wake = null;
-      w?.();
-    }
+    for (const h of this.hooks) h.nap.close();
     await Promise.allSettled(this.loops);
   }
 }

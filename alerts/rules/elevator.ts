@@ -1,5 +1,5 @@
 /**
- * Elevator rules (DOMAIN.md, "Detection rules that work in practice"):
+ * Elevator rules, as they work in practice:
  * - trapped: passenger present AND door closed AND car stopped, held (levelled and not levelled are
  *   two durations) since the door closed / the car stopped; it clears only when a door opens with
  *   the car levelled. The presence sensor is debounced: in a closed car a change counts only once
@@ -13,16 +13,21 @@
  * - in inspection / maintenance mode everything is recorded but suppressed (technicians trigger
  *   faults on purpose), and entering such a mode counts as a maintenance visit; fire return,
  *   firefighter, emergency power and earthquake modes raise elevator.special_mode while they last.
+ * - the daily checks (`daily`): the annual inspection due within `inspectionReminder` or overdue
+ *   (by the registry's `nextInspectionDue`, checked again at once when that date changes), and no
+ *   maintenance visit for `maintenanceInterval` (counted from registration when there never was one).
  */
 import { ELEVATOR_FAULTS } from '../../ingest/index.js';
 import type { AlertType } from '../catalog.js';
 import type { ElevatorRules } from '../config.js';
-import type { DeviceInfo } from '../service.js';
+import type { DeviceInfo } from '../model.js';
 import { RuleState, above, flag, occur, setOff, setOn, type KindModule, type SlotHost } from './state.js';
 
 export const TRAPPED = 1, STOPPED_OUTSIDE = 2, DOOR_OPEN_RUNNING = 3, MOVING_DOOR_OPEN = 4, OVERSPEED = 5, TOP_OVERRUN = 6,
   BOTTOM_OVERRUN = 7, SAFETY_CIRCUIT = 8, POWER_LOST = 9, IDLE = 10, INSPECTION_DUE = 11, INSPECTION_OVERDUE = 12, MAINTENANCE_OVERDUE = 13,
   SPECIAL_MODE = 14;
+
+const DAY = 86_400_000;
 
 const SLOTS: readonly AlertType[] = [
   'device.offline', 'elevator.trapped', 'elevator.stopped_outside_door_zone', 'elevator.door_open_while_running',
@@ -217,4 +222,40 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     s.stoppedAt = Number(v.stoppedAt) || 0;
     s.lastMaintenanceAt = Number(v.lastMaintenanceAt) || 0;
   },
+
+  params: (r) => elevatorParams(r as ElevatorRules),
+
+  daily(h, s, now) {
+    checkInspection(h, s, now);
+    // never visited: counted from registration (or from when this gateway first saw it, if earlier)
+    const base = s.lastMaintenanceAt || Math.min(s.firstSeenAt, s.device.createdAt ?? s.firstSeenAt);
+    if (now - base > s.params.maintenanceInterval) setOn(h, s, MAINTENANCE_OVERDUE, now);
+    else setOff(h, s, MAINTENANCE_OVERDUE, now);
+  },
+
+  deviceChanged(h, s, before, now) {
+    // a new inspection date (the inspection was done, or rescheduled) is checked at once, not at the next daily run
+    if (before.nextInspectionDue !== s.device.nextInspectionDue) checkInspection(h, s, now);
+  },
 };
+
+/** The annual inspection by the registry's date: a reminder within `inspectionReminder`, overdue after it. */
+function checkInspection(h: SlotHost, s: ElevatorState, now: number): void {
+  const due = s.device.nextInspectionDue;
+  if (!due) {
+    setOff(h, s, INSPECTION_DUE, now);
+    setOff(h, s, INSPECTION_OVERDUE, now);
+    return;
+  }
+  const left = (Date.parse(due) - Date.parse(h.today(now))) / DAY;
+  if (left < 0) {
+    setOff(h, s, INSPECTION_DUE, now);
+    setOn(h, s, INSPECTION_OVERDUE, now);
+  } else if (left * DAY <= s.params.inspectionReminder) {
+    setOff(h, s, INSPECTION_OVERDUE, now);
+    setOn(h, s, INSPECTION_DUE, now);
+  } else {
+    setOff(h, s, INSPECTION_DUE, now);
+    setOff(h, s, INSPECTION_OVERDUE, now);
+  }
+}

@@ -7,19 +7,28 @@
  *
  * Durable: a condition's start time is saved when it changes (in one transaction per batch), so a
  * 60 s condition that had held for 40 s before a crash raises 20 s after the restart, not 60 s.
+ *
+ * When a device last sent valid data is not kept here: ingest's presence is the one record of it
+ * (it hears every accepted batch before the rules do, and saves it every few seconds), and the
+ * offline rule asks it when a timer pops. Presence runs on the same injected clock as the rules
+ * (the composition root gives both the alert clock), so its times compare with the rules' `now`,
+ * and a restart finds the last-seen times that presence saved.
+ *
+ * What only one kind does (the elevators' daily inspection and maintenance checks, their
+ * settings' resolution) is that kind's module, through the hooks of `KindModule`.
  */
-import { migrate, type Db } from '../../core/store.js';
+import { migrate, type Db } from '../../core/db/sqlite.js';
 import type { Logger } from '../../core/log.js';
 import type { Device, Registry } from '../../registry/index.js';
-import type { Accepted } from '../../ingest/index.js';
-import type { DeviceKind } from '../../ingest/index.js';
+import type { Accepted, DeviceKind, Presence } from '../../ingest/index.js';
 import type { AlertType } from '../catalog.js';
 import { KIND_RULE_SCHEMAS, type AlertsConfig } from '../config.js';
 import type { Clock } from '../../core/clock.js';
 import type { TimerHeap } from '../heap.js';
-import type { AlertService, DeviceInfo } from '../service.js';
-import { OFFLINE, RuleState, setOff, setOn, type KindModule, type SlotHost } from './state.js';
-import { elevator, elevatorParams, ElevatorState, INSPECTION_DUE, INSPECTION_OVERDUE, MAINTENANCE_OVERDUE } from './elevator.js';
+import type { AlertService } from '../service.js';
+import type { DeviceInfo } from '../model.js';
+import { OFFLINE, RuleState, type KindModule, type SlotHost } from './state.js';
+import { elevator } from './elevator.js';
 import { firePanel, smokeDetector } from './fire.js';
 import { fireWater } from './fire-water.js';
 import { waterPump } from './water.js';
@@ -27,8 +36,6 @@ import { waterPump } from './water.js';
 const MODULES: Readonly<Record<DeviceKind, KindModule<any, any>>> = { // eslint-disable-line @typescript-eslint/no-explicit-any
   elevator, fire_panel: firePanel, smoke_detector: smokeDetector, fire_water: fireWater, water_pump: waterPump,
 };
-
-const DAY = 86_400_000;
 
 export interface RuleEngineDeps {
   db: Db;
@@ -38,6 +45,8 @@ export interface RuleEngineDeps {
   clock: Clock;
   config: AlertsConfig;
   log: Logger;
+  /** When each device last sent valid data, on the same clock as `clock`. */
+  presence: Pick<Presence, 'get'>;
 }
 
 function deviceInfo(d: Device): DeviceInfo {
@@ -50,7 +59,6 @@ function deviceInfo(d: Device): DeviceInfo {
 export class RuleEngine implements SlotHost {
   private readonly states = new Map<string, RuleState>();
   private dirty: RuleState[] = [];
-  private seen: RuleState[] = [];
   private startedAt = 0;
   private readonly kindParams = new Map<string, unknown>();
   private readonly stmts;
@@ -61,12 +69,14 @@ export class RuleEngine implements SlotHost {
     migrate(deps.db, 'alert-rules', [
       `CREATE TABLE alert_rule_state (device_id TEXT PRIMARY KEY, first_seen_at INTEGER NOT NULL, last_seen INTEGER NOT NULL,
          last_ts INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID`,
+      // last-seen times and the newest reading's timestamp are presence's (device_state)
+      `ALTER TABLE alert_rule_state DROP COLUMN last_seen;
+       ALTER TABLE alert_rule_state DROP COLUMN last_ts;`,
     ]);
     this.stmts = {
-      upsert: deps.db.prepare(`INSERT INTO alert_rule_state (device_id, first_seen_at, last_seen, last_ts, data) VALUES (?, ?, ?, ?, ?)
-        ON CONFLICT (device_id) DO UPDATE SET first_seen_at = excluded.first_seen_at, last_seen = excluded.last_seen, last_ts = excluded.last_ts, data = excluded.data`),
-      seen: deps.db.prepare('UPDATE alert_rule_state SET last_seen = ?, last_ts = ? WHERE device_id = ?'),
-      all: deps.db.prepare('SELECT device_id, first_seen_at, last_seen, last_ts, data FROM alert_rule_state'),
+      upsert: deps.db.prepare(`INSERT INTO alert_rule_state (device_id, first_seen_at, data) VALUES (?, ?, ?)
+        ON CONFLICT (device_id) DO UPDATE SET first_seen_at = excluded.first_seen_at, data = excluded.data`),
+      all: deps.db.prepare('SELECT device_id, first_seen_at, data FROM alert_rule_state'),
     };
     this.staleAfter = deps.config.staleReadingAfter;
     // en-CA formats as YYYY-MM-DD, the form of registry inspection dates
@@ -77,12 +87,12 @@ export class RuleEngine implements SlotHost {
   start(): void {
     const now = this.deps.clock.now();
     this.startedAt = now;
-    for (const r of this.stmts.all.all() as Array<{ device_id: string; first_seen_at: number; last_seen: number; last_ts: number; data: string }>) {
+    for (const r of this.stmts.all.all() as Array<{ device_id: string; first_seen_at: number; data: string }>) {
       const device = this.deps.registry.getDevice(r.device_id);
       if (!device) continue;
       const s = this.create(device, r.first_seen_at, false);
-      s.lastSeen = r.last_seen;
-      s.lastTs = r.last_ts;
+      // presence keeps the newest reading's timestamp, which is the newest one the rules evaluated
+      s.lastTs = this.deps.presence.get(device.id)?.latestAt ?? 0;
       const data = JSON.parse(r.data) as { since?: number[]; active?: number[]; x?: Record<string, unknown> };
       const n = s.since.length;
       data.since?.forEach((v, i) => { if (i < n) s.since[i] = v; });
@@ -99,20 +109,27 @@ export class RuleEngine implements SlotHost {
     this.flush();
   }
 
+  /** When the device last sent valid data (0: never), from presence. */
+  private lastSeen(s: RuleState): number {
+    return this.deps.presence.get(s.device.id)?.lastSeenAt ?? 0;
+  }
+
   private watchOffline(s: RuleState): void {
     if (s.active[OFFLINE] === 1 || s.device.disabled) return;
-    if (s.lastSeen === 0 && !this.deps.config.offline.includeNeverSeen) return;
+    const lastSeen = this.lastSeen(s);
+    if (lastSeen === 0 && !this.deps.config.offline.includeNeverSeen) return;
     // silence while the gateway itself was down is not the device's: count from the restart
-    this.schedule(s, OFFLINE, Math.max(s.lastSeen, s.firstSeenAt, this.startedAt) + (s.params as { offlineAfter: number }).offlineAfter);
+    this.schedule(s, OFFLINE, Math.max(lastSeen, s.firstSeenAt, this.startedAt) + (s.params as { offlineAfter: number }).offlineAfter);
   }
 
   private paramsFor(device: Pick<Device, 'id' | 'kind'>): unknown {
     const rules = this.deps.config.rules;
+    const mod = MODULES[device.kind];
     const override = rules.devices[device.id];
     if (!override) {
       let p = this.kindParams.get(device.kind);
       if (p === undefined) {
-        p = device.kind === 'elevator' ? elevatorParams(rules.elevator) : rules[device.kind];
+        p = mod.params ? mod.params(rules[device.kind]) : rules[device.kind];
         this.kindParams.set(device.kind, p);
       }
       return p;
@@ -120,7 +137,7 @@ export class RuleEngine implements SlotHost {
     const known = KIND_RULE_SCHEMAS[device.kind].shape as Record<string, unknown>;
     const merged: Record<string, unknown> = { ...rules[device.kind] };
     for (const [k, v] of Object.entries(override)) if (v !== undefined && k in known) merged[k] = v;
-    return device.kind === 'elevator' ? elevatorParams(merged as Parameters<typeof elevatorParams>[0]) : merged;
+    return mod.params ? mod.params(merged) : merged;
   }
 
   private create(device: Device, firstSeenAt: number, save = true): RuleState {
@@ -148,8 +165,6 @@ export class RuleEngine implements SlotHost {
       const s = this.states.get(item.device.id) ?? this.stateFor(item.device.id, now);
       if (s === undefined) continue;
       try {
-        s.lastSeen = now;
-        if (!s.seenDirty) { s.seenDirty = true; this.seen.push(s); }
         if (s.active[OFFLINE] === 1) {
           s.active[OFFLINE] = 0;
           s.since[OFFLINE] = 0;
@@ -211,14 +226,15 @@ export class RuleEngine implements SlotHost {
   private checkOffline(s: RuleState, now: number): void {
     if (s.active[OFFLINE] === 1 || s.device.disabled) return;
     const after = (s.params as { offlineAfter: number }).offlineAfter;
-    const due = Math.max(s.lastSeen, s.firstSeenAt, this.startedAt) + after;
+    const lastSeen = this.lastSeen(s);
+    const due = Math.max(lastSeen, s.firstSeenAt, this.startedAt) + after;
     if (due > now) return this.schedule(s, OFFLINE, due);
     s.active[OFFLINE] = 1;
     s.since[OFFLINE] = now;
     this.markDirty(s);
     this.deps.service.raise({
       device: s.device, type: 'device.offline', subject: '', at: now, suppressed: s.mod.suppressed(s),
-      details: { lastSeenAt: s.lastSeen || null, offlineAfterMs: after },
+      details: { lastSeenAt: lastSeen || null, offlineAfterMs: after },
     });
   }
 
@@ -244,6 +260,8 @@ export class RuleEngine implements SlotHost {
 
   fireFlow(s: RuleState, now: number): void { this.deps.service.fireFlow(s.device.siteId, now); }
 
+  today(now: number): string { return this.dateFormat.format(new Date(now)); }
+
   markDirty(s: RuleState): void {
     if (!s.dirty) { s.dirty = true; this.dirty.push(s); }
   }
@@ -259,22 +277,9 @@ export class RuleEngine implements SlotHost {
       for (const s of list) {
         s.dirty = false;
         const data = JSON.stringify({ since: Array.from(s.since), active: Array.from(s.active), x: s.mod.save(s) });
-        this.stmts.upsert.run(s.device.id, s.firstSeenAt, s.lastSeen, s.lastTs, data);
+        this.stmts.upsert.run(s.device.id, s.firstSeenAt, data);
       }
     });
-  }
-
-  /** Saves last-seen times (periodically: they change with every message). */
-  persistSeen(): void {
-    if (this.seen.length === 0 || !this.deps.db.open) return;
-    const list = this.seen;
-    this.seen = [];
-    this.deps.db.transaction(() => {
-      for (const s of list) {
-        s.seenDirty = false;
-        this.stmts.seen.run(s.lastSeen, s.lastTs, s.device.id);
-      }
-    })();
   }
 
   // ---- registry changes and schedules ----
@@ -286,53 +291,30 @@ export class RuleEngine implements SlotHost {
       if (this.deps.config.offline.includeNeverSeen && !device.disabled && this.startedAt > 0) this.watchOffline(this.create(device, now));
       return;
     }
-    const inspectionChanged = s.device.nextInspectionDue !== device.nextInspectionDue;
+    const before = s.device;
     s.device = deviceInfo(device);
     s.params = this.paramsFor(device);
-    if (inspectionChanged && s instanceof ElevatorState) {
+    const mod = s.mod;
+    if (mod.deviceChanged) {
       this.deps.service.atomically(() => {
-        this.checkInspection(s, now);
+        mod.deviceChanged!(this, s, before, now);
         this.flush();
       });
     }
     if (!device.disabled) this.watchOffline(s);
   }
 
-  /** The daily checks: annual inspection due / overdue, maintenance visits (node-cron calls this). */
+  /** The daily checks of the kinds that have any (the elevators' inspection and maintenance); node-cron calls this. */
   runSchedules(): void {
     const now = this.deps.clock.now();
     this.deps.service.atomically(() => {
       for (const d of this.deps.registry.listDevices()) {
-        if (d.kind !== 'elevator' || d.disabled) continue;
-        const s = this.stateFor(d.id, now) as ElevatorState;
-        this.checkInspection(s, now);
-        // never visited: counted from registration (or from when this gateway first saw it, if earlier)
-        const base = s.lastMaintenanceAt || Math.min(s.firstSeenAt, s.device.createdAt ?? s.firstSeenAt);
-        if (now - base > s.params.maintenanceInterval) setOn(this, s, MAINTENANCE_OVERDUE, now);
-        else setOff(this, s, MAINTENANCE_OVERDUE, now);
+        const mod = MODULES[d.kind];
+        if (!mod.daily || d.disabled) continue;
+        const s = this.stateFor(d.id, now);
+        if (s) mod.daily(this, s, now);
       }
       this.flush();
     });
-  }
-
-  private checkInspection(s: ElevatorState, now: number): void {
-    const due = s.device.nextInspectionDue;
-    if (!due) {
-      setOff(this, s, INSPECTION_DUE, now);
-      setOff(this, s, INSPECTION_OVERDUE, now);
-      return;
-    }
-    const today = this.dateFormat.format(new Date(now));
-    const left = (Date.parse(due) - Date.parse(today)) / DAY;
-    if (left < 0) {
-      setOff(this, s, INSPECTION_DUE, now);
-      setOn(this, s, INSPECTION_OVERDUE, now);
-    } else if (left * DAY <= s.params.inspectionReminder) {
-      setOff(this, s, INSPECTION_OVERDUE, now);
-      setOn(this, s, INSPECTION_DUE, now);
-    } else {
-      setOff(this, s, INSPECTION_DUE, now);
-      setOff(this, s, INSPECTION_OVERDUE, now);
-    }
   }
 }

@@ -1,11 +1,11 @@
 /**
  * Fire water supply (GB 50974): pipe network pressure below its minimum for a duration, fire
  * tank / pool below its minimum level, fire pump fault and pump power. A sprinkler flow switch
- * showing water flowing corroborates the site's fire alarms (service.ts).
+ * showing water flowing corroborates the site's fire alarms (corroboration.ts).
  */
 import type { AlertType } from '../catalog.js';
 import type { FireWaterRules } from '../config.js';
-import type { DeviceInfo } from '../service.js';
+import type { DeviceInfo } from '../model.js';
 import { RuleState, below, flag, occur, setOff, type KindModule, type SlotHost } from './state.js';
 
 const LOW_PRESSURE = 1, LOW_TANK = 2, PUMP_FAULT = 3, PUMP_POWER = 4;

@@ -3,11 +3,11 @@
  * subject): fire alarm, fault, supervisory, disabled (屏蔽); `restored` ends a zone's fault,
  * supervisory and disabled states, `reset` ends its alarm and supervisory state (the whole panel
  * when no zone is given). A fire alarm does not clear itself (see the responsibility list): it
- * stays until someone resolves or dismisses it. Confirmation (corroboration) is in service.ts.
+ * stays until someone resolves or dismisses it. Confirmation (corroboration) is corroboration.ts.
  */
 import type { AlertType } from '../catalog.js';
 import type { FirePanelRules, SmokeDetectorRules } from '../config.js';
-import type { DeviceInfo } from '../service.js';
+import type { DeviceInfo } from '../model.js';
 import { RuleState, below, flag, occur, type KindModule, type SlotHost } from './state.js';
 
 const POWER_FAULT = 1;

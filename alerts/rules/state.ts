@@ -7,7 +7,7 @@
  */
 import type { TimerTarget } from '../heap.js';
 import type { AlertType } from '../catalog.js';
-import type { DeviceInfo } from '../service.js';
+import type { DeviceInfo } from '../model.js';
 
 /** What a slot needs from the engine. */
 export interface SlotHost {
@@ -20,6 +20,8 @@ export interface SlotHost {
   endEvent(s: RuleState, type: AlertType, subject: string, now: number): void;
   endEventAll(s: RuleState, type: AlertType, now: number): void;
   fireFlow(s: RuleState, now: number): void;
+  /** The calendar date of `now` (YYYY-MM-DD) in the schedules' time zone, the form of registry dates. */
+  today(now: number): string;
 }
 
 /** The rules of one device kind: module-level functions, so no closure is made per device or message. */
@@ -37,6 +39,12 @@ export interface KindModule<S extends RuleState = RuleState, P = unknown> {
   /** Kind-specific fields to keep across a restart. */
   save(s: S): Record<string, unknown>;
   restore(s: S, saved: Record<string, unknown>): void;
+  /** Turns the kind's settings into what `s.params` holds (once per device); without it, the settings as they are. */
+  params?(rules: unknown): P;
+  /** The daily checks (`schedules.cron`), for the kinds that have any; the engine runs them for every enabled device of the kind. */
+  daily?(host: SlotHost, s: S, now: number): void;
+  /** The device's registry entry changed; `s.device` and `s.params` are the new ones already, `before` the old entry. */
+  deviceChanged?(host: SlotHost, s: S, before: DeviceInfo, now: number): void;
 }
 
 export const OFFLINE = 0;
@@ -46,8 +54,6 @@ export class RuleState implements TimerTarget {
   /** Due time of the heap entry pending for a slot (0: none), so a slot is queued at most once. */
   readonly queued: Float64Array;
   readonly active: Uint8Array;
-  /** Last time (gateway clock) valid data arrived; 0: never. */
-  lastSeen = 0;
   /** Device timestamp of the last telemetry evaluated: older readings (replays) are stored but not evaluated. */
   lastTs = 0;
   /** When the gateway first saw this device (baseline for schedule checks). */
@@ -55,7 +61,6 @@ export class RuleState implements TimerTarget {
   /** Latest telemetry object, for the details of an alert. */
   last: Record<string, unknown> | null = null;
   dirty = false;
-  seenDirty = false;
 
   constructor(public device: DeviceInfo, public params: any, public readonly mod: KindModule<any, any>, private readonly host: SlotHost) { // eslint-disable-line @typescript-eslint/no-explicit-any
     const n = mod.slots.length;

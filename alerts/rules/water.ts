@@ -5,7 +5,7 @@
  */
 import type { AlertType } from '../catalog.js';
 import type { WaterPumpRules } from '../config.js';
-import type { DeviceInfo } from '../service.js';
+import type { DeviceInfo } from '../model.js';
 import { RuleState, above, below, flag, occur, setOff, setOn, type KindModule, type SlotHost } from './state.js';
 
 const OUT_LOW = 1, OUT_HIGH = 2, TANK_LOW = 3, PUMP_FAULT = 4, PUMP_POWER = 5, FLOODED = 6, TURBIDITY = 7, CL_LOW = 8, CL_HIGH = 9, PH = 10, DOOR = 11;

@@ -1,7 +1,7 @@
 /**
- * The operator console (值班台), GitHub issue 5 part B: a web page served by the gateway at `/`
- * (plain HTML, CSS and ES modules from `public/`, no build step, nothing from outside), and the two
- * API calls it needs beyond the alerts and registry APIs:
+ * The operator console (值班台): a web page served by the gateway at `/` (plain HTML, CSS and ES
+ * modules from `public/`, no build step, nothing from outside), and the two API calls it needs
+ * beyond the alerts and registry APIs:
  *
  * - `GET /api/v1/console/stream`: server-sent events with every change of the alerts the caller
  *   may see (see live.ts for why this is not a queue stream). A browser's EventSource cannot send
@@ -19,7 +19,7 @@ import { ConsoleLive, type LiveOptions } from './live.js';
 import { defaultPublicDir, loadStaticFiles, type StaticFile } from './static.js';
 
 export interface ConsoleDeps {
-  alerts: Pick<Alerts, 'queues' | 'clock' | 'ledger'>;
+  alerts: Pick<Alerts, 'onChange' | 'clock' | 'ledger'>;
   /** Default: `dashboards/console/public` in the repo (found from this module, in dist/ or in the source). */
   publicDir?: string | undefined;
   live?: Partial<LiveOptions> | undefined;
@@ -47,7 +47,7 @@ const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 's
 export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
   const files = loadStaticFiles(deps.publicDir ?? defaultPublicDir());
   const live = new ConsoleLive(deps.alerts.clock, { ...LIVE_DEFAULTS, ...deps.live }, deps.streams);
-  deps.alerts.queues.onMessage(live.onMessage);
+  const unsubscribe = deps.alerts.onChange(live.onChange);
 
   const serve = (file: StaticFile) => async (req: { headers: Record<string, string | string[] | undefined> }, reply: FastifyReply) => {
     reply.header('cache-control', 'no-cache').header('etag', file.etag)
@@ -86,6 +86,9 @@ export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
     });
 
     // before the server closes: it would otherwise wait for the open streams
-    app.addHook('preClose', async () => live.close());
+    app.addHook('preClose', async () => {
+      unsubscribe();
+      live.close();
+    });
   };
 }

@@ -22,20 +22,22 @@ import type { Presence } from '../../ingest/index.js';
 import type { Principal } from '../../registry/index.js';
 import { DeviceContext, Verdict, type IngestPipeline, type Rejection } from '../../ingest/index.js';
 import { accountMayUseClientId, canPublishAsAccount, canSubscribe } from './topics.js';
-import { ConnectionLimiter, LoginAudit, LoginThrottle, PublishRateLimiter, type Admission } from './guards.js';
-import { LiveForwarder } from './forwarder.js';
+import { ConnectionLimiter, LoginAudit, LoginThrottle, PublishRateLimiter, type Admission, type RateBucket } from './guards.js';
+import { LiveForwarder, RelayBudget, publishBytes, setWriteBuffer, type RelayStream } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
-import type { Db } from '../../core/store.js';
+import type { Db } from '../../core/db/sqlite.js';
 
 /**
  * What we attach to an Aedes client once it has logged in. `epoch` is the party's revocation count
- * at login: a session registered after a revocation it did not see is cut off (see `revoke`).
+ * at login: a session registered after a revocation it did not see is cut off (see `revoke`). A
+ * device's `rate` is its publish-rate bucket, held here so that the hot path reaches it without a
+ * lookup.
  */
-type Identity = { type: 'device'; ctx: DeviceContext; epoch: number } | { type: 'account'; principal: Principal; epoch: number };
+type Identity = { type: 'device'; ctx: DeviceContext; epoch: number; rate: RateBucket } | { type: 'account'; principal: Principal; epoch: number };
 type GatewayClient = Client & { gw?: Identity };
 /** What a client certificate proved, on the TLS port when client certificates are asked for. */
 interface CertificateProof { verified: boolean; names: readonly string[] }
-type AddressedStream = Duplex & {
+type AddressedStream = Duplex & Pick<RelayStream, 'gwRelayReserved' | 'gwRelayBehind'> & {
   /** The remote address, kept on the stream: a WebSocket stream has no remoteAddress of its own. */
   gwAddress?: string;
   /** Still counted among its address's connections that have not logged in. */
@@ -86,7 +88,10 @@ export class Broker {
   /** Revocations per `device:{id}` / `account:{id}`; only revoked parties have an entry. */
   private readonly epochs = new Map<string, number>();
   private readonly rate: PublishRateLimiter;
+  /** Publish-rate buckets per device id: one per device, not per session, so reconnecting buys no fresh burst. */
+  private readonly buckets = new Map<string, RateBucket>();
   private forwarder!: LiveForwarder;
+  private readonly relay: RelayBudget;
   private readonly registryListeners: Array<() => void> = [];
 
   constructor(private readonly deps: BrokerDeps) {
@@ -102,6 +107,9 @@ export class Broker {
       deps.audit.record(`mqtt:${address}`, 'mqtt.login_refused', `address:${address}`, detail);
     });
     this.rate = new PublishRateLimiter(limits.publishPerSecond, limits.publishBurst);
+    this.relay = new RelayBudget(limits.relayBufferBytes, deps.config.mqtt.drainTimeoutMs, (stream) => {
+      deps.log.info({ address: (stream as AddressedStream).gwAddress }, 'mqtt subscriber disconnected: behind on live data for longer than the drain timeout');
+    });
   }
 
   async start(): Promise<void> {
@@ -119,7 +127,7 @@ export class Broker {
       authorizeForward: this.authorizeForward,
     });
     const { presence, metrics, log } = this.deps;
-    this.forwarder = new LiveForwarder(this.aedes, config.mqtt.limits.relayInFlight, () => metrics.relaySkipped.inc());
+    this.forwarder = new LiveForwarder(this.aedes, config.mqtt.limits.relayInFlight, (reason) => metrics.relaySkipped.labels(reason).inc());
     this.listen('deviceChanged', (device) => this.refreshDevice(device));
     // new credentials, disabled or gone: its live sessions end now, not at the next reconnect
     this.listen('deviceRevoked', (id) => this.revoke('device', id));
@@ -218,10 +226,13 @@ export class Broker {
     }
     stream.gwAddress = address;
     stream.gwPending = true;
+    // live copies are admitted only below this, so Aedes never waits for 'drain' on one (see forwarder.ts)
+    setWriteBuffer(stream, config.mqtt.limits.relayBufferBytes);
     this.pendingStreams.add(stream);
     stream.once('close', () => {
       this.connections.release(address);
       this.loggedIn(stream);
+      this.relay.closed(stream);
     });
     const client = this.aedes.handle(stream) as unknown as GatewayClient & ParserHooks;
     const before = Math.min(config.mqtt.maxConnectPacketBytes, config.mqtt.maxPacketBytes);
@@ -245,6 +256,15 @@ export class Broker {
       this.contexts.set(id, ctx);
     }
     return ctx;
+  }
+
+  private bucketOf(id: string): RateBucket {
+    let bucket = this.buckets.get(id);
+    if (!bucket) {
+      bucket = PublishRateLimiter.emptyBucket();
+      this.buckets.set(id, bucket);
+    }
+    return bucket;
   }
 
   /** Every refused login: counted, audited (folded), and answered with its CONNACK code. */
@@ -335,7 +355,7 @@ export class Broker {
     if (device.disabled) return this.refuse(client, callback, NOT_AUTHORIZED, 'disabled', id);
     // the client id must equal the device id, so one device cannot take over another's session
     if (client.id !== id) return this.refuse(client, callback, IDENTIFIER_REJECTED, 'client_id_mismatch', id);
-    this.accept(client, { type: 'device', ctx: this.deviceContext(id)!, epoch: this.epochOf('device', id) }, callback);
+    this.accept(client, { type: 'device', ctx: this.deviceContext(id)!, epoch: this.epochOf('device', id), rate: this.bucketOf(id) }, callback);
   }
 
   private readonly authorizePublish = (client: GatewayClient | null, packet: PublishPacket, callback: (err?: Error | null) => void): void => {
@@ -343,7 +363,7 @@ export class Broker {
     if (identity?.type === 'device') {
       const ctx = identity.ctx;
       if (this.rate.enabled) {
-        const delay = this.rate.delayFor(ctx.rate);
+        const delay = this.rate.delayFor(identity.rate);
         if (delay > 0) {
           // held back, not refused: the device's next packets wait behind this one (backpressure)
           this.deps.metrics.publishThrottled.inc();
@@ -384,17 +404,16 @@ export class Broker {
   };
 
   /**
-   * Live device data is not sent to a subscriber whose socket is still full (the kernel buffer and
-   * Node's 16 KiB on top): that subscriber misses messages (counted) instead of the broker holding a
-   * fan-out slot for each of them until the drain timeout, which would soon hold up everyone. Alert
-   * queues are never skipped: an agency's copy is kept in order (see alerts/delivery/mqtt.ts).
+   * Live device data is sent to a subscriber only within its budget of `mqtt.limits.relayBufferBytes`
+   * waiting in the gateway; past it the subscriber misses live copies (counted) until it has caught up
+   * (see forwarder.ts). Alert queues are never skipped: an agency's copy is kept in order (see
+   * alerts/delivery/mqtt.ts).
    */
   private readonly authorizeForward = (client: GatewayClient, packet: AedesPublishPacket): AedesPublishPacket | null => {
-    if ((client.conn as AddressedStream).writableNeedDrain && packet.topic.startsWith('devices/')) {
-      this.deps.metrics.relaySkipped.inc();
-      return null;
-    }
-    return packet;
+    if (!packet.topic.startsWith('devices/')) return packet;
+    if (this.relay.admit(client.conn as AddressedStream, publishBytes(packet.topic, packet.payload as Buffer))) return packet;
+    this.deps.metrics.relaySkipped.labels('subscriber_behind').inc();
+    return null;
   };
 
   /** Tells each device why its message was rejected, on `devices/{id}/errors`. */
@@ -427,6 +446,7 @@ export class Broker {
     const clients = (this.aedes as unknown as { clients: Record<string, GatewayClient> }).clients;
     if (type === 'device') {
       this.contexts.delete(id);
+      this.buckets.delete(id);
       const client = clients[id];
       if (client?.gw?.type === 'device' && client.gw.ctx.device.id === id) this.cutOff(client);
       return;
@@ -456,7 +476,6 @@ export class Broker {
     const old = identity.ctx;
     const ctx = this.deviceContext(device.id);
     if (!ctx) return;
-    Object.assign(ctx.rate, old.rate);
     ctx.lastTs = old.lastTs;
     ctx.sameTsCount = old.sameTsCount;
     client!.gw = { ...identity, ctx };

@@ -5,20 +5,35 @@
  * reads the client's next packets only after that. One subscriber that stops reading (a frozen
  * dashboard, a phone on a bad link) would therefore stall the ingest of every device it watches
  * until `drainTimeout` cuts it off. So the device's own packet is acknowledged and routed nowhere,
- * and a copy is published here, fire-and-forget, with a bound on copies in flight: past it the live
- * copy is skipped and counted. Nothing stored is lost by that; only a live view misses a message.
+ * and a copy is published here, fire-and-forget.
+ *
+ * The contract for a subscriber (QoS 0 or 1) that reads its socket: it gets every live copy unless
+ * the copy would take the bytes waiting in the gateway for it past `relayBufferBytes` (what the
+ * operating system's socket buffers hold comes on top). Then it is behind: it gets no live copies
+ * until the gateway holds nothing more for it, and if that takes longer than the drain timeout it is
+ * disconnected. Every copy skipped is counted with its reason. Stored data and alert queues are never
+ * affected: only a live view misses a message.
+ *
+ * The in-flight bound (`relayInFlight`) counts copies that Aedes is still routing. A copy is routed
+ * once every subscriber's stream took it, and Aedes waits for 'drain' when a stream's `write()`
+ * returns false. Subscriber streams get `relayBufferBytes` as their write buffer (high-water mark)
+ * and a copy is admitted only if it fits below it, so an admitted copy's write never returns false:
+ * a subscriber that stops reading never holds a slot. The bound is then reached only if the gateway
+ * routes more copies than that within one turn of the event loop.
  */
 import type { Aedes, PublishPacket } from 'aedes';
+
+export type RelaySkipReason = 'subscriber_behind' | 'in_flight';
 
 export class LiveForwarder {
   private inFlight = 0;
   private readonly done = () => { this.inFlight--; };
 
-  constructor(private readonly aedes: Aedes, private readonly maxInFlight: number, private readonly onSkipped: () => void) {}
+  constructor(private readonly aedes: Aedes, private readonly maxInFlight: number, private readonly onSkipped: (reason: RelaySkipReason) => void) {}
 
   forward(topic: string, payload: Buffer, qos: 0 | 1, retain = false): void {
     if (this.inFlight >= this.maxInFlight) {
-      this.onSkipped();
+      this.onSkipped('in_flight');
       return;
     }
     this.inFlight++;
@@ -27,4 +42,95 @@ export class LiveForwarder {
   }
 
   get pending(): number { return this.inFlight; }
+}
+
+/** What the relay budget needs of a subscriber's stream (a TCP or TLS socket, or a WebSocket stream). */
+export interface RelayStream {
+  readonly writableLength: number;
+  readonly destroyed: boolean;
+  destroy(): void;
+  /** Bytes of copies admitted for it that Aedes has not written yet. */
+  gwRelayReserved?: number;
+  /** Set while it is behind: the timer that disconnects it if it does not catch up (true: no timer). */
+  gwRelayBehind?: NodeJS.Timeout | true;
+}
+
+/** Bytes a PUBLISH of `payload` on `topic` takes on the wire, at most (fixed header, length, topic, packet id). */
+export function publishBytes(topic: string, payload: Buffer): number {
+  return 1 + 4 + 2 + Buffer.byteLength(topic) + 2 + payload.length;
+}
+
+const release = (stream: RelayStream, bytes: number) => { stream.gwRelayReserved! -= bytes; };
+
+/**
+ * Decides, per subscriber and copy, whether a live copy is sent (see the contract above).
+ *
+ * What waits in the gateway for a subscriber is its stream's `writableLength` plus what was admitted
+ * and not yet written: Aedes writes an admitted copy in a `setImmediate` it queues right after
+ * `authorizeForward` returns, so the reservation is released by an immediate queued here, just before
+ * that one. (For a persistent session Aedes first updates the session store, so its copy is written a
+ * little later than the reservation is released: at worst a few copies more than the budget.)
+ */
+export class RelayBudget {
+  /**
+   * @param bytes  the budget per subscriber; streams must have it as their writable high-water mark
+   * @param drainTimeoutMs  a subscriber still behind after this long is disconnected (0: never)
+   * @param onCutOff  told about a subscriber disconnected that way, just before it is
+   */
+  constructor(readonly bytes: number, private readonly drainTimeoutMs: number, private readonly onCutOff: (stream: RelayStream) => void) {}
+
+  /** True: send this copy (its bytes are reserved). False: skip it, the subscriber is behind. */
+  admit(stream: RelayStream, size: number): boolean {
+    const reserved = stream.gwRelayReserved ?? 0;
+    const queued = stream.writableLength + reserved;
+    if (stream.gwRelayBehind) {
+      if (queued > 0) return false;
+      this.caughtUp(stream);
+    }
+    // strictly below: after Aedes' write the stream holds less than its high-water mark, so write() returns true
+    if (queued + size >= this.bytes) {
+      if (queued > 0) this.fellBehind(stream);
+      return false;
+    }
+    stream.gwRelayReserved = reserved + size;
+    setImmediate(release, stream, size);
+    return true;
+  }
+
+  /** Forgets a closed stream's timer. */
+  closed(stream: RelayStream): void {
+    if (stream.gwRelayBehind) this.caughtUp(stream);
+  }
+
+  private fellBehind(stream: RelayStream): void {
+    if (this.drainTimeoutMs <= 0) {
+      stream.gwRelayBehind = true;
+      return;
+    }
+    const timer = setTimeout(() => {
+      if (stream.gwRelayBehind !== timer || stream.destroyed) return;
+      if (stream.writableLength === 0) return this.caughtUp(stream);
+      this.onCutOff(stream);
+      stream.destroy();
+    }, this.drainTimeoutMs);
+    timer.unref();
+    stream.gwRelayBehind = timer;
+  }
+
+  private caughtUp(stream: RelayStream): void {
+    if (stream.gwRelayBehind !== true) clearTimeout(stream.gwRelayBehind);
+    stream.gwRelayBehind = undefined;
+  }
+}
+
+/**
+ * Gives a stream a writable high-water mark of `bytes`: `write()` returns false (and Aedes waits for
+ * 'drain') only past it. Node has no setter for it on an existing stream, and only the plain TCP
+ * server takes it as an option (`net.createServer({ highWaterMark })`, which would raise the read
+ * buffer of sockets that have not logged in too); so the Writable state's field is set directly
+ * (Node 20). tests/chaos-slow-consumers.test.ts fails if it stops taking effect.
+ */
+export function setWriteBuffer(stream: { writableHighWaterMark: number }, bytes: number): void {
+  const state = (stream as unknown as { _writableState?: { highWaterMark?: number } })._writableState;
+  if (state && typeof state.highWaterMark === 'number') state.highWaterMark = bytes;
 }

@@ -222,6 +222,9 @@ export class ConnectionLimiter {
   count(address: string): number { return this.open.get(address) ?? 0; }
 }
 
+/** One device's token bucket: tokens left, and when they were last counted (0 = never used). */
+export interface RateBucket { tokens: number; at: number }
+
 /**
  * Per-device token bucket: `perSecond` messages with bursts of `burst`. Returns how long the
  * message must wait (0 = go). Waiting holds back the device's acknowledgement and, through Aedes,
@@ -232,8 +235,14 @@ export class PublishRateLimiter {
 
   get enabled(): boolean { return this.perSecond > 0; }
 
-  /** `bucket` is per-device state kept by the caller (on the device's context), so lookups stay O(1). */
-  delayFor(bucket: { tokens: number; at: number }): number {
+  /** A device's bucket before its first message (filled to the burst on first use). */
+  static emptyBucket(): RateBucket { return { tokens: 0, at: 0 }; }
+
+  /**
+   * `bucket` is the device's state, kept by the caller where the message already leads (the
+   * broker keeps it on the session's identity): no lookup and no allocation per message.
+   */
+  delayFor(bucket: RateBucket): number {
     const now = this.now();
     if (bucket.at === 0) { bucket.tokens = this.burst; bucket.at = now; }
     bucket.tokens = Math.min(this.burst, bucket.tokens + ((now - bucket.at) * this.perSecond) / 1000);

@@ -17,7 +17,7 @@
  */
 import { createRequire } from 'node:module';
 import { Readable } from 'node:stream';
-import { migrate, type Db } from '../../core/store.js';
+import { migrate, type Db } from '../../core/db/sqlite.js';
 
 const require = createRequire(import.meta.url);
 

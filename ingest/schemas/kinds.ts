@@ -1,5 +1,5 @@
 /**
- * The device payload contract (SPEC section 2), one zod schema per kind for telemetry and one
+ * The device payload contract, one zod schema per kind for telemetry and one
  * discriminated union per kind for events. These schemas are the single source of truth: the
  * TypeScript types, the stored field types (integer vs float) and the validation errors all come
  * from here. Unknown extra fields are ignored (stripped), so firmware may send diagnostics.

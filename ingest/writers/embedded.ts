@@ -6,7 +6,7 @@
  * a message retransmitted after a crash (stored, but its PUBACK lost) replaces itself instead of
  * being stored twice.
  */
-import { openDatabase, migrate, type Db } from '../../core/store.js';
+import { openDatabase, migrate, type Db } from '../../core/db/sqlite.js';
 import type { Point } from '../points.js';
 import type { TelemetryQuery, TelemetryRow, TimeSeriesWriter, WriterHealth } from './writer.js';
 

@@ -21,6 +21,6 @@ export async function createWriter(config: WriterSettings, log: Logger, metrics:
       },
     });
   }
-  const { InfluxWriter } = await import('./influx.js');
+  const { InfluxWriter } = await import('./influx/index.js');
   return new InfluxWriter({ config, log, metrics });
 }

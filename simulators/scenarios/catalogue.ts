@@ -1,7 +1,7 @@
 /**
  * The scripted scenarios. Each one is what happens at a real installation, told as steps on the
  * device models, with what the gateway should store and the alert it is meant to raise. Timings
- * follow DOMAIN.md: "stopped outside the door zone" is held past the 45 s practice timer, "door
+ * follow field practice: "stopped outside the door zone" is held past the 45 s practice timer, "door
  * open while running" past the 30 s debounce, a trapped car long enough for any trapped rule.
  * Alert type names are the intent for the alert rules; the rules own the final names.
  */

@@ -18,8 +18,6 @@ export interface Received {
   at: number;
   reason?: string;
   alert: { id: number; type: string; severity: string; state: string; deviceId: string; count: number; suppressed: boolean; confirmation: string | null; queues: string[]; details: Record<string, unknown> };
-  /** real time of receipt (Date.now) */
-  receivedAt: number;
 }
 
 export async function startAlertGateway(overrides: Record<string, unknown> = {}): Promise<{ t: TestGateway; clock: ManualClock }> {
@@ -40,7 +38,7 @@ export class AlertWatcher {
     const w = new AlertWatcher(client);
     client.on('message', (topic, payload) => {
       const m = JSON.parse(payload.toString()) as Received;
-      w.messages.push({ ...m, topic, receivedAt: Date.now() });
+      w.messages.push({ ...m, topic });
     });
     await client.subscribeAsync('alerts/#', { qos: 1 });
     return w;
@@ -88,8 +86,6 @@ export const NORMAL: Record<string, Record<string, unknown>> = {
   fire_water: { pressure: 0.32, tankLevel: 3.8, pumpRunning: false, pumpFault: false, pumpPowerOk: true, flowSwitch: false },
   water_pump: { inletPressure: 0.18, outletPressure: 0.45, tankLevel: 2.6, pumpsRunning: 2, pumpFault: false, flooded: false, doorOpen: false, turbidity: 0.3, chlorine: 0.4, ph: 7.2 },
 };
-
-export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 let direct = 0;
 

@@ -1,4 +1,4 @@
-/** Sites, devices and accounts (SPEC section 7), each call checked against the caller's scope. */
+/** Sites, devices and accounts, each call checked against the caller's scope (registry/scope.ts). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';

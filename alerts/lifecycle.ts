@@ -1,0 +1,106 @@
+/**
+ * The lifecycle of one alert: how it opens, repeats and ends with its condition, and the people's
+ * actions (acknowledge, dispatch, resolve, close, confirm, dismiss) with their checks. Each step
+ * works on the working copy the alert service hands it and says what the change is; the service
+ * writes the history, routes and records it.
+ */
+import type { Principal } from '../registry/index.js';
+import { domainOf } from './catalog.js';
+import type { Responsibility } from './config.js';
+import { AlertError } from './errors.js';
+import type { Action, Alert, AlertState, RaiseInput } from './model.js';
+import { ACTION_RULES, alertAllows, roleMay, roleRefusal } from './permissions.js';
+import type { QueueEvent } from './queues.js';
+
+/** The history word of each action. */
+export const PAST: Record<Action, string> = {
+  acknowledge: 'acknowledged', dispatch: 'dispatched', resolve: 'resolved', close: 'closed', dismiss: 'dismissed', confirm: 'confirmed',
+};
+
+/** What a step did, for the change it is recorded as. */
+export interface Step { kind: QueueEvent; reason?: string | undefined }
+
+/** A new alert by its entry in the responsibility list: open, with its deadlines from now. */
+export function newAlert(input: RaiseInput, entry: Responsibility, verifyWindowMs: number): Omit<Alert, 'id'> {
+  const { device, type, at } = input;
+  const needsConfirmation = entry.holdUntilConfirmed.length > 0;
+  return {
+    type, subject: input.subject, severity: entry.severity, state: 'open', label: entry.label, domain: domainOf(type, device.kind),
+    deviceId: device.id, deviceKind: device.kind, siteId: device.siteId, companyId: device.companyId,
+    maintenanceUnitId: device.maintenanceUnitId ?? null, location: device.location ?? null,
+    openedAt: at, updatedAt: at, lastRaisedAt: at, count: 1, conditionActive: true, suppressed: input.suppressed,
+    confirmation: needsConfirmation ? 'unconfirmed' : null, forwardedUnverified: false,
+    deadlines: {
+      acknowledgeBy: entry.ackWithinMs === null ? null : at + entry.ackWithinMs,
+      resolveBy: entry.resolveWithinMs === null ? null : at + entry.resolveWithinMs,
+      verifyBy: needsConfirmation ? at + verifyWindowMs : null,
+    },
+    acknowledgedAt: null, dispatchedAt: null, resolvedAt: null, closedAt: null, clearedAt: null,
+    escalations: [], queues: [], details: input.details,
+  };
+}
+
+/** The condition of an active alert was reported again. */
+export function repeat(draft: Alert, input: RaiseInput): void {
+  draft.count++;
+  draft.lastRaisedAt = input.at;
+  draft.updatedAt = input.at;
+  draft.conditionActive = true;
+  draft.details = { ...draft.details, ...input.details };
+  // the same condition outside maintenance mode is real: the withheld queues get it now
+  if (draft.suppressed && !input.suppressed) draft.suppressed = false;
+}
+
+/**
+ * The condition behind an active alert ended. An untouched alert whose type clears itself is
+ * `cleared` (and its queues hear `closed`); any other stays for people to act on.
+ */
+export function conditionEnded(draft: Alert, at: number, autoClear: boolean): Step & { cleared: boolean } {
+  draft.conditionActive = false;
+  draft.updatedAt = at;
+  if (draft.state === 'open' && autoClear) {
+    draft.state = 'cleared';
+    draft.clearedAt = at;
+    return { kind: 'closed', reason: 'condition_ended', cleared: true };
+  }
+  return { kind: 'updated', reason: 'condition_ended', cleared: false };
+}
+
+/**
+ * Whether the principal may take the action on the alert now: the role (403), then the alert's
+ * state (409). Scope comes before both and is the caller's (an alert outside it is a 404).
+ */
+export function checkAction(p: Principal, a: Readonly<Alert>, action: Action): void {
+  if (!roleMay(p, a, action)) throw new AlertError('ALERT_ACTION_FORBIDDEN', roleRefusal(p, a, action), { action, role: p.role });
+  if (alertAllows(a, action)) return;
+  const from: AlertState = a.state;
+  const allowed = ACTION_RULES[action].from;
+  if (!allowed.includes(from)) {
+    const why = from === 'cleared' ? 'it cleared itself when its condition ended' : from === 'closed' ? 'it is closed' : `it is ${from}`;
+    throw new AlertError('ALERT_INVALID_TRANSITION', `cannot ${action} alert ${a.id}: ${why}; ${action} is allowed only when the alert is ${allowed.join(' or ')}`,
+      { state: from, allowedFrom: allowed });
+  }
+  throw new AlertError('ALERT_INVALID_TRANSITION', `cannot ${action} alert ${a.id}: only an unconfirmed fire alarm can be ${PAST[action]}`,
+    { state: from, confirmation: a.confirmation });
+}
+
+/** Takes a checked action on the working copy. */
+export function applyAction(draft: Alert, action: Action, actor: string, at: number): Step {
+  let step: Step;
+  switch (action) {
+    case 'acknowledge': draft.state = 'acknowledged'; draft.acknowledgedAt = at; step = { kind: 'acknowledged' }; break;
+    case 'dispatch': draft.state = 'dispatched'; draft.dispatchedAt = at; draft.acknowledgedAt ??= at; step = { kind: 'dispatched' }; break;
+    case 'resolve': draft.state = 'resolved'; draft.resolvedAt = at; draft.acknowledgedAt ??= at; step = { kind: 'resolved' }; break;
+    case 'close': draft.state = 'closed'; draft.closedAt = at; step = { kind: 'closed' }; break;
+    case 'dismiss':
+      draft.state = 'closed'; draft.closedAt = at; draft.acknowledgedAt ??= at; draft.details = { ...draft.details, dismissed: true };
+      step = { kind: 'closed', reason: 'dismissed' };
+      break;
+    case 'confirm':
+      draft.confirmation = 'confirmed'; draft.details = { ...draft.details, confirmedBy: { by: 'staff', actor } };
+      step = { kind: 'updated', reason: 'confirmed' };
+      break;
+  }
+  draft.updatedAt = at;
+  return step;
+}

@@ -1,0 +1,77 @@
+/**
+ * Routing by the responsibility list: which queues an alert belongs in, and which message each
+ * queue gets for one change. The first message a queue gets about an alert is `raised`; after
+ * that it gets every change. Elevator alerts raised in inspection / maintenance mode are withheld
+ * from the queues in `suppression.withholdFrom`; a fire alarm is withheld from the queues in its
+ * entry's `holdUntilConfirmed` (the fire service) until it is confirmed or its verify window passed.
+ *
+ * Decisions only: the alert service applies them to its working copy and appends the messages.
+ */
+import { queueOf } from '../registry/index.js';
+import type { AlertType, QueueRole } from './catalog.js';
+import type { AlertsConfig, Responsibility } from './config.js';
+import { ACTIVE_STATES, type Alert } from './model.js';
+import type { QueueEvent } from './queues.js';
+
+/** One message to append: the queue and the event it hears (its cursor once appended). */
+export interface Delivery { queue: string; event: QueueEvent; cursor: number }
+
+export class Routing {
+  private readonly withhold: ReadonlySet<QueueRole>;
+
+  constructor(private readonly config: AlertsConfig) {
+    this.withhold = new Set(config.suppression.withholdFrom);
+  }
+
+  /** The responsibility list's entry for an alert type on a device kind. */
+  entry(type: AlertType, kind: string): Responsibility {
+    const r = this.config.responsibilities[type];
+    return (r.kinds[kind] as Responsibility | undefined) ?? r;
+  }
+
+  /** The queues an alert should be in now, by the responsibility list, suppression and confirmation. */
+  targets(a: Readonly<Alert>): string[] {
+    const entry = this.entry(a.type, a.deviceKind);
+    const out: string[] = [];
+    const held = a.confirmation === 'unconfirmed' && !a.forwardedUnverified;
+    for (const role of entry.queues) {
+      if (a.suppressed && this.withhold.has(role)) continue;
+      if (held && entry.holdUntilConfirmed.includes(role)) continue;
+      const q = queueOf(role, a);
+      if (q && !out.includes(q)) out.push(q);
+    }
+    return out;
+  }
+
+  /**
+   * One change of a working copy: the queues it newly belongs in join `draft.queues` (an alert that
+   * left the active states joins none). Those get `raised`; the queues it was in get `event`.
+   */
+  route(draft: Alert, event: QueueEvent): Delivery[] {
+    const routed = draft.queues.length;
+    if (ACTIVE_STATES.has(draft.state)) {
+      for (const q of this.targets(draft)) if (!draft.queues.includes(q)) draft.queues.push(q);
+    }
+    const out: Delivery[] = [];
+    if (event !== 'raised') for (let i = 0; i < routed; i++) out.push({ queue: draft.queues[i]!, event, cursor: 0 });
+    for (let i = routed; i < draft.queues.length; i++) out.push({ queue: draft.queues[i]!, event: 'raised', cursor: 0 });
+    return out;
+  }
+
+  /** Where an escalation of the alert goes: the entry's escalation targets, less the withheld ones of a suppressed alert. */
+  escalationTargets(a: Readonly<Alert>): string[] {
+    const entry = this.entry(a.type, a.deviceKind);
+    const targets: string[] = [];
+    for (const role of entry.escalateTo) {
+      if (a.suppressed && this.withhold.has(role)) continue;
+      const q = queueOf(role, a);
+      if (q && !targets.includes(q)) targets.push(q);
+    }
+    return targets;
+  }
+
+  /** `event` to every queue the alert is in (an escalation: its targets have joined them). */
+  everyQueue(a: Readonly<Alert>, event: QueueEvent): Delivery[] {
+    return a.queues.map((queue) => ({ queue, event, cursor: 0 }));
+  }
+}
