@@ -64,6 +64,8 @@ export interface Alerts {
   readonly engine: RuleEngine;
   /** Ingest listener: accepted readings and events, after they are stored. */
   readonly onAccepted: (items: readonly Accepted[]) => void;
+  /** Records an authority reading its queue (the audit is folded per account and queue: queue-reads.ts). */
+  readonly queueRead: QueueReadAudit['record'];
   /** Hears every change of every alert once, after its commit (changes.ts); returns the unsubscribe. */
   onChange(listener: AlertChangeListener): () => void;
   /** Fastify plugin for /api/v1. */
@@ -86,6 +88,7 @@ export function createAlerts(deps: AlertsDeps): Alerts {
   const ledger = new AlertLedger(db, (err, what) => log.error({ err }, what));
   const queues = new QueueLog(db, (err, what) => log.error({ err }, what));
   const sse = new QueueStreams(queues, { heartbeatMs: config.sse.heartbeat, maxPending: config.sse.maxPending, pageLimit: config.queues.pageLimit }, deps.streams);
+  const reads = new QueueReadAudit(deps.audit, clock);
   let mqtt: MqttDelivery | undefined;
   // the gauges read their sources at scrape time, when everything below exists
   const metrics = createAlertMetrics(deps.metrics.registry, {
@@ -122,7 +125,8 @@ export function createAlerts(deps: AlertsDeps): Alerts {
     clock, service, ledger, queues, engine,
     onAccepted: engine.onAccepted,
     onChange: (listener) => ledger.onChange(listener),
-    routes: alertRoutes({ service, ledger, queues, sse, config, reads: new QueueReadAudit(deps.audit, clock) }),
+    routes: alertRoutes({ service, ledger, queues, sse, config, reads }),
+    queueRead: (p, queue, via, cursors) => reads.record(p, queue, via, cursors),
     attachBroker(broker) {
       mqtt = new MqttDelivery(broker, log);
       queues.onMessage(mqtt.onMessage);

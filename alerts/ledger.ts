@@ -12,14 +12,25 @@
  * new copy), and each recorded change is announced to the `onChange` listeners (changes.ts) after
  * the commit.
  */
-import type { Statement } from 'better-sqlite3';
-import { migrate, type Db } from '../core/db/sqlite.js';
-import { alertScopeSql, type AlertColumns, type Principal } from '../registry/index.js';
+import type { Generated, Kysely } from 'kysely';
+import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import type { Migration } from '../core/db/query.js';
+import { alertScopeCondition, type Principal } from '../registry/index.js';
 import { ACTIVE_STATES, type Alert, type AlertState, type HistoryEntry } from './model.js';
 import type { AlertChange, AlertChangeListener } from './changes.js';
 
-const MIGRATIONS = [
-  `CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, subject TEXT NOT NULL, device_id TEXT NOT NULL,
+export interface LedgerTables {
+  alerts: {
+    id: Generated<number>; type: string; subject: string; device_id: string; device_kind: string; site_id: string; company_id: string;
+    maintenance_unit_id: string | null; domain: string; state: string; severity: string; suppressed: number; opened_at: number;
+    updated_at: number; doc: string;
+  };
+  alert_history: { alert_id: number; seq: number; at: number; actor: string; action: string; note: string | null; detail: string | null };
+}
+
+export const LEDGER_MIGRATIONS: readonly Migration[] = [{
+  // the SQLite DDL is the one existing databases ran (version 1 of 'alerts'): keep it as it is
+  sqlite: `CREATE TABLE alerts (id INTEGER PRIMARY KEY AUTOINCREMENT, type TEXT NOT NULL, subject TEXT NOT NULL, device_id TEXT NOT NULL,
      device_kind TEXT NOT NULL, site_id TEXT NOT NULL, company_id TEXT NOT NULL, maintenance_unit_id TEXT, domain TEXT NOT NULL,
      state TEXT NOT NULL, severity TEXT NOT NULL, suppressed INTEGER NOT NULL, opened_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
      doc TEXT NOT NULL);
@@ -30,7 +41,49 @@ const MIGRATIONS = [
    CREATE INDEX alerts_type ON alerts (type, id);
    CREATE TABLE alert_history (alert_id INTEGER NOT NULL, seq INTEGER NOT NULL, at INTEGER NOT NULL, actor TEXT NOT NULL,
      action TEXT NOT NULL, note TEXT, detail TEXT, PRIMARY KEY (alert_id, seq)) WITHOUT ROWID;`,
-];
+  postgres: `CREATE TABLE alerts (id BIGSERIAL PRIMARY KEY, type TEXT NOT NULL, subject TEXT NOT NULL, device_id TEXT NOT NULL,
+     device_kind TEXT NOT NULL, site_id TEXT NOT NULL, company_id TEXT NOT NULL, maintenance_unit_id TEXT, domain TEXT NOT NULL,
+     state TEXT NOT NULL, severity TEXT NOT NULL, suppressed INTEGER NOT NULL, opened_at BIGINT NOT NULL, updated_at BIGINT NOT NULL,
+     doc TEXT NOT NULL);
+   CREATE UNIQUE INDEX alerts_one_active ON alerts (device_id, type, subject) WHERE state IN ('open', 'acknowledged', 'dispatched', 'resolved');
+   CREATE INDEX alerts_state ON alerts (state, id);
+   CREATE INDEX alerts_company ON alerts (company_id, id);
+   CREATE INDEX alerts_device ON alerts (device_id, id);
+   CREATE INDEX alerts_type ON alerts (type, id);
+   CREATE TABLE alert_history (alert_id BIGINT NOT NULL, seq INTEGER NOT NULL, at BIGINT NOT NULL, actor TEXT NOT NULL,
+     action TEXT NOT NULL, note TEXT, detail TEXT, PRIMARY KEY (alert_id, seq));`,
+}];
+
+/** The states of an active alert (the `alerts_one_active` index lists the same). */
+const ACTIVE_STATE_LIST: readonly AlertState[] = [...ACTIVE_STATES];
+
+/** `canSeeAlert` (registry/scope.ts) as a condition on the `alerts` table, for listing and counting alerts in the store. */
+
+type AlertUpdate = Pick<LedgerTables['alerts'], 'state' | 'severity' | 'suppressed' | 'maintenance_unit_id' | 'updated_at' | 'doc'>;
+
+/** The ledger's queries, the same for both stores. */
+export const ledgerQueries = (q: Kysely<LedgerTables>) => ({
+  activeDocs: () => q.selectFrom('alerts').select('doc').where('state', 'in', ACTIVE_STATE_LIST),
+  /** A new alert (its document is written by the first `update`); gives back its id. */
+  insert: (row: Omit<LedgerTables['alerts'], 'id' | 'doc'>) => q.insertInto('alerts').values({ ...row, doc: '{}' }).returning('id'),
+  update: (id: number, set: AlertUpdate) => q.updateTable('alerts').set(set).where('id', '=', id),
+  get: (id: number) => q.selectFrom('alerts').select('doc').where('id', '=', id),
+  history: (alertId: number) => q.selectFrom('alert_history').select(['at', 'actor', 'action', 'note', 'detail']).where('alert_id', '=', alertId).orderBy('seq'),
+  lastSeq: (alertId: number) => q.selectFrom('alert_history').select((eb) => eb.fn.max('seq').as('seq')).where('alert_id', '=', alertId),
+  addHistory: (row: LedgerTables['alert_history']) => q.insertInto('alert_history').values(row),
+  /** Newest first; `before` pages by id. */
+  list: (f: AlertFilter) => {
+    let s = q.selectFrom('alerts').select(['id', 'doc']).where((eb) => alertScopeCondition(eb, f.viewer));
+    if (f.states && f.states.length > 0) s = s.where('state', 'in', f.states);
+    if (f.type) s = s.where('type', '=', f.type);
+    if (f.deviceId) s = s.where('device_id', '=', f.deviceId);
+    if (f.siteId) s = s.where('site_id', '=', f.siteId);
+    if (f.before !== undefined) s = s.where('id', '<', f.before);
+    return s.orderBy('id', 'desc').limit(f.limit);
+  },
+  countByTypeAndState: (viewer: Principal) => q.selectFrom('alerts').select((eb) => ['type', 'state', eb.fn.countAll<number>().as('n')])
+    .where((eb) => alertScopeCondition(eb, viewer)).groupBy(['type', 'state']),
+});
 
 export interface AlertFilter {
   states?: AlertState[] | undefined;
@@ -42,9 +95,6 @@ export interface AlertFilter {
   /** Only the alerts this principal may see. */
   viewer: Principal;
 }
-
-/** The `alerts` table's columns the scope rule filters on. */
-const SCOPE_COLUMNS: AlertColumns = { companyId: 'company_id', deviceKind: 'device_kind', maintenanceUnitId: 'maintenance_unit_id', domain: 'domain', suppressed: 'suppressed' };
 
 export const activeKey = (deviceId: string, type: string, subject: string) => `${deviceId}\u0000${type}\u0000${subject}`;
 
@@ -88,9 +138,9 @@ export class AlertLedger {
   private readonly active = new Map<string, Readonly<Alert>>();
   private readonly activeById = new Map<number, Readonly<Alert>>();
   private readonly historySeq = new Map<number, number>();
-  /** One prepared count per scope shape (five roles). */
-  private readonly countStmts = new Map<string, Statement<unknown[]>>();
-  private readonly stmts;
+  /** Runs the ledger's queries; its statement cache keeps one prepared count per scope shape (five roles). */
+  private readonly store: SqliteStore<LedgerTables>;
+  private readonly queries;
   private inTx = false;
   /**
    * The open transaction's changes, when it has made any (null otherwise, so reads in a transaction
@@ -102,19 +152,11 @@ export class AlertLedger {
   private announce: AlertChange[] = [];
   private readonly listeners: AlertChangeListener[] = [];
 
-  constructor(private readonly db: Db, private readonly onError: (err: unknown, what: string) => void = () => {}) {
-    migrate(db, 'alerts', MIGRATIONS);
-    this.stmts = {
-      insert: db.prepare(`INSERT INTO alerts (type, subject, device_id, device_kind, site_id, company_id, maintenance_unit_id, domain, state,
-        severity, suppressed, opened_at, updated_at, doc) VALUES (@type, @subject, @deviceId, @deviceKind, @siteId, @companyId,
-        @maintenanceUnitId, @domain, @state, @severity, @suppressed, @openedAt, @updatedAt, '{}')`),
-      update: db.prepare(`UPDATE alerts SET state = ?, severity = ?, suppressed = ?, maintenance_unit_id = ?, updated_at = ?, doc = ? WHERE id = ?`),
-      get: db.prepare('SELECT doc FROM alerts WHERE id = ?'),
-      history: db.prepare('SELECT at, actor, action, note, detail FROM alert_history WHERE alert_id = ? ORDER BY seq'),
-      lastSeq: db.prepare('SELECT MAX(seq) AS seq FROM alert_history WHERE alert_id = ?'),
-      addHistory: db.prepare('INSERT INTO alert_history (alert_id, seq, at, actor, action, note, detail) VALUES (?, ?, ?, ?, ?, ?, ?)'),
-    };
-    for (const r of db.prepare(`SELECT doc FROM alerts WHERE state IN ('open', 'acknowledged', 'dispatched', 'resolved')`).all() as Array<{ doc: string }>) {
+  constructor(db: Db, private readonly onError: (err: unknown, what: string) => void = () => {}) {
+    this.store = new SqliteStore<LedgerTables>(db);
+    this.store.migrate('alerts', LEDGER_MIGRATIONS);
+    this.queries = ledgerQueries(this.store.q);
+    for (const r of this.store.all(this.queries.activeDocs())) {
       this.remember(JSON.parse(r.doc) as Alert);
     }
   }
@@ -157,7 +199,7 @@ export class AlertLedger {
   get(id: number): Readonly<Alert> | undefined {
     const a = this.pending?.latest.get(id) ?? this.activeById.get(id);
     if (a) return a;
-    const row = this.stmts.get.get(id) as { doc: string } | undefined;
+    const row = this.store.get(this.queries.get(id));
     return row ? (JSON.parse(row.doc) as Alert) : undefined;
   }
 
@@ -172,8 +214,12 @@ export class AlertLedger {
   /** Stores a new alert, gives it its id, and returns it as a working copy (`record` it). */
   create(fields: Omit<Alert, 'id'>): Alert {
     const p = this.tx();
-    const info = this.stmts.insert.run({ ...fields, maintenanceUnitId: fields.maintenanceUnitId, suppressed: fields.suppressed ? 1 : 0 });
-    const draft = { id: Number(info.lastInsertRowid), ...fields } as Alert;
+    const row = this.store.get(this.queries.insert({
+      type: fields.type, subject: fields.subject, device_id: fields.deviceId, device_kind: fields.deviceKind, site_id: fields.siteId,
+      company_id: fields.companyId, maintenance_unit_id: fields.maintenanceUnitId, domain: fields.domain, state: fields.state,
+      severity: fields.severity, suppressed: fields.suppressed ? 1 : 0, opened_at: fields.openedAt, updated_at: fields.updatedAt,
+    }));
+    const draft = { id: Number(row!.id), ...fields } as Alert;
     p.working.set(draft.id, { draft, previous: null });
     p.latest.set(draft.id, draft);
     p.keys.set(activeKey(draft.deviceId, draft.type, draft.subject), draft);
@@ -202,7 +248,10 @@ export class AlertLedger {
     const p = this.tx();
     const w = p.working.get(draft.id);
     if (w?.draft !== draft) throw new Error(`alert ledger: alert ${draft.id} is not a working copy of this transaction`);
-    this.stmts.update.run(draft.state, draft.severity, draft.suppressed ? 1 : 0, draft.maintenanceUnitId, draft.updatedAt, JSON.stringify(draft), draft.id);
+    this.store.run(this.queries.update(draft.id, {
+      state: draft.state, severity: draft.severity, suppressed: draft.suppressed ? 1 : 0, maintenance_unit_id: draft.maintenanceUnitId,
+      updated_at: draft.updatedAt, doc: JSON.stringify(draft),
+    }));
     p.working.delete(draft.id);
     p.recorded.set(draft.id, draft);
     p.keys.set(activeKey(draft.deviceId, draft.type, draft.subject), ACTIVE_STATES.has(draft.state) ? draft : null);
@@ -277,43 +326,31 @@ export class AlertLedger {
 
   addHistory(alertId: number, entry: HistoryEntry): void {
     let seq = this.historySeq.get(alertId);
-    if (seq === undefined) seq = (this.stmts.lastSeq.get(alertId) as { seq: number | null }).seq ?? 0;
+    if (seq === undefined) seq = this.store.get(this.queries.lastSeq(alertId))?.seq ?? 0;
     seq++;
     this.historySeq.set(alertId, seq);
     // bounded: only alerts touched since the start are cached, and each is a number
     if (this.historySeq.size > 100_000) this.historySeq.clear();
-    this.stmts.addHistory.run(alertId, seq, entry.at, entry.actor, entry.action, entry.note ?? null, entry.detail === undefined ? null : JSON.stringify(entry.detail));
+    this.store.run(this.queries.addHistory({
+      alert_id: alertId, seq, at: entry.at, actor: entry.actor, action: entry.action, note: entry.note ?? null,
+      detail: entry.detail === undefined ? null : JSON.stringify(entry.detail),
+    }));
   }
 
   history(id: number): HistoryEntry[] {
-    return (this.stmts.history.all(id) as Array<{ at: number; actor: string; action: string; note: string | null; detail: string | null }>)
+    return this.store.all(this.queries.history(id))
       .map((r) => ({ at: r.at, actor: r.actor, action: r.action, ...(r.note === null ? {} : { note: r.note }), ...(r.detail === null ? {} : { detail: JSON.parse(r.detail) }) }));
   }
 
   /** Newest first; `before` pages by id. */
   list(f: AlertFilter): Array<Readonly<Alert>> {
-    const scope = alertScopeSql(f.viewer, SCOPE_COLUMNS);
-    const where: string[] = [scope.where];
-    const params: unknown[] = [...scope.params];
-    if (f.states && f.states.length > 0) { where.push(`state IN (${f.states.map(() => '?').join(', ')})`); params.push(...f.states); }
-    if (f.type) { where.push('type = ?'); params.push(f.type); }
-    if (f.deviceId) { where.push('device_id = ?'); params.push(f.deviceId); }
-    if (f.siteId) { where.push('site_id = ?'); params.push(f.siteId); }
-    if (f.before !== undefined) { where.push('id < ?'); params.push(f.before); }
-    params.push(f.limit);
-    const rows = this.db.prepare(`SELECT id, doc FROM alerts WHERE ${where.join(' AND ')} ORDER BY id DESC LIMIT ?`).all(...params) as Array<{ id: number; doc: string }>;
+    const rows = this.store.all(this.queries.list(f));
     // an active alert's freshest copy is the one in memory
     return rows.map((r) => this.activeById.get(r.id) ?? (JSON.parse(r.doc) as Alert));
   }
 
   /** How many alerts the principal may see, per type and state (counted in SQL: the ledger keeps closed alerts for years). */
   countByTypeAndState(viewer: Principal): Array<{ type: string; state: string; n: number }> {
-    const scope = alertScopeSql(viewer, SCOPE_COLUMNS);
-    let stmt = this.countStmts.get(scope.where);
-    if (!stmt) {
-      stmt = this.db.prepare<unknown[]>(`SELECT type, state, COUNT(*) AS n FROM alerts WHERE ${scope.where} GROUP BY type, state`);
-      this.countStmts.set(scope.where, stmt);
-    }
-    return stmt.all(...scope.params) as Array<{ type: string; state: string; n: number }>;
+    return this.store.all(this.queries.countByTypeAndState(viewer));
   }
 }

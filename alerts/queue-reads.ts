@@ -18,12 +18,12 @@ export class QueueReadAudit {
   constructor(private readonly audit: AuditLog, private readonly clock: Clock) {}
 
   /**
-   * An authority read its queue (an HTTP pull, or a stream opened): audited as `queue.read` on
+   * An authority read its queue (an HTTP pull, a stream opened, an MQTT subscription): audited as `queue.read` on
    * `queue:<name>`. The row says how the queue was read and from which cursor (`after`; `upTo` for a
    * pull), and `readsSinceLastRow` how many reads of that account and queue were not written since
    * the previous row.
    */
-  record(p: Principal, queue: string, via: 'pull' | 'stream', cursors: { after: number; upTo?: number }): void {
+  record(p: Principal, queue: string, via: 'pull' | 'stream' | 'mqtt', cursors: { after?: number; upTo?: number } = {}): void {
     if (!AUDITED_READERS.has(p.role)) return;
     const now = this.clock.now();
     const key = `${p.id}\n${queue}`;

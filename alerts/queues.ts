@@ -5,7 +5,9 @@
  * it). Messages are appended inside the ledger's transaction and handed to the live consumers
  * (MQTT, SSE, webhooks) only after that transaction has committed.
  */
-import { migrate, type Db } from '../core/db/sqlite.js';
+import type { Kysely } from 'kysely';
+import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import type { Migration } from '../core/db/query.js';
 import type { Alert } from './model.js';
 
 export const QUEUE_EVENTS = ['raised', 'updated', 'escalated', 'acknowledged', 'dispatched', 'resolved', 'closed'] as const;
@@ -28,36 +30,55 @@ export interface Extra { actor?: string | undefined; note?: string | undefined; 
 
 export type LiveListener = (message: QueueMessage, json: string) => void;
 
+export interface QueueTables {
+  alert_queue: { queue: string; cursor: number; at: number; event: string; alert_id: number; payload: string };
+  alert_queue_heads: { queue: string; cursor: number };
+}
+
+export const QUEUE_MIGRATIONS: readonly Migration[] = [{
+  // the SQLite DDL is the one existing databases ran (version 1 of 'alert-queues'): keep it as it is
+  sqlite: `CREATE TABLE alert_queue (queue TEXT NOT NULL, cursor INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL,
+         alert_id INTEGER NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (queue, cursor)) WITHOUT ROWID;
+       CREATE INDEX alert_queue_at ON alert_queue (at);
+       CREATE TABLE alert_queue_heads (queue TEXT PRIMARY KEY, cursor INTEGER NOT NULL) WITHOUT ROWID;`,
+  postgres: `CREATE TABLE alert_queue (queue TEXT NOT NULL, cursor BIGINT NOT NULL, at BIGINT NOT NULL, event TEXT NOT NULL,
+         alert_id BIGINT NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (queue, cursor));
+       CREATE INDEX alert_queue_at ON alert_queue (at);
+       CREATE TABLE alert_queue_heads (queue TEXT PRIMARY KEY, cursor BIGINT NOT NULL);`,
+}];
+
+/** The queues' queries, the same for both stores. */
+export const queueQueries = (q: Kysely<QueueTables>) => ({
+  insert: (row: QueueTables['alert_queue']) => q.insertInto('alert_queue').values(row),
+  setHead: (queue: string, cursor: number) => q.insertInto('alert_queue_heads').values({ queue, cursor })
+    .onConflict((oc) => oc.column('queue').doUpdateSet((eb) => ({ cursor: eb.ref('excluded.cursor') }))),
+  head: (queue: string) => q.selectFrom('alert_queue_heads').select('cursor').where('queue', '=', queue),
+  read: (queue: string, after: number, limit: number) => q.selectFrom('alert_queue').select('payload')
+    .where('queue', '=', queue).where('cursor', '>', after).orderBy('cursor').limit(limit),
+  readRaw: (queue: string, after: number, limit: number) => q.selectFrom('alert_queue').select(['cursor', 'event', 'payload'])
+    .where('queue', '=', queue).where('cursor', '>', after).orderBy('cursor').limit(limit),
+  prune: (olderThan: number) => q.deleteFrom('alert_queue').where('at', '<', olderThan),
+  heads: () => q.selectFrom('alert_queue_heads').select(['queue', 'cursor']).orderBy('queue'),
+});
 
 export class QueueLog {
   private readonly headCache = new Map<string, number>();
   private pending: Array<{ message: QueueMessage; json: string }> = [];
   private readonly listeners: LiveListener[] = [];
-  private readonly stmts;
+  private readonly store: SqliteStore<QueueTables>;
+  private readonly queries;
 
-  constructor(private readonly db: Db, private readonly onError: (err: unknown, what: string) => void) {
-    migrate(db, 'alert-queues', [
-      `CREATE TABLE alert_queue (queue TEXT NOT NULL, cursor INTEGER NOT NULL, at INTEGER NOT NULL, event TEXT NOT NULL,
-         alert_id INTEGER NOT NULL, payload TEXT NOT NULL, PRIMARY KEY (queue, cursor)) WITHOUT ROWID;
-       CREATE INDEX alert_queue_at ON alert_queue (at);
-       CREATE TABLE alert_queue_heads (queue TEXT PRIMARY KEY, cursor INTEGER NOT NULL) WITHOUT ROWID;`,
-    ]);
-    this.stmts = {
-      insert: db.prepare('INSERT INTO alert_queue (queue, cursor, at, event, alert_id, payload) VALUES (?, ?, ?, ?, ?, ?)'),
-      setHead: db.prepare('INSERT INTO alert_queue_heads (queue, cursor) VALUES (?, ?) ON CONFLICT (queue) DO UPDATE SET cursor = excluded.cursor'),
-      head: db.prepare('SELECT cursor FROM alert_queue_heads WHERE queue = ?'),
-      read: db.prepare('SELECT payload FROM alert_queue WHERE queue = ? AND cursor > ? ORDER BY cursor LIMIT ?'),
-      readRaw: db.prepare('SELECT cursor, event, payload FROM alert_queue WHERE queue = ? AND cursor > ? ORDER BY cursor LIMIT ?'),
-      prune: db.prepare('DELETE FROM alert_queue WHERE at < ?'),
-      heads: db.prepare('SELECT queue, cursor FROM alert_queue_heads ORDER BY queue'),
-    };
+  constructor(db: Db, private readonly onError: (err: unknown, what: string) => void) {
+    this.store = new SqliteStore<QueueTables>(db);
+    this.store.migrate('alert-queues', QUEUE_MIGRATIONS);
+    this.queries = queueQueries(this.store.q);
   }
 
   /** The cursor of the newest message of a queue (0 if none). */
   head(queue: string): number {
     let h = this.headCache.get(queue);
     if (h === undefined) {
-      h = (this.stmts.head.get(queue) as { cursor: number } | undefined)?.cursor ?? 0;
+      h = this.store.get(this.queries.head(queue))?.cursor ?? 0;
       this.headCache.set(queue, h);
     }
     return h;
@@ -71,20 +92,20 @@ export class QueueLog {
     if (extra?.note) message.note = extra.note;
     if (extra?.reason) message.reason = extra.reason;
     const json = JSON.stringify(message);
-    this.stmts.insert.run(queue, cursor, at, event, alert.id, json);
-    this.stmts.setHead.run(queue, cursor);
+    this.store.run(this.queries.insert({ queue, cursor, at, event, alert_id: alert.id, payload: json }));
+    this.store.run(this.queries.setHead(queue, cursor));
     this.headCache.set(queue, cursor);
     this.pending.push({ message, json });
     return message;
   }
 
   read(queue: string, after: number, limit: number): QueueMessage[] {
-    return (this.stmts.read.all(queue, after, limit) as Array<{ payload: string }>).map((r) => JSON.parse(r.payload) as QueueMessage);
+    return this.store.all(this.queries.read(queue, after, limit)).map((r) => JSON.parse(r.payload) as QueueMessage);
   }
 
   /** Stored messages as they went out (JSON), with their cursor and event, for streaming consumers. */
   readRaw(queue: string, after: number, limit: number): Array<{ cursor: number; event: string; payload: string }> {
-    return this.stmts.readRaw.all(queue, after, limit) as Array<{ cursor: number; event: string; payload: string }>;
+    return this.store.all(this.queries.readRaw(queue, after, limit));
   }
 
   onMessage(listener: LiveListener): void { this.listeners.push(listener); }
@@ -107,8 +128,8 @@ export class QueueLog {
     this.headCache.clear();
   }
 
-  prune(olderThan: number): number { return this.stmts.prune.run(olderThan).changes; }
+  prune(olderThan: number): number { return this.store.run(this.queries.prune(olderThan)).changes; }
 
   /** Every queue that has had a message, with its head cursor (cheap: one row per queue, not a count of messages). */
-  heads(): Array<{ queue: string; cursor: number }> { return this.stmts.heads.all() as Array<{ queue: string; cursor: number }>; }
+  heads(): Array<{ queue: string; cursor: number }> { return this.store.all(this.queries.heads()); }
 }

@@ -90,7 +90,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const alerts = createAlerts({ config: config.alerts, db, registry, audit, metrics, log, clock, presence, streams });
   pipeline.onAccepted(alerts.onAccepted);
 
-  const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline, audit });
+  const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline, audit, onQueueSubscribe: (p, queue) => alerts.queueRead(p, queue, 'mqtt') });
   await broker.start();
   // after the broker, so that alerts raised by restored timers can be published
   alerts.attachBroker(broker);

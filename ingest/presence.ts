@@ -11,7 +11,9 @@
  * passes the alert clock; a manual one in tests), or last-seen times and the rules' `now` would
  * not compare.
  */
-import { migrate, type Db } from '../core/db/sqlite.js';
+import type { Kysely } from 'kysely';
+import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import type { Migration } from '../core/db/query.js';
 import type { Accepted } from './pipeline.js';
 
 export interface DeviceState {
@@ -26,28 +28,55 @@ export interface DeviceState {
   lastEvent: Record<string, unknown> | null;
 }
 
+export interface PresenceTables {
+  device_state: {
+    device_id: string; online: number; last_seen_at: number | null; changed_at: number | null;
+    latest: string; latest_at: number | null; last_event: string | null;
+  };
+}
+
+type DeviceStateRow = PresenceTables['device_state'];
+
+export const PRESENCE_MIGRATIONS: readonly Migration[] = [{
+  // the SQLite DDL is the one existing databases ran (version 1 of 'presence'): keep it as it is
+  sqlite: `CREATE TABLE device_state (device_id TEXT PRIMARY KEY, online INTEGER NOT NULL, last_seen_at INTEGER, changed_at INTEGER,
+         latest TEXT NOT NULL, latest_at INTEGER, last_event TEXT)`,
+  postgres: `CREATE TABLE device_state (device_id TEXT PRIMARY KEY, online INTEGER NOT NULL, last_seen_at BIGINT, changed_at BIGINT,
+         latest TEXT NOT NULL, latest_at BIGINT, last_event TEXT)`,
+}];
+
+/** Rows per upsert: one statement per chunk of dirty devices instead of one per device. */
+const UPSERT_CHUNK = 64;
+
+/** Presence's queries, the same for both stores. */
+export const presenceQueries = (q: Kysely<PresenceTables>) => ({
+  all: () => q.selectFrom('device_state').selectAll(),
+  /** Inserts or replaces the rows (device ids must be distinct within one call: PostgreSQL refuses to update a row twice). */
+  upsert: (rows: readonly DeviceStateRow[]) => q.insertInto('device_state').values(rows).onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({
+    online: eb.ref('excluded.online'), last_seen_at: eb.ref('excluded.last_seen_at'), changed_at: eb.ref('excluded.changed_at'),
+    latest: eb.ref('excluded.latest'), latest_at: eb.ref('excluded.latest_at'), last_event: eb.ref('excluded.last_event'),
+  }))),
+});
+
 export class Presence {
   private readonly states = new Map<string, DeviceState>();
   private readonly connections = new Map<string, object>();
   private readonly dirty = new Set<string>();
-  private readonly upsert;
+  private readonly store: SqliteStore<PresenceTables>;
+  private readonly queries;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly db: Db, private readonly persistIntervalMs: number, private readonly now: () => number = Date.now) {
-    migrate(db, 'presence', [
-      `CREATE TABLE device_state (device_id TEXT PRIMARY KEY, online INTEGER NOT NULL, last_seen_at INTEGER, changed_at INTEGER,
-         latest TEXT NOT NULL, latest_at INTEGER, last_event TEXT)`,
-    ]);
-    this.upsert = db.prepare(`INSERT INTO device_state (device_id, online, last_seen_at, changed_at, latest, latest_at, last_event)
-      VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id) DO UPDATE SET online = excluded.online, last_seen_at = excluded.last_seen_at,
-      changed_at = excluded.changed_at, latest = excluded.latest, latest_at = excluded.latest_at, last_event = excluded.last_event`);
-    for (const r of db.prepare('SELECT * FROM device_state').all() as Array<Record<string, unknown>>) {
-      this.states.set(r.device_id as string, {
+    this.store = new SqliteStore<PresenceTables>(db);
+    this.store.migrate('presence', PRESENCE_MIGRATIONS);
+    this.queries = presenceQueries(this.store.q);
+    for (const r of this.store.all(this.queries.all())) {
+      this.states.set(r.device_id, {
         // nobody is connected to a process that just started
         online: false,
-        lastSeenAt: r.last_seen_at as number | null, changedAt: r.changed_at as number | null,
-        latest: JSON.parse(r.latest as string), latestAt: r.latest_at as number | null,
-        lastEvent: r.last_event ? JSON.parse(r.last_event as string) : null,
+        lastSeenAt: r.last_seen_at, changedAt: r.changed_at,
+        latest: JSON.parse(r.latest) as Record<string, unknown>, latestAt: r.latest_at,
+        lastEvent: r.last_event ? JSON.parse(r.last_event) as Record<string, unknown> : null,
       });
     }
   }
@@ -118,13 +147,21 @@ export class Presence {
     if (this.dirty.size === 0 || !this.db.open) return;
     const ids = [...this.dirty];
     this.dirty.clear();
-    this.db.transaction(() => {
-      for (const id of ids) {
-        const s = this.states.get(id);
-        if (!s) continue;
-        this.upsert.run(id, s.online ? 1 : 0, s.lastSeenAt, s.changedAt, JSON.stringify(s.latest), s.latestAt, s.lastEvent ? JSON.stringify(s.lastEvent) : null);
+    const rows: DeviceStateRow[] = [];
+    for (const id of ids) {
+      const s = this.states.get(id);
+      if (!s) continue;
+      rows.push({
+        device_id: id, online: s.online ? 1 : 0, last_seen_at: s.lastSeenAt, changed_at: s.changedAt,
+        latest: JSON.stringify(s.latest), latest_at: s.latestAt, last_event: s.lastEvent ? JSON.stringify(s.lastEvent) : null,
+      });
+    }
+    if (rows.length === 0) return;
+    this.store.transaction(() => {
+      for (let i = 0; i < rows.length; i += UPSERT_CHUNK) {
+        this.store.run(this.queries.upsert(i === 0 && rows.length <= UPSERT_CHUNK ? rows : rows.slice(i, i + UPSERT_CHUNK)));
       }
-    })();
+    });
   }
 
   stop(): void {

@@ -9,8 +9,8 @@ export {
   registrySeedSchema, type RegistrySeed,
 } from './schemas.js';
 export {
-  type Principal, type ScopedDevice, type ScopedAlert, type AlertColumns, canSeeDevice, canSeeCompany, canManageCompany, isAdmin,
-  canSeeAlert, alertScopeSql, QUEUE_ROLES, type QueueRole, AUTHORITY_QUEUES, queueOf, isQueueName, QUEUE_NAME_HINT, ownQueue,
+  type Principal, type ScopedDevice, type ScopedAlert, canSeeDevice, canSeeCompany, canManageCompany, isAdmin,
+  canSeeAlert, alertScopeCondition, type AlertScopeTable, QUEUE_ROLES, type QueueRole, AUTHORITY_QUEUES, queueOf, isQueueName, QUEUE_NAME_HINT, ownQueue,
   canReadQueue, partyKey,
 } from './scope.js';
 export { ADMIN_PRINCIPAL, resolveAdminToken, isAdminToken } from './admin.js';

@@ -14,6 +14,7 @@
  *
  * Queue names are derived here too, so that routing (alerts) and reading (API, MQTT) cannot disagree.
  */
+import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
 import type { Role } from './schemas.js';
 import type { DeviceKind } from './kinds.js';
 import { ADMIN_PRINCIPAL } from './admin.js';
@@ -75,17 +76,17 @@ export function canSeeAlert(p: Principal, a: ScopedAlert): boolean {
   }
 }
 
-/** The columns of a table of alerts that `alertScopeSql` filters on. */
-export interface AlertColumns { companyId: string; deviceKind: string; maintenanceUnitId: string; domain: string; suppressed: string }
+/** The columns of a table of alerts that the scope condition reads (the ledger's `alerts` table). */
+export interface AlertScopeTable { company_id: string; device_kind: string; maintenance_unit_id: string | null; domain: string; suppressed: number }
 
-/** `canSeeAlert` as a SQL condition, for listing and counting alerts in the store. */
-export function alertScopeSql(p: Principal, c: AlertColumns): { where: string; params: unknown[] } {
+/** `canSeeAlert` as a condition on a table of alerts, for listing and counting them in the store (either dialect). */
+export function alertScopeCondition(eb: ExpressionBuilder<{ alerts: AlertScopeTable }, 'alerts'>, p: Principal): Expression<SqlBool> {
   switch (p.role) {
-    case 'admin': return { where: '1 = 1', params: [] };
-    case 'property': return { where: `${c.companyId} = ?`, params: [p.scope ?? ''] };
-    case 'maintenance': return { where: `${c.deviceKind} = 'elevator' AND ${c.maintenanceUnitId} = ?`, params: [p.scope ?? ''] };
-    case 'market-supervision': return { where: `${c.deviceKind} = 'elevator' AND ${c.suppressed} = 0`, params: [] };
-    case 'fire-service': return { where: `${c.domain} = 'fire' AND ${c.suppressed} = 0`, params: [] };
+    case 'admin': return eb.lit(true);
+    case 'property': return eb('company_id', '=', p.scope ?? '');
+    case 'maintenance': return eb.and([eb('device_kind', '=', 'elevator'), eb('maintenance_unit_id', '=', p.scope ?? '')]);
+    case 'market-supervision': return eb.and([eb('device_kind', '=', 'elevator'), eb('suppressed', '=', 0)]);
+    case 'fire-service': return eb.and([eb('domain', '=', 'fire'), eb('suppressed', '=', 0)]);
   }
 }
 

@@ -1,5 +1,5 @@
 /**
- * The operator console (issue 5 part B) in a real browser: Debian's headless Chromium driven by
+ * The operator console in a real browser: Debian's headless Chromium driven by
  * playwright-core, against the real gateway with real MQTT devices. Alerts are raised by the
  * devices after the page is open, so they must arrive over the console's live feed. Screenshots go
  * to tests/artifacts/ for a person to look at.

@@ -11,7 +11,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { account, raiseAlert, startAlertGateway, type ManualClock } from './harness/alerts.js';
-import type { TestGateway } from './harness/gateway.js';
+import { connect, type TestGateway } from './harness/gateway.js';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -277,6 +277,12 @@ describe('audit', () => {
     rows = await audit('queue:market-supervision');
     expect(rows).toHaveLength(2);
     expect(rows[0]!.detail).toMatchObject({ via: 'pull', after: 1, readsSinceLastRow: 2 });
+
+    // a subscription to the queue over MQTT is a read too (the SUBACK comes after it is recorded)
+    const sub = await connect(t.mqttUrl, { clientId: 'fire:audit', username: 'fire', password: tokens.fire });
+    await sub.subscribeAsync('alerts/fire-service', { qos: 1 });
+    await sub.endAsync();
+    expect((await audit('queue:fire-service')).map((r) => [r.actor, r.detail.via])).toEqual([['fire', 'mqtt'], ['fire', 'stream']]);
   });
 });
 

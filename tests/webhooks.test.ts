@@ -18,15 +18,7 @@ import { webhookSchema } from '../alerts/config.js';
 import { QueueLog } from '../alerts/queues.js';
 import type { Alert } from '../alerts/model.js';
 import { WebhookDelivery, signature } from '../alerts/delivery/webhooks.js';
-
-/** Polls until `fn` holds: for I/O (the receiver's answer reaching the deliverer), never to let time pass. */
-async function waitFor(fn: () => boolean, timeoutMs = 5000): Promise<void> {
-  const until = Date.now() + timeoutMs;
-  while (!fn()) {
-    if (Date.now() > until) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 5));
-  }
-}
+import { waitFor } from './harness/gateway.js';
 
 const QUEUE = 'property/co-hook';
 const SECRET = 'webhook-secret-0123456789';

@@ -18,7 +18,9 @@
  * `X-Gateway-Cursor`, `X-Gateway-Event`.
  */
 import { createHmac } from 'node:crypto';
-import { migrate, type Db } from '../../core/db/sqlite.js';
+import type { Kysely } from 'kysely';
+import { SqliteStore, type Db } from '../../core/db/sqlite.js';
+import type { Migration } from '../../core/db/query.js';
 import type { Logger } from '../../core/log.js';
 import { AuditLog } from '../../core/audit.js';
 import { AttemptError, Backoff, httpAttemptError, networkAttemptError } from '../../core/backoff.js';
@@ -59,29 +61,47 @@ export interface WebhookOptions {
   timers?: TimerSource;
 }
 
+export interface WebhookTables {
+  alert_webhooks: { id: string; queue: string; cursor: number };
+}
+
+export const WEBHOOK_MIGRATIONS: readonly Migration[] = [{
+  // the SQLite DDL is the one existing databases ran (version 1 of 'alert-webhooks'): keep it as it is
+  sqlite: 'CREATE TABLE alert_webhooks (id TEXT PRIMARY KEY, queue TEXT NOT NULL, cursor INTEGER NOT NULL) WITHOUT ROWID',
+  postgres: 'CREATE TABLE alert_webhooks (id TEXT PRIMARY KEY, queue TEXT NOT NULL, cursor BIGINT NOT NULL)',
+}];
+
+/** The webhook cursors' queries, the same for both stores. */
+export const webhookQueries = (q: Kysely<WebhookTables>) => ({
+  cursor: (id: string) => q.selectFrom('alert_webhooks').select(['queue', 'cursor']).where('id', '=', id),
+  saveCursor: (id: string, queue: string, cursor: number) => q.insertInto('alert_webhooks').values({ id, queue, cursor })
+    .onConflict((oc) => oc.column('id').doUpdateSet((eb) => ({ queue: eb.ref('excluded.queue'), cursor: eb.ref('excluded.cursor') }))),
+});
+
 export class WebhookDelivery {
   private readonly hooks: Hook[] = [];
   private closed = false;
   private readonly inflight = new Set<AbortController>();
   private readonly loops: Array<Promise<void>> = [];
-  private readonly saveCursor;
+  private readonly store: SqliteStore<WebhookTables>;
+  private readonly queries;
   private readonly audit: Pick<AuditLog, 'record'>;
   private readonly now: () => number;
 
   constructor(private readonly db: Db, private readonly queues: QueueLog, configs: readonly WebhookConfig[], private readonly log: Logger,
     private readonly counters: WebhookCounters, options: WebhookOptions = {}) {
-    migrate(db, 'alert-webhooks', ['CREATE TABLE alert_webhooks (id TEXT PRIMARY KEY, queue TEXT NOT NULL, cursor INTEGER NOT NULL) WITHOUT ROWID']);
-    this.saveCursor = db.prepare('INSERT INTO alert_webhooks (id, queue, cursor) VALUES (?, ?, ?) ON CONFLICT (id) DO UPDATE SET queue = excluded.queue, cursor = excluded.cursor');
+    this.store = new SqliteStore<WebhookTables>(db);
+    this.store.migrate('alert-webhooks', WEBHOOK_MIGRATIONS);
+    this.queries = webhookQueries(this.store.q);
     this.audit = options.audit ?? new AuditLog(db);
     this.now = options.now ?? Date.now;
-    const load = db.prepare('SELECT queue, cursor FROM alert_webhooks WHERE id = ?');
     for (const config of configs) {
-      const row = load.get(config.id) as { queue: string; cursor: number } | undefined;
+      const row = this.store.get(this.queries.cursor(config.id));
       let cursor: number;
       if (row && row.queue === config.queue) cursor = row.cursor;
       else {
         cursor = config.from === 'now' ? queues.head(config.queue) : 0;
-        this.saveCursor.run(config.id, config.queue, cursor);
+        this.store.run(this.queries.saveCursor(config.id, config.queue, cursor));
       }
       const backoff = new Backoff({ initialDelayMs: config.retryInitial, maxDelayMs: config.retryMax, random: options.random });
       this.hooks.push({ config, cursor, backoff, nap: new Wakeable(options.timers) });
@@ -122,7 +142,7 @@ export class WebhookDelivery {
     for (const row of rows) {
       if (!(await this.deliverOne(h, row))) return;
       h.cursor = row.cursor;
-      if (this.db.open) this.saveCursor.run(h.config.id, h.config.queue, h.cursor);
+      if (this.db.open) this.store.run(this.queries.saveCursor(h.config.id, h.config.queue, h.cursor));
     }
   }
 

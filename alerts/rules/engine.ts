@@ -17,7 +17,9 @@
  * What only one kind does (the elevators' daily inspection and maintenance checks, their
  * settings' resolution) is that kind's module, through the hooks of `KindModule`.
  */
-import { migrate, type Db } from '../../core/db/sqlite.js';
+import type { Kysely } from 'kysely';
+import { SqliteStore, type Db } from '../../core/db/sqlite.js';
+import type { Migration } from '../../core/db/query.js';
 import type { Logger } from '../../core/log.js';
 import type { Device, Registry } from '../../registry/index.js';
 import type { Accepted, DeviceKind, Presence } from '../../ingest/index.js';
@@ -56,28 +58,48 @@ function deviceInfo(d: Device): DeviceInfo {
   };
 }
 
+export interface RuleStateTables {
+  alert_rule_state: { device_id: string; first_seen_at: number; data: string };
+}
+
+export const RULE_STATE_MIGRATIONS: readonly Migration[] = [
+  {
+    // the SQLite DDL is the one existing databases ran (versions 1 and 2 of 'alert-rules'): keep it as it is
+    sqlite: `CREATE TABLE alert_rule_state (device_id TEXT PRIMARY KEY, first_seen_at INTEGER NOT NULL, last_seen INTEGER NOT NULL,
+         last_ts INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID`,
+    postgres: `CREATE TABLE alert_rule_state (device_id TEXT PRIMARY KEY, first_seen_at BIGINT NOT NULL, last_seen BIGINT NOT NULL,
+         last_ts BIGINT NOT NULL, data TEXT NOT NULL)`,
+  },
+  // last-seen times and the newest reading's timestamp are presence's (device_state)
+  `ALTER TABLE alert_rule_state DROP COLUMN last_seen;
+       ALTER TABLE alert_rule_state DROP COLUMN last_ts;`,
+];
+
+/** Rows per upsert: one statement per chunk of changed states instead of one per device. */
+const UPSERT_CHUNK = 64;
+
+/** The rule state's queries, the same for both stores. */
+export const ruleStateQueries = (q: Kysely<RuleStateTables>) => ({
+  all: () => q.selectFrom('alert_rule_state').select(['device_id', 'first_seen_at', 'data']),
+  /** Inserts or replaces the rows (device ids must be distinct within one call: PostgreSQL refuses to update a row twice). */
+  upsert: (rows: ReadonlyArray<RuleStateTables['alert_rule_state']>) => q.insertInto('alert_rule_state').values(rows)
+    .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ first_seen_at: eb.ref('excluded.first_seen_at'), data: eb.ref('excluded.data') }))),
+});
+
 export class RuleEngine implements SlotHost {
   private readonly states = new Map<string, RuleState>();
   private dirty: RuleState[] = [];
   private startedAt = 0;
   private readonly kindParams = new Map<string, unknown>();
-  private readonly stmts;
+  private readonly store: SqliteStore<RuleStateTables>;
+  private readonly queries;
   private readonly dateFormat: Intl.DateTimeFormat;
   private readonly staleAfter: number;
 
   constructor(private readonly deps: RuleEngineDeps) {
-    migrate(deps.db, 'alert-rules', [
-      `CREATE TABLE alert_rule_state (device_id TEXT PRIMARY KEY, first_seen_at INTEGER NOT NULL, last_seen INTEGER NOT NULL,
-         last_ts INTEGER NOT NULL, data TEXT NOT NULL) WITHOUT ROWID`,
-      // last-seen times and the newest reading's timestamp are presence's (device_state)
-      `ALTER TABLE alert_rule_state DROP COLUMN last_seen;
-       ALTER TABLE alert_rule_state DROP COLUMN last_ts;`,
-    ]);
-    this.stmts = {
-      upsert: deps.db.prepare(`INSERT INTO alert_rule_state (device_id, first_seen_at, data) VALUES (?, ?, ?)
-        ON CONFLICT (device_id) DO UPDATE SET first_seen_at = excluded.first_seen_at, data = excluded.data`),
-      all: deps.db.prepare('SELECT device_id, first_seen_at, data FROM alert_rule_state'),
-    };
+    this.store = new SqliteStore<RuleStateTables>(deps.db);
+    this.store.migrate('alert-rules', RULE_STATE_MIGRATIONS);
+    this.queries = ruleStateQueries(this.store.q);
     this.staleAfter = deps.config.staleReadingAfter;
     // en-CA formats as YYYY-MM-DD, the form of registry inspection dates
     this.dateFormat = new Intl.DateTimeFormat('en-CA', { timeZone: deps.config.schedules.timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
@@ -87,7 +109,7 @@ export class RuleEngine implements SlotHost {
   start(): void {
     const now = this.deps.clock.now();
     this.startedAt = now;
-    for (const r of this.stmts.all.all() as Array<{ device_id: string; first_seen_at: number; data: string }>) {
+    for (const r of this.store.all(this.queries.all())) {
       const device = this.deps.registry.getDevice(r.device_id);
       if (!device) continue;
       const s = this.create(device, r.first_seen_at, false);
@@ -274,10 +296,16 @@ export class RuleEngine implements SlotHost {
     const list = this.dirty;
     this.dirty = [];
     this.deps.service.atomically(() => {
+      // one row per device (the last state saved wins, as it did row by row)
+      const rows = new Map<string, RuleStateTables['alert_rule_state']>();
       for (const s of list) {
         s.dirty = false;
         const data = JSON.stringify({ since: Array.from(s.since), active: Array.from(s.active), x: s.mod.save(s) });
-        this.stmts.upsert.run(s.device.id, s.firstSeenAt, data);
+        rows.set(s.device.id, { device_id: s.device.id, first_seen_at: s.firstSeenAt, data });
+      }
+      const all = [...rows.values()];
+      for (let i = 0; i < all.length; i += UPSERT_CHUNK) {
+        this.store.run(this.queries.upsert(i === 0 && all.length <= UPSERT_CHUNK ? all : all.slice(i, i + UPSERT_CHUNK)));
       }
     });
   }

@@ -69,6 +69,8 @@ export interface BrokerDeps {
   pipeline: IngestPipeline;
   /** Refused logins go there, folded so that a flood of them cannot flood it (see LoginAudit). */
   audit: AuditLog;
+  /** An account subscribed to its alert queue (the authorities' reads are audited, like over HTTP). */
+  onQueueSubscribe?: ((principal: Principal, queue: string) => void) | undefined;
 }
 
 export class Broker {
@@ -397,6 +399,7 @@ export class Broker {
   private readonly authorizeSubscribe = (client: GatewayClient | null, sub: Subscription, callback: (err: Error | null, sub?: Subscription | null) => void): void => {
     const identity = client?.gw;
     if (identity && canSubscribe(identity.type === 'device' ? { deviceId: identity.ctx.device.id } : { principal: identity.principal }, sub.topic)) {
+      if (identity.type === 'account' && sub.topic.startsWith('alerts/')) this.deps.onQueueSubscribe?.(identity.principal, sub.topic.slice('alerts/'.length));
       return callback(null, sub);
     }
     // Negated, not an error: the SUBACK carries 0x80 and the connection stays up [MQTT-3.9.3].

@@ -1,4 +1,4 @@
-// The alert list and an alert's detail: history and the lifecycle actions (SPEC section 3). The
+// The alert list and an alert's detail: history and the lifecycle actions. The
 // buttons are the alert's `allowedActions` from the gateway (what this account may do to it now,
 // alerts/permissions.ts), so the console never decides who may do what on its own.
 import { detailLabel, formatReading, getLang, pick, t } from './i18n.js';
