@@ -110,7 +110,6 @@ export type FirePanelRules = z.infer<typeof firePanelRulesSchema>;
 export type SmokeDetectorRules = z.infer<typeof smokeDetectorRulesSchema>;
 export type FireWaterRules = z.infer<typeof fireWaterRulesSchema>;
 export type WaterPumpRules = z.infer<typeof waterPumpRulesSchema>;
-export type KindRules = ElevatorRules | FirePanelRules | SmokeDetectorRules | FireWaterRules | WaterPumpRules;
 
 /**
  * A per-device override: any setting of any kind (checked against the device's kind when it is
@@ -131,8 +130,6 @@ function optionalNoDefaults(schema: z.ZodObject): Record<string, z.ZodType> {
   }
   return out;
 }
-/** Raw (unparsed) override values: re-parsed against the kind's schema so defaults and durations apply. */
-export type DeviceOverride = Record<string, unknown>;
 
 const role = z.enum(QUEUE_ROLES);
 const entryOverride = z.object({

@@ -306,6 +306,7 @@ export class Broker {
     const admission = this.logins.admit(addressOf(client), username);
     if (!admission) return this.refuse(client, callback, SERVER_UNAVAILABLE, 'login_throttled', username);
     if (admission.delayMs === 0) return this.checkPassword(client, username, password, admission, callback);
+    this.deps.metrics.loginsHeld.inc();
     const timer = setTimeout(() => {
       this.heldLogins.delete(timer);
       if (client.closed) return admission.done();
