@@ -1,59 +1,33 @@
 /**
  * The embedded MQTT broker (Aedes): TCP, TLS when a certificate is configured, and WebSocket at
- * `/mqtt` on the HTTP server. Devices log in with their id and secret, or on the TLS port with a
- * client certificate naming them; accounts (agencies, admins) with their id and token, under a client
- * id of their own. Deny by default: a device publishes only to its own telemetry, events and status
+ * `/mqtt` on the HTTP server. Who a connection is, is login.ts's to decide; what a session may do
+ * is decided here, deny by default: a device publishes only to its own telemetry, events and status
  * topics and subscribes only under `devices/{id}/`. Every device publish goes through the ingest
  * pipeline before the broker acknowledges it. Revoking a device or an account ends its live sessions.
  */
-import { Aedes, type AedesPublishPacket, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes';
+import { Aedes, type AedesPublishPacket, type PublishPacket, type Subscription } from 'aedes';
 import { createServer, type Server as NetServer } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
 import { readFileSync } from 'node:fs';
-import type { Duplex } from 'node:stream';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
-import { WebSocketServer, createWebSocketStream, type WebSocket } from 'ws';
+import { WebSocketServer, createWebSocketStream } from 'ws';
 import type { Config } from '../config.js';
 import type { Logger } from '../../core/log.js';
 import type { Metrics } from '../../core/metrics.js';
 import type { AuditLog } from '../../core/audit.js';
-import type { Device, DeviceCheck, Registry, RegistryEvents } from '../../registry/index.js';
-import type { Presence } from '../../ingest/index.js';
-import type { Principal } from '../../registry/index.js';
-import { DeviceContext, Verdict, type IngestPipeline, type Rejection } from '../../ingest/index.js';
-import { accountMayUseClientId, canPublishAsAccount, canSubscribe } from './topics.js';
-import { ConnectionLimiter, LoginAudit, LoginThrottle, PublishRateLimiter, type Admission, type RateBucket } from './guards.js';
-import { LiveForwarder, RelayBudget, publishBytes, setWriteBuffer, type RelayStream } from './forwarder.js';
-import { SqlitePersistence } from './persistence.js';
 import type { Db } from '../../core/db/sqlite.js';
+import type { Device, Principal, Registry, RegistryEvents } from '../../registry/index.js';
+import { DeviceContext, Verdict, type IngestPipeline, type Presence, type Rejection } from '../../ingest/index.js';
+import { canPublishAsAccount, canSubscribe } from './topics.js';
+import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards.js';
+import { LiveForwarder, RelayBudget, publishBytes, setWriteBuffer } from './forwarder.js';
+import { SqlitePersistence } from './persistence.js';
+import { Login } from './login.js';
+import {
+  certificateProof, frameLimit, guardPacketSize, identityId, listen, type AddressedStream, type GatewayClient, type Identity, type ParserHooks,
+} from './session.js';
 
-/**
- * What we attach to an Aedes client once it has logged in. `epoch` is the party's revocation count
- * at login: a session registered after a revocation it did not see is cut off (see `revoke`). A
- * device's `rate` is its publish-rate bucket, held here so that the hot path reaches it without a
- * lookup.
- */
-type Identity = { type: 'device'; ctx: DeviceContext; epoch: number; rate: RateBucket } | { type: 'account'; principal: Principal; epoch: number };
-type GatewayClient = Client & { gw?: Identity };
-/** What a client certificate proved, on the TLS port when client certificates are asked for. */
-interface CertificateProof { verified: boolean; names: readonly string[] }
-type AddressedStream = Duplex & Pick<RelayStream, 'gwRelayReserved' | 'gwRelayBehind'> & {
-  /** The remote address, kept on the stream: a WebSocket stream has no remoteAddress of its own. */
-  gwAddress?: string;
-  /** Still counted among its address's connections that have not logged in. */
-  gwPending?: boolean;
-  gwCert?: CertificateProof;
-  /** Raises the WebSocket frame limit from the pre-login size once logged in. */
-  gwLoggedIn?: () => void;
-};
-type AuthCallback = (err: AuthenticateError | null, ok: boolean | null) => void;
 
-/** CONNACK return codes of MQTT 3.1.1 [MQTT-3.2.2.3]. */
-const IDENTIFIER_REJECTED = 2;
-/** "Try later": a login refused unseen because too many attempts of its username or address already wait. */
-const SERVER_UNAVAILABLE = 3;
-const BAD_USERNAME_OR_PASSWORD = 4;
-const NOT_AUTHORIZED = 5;
 
 /** Where a rejected publish goes: `$`-topics match no `#` subscription and nobody may subscribe here, so it reaches no one. */
 const DROP_TOPIC = '$gateway/dropped';
@@ -83,10 +57,7 @@ export class Broker {
   /** Connections per address that have not logged in yet: each may hold a parser buffer and a login. */
   private readonly pending: ConnectionLimiter;
   private readonly pendingStreams = new Set<AddressedStream>();
-  private readonly logins: LoginThrottle;
-  private readonly heldLogins = new Set<NodeJS.Timeout>();
-  private readonly loginAudit: LoginAudit;
-  private auditTimer: NodeJS.Timeout | undefined;
+  private readonly login: Login;
   /** Revocations per `device:{id}` / `account:{id}`; only revoked parties have an entry. */
   private readonly epochs = new Map<string, number>();
   private readonly rate: PublishRateLimiter;
@@ -100,13 +71,16 @@ export class Broker {
     const limits = deps.config.mqtt.limits;
     this.connections = new ConnectionLimiter(limits.maxConnectionsPerAddress);
     this.pending = new ConnectionLimiter(limits.maxPendingPerAddress);
-    this.logins = new LoginThrottle({
-      userFreeFailures: limits.loginFailuresBeforeDelay, addressFreeFailures: limits.addressLoginFailuresBeforeDelay,
-      windowMs: limits.loginFailureWindowMs, baseDelayMs: limits.loginDelayMs, maxDelayMs: limits.loginMaxDelayMs, maxWaiting: limits.loginMaxWaiting,
-    });
-    this.loginAudit = new LoginAudit((address, detail) => {
-      deps.log.info({ address, ...detail }, 'mqtt logins refused');
-      deps.audit.record(`mqtt:${address}`, 'mqtt.login_refused', `address:${address}`, detail);
+    this.login = new Login(deps, {
+      deviceIdentity: (id) => {
+        const ctx = this.deviceContext(id);
+        return ctx && { type: 'device', ctx, epoch: this.epochOf('device', id), rate: this.bucketOf(id) };
+      },
+      accountIdentity: (principal) => ({ type: 'account', principal, epoch: this.epochOf('account', principal.id) }),
+      accepted: (stream) => {
+        this.loggedIn(stream);
+        stream.gwLoggedIn?.();
+      },
     });
     this.rate = new PublishRateLimiter(limits.publishPerSecond, limits.publishBurst);
     this.relay = new RelayBudget(limits.relayBufferBytes, deps.config.mqtt.drainTimeoutMs, (stream) => {
@@ -123,7 +97,7 @@ export class Broker {
       maxClientsIdLength: config.mqtt.maxClientIdLength,
       concurrency: config.mqtt.concurrency,
       ...(config.mqtt.persistence === 'sqlite' ? { persistence: new SqlitePersistence(this.deps.db) } : {}),
-      authenticate: this.authenticate,
+      authenticate: this.login.authenticate,
       authorizePublish: this.authorizePublish,
       authorizeSubscribe: this.authorizeSubscribe,
       authorizeForward: this.authorizeForward,
@@ -140,8 +114,6 @@ export class Broker {
       const identity = client.gw;
       if (identity && identity.epoch !== this.epochOf(identity.type, identityId(identity))) this.cutOff(client);
     });
-    this.auditTimer = setInterval(() => this.loginAudit.flush(), 10_000);
-    this.auditTimer.unref();
     this.aedes.on('clientReady', (client: GatewayClient) => {
       metrics.connections.inc();
       if (client.gw?.type === 'device') presence.connected(client.gw.ctx.device.id, client);
@@ -267,98 +239,6 @@ export class Broker {
       this.buckets.set(id, bucket);
     }
     return bucket;
-  }
-
-  /** Every refused login: counted, audited (folded), and answered with its CONNACK code. */
-  private refuse(client: GatewayClient, callback: AuthCallback, code: number, reason: string, username?: string): void {
-    const { registry, metrics, log } = this.deps;
-    metrics.connectsRefused.labels(reason).inc();
-    // only a registered id is written down: a client that swapped its fields sends its secret as username
-    const known = username !== undefined && (registry.getDevice(username) || registry.getAccount(username)) ? username : undefined;
-    const address = addressOf(client);
-    log.debug({ username: known, address, reason }, 'mqtt login refused');
-    this.loginAudit.refused(address, reason, known);
-    const err = new Error(reason) as AuthenticateError;
-    err.returnCode = code;
-    callback(err, null);
-  }
-
-  private accept(client: GatewayClient, identity: Identity, callback: AuthCallback): void {
-    client.gw = identity;
-    const stream = client.conn as AddressedStream;
-    this.loggedIn(stream);
-    stream.gwLoggedIn?.();
-    callback(null, true);
-  }
-
-  /**
-   * Order matters. A certificate is judged before anything else and needs no password, so a device
-   * that proves itself that way is never held by the slow-down (nothing is being guessed). Then the
-   * slow-down decides whether and when the password is looked at; only then is it checked.
-   */
-  private readonly authenticate = (client: GatewayClient, username: Readonly<string> | undefined, password: Readonly<Buffer> | undefined, callback: AuthCallback): void => {
-    if (!username) return this.refuse(client, callback, BAD_USERNAME_OR_PASSWORD, 'no_credentials');
-    const cert = (client.conn as AddressedStream).gwCert;
-    if (cert?.verified && this.deps.registry.getDevice(username)) {
-      if (!cert.names.includes(username)) return this.refuse(client, callback, NOT_AUTHORIZED, 'cert_mismatch', username);
-      return this.loginDevice(client, username, callback);
-    }
-    const admission = this.logins.admit(addressOf(client), username);
-    if (!admission) return this.refuse(client, callback, SERVER_UNAVAILABLE, 'login_throttled', username);
-    if (admission.delayMs === 0) return this.checkPassword(client, username, password, admission, callback);
-    this.deps.metrics.loginsHeld.inc();
-    const timer = setTimeout(() => {
-      this.heldLogins.delete(timer);
-      if (client.closed) return admission.done();
-      this.checkPassword(client, username, password, admission, callback);
-    }, admission.delayMs);
-    this.heldLogins.add(timer);
-  };
-
-  private checkPassword(client: GatewayClient, username: string, password: Buffer | undefined, admission: Admission, callback: AuthCallback): void {
-    const check = this.deps.registry.checkDevice(username, password);
-    if (!(check instanceof Promise)) return this.passwordChecked(client, username, password, check, admission, callback);
-    check.then((result) => this.passwordChecked(client, username, password, result, admission, callback),
-      () => this.passwordChecked(client, username, password, { ok: false, reason: 'bad_secret' }, admission, callback));
-  }
-
-  private passwordChecked(client: GatewayClient, username: string, password: Buffer | undefined, check: DeviceCheck, admission: Admission, callback: AuthCallback): void {
-    admission.done();
-    if (client.closed) return;
-    const { registry } = this.deps;
-    const address = addressOf(client);
-    if (check.ok) {
-      this.logins.succeeded(address, username);
-      const cert = (client.conn as AddressedStream).gwCert;
-      // judged after the password, so that this refusal tells only those who know it that the id is a device
-      if (cert && !cert.verified && this.deps.config.mqtt.tls.clientCerts === 'required') return this.refuse(client, callback, NOT_AUTHORIZED, 'cert_required', username);
-      return this.loginDevice(client, username, callback);
-    }
-    if (check.reason === 'disabled') return this.refuse(client, callback, NOT_AUTHORIZED, 'disabled', username);
-    if (check.reason === 'bad_secret') {
-      this.logins.failed(address, username);
-      return this.refuse(client, callback, BAD_USERNAME_OR_PASSWORD, 'bad_secret', username);
-    }
-    const principal = registry.checkAccount(username, password);
-    if (!principal) {
-      this.logins.failed(address, username);
-      return this.refuse(client, callback, BAD_USERNAME_OR_PASSWORD, 'unknown_user', username);
-    }
-    this.logins.succeeded(address, username);
-    if (!accountMayUseClientId(principal.id, client.id, { account: (id) => registry.getAccount(id) !== undefined, device: (id) => registry.getDevice(id) !== undefined })) {
-      return this.refuse(client, callback, IDENTIFIER_REJECTED, 'client_id_mismatch', username);
-    }
-    this.accept(client, { type: 'account', principal, epoch: this.epochOf('account', principal.id) }, callback);
-  }
-
-  /** A device whose secret or certificate checked out. */
-  private loginDevice(client: GatewayClient, id: string, callback: AuthCallback): void {
-    const device = this.deps.registry.getDevice(id);
-    if (!device) return this.refuse(client, callback, BAD_USERNAME_OR_PASSWORD, 'unknown_user');
-    if (device.disabled) return this.refuse(client, callback, NOT_AUTHORIZED, 'disabled', id);
-    // the client id must equal the device id, so one device cannot take over another's session
-    if (client.id !== id) return this.refuse(client, callback, IDENTIFIER_REJECTED, 'client_id_mismatch', id);
-    this.accept(client, { type: 'device', ctx: this.deviceContext(id)!, epoch: this.epochOf('device', id), rate: this.bucketOf(id) }, callback);
   }
 
   private readonly authorizePublish = (client: GatewayClient | null, packet: PublishPacket, callback: (err?: Error | null) => void): void => {
@@ -489,106 +369,11 @@ export class Broker {
     this.ws?.close();
     for (const server of [this.tcp, this.tls]) if (server) server.close();
     for (const off of this.registryListeners.splice(0)) off();
-    for (const timer of this.heldLogins) clearTimeout(timer);
-    this.heldLogins.clear();
+    this.login.cancelHeld();
     // Aedes closes the sessions it knows; the sockets still logging in are ours to close
     for (const stream of this.pendingStreams) stream.destroy();
     await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
-    if (this.auditTimer) clearInterval(this.auditTimer);
-    this.loginAudit.flush(true);
+    this.login.close();
   }
 }
 
-function addressOf(client: Client): string {
-  return (client.conn as AddressedStream).gwAddress ?? 'unknown';
-}
-
-function identityId(identity: Identity): string {
-  return identity.type === 'device' ? identity.ctx.device.id : identity.principal.id;
-}
-
-/**
- * The names a verified client certificate vouches for: its subject CN and its DNS and URI SANs.
- * Node prints a SAN value with special characters as a JSON string; such a value can never equal
- * an id (ids have none), but it is decoded rather than split blindly, so a crafted value cannot
- * smuggle in a name of its own.
- */
-function certificateProof(socket: TLSSocket): CertificateProof {
-  if (!socket.authorized) return { verified: false, names: [] };
-  const cert = socket.getPeerCertificate();
-  if (!cert || !cert.subject) return { verified: false, names: [] };
-  const names: string[] = [];
-  for (const cn of [cert.subject.CN as string | string[] | undefined].flat()) if (typeof cn === 'string') names.push(cn);
-  for (const [type, value] of altNames(cert.subjectaltname ?? '')) if (type === 'DNS' || type === 'URI') names.push(value);
-  return { verified: true, names };
-}
-
-function altNames(text: string): Array<[string, string]> {
-  const out: Array<[string, string]> = [];
-  let i = 0;
-  while (i < text.length) {
-    const colon = text.indexOf(':', i);
-    if (colon < 0) break;
-    const type = text.slice(i, colon);
-    let end: number;
-    let value: string;
-    if (text[colon + 1] === '"') {
-      let k = colon + 2;
-      while (k < text.length && text[k] !== '"') k += text[k] === '\\' ? 2 : 1;
-      end = k + 1;
-      try { value = JSON.parse(text.slice(colon + 1, end)) as string; } catch { value = ''; }
-    } else {
-      const comma = text.indexOf(', ', colon + 1);
-      end = comma < 0 ? text.length : comma;
-      value = text.slice(colon + 1, end);
-    }
-    out.push([type, value]);
-    i = end + 2;
-  }
-  return out;
-}
-
-/**
- * Sets the WebSocket's frame limit to `before` until the client has logged in, and returns what
- * raises it to `after`. Reaches into ws's receiver (ws 8), which has no public setter; without it
- * the server-wide limit (`after`) stays in force.
- */
-function frameLimit(ws: WebSocket, before: number, after: number): () => void {
-  const receiver = (ws as unknown as { _receiver?: { _maxPayload?: number } })._receiver;
-  if (!receiver || typeof receiver._maxPayload !== 'number') return () => undefined;
-  receiver._maxPayload = before;
-  return () => { receiver._maxPayload = after; };
-}
-
-function listen(server: NetServer | TlsServer, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-type ParserHooks = { _parser?: { _parseLength?: () => boolean; packet: { length: number } } };
-
-/**
- * Closes a connection as soon as a packet header announces more than `max()` bytes, before the body
- * is buffered: mqtt-packet has no size limit of its own, so a single huge PUBLISH could take the
- * process's memory. `max` is asked per packet: before login it is the small CONNECT limit. Hooks the
- * parser's length step (mqtt-packet 9).
- */
-function guardPacketSize(client: ParserHooks, stream: Duplex, max: () => number, onTooLarge: () => void): void {
-  const parser = client._parser;
-  const parseLength = parser?._parseLength;
-  if (!parser || !parseLength) return;
-  parser._parseLength = function (this: typeof parser) {
-    const ok = parseLength.call(this);
-    if (ok && this.packet.length > max()) {
-      onTooLarge();
-      stream.destroy();
-      return false;
-    }
-    return ok;
-  };
-}
