@@ -124,7 +124,9 @@ export function ownQueue(p: Principal): string | undefined {
 }
 
 export function canReadQueue(p: Principal, queue: string): boolean {
-  return p.role === 'admin' || (ownQueue(p) !== undefined && queue === ownQueue(p));
+  if (p.role === 'admin') return true;
+  const own = ownQueue(p);
+  return own !== undefined && queue === own;
 }
 
 /**

@@ -5,14 +5,12 @@
  * audit log. Request lines that fetch() would normalise are sent on raw sockets.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { connect as netConnect, type Socket } from 'node:net';
 import { request as httpsRequest } from 'node:https';
 import { chromium } from 'playwright-core';
 import { ADMIN_TOKEN, connect, connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
+import { selfSignedLocalhost } from './harness/certs.js';
 import { ConfigError, loadConfig } from '../gateway/config.js';
 import { buildHttp } from '../gateway/http/server.js';
 import type { HttpDeps } from '../gateway/http/deps.js';
@@ -460,12 +458,11 @@ describe('HTTPS', () => {
   let certDir: string;
   let ca: Buffer;
   beforeAll(async () => {
-    certDir = mkdtempSync(join(tmpdir(), 'https-'));
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
-    ca = readFileSync(join(certDir, 'cert.pem'));
+    const cert = selfSignedLocalhost('https-');
+    certDir = cert.dir;
+    ca = readFileSync(cert.certFile);
     tls = await startTestGateway({
-      http: { port: 0, host: '127.0.0.1', tls: { certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') } },
+      http: { port: 0, host: '127.0.0.1', tls: { certFile: cert.certFile, keyFile: cert.keyFile } },
       seed: { accounts: [{ id: 'tls-agency', role: 'fire-service', token: 'tls-agency-token-0123456789abcdef0123456789' }] },
     });
   });

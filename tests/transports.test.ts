@@ -1,9 +1,8 @@
 /** MQTT over WebSocket on the HTTP port, MQTT over TLS with a certificate the test generates, and the API docs. */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { selfSignedLocalhost } from './harness/certs.js';
 import { connect, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
 import { sampleTelemetry } from '../simulators/samples.js';
 
@@ -11,10 +10,9 @@ let t: TestGateway;
 let certDir: string;
 let secret: string;
 beforeAll(async () => {
-  certDir = mkdtempSync(join(tmpdir(), 'tls-'));
-  execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-    '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { stdio: 'ignore' });
-  t = await startTestGateway({ mqtt: { port: 0, host: '127.0.0.1', tls: { port: 0, certFile: join(certDir, 'cert.pem'), keyFile: join(certDir, 'key.pem') } } });
+  const cert = selfSignedLocalhost('tls-');
+  certDir = cert.dir;
+  t = await startTestGateway({ mqtt: { port: 0, host: '127.0.0.1', tls: { port: 0, certFile: cert.certFile, keyFile: cert.keyFile } } });
   secret = await registerDevice(t, { id: 'sd-1', kind: 'smoke_detector' });
 });
 afterAll(async () => {

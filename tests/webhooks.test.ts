@@ -128,7 +128,7 @@ function setup(url: string, opts: { random?: number; retryInitial?: number; retr
     delivered: () => counts.delivered++,
     failed: () => counts.failed++,
     refused: () => counts.refused++,
-  }, { random: () => random, now: () => NOW, timers });
+  }, { audit: new AuditLog(db), random: () => random, now: () => NOW, timers });
   queues.onMessage(delivery.onMessage);
   cleanups.push(() => delivery.close());
   let alertId = 0;

@@ -22,7 +22,7 @@ import type { Kysely } from 'kysely';
 import { SqliteStore, type Db } from '../../core/db/sqlite.js';
 import type { Migration } from '../../core/db/query.js';
 import type { Logger } from '../../core/log.js';
-import { AuditLog } from '../../core/audit.js';
+import type { AuditLog } from '../../core/audit.js';
 import { AttemptError, Backoff, httpAttemptError, networkAttemptError } from '../../core/backoff.js';
 import { Wakeable, type TimerSource } from '../../core/wakeable.js';
 import type { WebhookConfig } from '../config.js';
@@ -51,8 +51,8 @@ export interface WebhookCounters {
 }
 
 export interface WebhookOptions {
-  /** Where refusals are written down; by default the gateway's audit log in the same store. */
-  audit?: Pick<AuditLog, 'record'>;
+  /** Where refusals are written down: the gateway's audit log. */
+  audit: Pick<AuditLog, 'record'>;
   /** Backoff jitter (tests). */
   random?: () => number;
   /** Signature timestamps, and "now" for a Retry-After given as a date (tests). */
@@ -89,11 +89,11 @@ export class WebhookDelivery {
   private readonly now: () => number;
 
   constructor(private readonly db: Db, private readonly queues: QueueLog, configs: readonly WebhookConfig[], private readonly log: Logger,
-    private readonly counters: WebhookCounters, options: WebhookOptions = {}) {
+    private readonly counters: WebhookCounters, options: WebhookOptions) {
     this.store = new SqliteStore<WebhookTables>(db);
     this.store.migrate('alert-webhooks', WEBHOOK_MIGRATIONS);
     this.queries = webhookQueries(this.store.q);
-    this.audit = options.audit ?? new AuditLog(db);
+    this.audit = options.audit;
     this.now = options.now ?? Date.now;
     for (const config of configs) {
       const row = this.store.get(this.queries.cursor(config.id));
