@@ -1,13 +1,13 @@
 /**
  * The alerts capability: rules over accepted data, the alert ledger, the responsibility list, the
  * agency queues and their delivery (MQTT, HTTP pull, SSE, webhooks), escalation and schedules.
- * `createAlerts` builds it; the composition root feeds it the ingest pipeline's accepted batches,
+ * `openAlerts` builds it; the composition root feeds it the ingest pipeline's accepted batches,
  * gives it the broker to publish on, and mounts its routes. Every committed change of an alert is
  * announced once to `onChange` listeners (changes.ts).
  */
 import cron from 'node-cron';
 import type { FastifyPluginAsync } from 'fastify';
-import type { Db } from '../core/db/sqlite.js';
+import type { Database } from '../core/db/store.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AuditLog } from '../core/audit.js';
@@ -20,7 +20,7 @@ import { TimerHeap } from './heap.js';
 import { AlertLedger } from './ledger.js';
 import { QueueLog } from './queues.js';
 import { AlertService } from './service.js';
-import { RuleEngine } from './rules/engine.js';
+import { RuleEngine, RULE_STATE_MIGRATIONS, type RuleStateTables } from './rules/engine.js';
 import { MqttDelivery, type MqttPublisher } from './delivery/mqtt.js';
 import { QueueStreams } from './delivery/sse.js';
 import { WebhookDelivery } from './delivery/webhooks.js';
@@ -41,7 +41,7 @@ export { alertTopic } from './delivery/mqtt.js';
 
 export interface AlertsDeps {
   config: AlertsConfig;
-  db: Db;
+  db: Database;
   registry: Registry;
   audit: AuditLog;
   metrics: Metrics;
@@ -81,29 +81,33 @@ export interface Alerts {
   stop(): Promise<void>;
 }
 
-export function createAlerts(deps: AlertsDeps): Alerts {
+export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
   const { config, db, log } = deps;
   const clock = deps.clock ?? systemClock;
   const heap = new TimerHeap();
-  const ledger = new AlertLedger(db, (err, what) => log.error({ err }, what));
-  const queues = new QueueLog(db, (err, what) => log.error({ err }, what));
+  const onError = (err: unknown, what: string) => log.error({ err }, what);
+  const ledger = await AlertLedger.open(db, onError);
+  const queues = await QueueLog.open(db, onError);
+  const ruleStore = db.store<RuleStateTables>();
+  await ruleStore.migrate('alert-rules', RULE_STATE_MIGRATIONS);
   const sse = new QueueStreams(queues, { heartbeatMs: config.sse.heartbeat, maxPending: config.sse.maxPending, pageLimit: config.queues.pageLimit }, deps.streams);
   const reads = new QueueReadAudit(deps.audit, clock);
   let mqtt: MqttDelivery | undefined;
   // the gauges read their sources at scrape time, when everything below exists
   const metrics = createAlertMetrics(deps.metrics.registry, {
     activeAlerts: () => { let n = 0; for (const _ of ledger.activeAlerts()) n++; return n; },
-    queueHeads: () => (db.open ? queues.heads() : []),
-    webhookLag: () => (db.open ? webhooks.lag() : []),
+    queueHeads: () => queues.headsSeen(),
+    webhookLag: () => webhooks.lag(),
     sseClients: () => sse.size,
   });
-  const service = new AlertService({ db, ledger, queues, audit: deps.audit, config, clock, heap, log });
+  const service = new AlertService({ store: ruleStore, ledger, queues, audit: deps.audit, config, clock, heap, log });
   ledger.onChange((c) => {
     if (c.kind === 'raised') metrics.raised.labels(c.alert.type, c.alert.severity).inc();
     else if (c.kind === 'escalated' && c.reason) metrics.escalated.labels(c.reason).inc();
   });
-  const engine = new RuleEngine({ db, registry: deps.registry, service, heap, clock, config, log, presence: deps.presence });
-  const webhooks = new WebhookDelivery(db, queues, config.webhooks, log, {
+  const engine = new RuleEngine({ store: ruleStore, registry: deps.registry, service, heap, clock, config, log, presence: deps.presence });
+  await engine.load();
+  const webhooks = await WebhookDelivery.open(db, queues, config.webhooks, log, {
     delivered: (id) => metrics.webhookDelivered.labels(id).inc(),
     failed: (id) => metrics.webhookFailed.labels(id).inc(),
   }, { audit: deps.audit });
@@ -141,8 +145,9 @@ export function createAlerts(deps: AlertsDeps): Alerts {
       unsubscribeClock = clock.onAdvance?.(safely('alert timers failed', () => engine.tick()));
       const daily = safely('alert schedules failed', () => {
         engine.runSchedules();
-        const pruned = queues.prune(clock.now() - config.queues.retentionDays * 86_400_000);
-        if (pruned > 0) log.info({ pruned }, 'old alert queue messages deleted');
+        queues.prune(clock.now() - config.queues.retentionDays * 86_400_000, (pruned) => {
+          if (pruned > 0) log.info({ pruned }, 'old alert queue messages deleted');
+        });
       });
       const task = cron.schedule(config.schedules.cron, daily, { timezone: config.schedules.timezone, name: 'alert-schedules', noOverlap: true });
       tasks.push(task);

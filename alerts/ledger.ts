@@ -1,5 +1,5 @@
 /**
- * The alert ledger (台账): every alert with its whole history, durable in SQLite. Active alerts
+ * The alert ledger (台账): every alert with its whole history, durable in the store. Active alerts
  * (open, acknowledged, dispatched, resolved) are mirrored in memory by (device, type, subject),
  * so a rule can tell in O(1) whether a condition repeats an open alert. Closed and cleared alerts
  * stay in the ledger; only the memory index forgets them.
@@ -12,9 +12,9 @@
  * new copy), and each recorded change is announced to the `onChange` listeners (changes.ts) after
  * the commit.
  */
-import type { Generated, Kysely } from 'kysely';
-import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import { sql, type Generated, type Kysely } from 'kysely';
 import type { Migration } from '../core/db/query.js';
+import type { Awaitable, Database, Store } from '../core/db/store.js';
 import { alertScopeCondition, type Principal } from '../registry/index.js';
 import { ACTIVE_STATES, type Alert, type AlertState, type HistoryEntry } from './model.js';
 import type { AlertChange, AlertChangeListener } from './changes.js';
@@ -64,13 +64,27 @@ type AlertUpdate = Pick<LedgerTables['alerts'], 'state' | 'severity' | 'suppress
 /** The ledger's queries, the same for both stores. */
 export const ledgerQueries = (q: Kysely<LedgerTables>) => ({
   activeDocs: () => q.selectFrom('alerts').select('doc').where('state', 'in', ACTIVE_STATE_LIST),
-  /** A new alert (its document is written by the first `update`); gives back its id. */
-  insert: (row: Omit<LedgerTables['alerts'], 'id' | 'doc'>) => q.insertInto('alerts').values({ ...row, doc: '{}' }).returning('id'),
+  /** A new alert with the id the store gave it (its document is written by the first `update`). */
+  insert: (row: Omit<LedgerTables['alerts'], 'doc' | 'id'> & { id: number }) => q.insertInto('alerts').values({ ...row, doc: '{}' }),
   update: (id: number, set: AlertUpdate) => q.updateTable('alerts').set(set).where('id', '=', id),
   get: (id: number) => q.selectFrom('alerts').select('doc').where('id', '=', id),
   history: (alertId: number) => q.selectFrom('alert_history').select(['at', 'actor', 'action', 'note', 'detail']).where('alert_id', '=', alertId).orderBy('seq'),
-  lastSeq: (alertId: number) => q.selectFrom('alert_history').select((eb) => eb.fn.max('seq').as('seq')).where('alert_id', '=', alertId),
-  addHistory: (row: LedgerTables['alert_history']) => q.insertInto('alert_history').values(row),
+  /**
+   * The alert's next history entry, numbered by the database (the entry after its last one): the
+   * number is right whichever node writes, and needs no read before the write.
+   */
+  addHistory: (row: Omit<LedgerTables['alert_history'], 'seq'>) => q.insertInto('alert_history')
+    .columns(['alert_id', 'seq', 'at', 'actor', 'action', 'note', 'detail'])
+    .expression((eb) => eb.selectFrom('alert_history').select((s) => [
+      // typed: PostgreSQL reads a bare parameter in a select list as text
+      sql<number>`CAST(${row.alert_id} AS BIGINT)`.as('alert_id'),
+      sql<number>`COALESCE(MAX(${s.ref('seq')}), 0) + 1`.as('seq'),
+      sql<number>`CAST(${row.at} AS BIGINT)`.as('at'),
+      sql<string>`CAST(${row.actor} AS TEXT)`.as('actor'),
+      sql<string>`CAST(${row.action} AS TEXT)`.as('action'),
+      sql<string | null>`CAST(${row.note} AS TEXT)`.as('note'),
+      sql<string | null>`CAST(${row.detail} AS TEXT)`.as('detail'),
+    ]).where('alert_id', '=', row.alert_id)),
   /** Newest first; `before` pages by id. */
   list: (f: AlertFilter) => {
     let s = q.selectFrom('alerts').select(['id', 'doc']).where((eb) => alertScopeCondition(eb, f.viewer));
@@ -116,6 +130,7 @@ interface Pending {
 export type ChangeRecord = Pick<AlertChange, 'kind' | 'at' | 'queues' | 'actor' | 'note' | 'reason'>;
 
 const NO_CHANGES: readonly AlertChange[] = Object.freeze([]);
+const NOTHING = () => {};
 const NO_ALERTS: ReadonlyArray<Readonly<Alert>> = Object.freeze([]);
 
 /**
@@ -137,9 +152,6 @@ function copyOf(a: Readonly<Alert>): Alert {
 export class AlertLedger {
   private readonly active = new Map<string, Readonly<Alert>>();
   private readonly activeById = new Map<number, Readonly<Alert>>();
-  private readonly historySeq = new Map<number, number>();
-  /** Runs the ledger's queries; its statement cache keeps one prepared count per scope shape (five roles). */
-  private readonly store: SqliteStore<LedgerTables>;
   private readonly queries;
   private inTx = false;
   /**
@@ -148,17 +160,20 @@ export class AlertLedger {
    */
   private pending: Pending | null = null;
   private readonly changeSet: Pending = { latest: new Map(), recorded: new Map(), working: new Map(), keys: new Map(), changes: [], created: [] };
-  /** Committed changes not yet announced (`flushChanges`). */
-  private announce: AlertChange[] = [];
   private readonly listeners: AlertChangeListener[] = [];
 
-  constructor(db: Db, private readonly onError: (err: unknown, what: string) => void = () => {}) {
-    this.store = new SqliteStore<LedgerTables>(db);
-    this.store.migrate('alerts', LEDGER_MIGRATIONS);
-    this.queries = ledgerQueries(this.store.q);
-    for (const r of this.store.all(this.queries.activeDocs())) {
-      this.remember(JSON.parse(r.doc) as Alert);
-    }
+  static async open(db: Database, onError: (err: unknown, what: string) => void = () => {}): Promise<AlertLedger> {
+    const store = db.store<LedgerTables>();
+    await store.migrate('alerts', LEDGER_MIGRATIONS);
+    await store.prepareIds('alerts');
+    const ledger = new AlertLedger(store, onError);
+    for (const r of await store.all(ledger.queries.activeDocs())) ledger.remember(JSON.parse(r.doc) as Alert);
+    return ledger;
+  }
+
+  /** Runs the ledger's queries; its statement cache keeps one prepared count per scope shape (five roles). */
+  private constructor(private readonly store: Store<LedgerTables>, private readonly onError: (err: unknown, what: string) => void) {
+    this.queries = ledgerQueries(store.q);
   }
 
   private remember(a: Readonly<Alert>): void {
@@ -196,11 +211,12 @@ export class AlertLedger {
     for (const a of p.latest.values()) if (ACTIVE_STATES.has(a.state)) yield a;
   }
 
-  get(id: number): Readonly<Alert> | undefined {
+  /** The alert: from memory when it is active, from the store otherwise. */
+  get(id: number): Awaitable<Readonly<Alert> | undefined> {
     const a = this.pending?.latest.get(id) ?? this.activeById.get(id);
     if (a) return a;
     const row = this.store.get(this.queries.get(id));
-    return row ? (JSON.parse(row.doc) as Alert) : undefined;
+    return row instanceof Promise ? row.then(parseDoc) : parseDoc(row);
   }
 
   // ---- changes ----
@@ -214,12 +230,13 @@ export class AlertLedger {
   /** Stores a new alert, gives it its id, and returns it as a working copy (`record` it). */
   create(fields: Omit<Alert, 'id'>): Alert {
     const p = this.tx();
-    const row = this.store.get(this.queries.insert({
-      type: fields.type, subject: fields.subject, device_id: fields.deviceId, device_kind: fields.deviceKind, site_id: fields.siteId,
+    const id = this.store.nextId('alerts');
+    this.store.write(this.queries.insert({
+      id, type: fields.type, subject: fields.subject, device_id: fields.deviceId, device_kind: fields.deviceKind, site_id: fields.siteId,
       company_id: fields.companyId, maintenance_unit_id: fields.maintenanceUnitId, domain: fields.domain, state: fields.state,
       severity: fields.severity, suppressed: fields.suppressed ? 1 : 0, opened_at: fields.openedAt, updated_at: fields.updatedAt,
     }));
-    const draft = { id: Number(row!.id), ...fields } as Alert;
+    const draft = { id, ...fields } as Alert;
     p.working.set(draft.id, { draft, previous: null });
     p.latest.set(draft.id, draft);
     p.keys.set(activeKey(draft.deviceId, draft.type, draft.subject), draft);
@@ -248,7 +265,7 @@ export class AlertLedger {
     const p = this.tx();
     const w = p.working.get(draft.id);
     if (w?.draft !== draft) throw new Error(`alert ledger: alert ${draft.id} is not a working copy of this transaction`);
-    this.store.run(this.queries.update(draft.id, {
+    this.store.write(this.queries.update(draft.id, {
       state: draft.state, severity: draft.severity, suppressed: draft.suppressed ? 1 : 0, maintenance_unit_id: draft.maintenanceUnitId,
       updated_at: draft.updatedAt, doc: JSON.stringify(draft),
     }));
@@ -264,7 +281,7 @@ export class AlertLedger {
 
   /**
    * After the database committed: the memory index takes the recorded snapshots. Returns the
-   * transaction's changes, which wait for `flushChanges` to be announced.
+   * transaction's changes; `takeAnnouncements` hands them to the listeners once they are durable.
    */
   commit(): readonly AlertChange[] {
     const p = this.pending;
@@ -276,7 +293,8 @@ export class AlertLedger {
       else if (this.activeById.delete(a.id)) this.active.delete(activeKey(a.deviceId, a.type, a.subject));
     }
     const changes = p.changes.length > 0 ? p.changes : NO_CHANGES;
-    for (const c of changes) this.announce.push(c);
+    // a new array for the next transaction: these are announced later
+    if (p.changes.length > 0) p.changes = [];
     this.clear(p);
     return changes;
   }
@@ -286,8 +304,6 @@ export class AlertLedger {
     const p = this.pending;
     this.inTx = false;
     this.pending = null;
-    // the history numbering of the rolled-back rows is read again from the store
-    this.historySeq.clear();
     if (p === null) return NO_ALERTS;
     const created = p.created.length > 0 ? p.created : NO_ALERTS;
     this.clear(p);
@@ -303,16 +319,16 @@ export class AlertLedger {
     if (p.created.length > 0) p.created = [];
   }
 
-  /** Announces the committed changes to the listeners, in order (one that throws does not stop the others). */
-  flushChanges(): void {
-    if (this.announce.length === 0) return;
-    const batch = this.announce;
-    this.announce = [];
-    for (const c of batch) {
-      for (const l of this.listeners) {
-        try { l(c); } catch (err) { this.onError(err, 'alert change listener failed'); }
+  /** The function that announces `changes` (a commit's) to the listeners, in order (one that throws does not stop the others). */
+  announcer(changes: readonly AlertChange[]): () => void {
+    if (changes.length === 0) return NOTHING;
+    return () => {
+      for (const c of changes) {
+        for (const l of this.listeners) {
+          try { l(c); } catch (err) { this.onError(err, 'alert change listener failed'); }
+        }
       }
-    }
+    };
   }
 
   /** Hears every committed change; returns the unsubscribe. */
@@ -325,32 +341,31 @@ export class AlertLedger {
   }
 
   addHistory(alertId: number, entry: HistoryEntry): void {
-    let seq = this.historySeq.get(alertId);
-    if (seq === undefined) seq = this.store.get(this.queries.lastSeq(alertId))?.seq ?? 0;
-    seq++;
-    this.historySeq.set(alertId, seq);
-    // bounded: only alerts touched since the start are cached, and each is a number
-    if (this.historySeq.size > 100_000) this.historySeq.clear();
-    this.store.run(this.queries.addHistory({
-      alert_id: alertId, seq, at: entry.at, actor: entry.actor, action: entry.action, note: entry.note ?? null,
+    this.store.write(this.queries.addHistory({
+      alert_id: alertId, at: entry.at, actor: entry.actor, action: entry.action, note: entry.note ?? null,
       detail: entry.detail === undefined ? null : JSON.stringify(entry.detail),
     }));
   }
 
-  history(id: number): HistoryEntry[] {
-    return this.store.all(this.queries.history(id))
+  async history(id: number): Promise<HistoryEntry[]> {
+    return (await this.store.all(this.queries.history(id)))
       .map((r) => ({ at: r.at, actor: r.actor, action: r.action, ...(r.note === null ? {} : { note: r.note }), ...(r.detail === null ? {} : { detail: JSON.parse(r.detail) }) }));
   }
 
   /** Newest first; `before` pages by id. */
-  list(f: AlertFilter): Array<Readonly<Alert>> {
-    const rows = this.store.all(this.queries.list(f));
+  async list(f: AlertFilter): Promise<Array<Readonly<Alert>>> {
+    const rows = await this.store.all(this.queries.list(f));
     // an active alert's freshest copy is the one in memory
     return rows.map((r) => this.activeById.get(r.id) ?? (JSON.parse(r.doc) as Alert));
   }
 
   /** How many alerts the principal may see, per type and state (counted in SQL: the ledger keeps closed alerts for years). */
-  countByTypeAndState(viewer: Principal): Array<{ type: string; state: string; n: number }> {
-    return this.store.all(this.queries.countByTypeAndState(viewer));
+  async countByTypeAndState(viewer: Principal): Promise<Array<{ type: string; state: string; n: number }>> {
+    // PostgreSQL counts in BIGINT
+    return (await this.store.all(this.queries.countByTypeAndState(viewer))).map((r) => ({ ...r, n: Number(r.n) }));
   }
+}
+
+function parseDoc(row: { doc: string } | undefined): Alert | undefined {
+  return row ? (JSON.parse(row.doc) as Alert) : undefined;
 }

@@ -5,9 +5,9 @@
  * it). Messages are appended inside the ledger's transaction and handed to the live consumers
  * (MQTT, SSE, webhooks) only after that transaction has committed.
  */
-import type { Kysely } from 'kysely';
-import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import { sql, type Kysely } from 'kysely';
 import type { Migration } from '../core/db/query.js';
+import type { Awaitable, Database, Store } from '../core/db/store.js';
 import type { Alert } from './model.js';
 
 export const QUEUE_EVENTS = ['raised', 'updated', 'escalated', 'acknowledged', 'dispatched', 'resolved', 'closed'] as const;
@@ -49,9 +49,23 @@ export const QUEUE_MIGRATIONS: readonly Migration[] = [{
 
 /** The queues' queries, the same for both stores. */
 export const queueQueries = (q: Kysely<QueueTables>) => ({
-  insert: (row: QueueTables['alert_queue']) => q.insertInto('alert_queue').values(row),
-  setHead: (queue: string, cursor: number) => q.insertInto('alert_queue_heads').values({ queue, cursor })
-    .onConflict((oc) => oc.column('queue').doUpdateSet((eb) => ({ cursor: eb.ref('excluded.cursor') }))),
+  /** Moves the queue's head one on (a new queue starts at 1); the row stays locked until the commit, so appends take turns. */
+  advanceHead: (queue: string) => q.insertInto('alert_queue_heads').values({ queue, cursor: 1 })
+    .onConflict((oc) => oc.column('queue').doUpdateSet((eb) => ({ cursor: eb(eb.ref('alert_queue_heads.cursor'), '+', 1) }))),
+  /**
+   * The message at the head just advanced. Its cursor is the database's, so that a queue stays
+   * gap-free and ordered whichever node appends; the stored JSON starts with it (`rest` is the
+   * message's JSON without its opening brace).
+   */
+  insertAtHead: (queue: string, at: number, event: string, alertId: number, rest: string) => q.insertInto('alert_queue')
+    .columns(['queue', 'cursor', 'at', 'event', 'alert_id', 'payload'])
+    .expression((eb) => eb.selectFrom('alert_queue_heads').select((s) => [
+      // typed: PostgreSQL reads a bare parameter in a select list as text
+      'queue', 'cursor', sql<number>`CAST(${at} AS BIGINT)`.as('at'), sql<string>`CAST(${event} AS TEXT)`.as('event'),
+      sql<number>`CAST(${alertId} AS BIGINT)`.as('alert_id'),
+      sql<string>`'{"cursor":' || ${s.ref('cursor')} || ',' || ${rest}`.as('payload'),
+    ]).where('queue', '=', queue))
+    .returning('cursor'),
   head: (queue: string) => q.selectFrom('alert_queue_heads').select('cursor').where('queue', '=', queue),
   read: (queue: string, after: number, limit: number) => q.selectFrom('alert_queue').select('payload')
     .where('queue', '=', queue).where('cursor', '>', after).orderBy('cursor').limit(limit),
@@ -61,75 +75,102 @@ export const queueQueries = (q: Kysely<QueueTables>) => ({
   heads: () => q.selectFrom('alert_queue_heads').select(['queue', 'cursor']).orderBy('queue'),
 });
 
+/** A message appended in the open unit of work: its cursor is known once the store has run the append. */
+interface Appended { message: QueueMessage; rest: string }
+
 export class QueueLog {
-  private readonly headCache = new Map<string, number>();
-  private pending: Array<{ message: QueueMessage; json: string }> = [];
+  /** Newest cursor per queue this node has seen committed (for the metrics between two reads of the store). */
+  private readonly knownHeads = new Map<string, number>();
+  private pending: Appended[] = [];
   private readonly listeners: LiveListener[] = [];
-  private readonly store: SqliteStore<QueueTables>;
   private readonly queries;
 
-  constructor(db: Db, private readonly onError: (err: unknown, what: string) => void) {
-    this.store = new SqliteStore<QueueTables>(db);
-    this.store.migrate('alert-queues', QUEUE_MIGRATIONS);
-    this.queries = queueQueries(this.store.q);
+  static async open(db: Database, onError: (err: unknown, what: string) => void): Promise<QueueLog> {
+    const store = db.store<QueueTables>();
+    await store.migrate('alert-queues', QUEUE_MIGRATIONS);
+    const log = new QueueLog(store, onError);
+    for (const h of await store.all(log.queries.heads())) log.knownHeads.set(h.queue, h.cursor);
+    return log;
+  }
+
+  private constructor(private readonly store: Store<QueueTables>, private readonly onError: (err: unknown, what: string) => void) {
+    this.queries = queueQueries(store.q);
   }
 
   /** The cursor of the newest message of a queue (0 if none). */
-  head(queue: string): number {
-    let h = this.headCache.get(queue);
-    if (h === undefined) {
-      h = this.store.get(this.queries.head(queue))?.cursor ?? 0;
-      this.headCache.set(queue, h);
-    }
-    return h;
+  async head(queue: string): Promise<number> {
+    return (await this.store.get(this.queries.head(queue)))?.cursor ?? 0;
   }
 
-  /** Appends inside the caller's transaction; live consumers see it after `flushLive`. */
-  append(queue: string, event: QueueEvent, at: number, alert: Alert, extra?: Extra): QueueMessage {
-    const cursor = this.head(queue) + 1;
-    const message: QueueMessage = { cursor, queue, event, at, alert };
+  /**
+   * Appends inside the caller's unit of work; live consumers see it after `flushLive`, with the
+   * cursor the store gave it.
+   */
+  append(queue: string, event: QueueEvent, at: number, alert: Alert, extra?: Extra, onCursor?: (cursor: number) => void): void {
+    const message: QueueMessage = { cursor: 0, queue, event, at, alert };
     if (extra?.actor) message.actor = extra.actor;
     if (extra?.note) message.note = extra.note;
     if (extra?.reason) message.reason = extra.reason;
-    const json = JSON.stringify(message);
-    this.store.run(this.queries.insert({ queue, cursor, at, event, alert_id: alert.id, payload: json }));
-    this.store.run(this.queries.setHead(queue, cursor));
-    this.headCache.set(queue, cursor);
-    this.pending.push({ message, json });
-    return message;
+    const { cursor: _placeholder, ...body } = message;
+    const rest = JSON.stringify(body).slice(1);
+    const appended: Appended = { message, rest };
+    this.store.write(this.queries.advanceHead(queue));
+    this.store.write(this.queries.insertAtHead(queue, at, event, alert.id, rest), ({ rows }) => {
+      message.cursor = Number((rows[0] as { cursor: number }).cursor);
+      onCursor?.(message.cursor);
+    });
+    this.pending.push(appended);
   }
 
-  read(queue: string, after: number, limit: number): QueueMessage[] {
-    return this.store.all(this.queries.read(queue, after, limit)).map((r) => JSON.parse(r.payload) as QueueMessage);
+  read(queue: string, after: number, limit: number): Awaitable<QueueMessage[]> {
+    return then(this.store.all(this.queries.read(queue, after, limit)), (rows) => rows.map((r) => JSON.parse(r.payload) as QueueMessage));
   }
 
   /** Stored messages as they went out (JSON), with their cursor and event, for streaming consumers. */
-  readRaw(queue: string, after: number, limit: number): Array<{ cursor: number; event: string; payload: string }> {
+  readRaw(queue: string, after: number, limit: number): Awaitable<Array<{ cursor: number; event: string; payload: string }>> {
     return this.store.all(this.queries.readRaw(queue, after, limit));
   }
 
   onMessage(listener: LiveListener): void { this.listeners.push(listener); }
 
-  /** After a commit: hands the new messages to the live consumers, in order. */
-  flushLive(): void {
-    if (this.pending.length === 0) return;
+  /** Takes the messages appended so far; the returned function hands them to the live consumers, in order (after their commit). */
+  takePending(): () => void {
+    if (this.pending.length === 0) return NOTHING;
     const batch = this.pending;
     this.pending = [];
-    for (const { message, json } of batch) {
+    return () => this.announce(batch);
+  }
+
+  private announce(batch: readonly Appended[]): void {
+    for (const { message, rest } of batch) {
+      const json = `{"cursor":${message.cursor},${rest}`;
+      if (message.cursor > (this.knownHeads.get(message.queue) ?? 0)) this.knownHeads.set(message.queue, message.cursor);
       for (const l of this.listeners) {
         try { l(message, json); } catch (err) { this.onError(err, 'alert queue consumer failed'); }
       }
     }
   }
 
-  /** After a rollback: forget what was appended (cursors are read again from the store). */
+  /** After a rollback: forget what was appended. */
   discard(): void {
     this.pending = [];
-    this.headCache.clear();
   }
 
-  prune(olderThan: number): number { return this.store.run(this.queries.prune(olderThan)).changes; }
+  prune(olderThan: number, then?: (n: number) => void): void {
+    this.store.write(this.queries.prune(olderThan), ({ changes }) => then?.(changes));
+  }
 
   /** Every queue that has had a message, with its head cursor (cheap: one row per queue, not a count of messages). */
-  heads(): Array<{ queue: string; cursor: number }> { return this.store.all(this.queries.heads()); }
+  heads(): Awaitable<Array<{ queue: string; cursor: number }>> { return this.store.all(this.queries.heads()); }
+
+  /** The heads this node has seen committed, without asking the store (for the metrics). */
+  headsSeen(): Array<{ queue: string; cursor: number }> {
+    return [...this.knownHeads].map(([queue, cursor]) => ({ queue, cursor }));
+  }
+}
+
+const NOTHING = () => {};
+
+function then<T, U>(v: Awaitable<T>, fn: (v: T) => U): Awaitable<U> {
+  return v instanceof Promise ? v.then(fn) : fn(v);
 }

@@ -68,7 +68,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
           else throw new AlertError('ALERT_BAD_QUERY', `unknown state ${s}: one of ${ALERT_STATES.join(', ')}, active`);
         }
       }
-      const items = ledger.list({
+      const items = await ledger.list({
         states, type: req.query.type, deviceId: req.query.deviceId, siteId: req.query.siteId, before: req.query.before,
         limit: req.query.limit, viewer: req.principal,
       });
@@ -79,8 +79,8 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
       async () => config.responsibilities);
 
     r.get('/alerts/:id', { schema: { tags: ['alerts'], summary: 'An alert with its history', params: idParams } }, async (req) => {
-      const a = service.visible(req.principal, req.params.id);
-      return { ...forCaller(req.principal, a), history: ledger.history(a.id) };
+      const a = await service.visible(req.principal, req.params.id);
+      return { ...forCaller(req.principal, a), history: await ledger.history(a.id) };
     });
 
     r.post('/alerts/:id/:action', {
@@ -91,21 +91,21 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
         body: z.object({ note: z.string().max(2000).optional() }).nullish(),
       },
     }, async (req) => {
-      const a = service.act(req.principal, req.params.id, req.params.action, req.body?.note);
-      return { ...forCaller(req.principal, a), history: ledger.history(a.id) };
+      const a = await service.act(req.principal, req.params.id, req.params.action, req.body?.note);
+      return { ...forCaller(req.principal, a), history: await ledger.history(a.id) };
     });
 
     r.get('/queues', { schema: { tags: ['queues'], summary: 'Queues you may read that have had messages, with their head cursor' } }, async (req) => {
-      return queues.heads().filter((q) => canReadQueue(req.principal, q.queue)).map((q) => ({ queue: q.queue, head: q.cursor }));
+      return (await queues.heads()).filter((q) => canReadQueue(req.principal, q.queue)).map((q) => ({ queue: q.queue, head: q.cursor }));
     });
 
     const pullQuery = z.object({ after: cursor.default(0), limit: z.coerce.number().int().min(1).max(config.queues.pageLimit).default(100) });
     const pull = async (req: { principal: Principal; params: { queue: string; unit?: string | undefined }; query: z.infer<typeof pullQuery> }) => {
       const queue = queueFrom(req.principal, req.params);
-      const items = queues.read(queue, req.query.after, req.query.limit);
+      const items = await queues.read(queue, req.query.after, req.query.limit);
       const next = items.length > 0 ? items[items.length - 1]!.cursor : req.query.after;
       reads.record(req.principal, queue, 'pull', { after: req.query.after, upTo: next });
-      return { queue, head: queues.head(queue), items, next };
+      return { queue, head: await queues.head(queue), items, next };
     };
     const pullSchema = { tags: ['queues'], summary: 'Queue messages after a cursor (HTTP pull)', querystring: pullQuery };
     r.get('/queues/:queue/messages', { schema: { ...pullSchema, params: z.object({ queue: z.string() }) } }, pull);
@@ -122,7 +122,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
         if (!Number.isInteger(after) || after < 0) throw new AlertError('ALERT_BAD_CURSOR', 'Last-Event-ID must be a cursor (a non-negative integer)');
       } else {
         // without a cursor a stream starts live
-        after = req.query.after ?? queues.head(queue);
+        after = req.query.after ?? await queues.head(queue);
       }
       // refused with a coded answer while the reply is still Fastify's; open() follows in the same turn
       sse.admit(req.principal);

@@ -1,16 +1,18 @@
 /**
  * The alert service: the one place where alerts change. Rules raise and end conditions, people act
  * through the API, deadlines and verify windows fire from the scheduler. Every change happens in
- * one SQLite transaction (`atomically`) on a working copy of the alert (copy-on-write, ledger.ts):
+ * one unit of work of the store (`atomically`) on a working copy of the alert (copy-on-write, ledger.ts):
  * it is written to the ledger and appended to the alert's queues, and only after the commit do the
  * ledger's memory index, the live queue consumers and the change listeners (changes.ts) see it. A
- * rollback leaves all of them as they were.
+ * rollback leaves all of them as they were. The memory index takes a change when its unit of work
+ * ends; agencies and listeners hear of it only once it is durable (at once on SQLite, after the
+ * write-behind commit on PostgreSQL: core/db/store.ts).
  *
  * What each change is comes from the modules that say so: lifecycle.ts (open, repeat, condition
  * ended, people's actions), corroboration.ts (fire alarms backed by another source), deadlines.ts
  * (escalation, verify windows), routing.ts (which queue hears what). This file applies them.
  */
-import type { Db } from '../core/db/sqlite.js';
+import type { Store } from '../core/db/store.js';
 import type { AuditLog } from '../core/audit.js';
 import { canSeeAlert, type Principal } from '../registry/index.js';
 import type { Logger } from '../core/log.js';
@@ -28,7 +30,8 @@ import { confirmFire, FireCorroboration, type Corroboration } from './corroborat
 import { Deadlines, escalate, forwardUnverified, isDue, type DeadlineKind } from './deadlines.js';
 
 export interface AlertServiceDeps {
-  db: Db;
+  /** Any view of the store: units of work and what waits for their commit. */
+  store: Pick<Store<unknown>, 'transaction' | 'afterCommit'>;
   ledger: AlertLedger;
   queues: QueueLog;
   audit: AuditLog;
@@ -65,12 +68,12 @@ export class AlertService {
    */
   atomically<T>(fn: () => T): T {
     if (this.depth > 0) return fn();
-    const { db, ledger, queues } = this.deps;
+    const { store, ledger, queues } = this.deps;
     this.depth++;
     ledger.begin();
     let result: T;
     try {
-      result = db.transaction(fn)();
+      result = store.transaction(fn);
     } catch (err) {
       this.fire.forget(ledger.rollback());
       queues.discard();
@@ -78,9 +81,11 @@ export class AlertService {
     } finally {
       this.depth--;
     }
-    for (const c of ledger.commit()) this.fire.committed(c);
-    queues.flushLive();
-    ledger.flushChanges();
+    const changes = ledger.commit();
+    for (const c of changes) this.fire.committed(c);
+    const live = queues.takePending();
+    const announce = ledger.announcer(changes);
+    store.afterCommit(() => { live(); announce(); });
     return result;
   }
 
@@ -188,8 +193,11 @@ export class AlertService {
   // ---- people ----
 
   /** The alert if the principal may see it. One outside its scope is answered exactly like one that does not exist. */
-  visible(p: Principal, id: number): Readonly<Alert> {
-    const a = this.deps.ledger.get(id);
+  async visible(p: Principal, id: number): Promise<Readonly<Alert>> {
+    return this.check(p, id, await this.deps.ledger.get(id));
+  }
+
+  private check(p: Principal, id: number, a: Readonly<Alert> | undefined): Readonly<Alert> {
     if (!a || !canSeeAlert(p, a)) throw new AlertError('ALERT_NOT_FOUND', `alert ${id} not found`);
     return a;
   }
@@ -199,22 +207,24 @@ export class AlertService {
    * for the role or the state are audited (`alert.<action>.refused`); a 404 is not, since it is
    * what any id outside the scope answers and auditing it would let anyone fill the log.
    */
-  act(p: Principal, id: number, action: Action, note: string | undefined): Readonly<Alert> {
+  async act(p: Principal, id: number, action: Action, note: string | undefined): Promise<Readonly<Alert>> {
+    // an inactive alert is read from the store first; an active one is taken from memory inside the unit of work
+    const stored = await this.deps.ledger.get(id);
     try {
-      return this.atomically(() => this.apply(p, id, action, note));
+      return this.atomically(() => this.apply(p, id, action, note, stored));
     } catch (err) {
       if (err instanceof AlertError && (err.code === 'ALERT_ACTION_FORBIDDEN' || err.code === 'ALERT_INVALID_TRANSITION')) {
         // after the rollback, or the refusal would be rolled back with the rest
-        this.deps.audit.record(p.id, `alert.${action}.refused`, `alert:${id}`, { code: err.code, state: this.deps.ledger.get(id)?.state });
+        this.deps.audit.record(p.id, `alert.${action}.refused`, `alert:${id}`, { code: err.code, state: stored?.state });
       }
       throw err;
     }
   }
 
-  private apply(p: Principal, id: number, action: Action, note: string | undefined): Readonly<Alert> {
+  private apply(p: Principal, id: number, action: Action, note: string | undefined, stored: Readonly<Alert> | undefined): Readonly<Alert> {
     const { ledger, audit, clock } = this.deps;
     const at = clock.now();
-    const current = this.visible(p, id);
+    const current = this.check(p, id, ledger.getActive(id) ?? stored);
     checkAction(p, current, action);
     const a = ledger.edit(current);
     const from = a.state;
@@ -256,7 +266,7 @@ export class AlertService {
    */
   private record(a: Alert, step: Step, at: number, by?: Pick<Extra, 'actor' | 'note'>, deliveries: Delivery[] = this.routing.route(a, step.kind)): void {
     const extra: Extra = { actor: by?.actor || undefined, note: by?.note || undefined, reason: step.reason || undefined };
-    for (const d of deliveries) d.cursor = this.deps.queues.append(d.queue, d.event, at, a, extra).cursor;
+    for (const d of deliveries) this.deps.queues.append(d.queue, d.event, at, a, extra, (cursor) => { d.cursor = cursor; });
     this.deps.ledger.record(a, { kind: step.kind, at, queues: deliveries, actor: extra.actor, note: extra.note, reason: extra.reason });
   }
 }

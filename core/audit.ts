@@ -1,6 +1,6 @@
 /** The audit log: every registry change and alert action, refused logins and actions, who did it and when. */
 import type { Generated, Kysely } from 'kysely';
-import { SqliteStore, type Db } from './db/sqlite.js';
+import type { Database, Store } from './db/store.js';
 import type { Migration } from './db/query.js';
 
 export interface AuditEntry { id: number; at: number; actor: string; action: string; target: string; detail: unknown }
@@ -29,20 +29,24 @@ export const auditQueries = (q: Kysely<AuditTables>) => ({
 });
 
 export class AuditLog {
-  private readonly store: SqliteStore<AuditTables>;
   private readonly queries;
 
-  constructor(db: Db, private readonly now: () => number = Date.now) {
-    this.store = new SqliteStore<AuditTables>(db);
-    this.store.migrate('audit', AUDIT_MIGRATIONS);
-    this.queries = auditQueries(this.store.q);
+  static async open(db: Database, now: () => number = Date.now): Promise<AuditLog> {
+    const store = db.store<AuditTables>();
+    await store.migrate('audit', AUDIT_MIGRATIONS);
+    return new AuditLog(store, now);
   }
 
+  private constructor(private readonly store: Store<AuditTables>, private readonly now: () => number) {
+    this.queries = auditQueries(store.q);
+  }
+
+  /** Joins the caller's unit of work (durable with it). */
   record(actor: string, action: string, target: string, detail?: unknown): void {
-    this.store.run(this.queries.insert({ at: this.now(), actor, action, target, detail: detail === undefined ? null : JSON.stringify(detail) }));
+    this.store.write(this.queries.insert({ at: this.now(), actor, action, target, detail: detail === undefined ? null : JSON.stringify(detail) }));
   }
 
-  list(opts: { target?: string | undefined; limit: number }): AuditEntry[] {
-    return this.store.all(this.queries.list(opts)).map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
+  async list(opts: { target?: string | undefined; limit: number }): Promise<AuditEntry[]> {
+    return (await this.store.all(this.queries.list(opts))).map((r) => ({ ...r, detail: r.detail ? JSON.parse(r.detail) : null }));
   }
 }

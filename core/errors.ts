@@ -12,6 +12,8 @@ export const ERRORS = {
   /** The account already holds as many open event streams as it may. */
   GW_TOO_MANY_STREAMS: 429,
   GW_UNAVAILABLE: 503,
+  /** The durable store cannot take the change now (cluster mode: PostgreSQL unreachable); nothing was changed, try again. */
+  GW_STORE_UNAVAILABLE: 503,
 } as const;
 export type ErrorCode = keyof typeof ERRORS;
 

@@ -6,6 +6,7 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
 
 export function createMetrics() {
   const registry = new Registry();
+  let store: () => { ok: boolean; pendingWrites: number } = () => ({ ok: true, pendingWrites: 0 });
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const m = {
     registry,
@@ -24,10 +25,19 @@ export function createMetrics() {
     pointsDropped: new Counter({ name: 'gateway_points_dropped_total', help: 'Points dropped, by reason (buffer_cap: oldest buffered points dropped at the disk cap)', labelNames: ['reason'], registers: [registry] }),
     writeLatency: new Histogram({ name: 'gateway_write_latency_seconds', help: 'Latency of one batch write to the backend', labelNames: ['backend'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     writeErrors: new Counter({ name: 'gateway_write_errors_total', help: 'Failed batch writes to the backend (retried)', labelNames: ['backend'], registers: [registry] }),
+    ingestDeferred: new Counter({ name: 'gateway_ingest_deferred_total', help: 'Device messages not taken (not acknowledged; the device resends) because the store is unreachable and too many writes wait for it', registers: [registry] }),
+    storeUp: new Gauge({ name: 'gateway_store_up', help: '1 when the durable store (SQLite, or PostgreSQL in cluster mode) takes writes, 0 while it does not', registers: [registry], collect() { this.set(store().ok ? 1 : 0); } }),
+    storePendingWrites: new Gauge({ name: 'gateway_store_pending_writes', help: 'Writes made but not yet committed to PostgreSQL (cluster mode; always 0 on SQLite)', registers: [registry], collect() { this.set(store().pendingWrites); } }),
+    /** Where the store gauges read from (the composition root gives the store's health). */
+    watchStore(health: () => { ok: boolean; pendingWrites: number }) { store = health; },
+    storeCommits: new Counter({ name: 'gateway_store_commits_total', help: 'Write-behind commits to PostgreSQL (cluster mode)', registers: [registry] }),
+    storeCommitFailures: new Counter({ name: 'gateway_store_commit_failures_total', help: 'Failed commit attempts to PostgreSQL, by kind (transient: retried; refused: dropped, the messages not acknowledged)', labelNames: ['kind'], registers: [registry] }),
+    storeCommitLatency: new Histogram({ name: 'gateway_store_commit_seconds', help: 'One write-behind commit to PostgreSQL (cluster mode)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),
     commitLatency: new Histogram({ name: 'gateway_ingest_commit_seconds', help: 'Durable append of one ingest group (before devices are acknowledged)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers: [registry] }),
   };
   // both reasons are exposed from the start, at 0, so that a rate over them is defined
   for (const reason of ['subscriber_behind', 'in_flight']) m.relaySkipped.labels(reason).inc(0);
+  for (const kind of ['transient', 'refused']) m.storeCommitFailures.labels(kind).inc(0);
   return m;
 }
 

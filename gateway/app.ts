@@ -2,13 +2,19 @@
  * The composition root: builds every part of the gateway in order and wires them together.
  * `main.ts` listens and handles signals; tests call `startGateway` with ephemeral ports.
  * Order matters: the store and time-series writer are ready before the broker accepts a
- * connection, and on close the broker stops accepting before the writer flushes.
+ * connection, and on close the broker stops accepting before the writer flushes and the store
+ * commits what is pending.
+ *
+ * The store is DATA_DIR's SQLite file, or PostgreSQL when `cluster.databaseUrl` is set
+ * (core/db/store.ts): every capability above runs the same code on either.
  */
 import { mkdirSync } from 'node:fs';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
-import { openDatabase, type Db } from '../core/db/sqlite.js';
+import { openDatabase, sqliteDatabase, type Db } from '../core/db/sqlite.js';
+import { openPostgresDatabase } from '../core/db/postgres.js';
+import type { Database } from '../core/db/store.js';
 import { AuditLog } from '../core/audit.js';
 import { Registry } from '../registry/index.js';
 import { Presence } from '../ingest/index.js';
@@ -19,7 +25,7 @@ import { DeadLetterStore } from '../ingest/index.js';
 import { IngestPipeline } from '../ingest/index.js';
 import { createWriter, type TimeSeriesWriter } from '../ingest/index.js';
 import { seedRegistry } from '../registry/index.js';
-import { createAlerts, systemClock, type Alerts, type Clock } from '../alerts/index.js';
+import { openAlerts, systemClock, type Alerts, type Clock } from '../alerts/index.js';
 import { consolePlugin } from '../dashboards/console/plugin.js';
 import { StreamGate } from '../core/streams.js';
 
@@ -27,6 +33,9 @@ export interface Gateway {
   config: Config;
   log: Logger;
   metrics: Metrics;
+  /** The durable store every capability writes to. */
+  database: Database;
+  /** DATA_DIR's SQLite file: the whole store in the embedded mode; in cluster mode only the MQTT sessions when there is no Redis. */
   db: Db;
   registry: Registry;
   presence: Presence;
@@ -54,15 +63,24 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
   const db = openDatabase(config.dataDir, 'gateway.sqlite');
-  const audit = new AuditLog(db);
-  const registry = new Registry(db, audit);
+  const database = config.cluster.databaseUrl
+    ? await openPostgresDatabase({
+      connectionString: config.cluster.databaseUrl,
+      maxPendingWrites: config.cluster.maxPendingWrites,
+      onError: (err, what) => log.error({ err }, what),
+      onCommit: (_writes, seconds) => { metrics.storeCommits.inc(); metrics.storeCommitLatency.observe(seconds); },
+      onFailure: (transient) => metrics.storeCommitFailures.labels(transient ? 'transient' : 'refused').inc(),
+    })
+    : sqliteDatabase(db);
+  const audit = await AuditLog.open(database);
+  const registry = await Registry.open(database, audit);
   seedRegistry(registry, config.seed, log);
-  const admin = resolveAdminToken(db, config.adminToken);
+  const admin = await resolveAdminToken(database, config.adminToken);
 
   const clock = opts.clock ?? systemClock;
   // presence is the one record of when a device last sent data, and the offline rule reads it: same clock as the alerts
-  const presence = new Presence(db, config.presence.persistIntervalMs, () => clock.now());
-  const deadLetters = new DeadLetterStore(db, config.ingest.deadLetterCap, (n) => metrics.deadLettersDropped.inc(n));
+  const presence = await Presence.open(database, config.presence.persistIntervalMs, () => clock.now());
+  const deadLetters = await DeadLetterStore.open(database, config.ingest.deadLetterCap, (n) => metrics.deadLettersDropped.inc(n));
   const writer = await createWriter(config, log, metrics);
   await writer.start();
 
@@ -76,7 +94,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     },
     rejected: (reason, n) => metrics.rejected.labels(reason).inc(n),
     commitSeconds: (s) => metrics.commitLatency.observe(s),
-  }, (fn) => db.transaction(fn)(), (err, what) => log.error({ err }, what));
+    deferred: (n) => metrics.ingestDeferred.inc(n),
+  }, ingestStore(database), (err, what) => log.error({ err }, what));
   pipeline.onAccepted(presence.onAccepted);
   presence.start();
 
@@ -87,7 +106,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     if (n > 0) log.info({ accountId, streams: n }, 'account revoked: its open streams ended');
   };
   registry.on('accountRevoked', endStreams);
-  const alerts = createAlerts({ config: config.alerts, db, registry, audit, metrics, log, clock, presence, streams });
+  const alerts = await openAlerts({ config: config.alerts, db: database, registry, audit, metrics, log, clock, presence, streams });
   pipeline.onAccepted(alerts.onAccepted);
 
   const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline, audit, onQueueSubscribe: (p, queue) => alerts.queueRead(p, queue, 'mqtt') });
@@ -96,14 +115,17 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   alerts.attachBroker(broker);
   alerts.start();
 
+  const changes = database.store<unknown>();
+  metrics.watchStore(() => database.health());
   const http = await buildHttp({
     log, metrics, registry, presence, deadLetters, writer, audit,
+    store: { durable: () => changes.durable(), get saturated() { return database.saturated; } },
     extraRoutes: [alerts.routes],
     server: config.http,
     auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
     ready: () => [
       { name: 'broker', ok: !broker.aedes.closed },
-      { name: 'store', ok: db.open },
+      storeCheck(database),
     ],
   });
   // the operator console: its page at `/` (public, holds no data) and its live feed under /api/v1/console
@@ -113,7 +135,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   let closed = false;
   const gateway: Gateway = {
-    config, log, metrics, db, registry, presence, writer, deadLetters, pipeline, broker, alerts, http,
+    config, log, metrics, database, db, registry, presence, writer, deadLetters, pipeline, broker, alerts, http,
     ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
     ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
     async close() {
@@ -126,9 +148,22 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await http.close();
       presence.stop();
       await writer.close();
-      db.close();
+      await database.close();
+      if (db.open) db.close();
     },
   };
   log.info({ ...gateway.ports(), dataDir: config.dataDir, timeseries: writer.backend }, 'gateway started');
   return gateway;
+}
+
+/** The ingest group commit on the store: dead letters join the group's unit of work, and devices wait for it to be durable. */
+function ingestStore(database: Database) {
+  const store = database.store<unknown>();
+  return { transaction: (fn: () => void) => store.transaction(fn), durable: () => store.durable(), get saturated() { return database.saturated; } };
+}
+
+function storeCheck(database: Database): { name: string; ok: boolean; detail?: string } {
+  const h = database.health();
+  const detail = h.lastError ?? (h.dialect === 'postgres' ? `${h.pendingWrites} writes pending` : undefined);
+  return { name: `store:${h.dialect}`, ok: h.ok, ...(detail === undefined ? {} : { detail }) };
 }

@@ -156,6 +156,23 @@ export const configSchema = z.object({
   alerts: alertsConfigSchema.prefault({}),
   /** Registry seed: sites, devices and accounts created at start when missing. */
   seed: registrySeedSchema.prefault({}),
+  /** Cluster mode (docs/cluster.md): without `databaseUrl` the gateway is one process on DATA_DIR's SQLite file. */
+  cluster: z.object({
+    /**
+     * PostgreSQL (postgres://user:password@host:port/db): the registry, accounts, alert ledger,
+     * queues, rule state, presence, dead letters and audit live there, shared by every node.
+     */
+    databaseUrl: z.string().regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL').optional(),
+    /** Redis (redis://host:port): MQTT fan-out between nodes and MQTT sessions. */
+    redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// URL').optional(),
+    /** This node's name in the API and the logs; default: the host name. */
+    nodeId: z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'letters, digits, ".", "_" or "-", at most 64').optional(),
+    /**
+     * Writes waiting for PostgreSQL (while it is unreachable) beyond which new device messages are
+     * not taken (the device resends later) and changes over HTTP are answered 503.
+     */
+    maxPendingWrites: z.number().int().min(100).default(100_000),
+  }).prefault({}),
 });
 
 export type Config = z.infer<typeof configSchema>;
@@ -188,6 +205,9 @@ const ENV: Array<[string, string[], 'int' | 'string']> = [
   ['INFLUX_BUCKET', ['influx', 'bucket'], 'string'],
   ['TS_RETENTION_DAYS', ['timeseries', 'retentionDays'], 'int'],
   ['TS_BUFFER_MAX_BYTES', ['timeseries', 'bufferMaxBytes'], 'int'],
+  ['DATABASE_URL', ['cluster', 'databaseUrl'], 'string'],
+  ['REDIS_URL', ['cluster', 'redisUrl'], 'string'],
+  ['NODE_ID', ['cluster', 'nodeId'], 'string'],
 ];
 
 export class ConfigError extends Error {
@@ -283,6 +303,8 @@ function placeholderSecrets(config: Config): string[] {
   check('adminToken (ADMIN_TOKEN)', config.adminToken);
   check('influx.token (INFLUX_TOKEN)', config.influx.token);
   check('influx.password (INFLUX_PASSWORD)', config.influx.password);
+  check('cluster.databaseUrl (DATABASE_URL)', config.cluster.databaseUrl);
+  check('cluster.redisUrl (REDIS_URL)', config.cluster.redisUrl);
   config.seed.devices.forEach((d, i) => check(`seed.devices.${i}.secret`, d.secret));
   config.seed.accounts.forEach((a, i) => check(`seed.accounts.${i}.token`, a.token));
   return problems;

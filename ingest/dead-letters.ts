@@ -4,7 +4,7 @@
  * `deadLetterCap`: past it the oldest are deleted, and the deletions are counted.
  */
 import { sql, type Generated, type Kysely } from 'kysely';
-import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import type { Database, Store } from '../core/db/store.js';
 import type { Migration } from '../core/db/query.js';
 
 export const REJECT_REASONS = [
@@ -75,40 +75,42 @@ export const deadLetterQueries = (q: Kysely<DeadLetterTables>) => ({
 });
 
 export class DeadLetterStore {
-  private readonly store: SqliteStore<DeadLetterTables>;
   private readonly queries;
   private sinceLastPrune = 0;
 
-  constructor(db: Db, private readonly cap: number, private readonly onPruned: (n: number) => void) {
-    this.store = new SqliteStore<DeadLetterTables>(db);
-    this.store.migrate('dead_letters', DEAD_LETTER_MIGRATIONS);
-    this.queries = deadLetterQueries(this.store.q);
+  static async open(db: Database, cap: number, onPruned: (n: number) => void): Promise<DeadLetterStore> {
+    const store = db.store<DeadLetterTables>();
+    await store.migrate('dead_letters', DEAD_LETTER_MIGRATIONS);
+    return new DeadLetterStore(store, cap, onPruned);
+  }
+
+  private constructor(private readonly store: Store<DeadLetterTables>, private readonly cap: number, private readonly onPruned: (n: number) => void) {
+    this.queries = deadLetterQueries(store.q);
   }
 
   /** Called inside the ingest group commit's transaction. */
   appendMany(letters: readonly NewDeadLetter[]): void {
     for (let i = 0; i < letters.length; i += INSERT_CHUNK) {
-      this.store.run(this.queries.insert(i === 0 && letters.length <= INSERT_CHUNK ? letters : letters.slice(i, i + INSERT_CHUNK)));
+      this.store.write(this.queries.insert(i === 0 && letters.length <= INSERT_CHUNK ? letters : letters.slice(i, i + INSERT_CHUNK)));
     }
     this.sinceLastPrune += letters.length;
     // Pruning every insert would double the cost of a malformed-payload storm; every 1% of the cap is enough.
     if (this.sinceLastPrune >= Math.max(1, this.cap / 100)) {
       this.sinceLastPrune = 0;
-      const n = this.store.run(this.queries.prune(this.cap)).changes;
-      if (n > 0) this.onPruned(n);
+      this.store.write(this.queries.prune(this.cap), ({ changes }) => { if (changes > 0) this.onPruned(changes); });
     }
   }
 
-  list(opts: { deviceIds?: readonly string[] | undefined; beforeId?: number | undefined; limit: number }): DeadLetter[] {
+  async list(opts: { deviceIds?: readonly string[] | undefined; beforeId?: number | undefined; limit: number }): Promise<DeadLetter[]> {
     if (opts.deviceIds && opts.deviceIds.length === 0) return [];
-    return this.store.all(this.queries.list(opts)).map((r) => ({
+    return (await this.store.all(this.queries.list(opts))).map((r) => ({
       id: r.id, receivedAt: r.received_at, deviceId: r.device_id, topic: r.topic,
       reason: r.reason as RejectReason, message: r.message, issues: JSON.parse(r.issues) as Issue[],
       ...(r.batch_index === null ? {} : { index: r.batch_index }), payload: r.payload,
     }));
   }
 
-  count(): number {
-    return this.store.get(this.queries.count())?.n ?? 0;
+  async count(): Promise<number> {
+    return Number((await this.store.get(this.queries.count()))?.n ?? 0);
   }
 }

@@ -53,6 +53,16 @@ export interface IngestCounters {
   valid(kind: DeviceKind, n: number): void;
   rejected(reason: RejectReason, n: number): void;
   commitSeconds(s: number): void;
+  /** A message not taken because the store is unreachable and too much already waits for it (the device resends). */
+  deferred(n: number): void;
+}
+
+/** What the pipeline needs of the store (core/db/store.ts). */
+export interface IngestStore {
+  transaction(fn: () => void): void;
+  durable(): Promise<void> | undefined;
+  /** Too much waits for an unreachable store: new messages are not taken. */
+  readonly saturated: boolean;
 }
 
 /** Per-device context built once (topics and tags) and reused for every message. */
@@ -95,6 +105,8 @@ export class DeviceContext {
 }
 
 /** What the broker should do with the MQTT message once ingest has seen it. */
+const STORE_SATURATED = new Error('the store is unreachable and too much is waiting for it; resend later');
+
 export const enum Verdict {
   /** Relay it to subscribers (valid data, status). */
   Forward,
@@ -132,8 +144,8 @@ export class IngestPipeline {
     private readonly deadLetters: DeadLetterStore,
     private readonly limits: IngestLimits,
     private readonly counters: IngestCounters,
-    /** Runs the writer append and the dead-letter inserts as one unit (a SQLite transaction). */
-    private readonly transaction: (fn: () => void) => void,
+    /** The store's units of work: the dead letters written with the group, and when it is all durable. */
+    private readonly store: IngestStore,
     private readonly onError: (err: unknown, what: string) => void,
     private readonly now: () => number = Date.now,
   ) {}
@@ -146,6 +158,12 @@ export class IngestPipeline {
    * the commit failed, so the device is not acknowledged and will resend).
    */
   handle(ctx: DeviceContext, topic: string, payload: Buffer, done: Done): Verdict {
+    if (this.store.saturated) {
+      // not acknowledged and not processed: the broker ends the session, the device resends after reconnecting
+      this.counters.deferred(1);
+      done(STORE_SATURATED);
+      return Verdict.Drop;
+    }
     let verdict: Verdict;
     if (topic === ctx.telemetryTopic) {
       this.counters.received('telemetry', 1);
@@ -304,7 +322,7 @@ export class IngestPipeline {
     const started = performance.now();
     let failure: Error | null = null;
     try {
-      this.transaction(() => {
+      this.store.transaction(() => {
         if (points.length > 0) this.writer.append(points);
         if (letters.length > 0) this.deadLetters.appendMany(letters);
       });
@@ -328,7 +346,18 @@ export class IngestPipeline {
         for (const l of this.rejectionListeners) this.safely(l, rejections);
       }
     }
-    for (let i = 0; i < waiting.length; i++) waiting[i]!(failure);
+    // acknowledged once everything the group wrote (and its alerts) is durable: now on SQLite, after the commit on PostgreSQL
+    const durable = failure ? undefined : this.store.durable();
+    if (durable === undefined) {
+      for (let i = 0; i < waiting.length; i++) waiting[i]!(failure);
+      return;
+    }
+    durable.then(() => {
+      for (let i = 0; i < waiting.length; i++) waiting[i]!(null);
+    }, (err: unknown) => {
+      const e = err instanceof Error ? err : new Error(String(err));
+      for (let i = 0; i < waiting.length; i++) waiting[i]!(e);
+    });
   }
 
   private countValid(accepted: readonly Accepted[]): void {

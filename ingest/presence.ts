@@ -12,7 +12,7 @@
  * not compare.
  */
 import type { Kysely } from 'kysely';
-import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import type { Database, Store } from '../core/db/store.js';
 import type { Migration } from '../core/db/query.js';
 import type { Accepted } from './pipeline.js';
 
@@ -62,15 +62,23 @@ export class Presence {
   private readonly states = new Map<string, DeviceState>();
   private readonly connections = new Map<string, object>();
   private readonly dirty = new Set<string>();
-  private readonly store: SqliteStore<PresenceTables>;
   private readonly queries;
   private timer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly db: Db, private readonly persistIntervalMs: number, private readonly now: () => number = Date.now) {
-    this.store = new SqliteStore<PresenceTables>(db);
-    this.store.migrate('presence', PRESENCE_MIGRATIONS);
-    this.queries = presenceQueries(this.store.q);
-    for (const r of this.store.all(this.queries.all())) {
+  static async open(db: Database, persistIntervalMs: number, now: () => number = Date.now): Promise<Presence> {
+    const store = db.store<PresenceTables>();
+    await store.migrate('presence', PRESENCE_MIGRATIONS);
+    const presence = new Presence(store, persistIntervalMs, now);
+    presence.load(await store.all(presenceQueries(store.q).all()));
+    return presence;
+  }
+
+  private constructor(private readonly store: Store<PresenceTables>, private readonly persistIntervalMs: number, private readonly now: () => number) {
+    this.queries = presenceQueries(store.q);
+  }
+
+  private load(rows: readonly DeviceStateRow[]): void {
+    for (const r of rows) {
       this.states.set(r.device_id, {
         // nobody is connected to a process that just started
         online: false,
@@ -144,7 +152,7 @@ export class Presence {
   };
 
   persist(): void {
-    if (this.dirty.size === 0 || !this.db.open) return;
+    if (this.dirty.size === 0 || !this.store.open) return;
     const ids = [...this.dirty];
     this.dirty.clear();
     const rows: DeviceStateRow[] = [];
@@ -159,7 +167,7 @@ export class Presence {
     if (rows.length === 0) return;
     this.store.transaction(() => {
       for (let i = 0; i < rows.length; i += UPSERT_CHUNK) {
-        this.store.run(this.queries.upsert(i === 0 && rows.length <= UPSERT_CHUNK ? rows : rows.slice(i, i + UPSERT_CHUNK)));
+        this.store.write(this.queries.upsert(i === 0 && rows.length <= UPSERT_CHUNK ? rows : rows.slice(i, i + UPSERT_CHUNK)));
       }
     });
   }

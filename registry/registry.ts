@@ -1,10 +1,10 @@
 /**
  * The registry: sites (小区) of property companies, their devices, and API / MQTT accounts.
- * Durable in SQLite; mirrored in memory because device authentication and the ingest hot path
+ * Durable in the store; mirrored in memory because device authentication and the ingest hot path
  * look devices up on every connect and message.
  */
 import { EventEmitter } from 'node:events';
-import { SqliteStore, type Db } from '../core/db/sqlite.js';
+import type { Database, Store } from '../core/db/store.js';
 import { REGISTRY_MIGRATIONS, registryQueries, type RegistryTables } from './store.js';
 import type { AuditLog } from '../core/audit.js';
 import { IdTakenError, conflict, notFound, badRequest } from '../core/errors.js';
@@ -56,25 +56,30 @@ export class Registry extends EventEmitter<RegistryEvents> {
   /** Fast proofs of operator-chosen device secrets already checked with scrypt (see secrets.ts). */
   private readonly secretProofs = new SecretProofs();
 
-  private readonly store: SqliteStore<RegistryTables>;
   private readonly queries;
 
-  constructor(db: Db, private readonly audit: AuditLog, private readonly now: () => number = Date.now) {
+  static async open(db: Database, audit: AuditLog, now: () => number = Date.now): Promise<Registry> {
+    const store = db.store<RegistryTables>();
+    await store.migrate('registry', REGISTRY_MIGRATIONS);
+    const q = registryQueries(store.q);
+    const registry = new Registry(store, audit, now);
+    registry.load(await store.all(q.sites()), await store.all(q.devices()), await store.all(q.accounts()));
+    return registry;
+  }
+
+  private constructor(private readonly store: Store<RegistryTables>, private readonly audit: AuditLog, private readonly now: () => number) {
     super();
-    this.store = new SqliteStore<RegistryTables>(db);
-    this.store.migrate('registry', REGISTRY_MIGRATIONS);
-    this.queries = registryQueries(this.store.q);
-    this.load();
+    this.queries = registryQueries(store.q);
     // a revoked device's next login goes back to its stored hash, whatever was proven before
     this.on('deviceRevoked', (id) => this.secretProofs.forget(id));
     this.on('deviceRemoved', (id) => this.secretProofs.forget(id));
   }
 
-  private load(): void {
-    for (const r of this.store.all(this.queries.sites())) {
+  private load(sites: readonly RegistryTables['sites'][], devices: readonly RegistryTables['devices'][], accounts: readonly RegistryTables['accounts'][]): void {
+    for (const r of sites) {
       this.sites.set(r.id, { id: r.id, name: r.name, companyId: r.company_id, address: r.address ?? undefined, createdAt: r.created_at });
     }
-    for (const r of this.store.all(this.queries.devices())) {
+    for (const r of devices) {
       const site = this.sites.get(r.site_id)!;
       this.devices.set(r.id, {
         id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: site.companyId,
@@ -84,7 +89,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
         secretHash: r.secret_hash,
       });
     }
-    for (const r of this.store.all(this.queries.accounts())) {
+    for (const r of accounts) {
       this.cacheAccount({ id: r.id, role: r.role as Role, scope: r.scope ?? undefined, name: r.name ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at, tokenHash: r.token_hash });
     }
   }
@@ -99,7 +104,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   createSite(input: SiteInput, actor: string): Site {
     if (this.sites.has(input.id)) throw new IdTakenError(input.id, 'site');
     const site: Site = { ...input, createdAt: this.now() };
-    this.store.run(this.queries.insertSite({ id: site.id, name: site.name, company_id: site.companyId, address: site.address ?? null, created_at: site.createdAt }));
+    this.store.write(this.queries.insertSite({ id: site.id, name: site.name, company_id: site.companyId, address: site.address ?? null, created_at: site.createdAt }));
     this.sites.set(site.id, site);
     this.audit.record(actor, 'site.create', `site:${site.id}`, input);
     return site;
@@ -121,7 +126,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     // a secret an operator chose may be guessable: salted and slow; a generated one needs neither
     const secretHash = given?.secretHash ?? (given?.secret ? hashChosenSecret(given.secret) : hashSecret(secret!));
     const row: DeviceRow = { ...input, companyId: site.companyId, disabled: given?.disabled ?? false, createdAt: this.now(), secretHash };
-    this.store.run(this.queries.insertDevice({
+    this.store.write(this.queries.insertDevice({
       id: row.id, kind: row.kind, site_id: row.siteId, location: row.location ?? null, building: row.building ?? null,
       maintenance_unit_id: row.maintenanceUnitId ?? null, registration_code: row.registrationCode ?? null,
       next_inspection_due: row.nextInspectionDue ?? null, secret_hash: secretHash, disabled: row.disabled ? 1 : 0, created_at: row.createdAt,
@@ -143,7 +148,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!site) throw badRequest(`site ${patch.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
       next.companyId = site.companyId;
     }
-    this.store.run(this.queries.updateDevice(id, {
+    this.store.write(this.queries.updateDevice(id, {
       site_id: next.siteId, location: next.location ?? null, building: next.building ?? null, maintenance_unit_id: next.maintenanceUnitId ?? null,
       registration_code: next.registrationCode ?? null, next_inspection_due: next.nextInspectionDue ?? null, disabled: next.disabled ? 1 : 0,
     }));
@@ -162,7 +167,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const secret = generateSecret();
     const secretHash = hashSecret(secret);
     // stored first: if the write fails, the old secret keeps working everywhere, not only in the store
-    this.store.run(this.queries.updateDevice(id, { secret_hash: secretHash }));
+    this.store.write(this.queries.updateDevice(id, { secret_hash: secretHash }));
     row.secretHash = secretHash;
     this.audit.record(actor, 'device.rotate_secret', `device:${id}`);
     this.emit('deviceChanged', publicDevice(row));
@@ -209,7 +214,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const tokenHash = given?.tokenHash ?? hashSecret(token!);
     if (this.accountsByToken.has(tokenHash)) throw conflict('that token is already in use');
     const row = { id: input.id, role: input.role, scope: input.scope, name: input.name, disabled: false, createdAt: this.now(), tokenHash };
-    this.store.run(this.queries.insertAccount({ id: row.id, role: row.role, scope: row.scope ?? null, name: row.name ?? null, token_hash: tokenHash, disabled: 0, created_at: row.createdAt }));
+    this.store.write(this.queries.insertAccount({ id: row.id, role: row.role, scope: row.scope ?? null, name: row.name ?? null, token_hash: tokenHash, disabled: 0, created_at: row.createdAt }));
     this.cacheAccount(row);
     this.audit.record(actor, 'account.create', `account:${row.id}`, input);
     const account = publicAccount(row);
@@ -221,7 +226,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const row = this.accounts.get(id);
     if (!row) throw notFound('account', id);
     const next = { ...row, ...(patch.disabled === undefined ? {} : { disabled: patch.disabled }), ...(patch.name === undefined ? {} : { name: patch.name }) };
-    this.store.run(this.queries.updateAccount(id, { disabled: next.disabled ? 1 : 0, name: next.name ?? null }));
+    this.store.write(this.queries.updateAccount(id, { disabled: next.disabled ? 1 : 0, name: next.name ?? null }));
     this.cacheAccount(next);
     this.audit.record(actor, 'account.update', `account:${id}`, patch);
     if (next.disabled && !row.disabled) this.emit('accountRevoked', id);
@@ -234,7 +239,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (!row) throw notFound('account', id);
     const token = generateSecret();
     const tokenHash = hashSecret(token);
-    this.store.run(this.queries.updateAccount(id, { token_hash: tokenHash }));
+    this.store.write(this.queries.updateAccount(id, { token_hash: tokenHash }));
     this.accountsByToken.delete(row.tokenHash);
     this.cacheAccount({ ...row, tokenHash });
     this.audit.record(actor, 'account.rotate_token', `account:${id}`);

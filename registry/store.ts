@@ -48,5 +48,5 @@ export const registryQueries = (q: Kysely<RegistryTables>) => ({
   insertAccount: (row: AccountRow) => q.insertInto('accounts').values(row),
   updateAccount: (id: string, set: Partial<Pick<AccountRow, 'disabled' | 'name' | 'token_hash'>>) => q.updateTable('accounts').set(set).where('id', '=', id),
   kvGet: (key: string) => q.selectFrom('kv').select('value').where('key', '=', key),
-  kvInsert: (key: string, value: string) => q.insertInto('kv').values({ key, value }),
+  kvInsertIfAbsent: (key: string, value: string) => q.insertInto('kv').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()),
 });

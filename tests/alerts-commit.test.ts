@@ -49,7 +49,7 @@ describe('a change whose commit fails', () => {
     const [raised] = of(d.id);
     const id = raised!.alert.id;
     expect((await t.api('POST', `/api/v1/alerts/${id}/acknowledge`, { note: 'on our way' })).status).toBe(200);
-    const sent = logged(t, d.id);
+    const sent = (await logged(t, d.id));
     const announced = of(d.id).length;
 
     failWrites('UPDATE ON alerts', `NEW.id = ${id} AND NEW.state = 'resolved'`);
@@ -63,7 +63,7 @@ describe('a change whose commit fails', () => {
     const { ledger } = t.gw.alerts;
     expect(ledger.get(id)).toMatchObject({ state: 'acknowledged', resolvedAt: null });
     expect(ledger.findActive(d.id, 'elevator.alarm_button', '')).toMatchObject({ id, state: 'acknowledged' });
-    expect(logged(t, d.id)).toEqual(sent);
+    expect((await logged(t, d.id))).toEqual(sent);
     expect(of(d.id)).toHaveLength(announced);
 
     // the rules: the button again repeats the alert as stored, not as the failed change left it
@@ -82,7 +82,7 @@ describe('a change whose commit fails', () => {
     await event(d, { type: 'alarm' });
     const [alarm] = await alertsOf(d.id);
     expect(alarm).toMatchObject({ state: 'open', confirmation: 'unconfirmed' });
-    const sent = logged(t, d.id);
+    const sent = (await logged(t, d.id));
 
     failWrites('UPDATE ON alerts', `NEW.id = ${alarm!.id} AND NEW.state = 'closed'`);
     expect((await t.api('POST', `/api/v1/alerts/${alarm!.id}/dismiss`, { note: 'cooking' })).status).toBe(500);
@@ -92,7 +92,7 @@ describe('a change whose commit fails', () => {
     const after = await alertsOf(d.id);
     expect(after).toHaveLength(1);
     expect(after[0]).toMatchObject({ id: alarm!.id, state: 'open', count: 2, confirmation: 'unconfirmed' });
-    expect(logged(t, d.id).map((m) => m.event)).toEqual([...sent.map((m) => m.event), 'updated']);
+    expect((await logged(t, d.id)).map((m) => m.event)).toEqual([...sent.map((m) => m.event), 'updated']);
   });
 
   it('opening an alert: no alert is left behind, and the next occurrence opens it afresh', async () => {
@@ -101,14 +101,14 @@ describe('a change whose commit fails', () => {
     await event(d, { type: 'alarm_button' });
     expect(await alertsOf(d.id)).toEqual([]);
     expect(t.gw.alerts.ledger.findActive(d.id, 'elevator.alarm_button', '')).toBeUndefined();
-    expect(logged(t, d.id)).toEqual([]);
+    expect((await logged(t, d.id))).toEqual([]);
     expect(of(d.id)).toEqual([]);
 
     stopFailing();
     await event(d, { type: 'alarm_button' });
     const [opened] = await alertsOf(d.id);
     expect(opened).toMatchObject({ state: 'open', count: 1 });
-    expect(logged(t, d.id).map((m) => m.event)).toEqual(['raised', 'raised']);
+    expect((await logged(t, d.id)).map((m) => m.event)).toEqual(['raised', 'raised']);
     expect(of(d.id).map((c) => [c.kind, c.previous])).toEqual([['raised', null]]);
   });
 
@@ -123,7 +123,7 @@ describe('a change whose commit fails', () => {
     await event(second, { type: 'alarm' });
     const [alarm] = await alertsOf(second.id);
     expect(alarm).toMatchObject({ state: 'open', confirmation: 'unconfirmed' });
-    expect(logged(t, second.id).map((m) => m.queue)).toEqual([`property/${first.companyId}`]);
+    expect((await logged(t, second.id)).map((m) => m.queue)).toEqual([`property/${first.companyId}`]);
   });
 });
 
@@ -142,7 +142,7 @@ describe('a committed change', () => {
     expect(raised).toMatchObject({ kind: 'raised', previous: null, alert: { type: 'elevator.trapped', state: 'open' } });
     expect(seenByListener).toBe(raised!.alert);
     // one event for the change; the messages it appended are the ones in the queue log
-    const messages = logged(t, d.id);
+    const messages = (await logged(t, d.id));
     expect(raised!.queues.map((q) => [q.queue, q.cursor, q.event]).sort()).toEqual(messages.map((m) => [m.queue, m.cursor, m.event]).sort());
     expect(messages.map((m) => m.queue).sort()).toEqual(['maintenance/' + d.unitId, 'market-supervision', `property/${d.companyId}`].sort());
 

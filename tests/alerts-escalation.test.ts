@@ -37,14 +37,14 @@ describe('escalation', () => {
 
     // due timers run inside advance(): one second before the deadline nothing has been escalated
     clock.advance(3 * MIN - 1000);
-    expect(logged(t, d.id, 'elevator.trapped').filter((m) => m.event === 'escalated')).toEqual([]);
+    expect((await logged(t, d.id, 'elevator.trapped')).filter((m) => m.event === 'escalated')).toEqual([]);
     clock.advance(1000);
     const esc = await watcher.waitFor(d.id, 'elevator.trapped', 'escalated', ['market-supervision', `property/${d.companyId}`]);
     expect(esc[0]!.reason).toBe('acknowledge_overdue');
 
     expect((await t.api('POST', `/api/v1/alerts/${alert.id}/acknowledge`, { note: 'rescue team on the way' })).status).toBe(200);
     clock.advance(27 * MIN - 1000);
-    expect(logged(t, d.id, 'elevator.trapped').filter((m) => m.reason === 'resolve_overdue')).toEqual([]);
+    expect((await logged(t, d.id, 'elevator.trapped')).filter((m) => m.reason === 'resolve_overdue')).toEqual([]);
     clock.advance(1000);
     const overdue = await waitFor(() => {
       const got = watcher.of(d.id, 'elevator.trapped').filter((m) => m.event === 'escalated' && m.reason === 'resolve_overdue');
@@ -73,7 +73,7 @@ describe('escalation', () => {
     const [r] = await watcher.waitFor(d.id, 'water.pump_fault', 'raised', [`property/${d.companyId}`]);
     await t.api('POST', `/api/v1/alerts/${r!.alert.id}/resolve`, { note: 'reset the pump' });
     clock.advance(25 * 3_600_000);
-    expect(logged(t, d.id, 'water.pump_fault').map((m) => m.event)).toEqual(['raised', 'resolved']);
+    expect((await logged(t, d.id, 'water.pump_fault')).map((m) => m.event)).toEqual(['raised', 'resolved']);
     await d.client.endAsync();
   });
 });
@@ -89,11 +89,11 @@ describe('schedules', () => {
     const over = await watcher.waitFor(late.id, 'elevator.inspection_overdue', 'raised', ['market-supervision', `property/${late.companyId}`]);
     expect(over[0]!.alert.severity).toBe('major');
     // the checks ran inside runSchedules(): what they sent is in the queue log now
-    expect(logged(t, soon.id).map((m) => m.queue)).toEqual([`property/${soon.companyId}`]);
-    expect(logged(t, fine.id)).toEqual([]);
+    expect((await logged(t, soon.id)).map((m) => m.queue)).toEqual([`property/${soon.companyId}`]);
+    expect((await logged(t, fine.id))).toEqual([]);
     // running the checks again the next day does not repeat the reminder
     t.gw.alerts.runSchedules();
-    expect(logged(t, soon.id, 'elevator.inspection_due')).toHaveLength(1);
+    expect((await logged(t, soon.id, 'elevator.inspection_due'))).toHaveLength(1);
     // the inspection was done: a new date clears the reminder
     expect((await t.api('PATCH', `/api/v1/devices/${soon.id}`, { nextInspectionDue: dateIn(365) })).status).toBe(200);
     const [cleared] = await watcher.waitFor(soon.id, 'elevator.inspection_due', 'closed', [`property/${soon.companyId}`]);
@@ -113,7 +113,7 @@ describe('schedules', () => {
     t.gw.alerts.runSchedules();
     const raised = await watcher.waitFor(idle.id, 'elevator.maintenance_overdue', 'raised', ['market-supervision', `maintenance/${idle.unitId}`, `property/${idle.companyId}`]);
     expect(raised[0]!.alert.severity).toBe('major');
-    expect(logged(t, kept.id, 'elevator.maintenance_overdue')).toEqual([]);
+    expect((await logged(t, kept.id, 'elevator.maintenance_overdue'))).toEqual([]);
     // a maintenance session ends the condition
     await telemetry(idle, { ...NORMAL.elevator, mode: 'maintenance' });
     await watcher.waitFor(idle.id, 'elevator.maintenance_overdue', 'closed', ['market-supervision']);
@@ -137,7 +137,7 @@ describe('restart', () => {
     watcher = await AlertWatcher.start(t);
 
     clock.advance(19_000);
-    expect(logged(t, water.id, 'fire_water.low_pressure')).toEqual([]);
+    expect((await logged(t, water.id, 'fire_water.low_pressure'))).toEqual([]);
     clock.advance(1000);
     const low = await watcher.waitFor(water.id, 'fire_water.low_pressure', 'raised', ['fire-service', `property/${water.companyId}`]);
     expect(low[0]!.alert.details.since).toBeLessThanOrEqual(clock.now() - 60_000);

@@ -26,7 +26,7 @@ it('confirms a zone fire alarm on a second point, not on a repeat of the first',
   await event(panel, { type: 'fire_alarm', zone: 'Z3', point: '3-12' });
   // the PUBACK comes after the rules ran: the repeat's effect is already in the queue log.
   // Unconfirmed: the property company verifies first, the fire service does not hear of it yet.
-  const afterRepeat = logged(t, panel.id, 'fire.alarm');
+  const afterRepeat = (await logged(t, panel.id, 'fire.alarm'));
   expect(afterRepeat.filter((m) => m.queue === 'fire-service')).toEqual([]);
   expect(afterRepeat.at(-1)!.alert.confirmation).toBe('unconfirmed');
   expect(afterRepeat.at(-1)!.alert.count).toBe(2);

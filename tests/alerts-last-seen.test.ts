@@ -28,7 +28,7 @@ it('the API and the offline rule show the same last-seen time, on the alert cloc
   expect((await t.api('GET', `/api/v1/devices/${d.id}`)).body.lastSeenAt).toBe(seenAt);
   // counted from the second reading, not the first
   clock.advance(5 * MIN - 1000);
-  expect(logged(t, d.id, 'device.offline')).toEqual([]);
+  expect((await logged(t, d.id, 'device.offline'))).toEqual([]);
   expect(seenAt - firstSeen).toBe(3 * MIN);
 
   await d.client.endAsync();
@@ -38,9 +38,9 @@ it('the API and the offline rule show the same last-seen time, on the alert cloc
   expect((await t.api('GET', `/api/v1/devices/${d.id}`)).body.lastSeenAt).toBe(seenAt);
   // silence while the gateway was down is not the device's: counted from the restart
   clock.advance(5 * MIN - 1000);
-  expect(logged(t, d.id, 'device.offline')).toEqual([]);
+  expect((await logged(t, d.id, 'device.offline'))).toEqual([]);
   clock.advance(1000);
-  const raised = logged(t, d.id, 'device.offline');
+  const raised = (await logged(t, d.id, 'device.offline'));
   expect(raised.map((m) => m.event)).toEqual(['raised', 'raised']);
   expect(raised[0]!.alert).toMatchObject({ openedAt: restartedAt + 5 * MIN, details: { lastSeenAt: seenAt, offlineAfterMs: 5 * MIN } });
 });

@@ -40,7 +40,7 @@ describe('repeats and auto-clear', () => {
     const items = await alertsOf(d.id, 'elevator.alarm_button');
     expect(items).toHaveLength(1);
     expect(items[0]!.count).toBe(3);
-    const inQueue = logged(t, d.id, 'elevator.alarm_button').filter((m) => m.queue === queue);
+    const inQueue = (await logged(t, d.id, 'elevator.alarm_button')).filter((m) => m.queue === queue);
     expect(inQueue.map((m) => m.event)).toEqual(['raised', 'updated', 'updated']);
     expect(inQueue.map((m) => m.alert.count)).toEqual([1, 2, 3]);
     // the same condition after someone acted still counts on the same alert
@@ -63,7 +63,7 @@ describe('repeats and auto-clear', () => {
     await watcher.waitFor(d.id, 'smoke.low_battery', 'raised', [queue]);
     // between the threshold (20 %) and threshold + hysteresis (25 %): still low, nothing sent
     await telemetry(d, { ...NORMAL.smoke_detector, battery: 23 });
-    expect(logged(t, d.id, 'smoke.low_battery').map((m) => m.event)).toEqual(['raised']);
+    expect((await logged(t, d.id, 'smoke.low_battery')).map((m) => m.event)).toEqual(['raised']);
     await telemetry(d, { ...NORMAL.smoke_detector, battery: 90 });
     const closed = await watcher.waitFor(d.id, 'smoke.low_battery', 'closed', [queue]);
     expect(closed[0]!.reason).toBe('condition_ended');
@@ -126,7 +126,7 @@ describe('lifecycle through the API', () => {
     // the refused actions sent nothing: the queue holds exactly the five transitions, and MQTT
     // delivers them in that order ('closed' is the last, so once it is in, everything is)
     const transitions = ['raised', 'acknowledged', 'dispatched', 'resolved', 'closed'];
-    expect(logged(t, d.id, 'water.flooded').filter((m) => m.queue === queue).map((m) => m.event)).toEqual(transitions);
+    expect((await logged(t, d.id, 'water.flooded')).filter((m) => m.queue === queue).map((m) => m.event)).toEqual(transitions);
     await watcher.waitFor(d.id, 'water.flooded', 'closed', [queue]);
     expect(watcher.of(d.id, 'water.flooded').filter((m) => m.queue === queue).map((m) => m.event)).toEqual(transitions);
     await d.client.endAsync();
@@ -152,7 +152,7 @@ describe('maintenance mode', () => {
     await event(d, { type: 'fault', fault: 'overspeed' });
     const property = `property/${d.companyId}`;
     // routed when the rules ran, before each PUBACK: only to the property company
-    expect([...new Set(logged(t, d.id).map((m) => m.queue))]).toEqual([property]);
+    expect([...new Set((await logged(t, d.id)).map((m) => m.queue))]).toEqual([property]);
     await watcher.waitFor(d.id, 'elevator.safety_circuit_open', 'raised', [property]);
     await watcher.waitFor(d.id, 'elevator.overspeed', 'raised', [property]);
     const items = await alertsOf(d.id);
@@ -177,7 +177,7 @@ describe('maintenance mode', () => {
     await telemetry(d, { ...NORMAL.elevator, mode: 'inspection', occupied: true, door: 'closed' });
     clock.advance(120_000);
     // raised inside advance(), and only for the property company
-    expect(logged(t, d.id, 'elevator.trapped').map((m) => [m.event, m.queue])).toEqual([['raised', `property/${d.companyId}`]]);
+    expect((await logged(t, d.id, 'elevator.trapped')).map((m) => [m.event, m.queue])).toEqual([['raised', `property/${d.companyId}`]]);
     await watcher.waitFor(d.id, 'elevator.trapped', 'raised', [`property/${d.companyId}`]);
     // a door opening with the car levelled ends it
     await telemetry(d, { ...NORMAL.elevator, mode: 'inspection', occupied: true, door: 'open' });
@@ -198,7 +198,7 @@ describe('elevator sensors', () => {
     await telemetry(d, { ...NORMAL.elevator, door: 'closed', occupied: false });
     clock.advance(5 * 60_000);
     // a trapped condition started by the flicker would have been raised inside advance()
-    expect(logged(t, d.id, 'elevator.trapped')).toEqual([]);
+    expect((await logged(t, d.id, 'elevator.trapped'))).toEqual([]);
     await d.client.endAsync();
   });
 
@@ -208,7 +208,7 @@ describe('elevator sensors', () => {
     await telemetry(d, { ...NORMAL.elevator, ts: now });
     await telemetry(d, { ...NORMAL.elevator, ts: now - 10 * 60_000, safetyCircuit: 'open' });
     // stored (acknowledged), and the rules that ran before the PUBACK raised nothing
-    expect(logged(t, d.id, 'elevator.safety_circuit_open')).toEqual([]);
+    expect((await logged(t, d.id, 'elevator.safety_circuit_open'))).toEqual([]);
     // a little out of order (within the tolerance) is still live data
     await telemetry(d, { ...NORMAL.elevator, ts: now - 30_000, safetyCircuit: 'open' });
     await watcher.waitFor(d.id, 'elevator.safety_circuit_open', 'raised', [`property/${d.companyId}`]);
@@ -224,10 +224,10 @@ describe('fire alarm confirmation', () => {
     expect(raised!.alert.confirmation).toBe('unconfirmed');
     // due timers run inside advance(): a second before the window ends the fire service has nothing
     clock.advance(3 * 60_000 - 1000);
-    expect(logged(t, d.id, 'fire.alarm').filter((m) => m.queue === 'fire-service')).toEqual([]);
+    expect((await logged(t, d.id, 'fire.alarm')).filter((m) => m.queue === 'fire-service')).toEqual([]);
     // and at the end of the window it has it, sent inside advance()
     clock.advance(1000);
-    expect(logged(t, d.id, 'fire.alarm').filter((m) => m.queue === 'fire-service').map((m) => m.event)).toEqual(['raised']);
+    expect((await logged(t, d.id, 'fire.alarm')).filter((m) => m.queue === 'fire-service').map((m) => m.event)).toEqual(['raised']);
     const forwarded = (await watcher.waitFor(d.id, 'fire.alarm', 'raised', ['fire-service'])).find((m) => m.queue === 'fire-service');
     expect(forwarded!.alert).toMatchObject({ confirmation: 'unconfirmed', severity: 'critical' });
     expect(forwarded!.reason).toBe('verify_window_passed');
@@ -242,7 +242,7 @@ describe('fire alarm confirmation', () => {
     await event(b, { type: 'alarm' });
     // at once: both went to the fire service when the second alarm's rules ran, before its PUBACK,
     // with no time passing on the clock
-    for (const d of [a, b]) expect(logged(t, d.id, 'fire.alarm').filter((m) => m.queue === 'fire-service').map((m) => m.event), d.id).toEqual(['raised']);
+    for (const d of [a, b]) expect((await logged(t, d.id, 'fire.alarm')).filter((m) => m.queue === 'fire-service').map((m) => m.event), d.id).toEqual(['raised']);
     const fa = await watcher.waitFor(a.id, 'fire.alarm', 'raised', ['fire-service']);
     const fb = await watcher.waitFor(b.id, 'fire.alarm', 'raised', ['fire-service']);
     expect(fa.find((m) => m.queue === 'fire-service')!.alert.confirmation).toBe('confirmed');
@@ -272,7 +272,7 @@ describe('fire alarm confirmation', () => {
     const [ra] = await watcher.waitFor(a.id, 'fire.alarm', 'raised', [`property/${a.companyId}`]);
     const [ro] = await watcher.waitFor(other.id, 'fire.alarm', 'raised', [`property/${other.companyId}`]);
     // both alarms' rules ran before their PUBACKs: neither confirmed the other
-    for (const d of [a, other]) expect(logged(t, d.id, 'fire.alarm').filter((m) => m.queue === 'fire-service'), d.id).toEqual([]);
+    for (const d of [a, other]) expect((await logged(t, d.id, 'fire.alarm')).filter((m) => m.queue === 'fire-service'), d.id).toEqual([]);
 
     const prop = await t.api('POST', '/api/v1/accounts', { id: `prop-${a.companyId}`, role: 'property', scope: a.companyId });
     const confirmed = await t.api('POST', `/api/v1/alerts/${ra!.alert.id}/confirm`, { note: '保安现场确认有烟 / smoke seen on site' }, prop.body.token);
@@ -284,7 +284,7 @@ describe('fire alarm confirmation', () => {
     expect(dismissed.body).toMatchObject({ state: 'closed', details: { dismissed: true } });
     // the verify window passes (its timer would run inside advance()): a dismissed alarm is not forwarded
     clock.advance(3 * 60_000);
-    expect(logged(t, other.id, 'fire.alarm').filter((m) => m.queue === 'fire-service')).toEqual([]);
+    expect((await logged(t, other.id, 'fire.alarm')).filter((m) => m.queue === 'fire-service')).toEqual([]);
     await a.client.endAsync();
     await other.client.endAsync();
   });

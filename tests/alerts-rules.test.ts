@@ -117,13 +117,13 @@ describe('built-in rules: one scenario per alert type', () => {
         }
         // due timers run inside advance(): a second before the duration is up nothing is raised
         clock.advance(s.hold - 1000);
-        expect(logged(t, d.id, s.type).filter((m) => m.event === 'raised'), 'raised before its duration').toEqual([]);
+        expect((await logged(t, d.id, s.type)).filter((m) => m.event === 'raised'), 'raised before its duration').toEqual([]);
         clock.advance(1000);
       }
       const expected = queueNames(d, s.queues);
       // exactly the queues of the responsibility list, each once, decided by the time the PUBACK
       // or advance() returned; then every one of them reaches an MQTT subscriber
-      const all = logged(t, d.id, s.type).filter((m) => m.event === 'raised');
+      const all = (await logged(t, d.id, s.type)).filter((m) => m.event === 'raised');
       expect(all.map((m) => m.queue).sort()).toEqual(expected);
       for (const m of all) expect(m.alert.severity).toBe(s.severity);
       await watcher.waitFor(d.id, s.type, 'raised', expected);

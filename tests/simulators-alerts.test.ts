@@ -45,7 +45,7 @@ beforeAll(async () => {
       console.log(`${s.name}: ${result.run.timeline?.length} points in ${result.run.endedAt - result.run.startedAt} ms`);
       // from the queue log, which is final once the scenario's last publish was acknowledged
       const queues = t.gw.alerts.queues;
-      const sent = queues.heads().flatMap(({ queue, cursor }) => queues.read(queue, 0, cursor)).filter((m) => ids.includes(m.alert.deviceId)).sort((x, y) => x.at - y.at);
+      const sent = (await Promise.all((await queues.heads()).map(({ queue, cursor }) => queues.read(queue, 0, cursor)))).flat().filter((m) => ids.includes(m.alert.deviceId)).sort((x, y) => x.at - y.at);
       for (const m of sent) console.log(`   ${m.event} ${m.alert.type} @${m.queue}${m.alert.suppressed ? ' suppressed' : ''} at +${(m.at - simStart) / 1000} s`);
     }
   }
@@ -99,7 +99,7 @@ describe('scenarios raise the alert they declare (stepped on the gateway clock)'
       expect(got, `${type} recorded and sent to the property company`).toBeDefined();
       expect(got!.every((m) => m.alert.suppressed), 'recorded as suppressed').toBe(true);
       // the scenario ran to its end in beforeAll, every publish acknowledged: the queue log is final
-      expect(ids.flatMap((id) => logged(t, id, type)).filter((m) => m.queue === 'market-supervision').map((m) => m.event), 'nothing to market supervision').toEqual([]);
+      expect((await Promise.all(ids.map((id) => logged(t, id, type)))).flat().filter((m) => m.queue === 'market-supervision').map((m) => m.event), 'nothing to market supervision').toEqual([]);
       const ledger = await t.api('GET', `/api/v1/alerts?deviceId=${encodeURIComponent(ids[0]!)}&type=${encodeURIComponent(type)}`);
       expect(ledger.status).toBe(200);
       const items = ledger.body.items as Array<{ suppressed: boolean }>;

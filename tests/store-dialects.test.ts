@@ -69,7 +69,7 @@ describe('one query layer, two stores', () => {
       r.updateDevice('lift-1', { disabled: 1, location: '3号楼 西梯' }),
       r.insertAccount({ id: 'fire-119', role: 'fire-service', scope: null, name: '消防', token_hash: 'sha256:ef', disabled: 0, created_at: created }),
       r.updateAccount('fire-119', { token_hash: 'sha256:01' }),
-      r.kvInsert('admin_token_hash', 'sha256:02'),
+      r.kvInsertIfAbsent('admin_token_hash', 'sha256:02'),
     ];
     for (const w of writes(q.lite)) lite.run(w);
     for (const w of writes(q.pg)) await pgs.run(w);
@@ -144,22 +144,25 @@ describe('one query layer, two stores', () => {
     expect(rows.find((r) => r.device_id === 'lift-0')).toEqual(first[0]);
   });
 
-  it('alert queues: appends, head upserts, reads after a cursor, heads and pruning by age', async () => {
+  it('alert queues: appends numbered by the head, reads after a cursor, heads and pruning by age', async () => {
     const q = both((d) => queueQueries(queryBuilder<QueueTables>(d)));
     const at = 1_764_460_800_000;
     const queues = ['fire-service', 'market-supervision', 'property/c1'];
     const messages = Array.from({ length: 12 }, (_, i) => {
       const queue = queues[i % 3]!;
       const cursor = Math.floor(i / 3) + 1;
-      return { queue, cursor, at: at + i * 1000, event: i % 4 ? 'updated' : 'raised', alert_id: 100 + i, payload: JSON.stringify({ cursor, queue, note: '困人' }) };
+      return { queue, cursor, at: at + i * 1000, event: i % 4 ? 'updated' : 'raised', alert_id: 100 + i, rest: JSON.stringify({ queue, note: '困人' }).slice(1) };
     });
     for (const m of messages) {
-      lite.run(q.lite.insert(m)); lite.run(q.lite.setHead(m.queue, m.cursor));
-      await pgs.run(q.pg.insert(m)); await pgs.run(q.pg.setHead(m.queue, m.cursor));
+      // the database numbers each message: the head moves on, the message takes it, and its JSON starts with it
+      lite.run(q.lite.advanceHead(m.queue));
+      expect(lite.all(q.lite.insertAtHead(m.queue, m.at, m.event, m.alert_id, m.rest))).toEqual([{ cursor: m.cursor }]);
+      await pgs.run(q.pg.advanceHead(m.queue));
+      expect(await pgs.all(q.pg.insertAtHead(m.queue, m.at, m.event, m.alert_id, m.rest))).toEqual([{ cursor: m.cursor }]);
     }
-    // a cursor is never reused: the same (queue, cursor) again is refused by both
-    expect(() => lite.run(q.lite.insert(messages[0]!))).toThrow(/UNIQUE|PRIMARY KEY/);
-    await expect(pgs.run(q.pg.insert(messages[0]!))).rejects.toThrow(/duplicate key/);
+    for (const row of lite.all(q.lite.readRaw('property/c1', 0, 100))) {
+      expect(JSON.parse(row.payload)).toEqual({ cursor: row.cursor, queue: 'property/c1', note: '困人' });
+    }
     expect(await pgs.all(q.pg.heads())).toEqual(lite.all(q.lite.heads()));
     expect(lite.all(q.lite.heads())).toEqual(queues.map((queue) => ({ queue, cursor: 4 })));
     for (const queue of [...queues, 'maintenance/none']) {
@@ -215,7 +218,7 @@ describe('one query layer, two stores', () => {
     expect(cols).toEqual(['data', 'device_id', 'first_seen_at']);
   });
 
-  it('the alert ledger: ids from RETURNING, one active alert per key, updates, scoped lists and counts, history', async () => {
+  it('the alert ledger: ids given, one active alert per key, updates, scoped lists and counts, history numbered by the database', async () => {
     const q = both((d) => ledgerQueries(queryBuilder<LedgerTables>(d)));
     const t0 = 1_764_460_800_000;
     const alerts = [
@@ -225,8 +228,8 @@ describe('one query layer, two stores', () => {
       { type: 'offline', subject: '', device_id: 'lift-2', device_kind: 'elevator', site_id: 's2', company_id: 'c2', maintenance_unit_id: 'mu-2', domain: 'elevator', suppressed: 0 },
     ].map((a, i) => ({ ...a, state: 'open', severity: 'critical', opened_at: t0 + i, updated_at: t0 + i }));
     for (const [i, a] of alerts.entries()) {
-      expect(lite.get(q.lite.insert(a))).toEqual({ id: i + 1 });
-      expect(await pgs.get(q.pg.insert(a))).toEqual({ id: i + 1 });
+      lite.run(q.lite.insert({ ...a, id: i + 1 }));
+      await pgs.run(q.pg.insert({ ...a, id: i + 1 }));
     }
     const update = (id: number, state: string, at: number) => ({ state, severity: 'critical', suppressed: alerts[id - 1]!.suppressed, maintenance_unit_id: id === 1 ? 'mu-9' : alerts[id - 1]!.maintenance_unit_id, updated_at: at, doc: JSON.stringify({ id, state }) });
     for (const [id, state] of [[1, 'acknowledged'], [2, 'open'], [3, 'closed'], [4, 'resolved']] as const) {
@@ -235,8 +238,8 @@ describe('one query layer, two stores', () => {
     }
     // once closed, the key is free again
     const again = { ...alerts[2]!, opened_at: t0 + 200, updated_at: t0 + 200 };
-    expect(lite.get(q.lite.insert(again))).toEqual({ id: 5 });
-    expect(await pgs.get(q.pg.insert(again))).toEqual({ id: 5 });
+    lite.run(q.lite.insert({ ...again, id: 5 }));
+    await pgs.run(q.pg.insert({ ...again, id: 5 }));
     const docs = (rows: Array<{ doc: string }>) => rows.map((r) => r.doc).sort();
     expect(docs(await pgs.all(q.pg.activeDocs()))).toEqual(docs(lite.all(q.lite.activeDocs())));
     expect(docs(lite.all(q.lite.activeDocs()))).toHaveLength(4);
@@ -258,27 +261,23 @@ describe('one query layer, two stores', () => {
     expect(viewers.map(ids)).toEqual([[5, 4, 3, 2, 1], [2, 1], [4], [4, 1], [5, 3]]);
     expect(lite.all(q.lite.countByTypeAndState(viewers[4]!))).toEqual([{ type: 'smoke', state: 'closed', n: 1 }, { type: 'smoke', state: 'open', n: 1 }].sort((a, b) => a.state.localeCompare(b.state)));
 
-    expect(lite.get(q.lite.lastSeq(1))).toEqual({ seq: null });
-    expect(await pgs.get(q.pg.lastSeq(1))).toEqual({ seq: null });
     const entries = [
-      { alert_id: 1, seq: 1, at: t0, actor: 'system', action: 'raised', note: null, detail: '{"fault":"trapped"}' },
-      { alert_id: 1, seq: 2, at: t0 + 50, actor: 'fire-119', action: 'acknowledged', note: '已出警', detail: null },
-      { alert_id: 3, seq: 1, at: t0, actor: 'system', action: 'raised', note: null, detail: null },
+      { alert_id: 1, at: t0, actor: 'system', action: 'raised', note: null, detail: '{"fault":"trapped"}' },
+      { alert_id: 1, at: t0 + 50, actor: 'fire-119', action: 'acknowledged', note: '已出警', detail: null },
+      { alert_id: 3, at: t0, actor: 'system', action: 'raised', note: null, detail: null },
+      { alert_id: 1, at: t0 + 90, actor: 'mu-1', action: 'dispatched', note: null, detail: null },
     ];
     for (const e of entries) { lite.run(q.lite.addHistory(e)); await pgs.run(q.pg.addHistory(e)); }
-    expect(() => lite.run(q.lite.addHistory(entries[0]!))).toThrow(/UNIQUE|PRIMARY KEY/);
-    await expect(pgs.run(q.pg.addHistory(entries[0]!))).rejects.toThrow(/duplicate key/);
-    for (const id of [1, 3, 4]) {
-      expect(await pgs.get(q.pg.lastSeq(id))).toEqual(lite.get(q.lite.lastSeq(id)));
-      expect(await pgs.all(q.pg.history(id))).toEqual(lite.all(q.lite.history(id)));
-    }
-    expect(lite.get(q.lite.lastSeq(1))).toEqual({ seq: 2 });
-    expect(lite.all(q.lite.history(1)).map((h) => h.action)).toEqual(['raised', 'acknowledged']);
+    for (const id of [1, 3, 4]) expect(await pgs.all(q.pg.history(id))).toEqual(lite.all(q.lite.history(id)));
+    expect(lite.all(q.lite.history(1)).map((h) => h.action)).toEqual(['raised', 'acknowledged', 'dispatched']);
+    const seqs = 'SELECT alert_id, seq FROM alert_history ORDER BY alert_id, seq';
+    expect(lite.db.prepare(seqs).all()).toEqual([{ alert_id: 1, seq: 1 }, { alert_id: 1, seq: 2 }, { alert_id: 1, seq: 3 }, { alert_id: 3, seq: 1 }]);
+    expect((await pgServer.pool.query(seqs)).rows).toEqual(lite.db.prepare(seqs).all());
 
     // a second active alert for the same device, type and subject is refused by both (last: a refused
     // insert uses up a BIGSERIAL id in PostgreSQL, sequences are not transactional, so ids may have gaps there)
-    expect(() => lite.get(q.lite.insert(alerts[0]!))).toThrow(/UNIQUE/);
-    await expect(pgs.get(q.pg.insert(alerts[0]!))).rejects.toThrow(/duplicate key/);
+    expect(() => lite.run(q.lite.insert({ ...alerts[0]!, id: 6 }))).toThrow(/UNIQUE/);
+    await expect(pgs.run(q.pg.insert({ ...alerts[0]!, id: 6 }))).rejects.toThrow(/duplicate key/);
   });
 
   it('a PostgreSQL transaction commits all or nothing', async () => {

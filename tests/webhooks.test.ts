@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { openDatabase, type Db } from '../core/db/sqlite.js';
+import { openDatabase, sqliteDatabase, type Db } from '../core/db/sqlite.js';
 import { AuditLog } from '../core/audit.js';
 import type { TimerSource } from '../core/wakeable.js';
 import { webhookSchema } from '../alerts/config.js';
@@ -106,7 +106,7 @@ afterAll(() => {
 });
 
 /** A deliverer for one webhook on a fresh store, with jitter pinned by `random`. */
-function setup(url: string, opts: { random?: number; retryInitial?: number; retryMax?: number; timeout?: number; db?: Db } = {}) {
+async function setup(url: string, opts: { random?: number; retryInitial?: number; retryMax?: number; timeout?: number; db?: Db } = {}) {
   let db = opts.db;
   if (!db) {
     const dir = mkdtempSync(join(tmpdir(), 'webhooks-test-'));
@@ -115,7 +115,8 @@ function setup(url: string, opts: { random?: number; retryInitial?: number; retr
     const opened = db;
     cleanups.push(() => { opened.close(); });
   }
-  const queues = new QueueLog(db, (err) => { throw err; });
+  const database = sqliteDatabase(db);
+  const queues = await QueueLog.open(database, (err) => { throw err; });
   const config = webhookSchema.parse({
     id: 'co-hook-system', queue: QUEUE, url, secret: SECRET, from: 'start',
     retryInitial: opts.retryInitial ?? 100, retryMax: opts.retryMax ?? 400, timeout: opts.timeout ?? 5000,
@@ -124,18 +125,18 @@ function setup(url: string, opts: { random?: number; retryInitial?: number; retr
   const counts = { delivered: 0, failed: 0, refused: 0 };
   const mem = memoryLogger();
   const random = opts.random ?? 0;
-  const delivery = new WebhookDelivery(db, queues, [config], mem.log, {
+  const delivery = await WebhookDelivery.open(database, queues, [config], mem.log, {
     delivered: () => counts.delivered++,
     failed: () => counts.failed++,
     refused: () => counts.refused++,
-  }, { audit: new AuditLog(db), random: () => random, now: () => NOW, timers });
+  }, { audit: await AuditLog.open(database), random: () => random, now: () => NOW, timers });
   queues.onMessage(delivery.onMessage);
   cleanups.push(() => delivery.close());
   let alertId = 0;
   /** Appends `n` messages to the queue and hands them to the live consumers, as the ledger does after a commit. */
   const append = (n: number) => {
     for (let i = 0; i < n; i++) queues.append(QUEUE, 'raised', NOW, alert(++alertId));
-    queues.flushLive();
+    queues.takePending()();
   };
   const savedCursor = () => (db.prepare('SELECT cursor FROM alert_webhooks WHERE id = ?').get(config.id) as { cursor: number }).cursor;
   return { db, queues, delivery, timers, counts, records: mem.records, append, savedCursor };
@@ -146,7 +147,7 @@ describe('webhook retries', () => {
     const r = await receiver((_c, attempt) => (attempt === 1 ? { status: 429, headers: { 'retry-after': '7' } } : { status: 204 }));
     cleanups.push(r.close);
     // the largest jitter the backoff could pick is 99 ms: the Retry-After must win
-    const w = setup(r.url, { random: 0.999999 });
+    const w = await setup(r.url, { random: 0.999999 });
     w.append(1);
     w.delivery.start();
     await waitFor(() => w.timers.pending.length === 1);
@@ -165,7 +166,7 @@ describe('webhook retries', () => {
     const at = new Date(NOW + 30_000).toUTCString();
     const r = await receiver((_c, attempt) => (attempt === 1 ? { status: 503, headers: { 'retry-after': at } } : { status: 200 }));
     cleanups.push(r.close);
-    const w = setup(r.url, { random: 0.5 });
+    const w = await setup(r.url, { random: 0.5 });
     w.append(1);
     w.delivery.start();
     await waitFor(() => w.timers.pending.length === 1);
@@ -179,7 +180,7 @@ describe('webhook retries', () => {
     const answers = [408, 429, 500, 502, 503, 504];
     const r = await receiver((cursor, attempt) => ({ status: cursor === 1 ? answers[attempt - 1] ?? 204 : 204 }));
     cleanups.push(r.close);
-    const w = setup(r.url, { random: 0.999999, retryInitial: 100, retryMax: 400 });
+    const w = await setup(r.url, { random: 0.999999, retryInitial: 100, retryMax: 400 });
     w.append(2);
     w.delivery.start();
     const delays: number[] = [];
@@ -201,7 +202,7 @@ describe('webhook retries', () => {
   it('a receiver that does not answer in time is retried (a timeout is transient)', async () => {
     const r = await receiver((_c, attempt) => (attempt === 1 ? 'hang' : { status: 204 }));
     cleanups.push(r.close);
-    const w = setup(r.url, { timeout: 100, random: 0 });
+    const w = await setup(r.url, { timeout: 100, random: 0 });
     w.append(1);
     w.delivery.start();
     await waitFor(() => w.timers.pending.length === 1);
@@ -218,7 +219,7 @@ describe('webhook permanent refusals', () => {
     const refusals: Record<number, number> = { 1: 400, 2: 401, 3: 403, 4: 404 };
     const r = await receiver((cursor) => ({ status: refusals[cursor] ?? 204 }));
     cleanups.push(r.close);
-    const w = setup(r.url);
+    const w = await setup(r.url);
     w.append(4);
     w.delivery.start();
     await waitFor(() => w.counts.refused === 4);
@@ -231,7 +232,7 @@ describe('webhook permanent refusals', () => {
     expect(w.savedCursor()).toBe(5);
     expect(w.delivery.lag()).toEqual([{ id: 'co-hook-system', lag: 0 }]);
 
-    const audit = new AuditLog(w.db).list({ target: `queue:${QUEUE}`, limit: 10 }).reverse();
+    const audit = (await (await AuditLog.open(sqliteDatabase(w.db))).list({ target: `queue:${QUEUE}`, limit: 10 })).reverse();
     expect(audit.map((a) => [a.actor, a.action])).toEqual(Array.from({ length: 4 }, () => ['webhook:co-hook-system', 'queue.webhook_refused']));
     expect(audit.map((a) => a.detail)).toEqual([1, 2, 3, 4].map((cursor) => ({
       webhook: 'co-hook-system', cursor, event: 'raised', alertId: cursor, status: refusals[cursor],
@@ -243,12 +244,12 @@ describe('webhook permanent refusals', () => {
   it('after a restart the refused messages are not sent again', async () => {
     const r = await receiver((cursor) => ({ status: cursor === 1 ? 422 : 204 }));
     cleanups.push(r.close);
-    const first = setup(r.url);
+    const first = await setup(r.url);
     first.append(2);
     first.delivery.start();
     await waitFor(() => first.counts.delivered === 1);
     await first.delivery.close();
-    const again = setup(r.url, { db: first.db });
+    const again = await setup(r.url, { db: first.db });
     again.append(1);
     again.delivery.start();
     await waitFor(() => again.counts.delivered === 1);

@@ -69,7 +69,7 @@ export class QueueStreams {
     set.add(client);
     // replay page by page, waiting for the socket to drain; live messages wait in `pending`
     for (;;) {
-      const rows = this.queues.readRaw(queue, client.lastSent, this.opts.pageLimit);
+      const rows = await this.queues.readRaw(queue, client.lastSent, this.opts.pageLimit);
       if (rows.length === 0 || res.destroyed || res.writableEnded) break;
       let ok = true;
       for (const r of rows) {

@@ -19,7 +19,7 @@
  */
 import { createHmac } from 'node:crypto';
 import type { Kysely } from 'kysely';
-import { SqliteStore, type Db } from '../../core/db/sqlite.js';
+import type { Database, Store } from '../../core/db/store.js';
 import type { Migration } from '../../core/db/query.js';
 import type { Logger } from '../../core/log.js';
 import type { AuditLog } from '../../core/audit.js';
@@ -83,38 +83,45 @@ export class WebhookDelivery {
   private closed = false;
   private readonly inflight = new Set<AbortController>();
   private readonly loops: Array<Promise<void>> = [];
-  private readonly store: SqliteStore<WebhookTables>;
   private readonly queries;
   private readonly audit: Pick<AuditLog, 'record'>;
   private readonly now: () => number;
 
-  constructor(private readonly db: Db, private readonly queues: QueueLog, configs: readonly WebhookConfig[], private readonly log: Logger,
-    private readonly counters: WebhookCounters, options: WebhookOptions) {
-    this.store = new SqliteStore<WebhookTables>(db);
-    this.store.migrate('alert-webhooks', WEBHOOK_MIGRATIONS);
-    this.queries = webhookQueries(this.store.q);
-    this.audit = options.audit;
-    this.now = options.now ?? Date.now;
+  /** Reads (or sets) each webhook's cursor; `start` begins delivering. */
+  static async open(db: Database, queues: QueueLog, configs: readonly WebhookConfig[], log: Logger,
+    counters: WebhookCounters, options: WebhookOptions): Promise<WebhookDelivery> {
+    const store = db.store<WebhookTables>();
+    await store.migrate('alert-webhooks', WEBHOOK_MIGRATIONS);
+    const delivery = new WebhookDelivery(store, queues, log, counters, options);
     for (const config of configs) {
-      const row = this.store.get(this.queries.cursor(config.id));
+      const row = await store.get(delivery.queries.cursor(config.id));
       let cursor: number;
       if (row && row.queue === config.queue) cursor = row.cursor;
       else {
-        cursor = config.from === 'now' ? queues.head(config.queue) : 0;
-        this.store.run(this.queries.saveCursor(config.id, config.queue, cursor));
+        cursor = config.from === 'now' ? await queues.head(config.queue) : 0;
+        store.write(delivery.queries.saveCursor(config.id, config.queue, cursor));
       }
       const backoff = new Backoff({ initialDelayMs: config.retryInitial, maxDelayMs: config.retryMax, random: options.random });
-      this.hooks.push({ config, cursor, backoff, nap: new Wakeable(options.timers) });
+      delivery.hooks.push({ config, cursor, backoff, nap: new Wakeable(options.timers) });
     }
+    return delivery;
+  }
+
+  private constructor(private readonly store: Store<WebhookTables>, private readonly queues: QueueLog, private readonly log: Logger,
+    private readonly counters: WebhookCounters, options: WebhookOptions) {
+    this.queries = webhookQueries(store.q);
+    this.audit = options.audit;
+    this.now = options.now ?? Date.now;
   }
 
   start(): void {
     for (const h of this.hooks) this.loops.push(this.run(h));
   }
 
-  /** Lag per webhook (messages not yet delivered), for the metrics. */
+  /** Lag per webhook (messages not yet delivered), for the metrics: against the queue heads this node has seen. */
   lag(): Array<{ id: string; lag: number }> {
-    return this.hooks.map((h) => ({ id: h.config.id, lag: Math.max(0, this.queues.head(h.config.queue) - h.cursor) }));
+    const heads = new Map(this.queues.headsSeen().map((h) => [h.queue, h.cursor]));
+    return this.hooks.map((h) => ({ id: h.config.id, lag: Math.max(0, (heads.get(h.config.queue) ?? 0) - h.cursor) }));
   }
 
   readonly onMessage = (message: QueueMessage): void => {
@@ -134,7 +141,7 @@ export class WebhookDelivery {
   }
 
   private async deliverBatch(h: Hook): Promise<void> {
-    const rows = this.queues.readRaw(h.config.queue, h.cursor, 100);
+    const rows = await this.queues.readRaw(h.config.queue, h.cursor, 100);
     if (rows.length === 0) {
       await h.nap.sleep(Infinity, 'waiting');
       return;
@@ -142,7 +149,7 @@ export class WebhookDelivery {
     for (const row of rows) {
       if (!(await this.deliverOne(h, row))) return;
       h.cursor = row.cursor;
-      if (this.db.open) this.store.run(this.queries.saveCursor(h.config.id, h.config.queue, h.cursor));
+      if (this.store.open) this.store.write(this.queries.saveCursor(h.config.id, h.config.queue, h.cursor));
     }
   }
 

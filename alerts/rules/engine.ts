@@ -18,7 +18,7 @@
  * settings' resolution) is that kind's module, through the hooks of `KindModule`.
  */
 import type { Kysely } from 'kysely';
-import { SqliteStore, type Db } from '../../core/db/sqlite.js';
+import type { Store } from '../../core/db/store.js';
 import type { Migration } from '../../core/db/query.js';
 import type { Logger } from '../../core/log.js';
 import type { Device, Registry } from '../../registry/index.js';
@@ -40,7 +40,8 @@ const MODULES: Readonly<Record<DeviceKind, KindModule<any, any>>> = { // eslint-
 };
 
 export interface RuleEngineDeps {
-  db: Db;
+  /** Where the conditions are saved (migrated by `migrateRuleState`). */
+  store: Store<RuleStateTables>;
   registry: Registry;
   service: AlertService;
   heap: TimerHeap;
@@ -88,28 +89,35 @@ export const ruleStateQueries = (q: Kysely<RuleStateTables>) => ({
 
 export class RuleEngine implements SlotHost {
   private readonly states = new Map<string, RuleState>();
+  private saved: ReadonlyArray<RuleStateTables['alert_rule_state']> = [];
   private dirty: RuleState[] = [];
   private startedAt = 0;
   private readonly kindParams = new Map<string, unknown>();
-  private readonly store: SqliteStore<RuleStateTables>;
+  private readonly store: Store<RuleStateTables>;
   private readonly queries;
   private readonly dateFormat: Intl.DateTimeFormat;
   private readonly staleAfter: number;
 
   constructor(private readonly deps: RuleEngineDeps) {
-    this.store = new SqliteStore<RuleStateTables>(deps.db);
-    this.store.migrate('alert-rules', RULE_STATE_MIGRATIONS);
+    this.store = deps.store;
     this.queries = ruleStateQueries(this.store.q);
     this.staleAfter = deps.config.staleReadingAfter;
     // en-CA formats as YYYY-MM-DD, the form of registry inspection dates
     this.dateFormat = new Intl.DateTimeFormat('en-CA', { timeZone: deps.config.schedules.timezone, year: 'numeric', month: '2-digit', day: '2-digit' });
   }
 
-  /** Restores the saved conditions and re-arms their timers. */
+  /** Reads the saved conditions (`start` restores them). */
+  async load(): Promise<void> {
+    this.saved = await this.store.all(this.queries.all());
+  }
+
+  /** Restores the saved conditions (`load`) and re-arms their timers. */
   start(): void {
     const now = this.deps.clock.now();
     this.startedAt = now;
-    for (const r of this.store.all(this.queries.all())) {
+    const saved = this.saved;
+    this.saved = [];
+    for (const r of saved) {
       const device = this.deps.registry.getDevice(r.device_id);
       if (!device) continue;
       const s = this.create(device, r.first_seen_at, false);
@@ -292,7 +300,7 @@ export class RuleEngine implements SlotHost {
 
   /** Saves the states whose conditions changed (one transaction). */
   flush(): void {
-    if (this.dirty.length === 0 || !this.deps.db.open) return;
+    if (this.dirty.length === 0 || !this.store.open) return;
     const list = this.dirty;
     this.dirty = [];
     this.deps.service.atomically(() => {
@@ -305,7 +313,7 @@ export class RuleEngine implements SlotHost {
       }
       const all = [...rows.values()];
       for (let i = 0; i < all.length; i += UPSERT_CHUNK) {
-        this.store.run(this.queries.upsert(i === 0 && all.length <= UPSERT_CHUNK ? all : all.slice(i, i + UPSERT_CHUNK)));
+        this.store.write(this.queries.upsert(i === 0 && all.length <= UPSERT_CHUNK ? all : all.slice(i, i + UPSERT_CHUNK)));
       }
     });
   }

@@ -1,7 +1,9 @@
 /**
  * PostgreSQL execution of the query layer (cluster mode): the same Kysely-built queries as the
  * embedded store, run asynchronously through a node-postgres pool, and the same migrations (each
- * module's steps, in their PostgreSQL form where the dialects differ).
+ * module's steps, in their PostgreSQL form where the dialects differ). `PostgresStore` runs a query
+ * at once; the gateway's capabilities get `openPostgresDatabase`'s stores, whose writes go through
+ * the write-behind commit.
  *
  * Values: epoch milliseconds and counts are BIGINT in PostgreSQL, which node-postgres returns as
  * strings by default (an int8 can exceed 2^53). Ours never do (dates until the year 285,000), so they
@@ -11,11 +13,16 @@
 import pg from 'pg';
 import type { Kysely } from 'kysely';
 import { compile, migrationFor, queryBuilder, type Migration, type Query } from './query.js';
+import { StoreUnavailableError, type Database, type Store, type WriteResult } from './store.js';
+import { WriteBehind, type WriteBehindOptions } from './write-behind.js';
 
 const INT8_OID = 20;
 pg.types.setTypeParser(INT8_OID, (v) => Number(v));
 
 type Client = pg.Pool | pg.PoolClient;
+
+/** The advisory lock key migrations take (leader election uses other keys). */
+const MIGRATION_LOCK = 0x6d696772;
 
 export class PostgresStore<Tables> {
   readonly dialect = 'postgres' as const;
@@ -23,17 +30,23 @@ export class PostgresStore<Tables> {
 
   constructor(private readonly client: Client) {}
 
+  /**
+   * Applies the module's steps not run yet, in one transaction. Nodes starting together would race
+   * to create the same tables: a transaction-scoped advisory lock makes them take turns, and the
+   * second finds the steps done.
+   */
   async migrate(module: string, steps: readonly Migration[]): Promise<void> {
-    await this.client.query('CREATE TABLE IF NOT EXISTS schema_migrations (module TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (module, version))');
-    const done = new Set((await this.client.query<{ version: number }>('SELECT version FROM schema_migrations WHERE module = $1', [module])).rows.map((r) => r.version));
-    for (const [i, step] of steps.entries()) {
-      const version = i + 1;
-      if (done.has(version)) continue;
-      await this.transaction(async (tx) => {
+    await this.transaction(async (tx) => {
+      await tx.client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK]);
+      await tx.client.query('CREATE TABLE IF NOT EXISTS schema_migrations (module TEXT NOT NULL, version INTEGER NOT NULL, PRIMARY KEY (module, version))');
+      const done = new Set((await tx.client.query<{ version: number }>('SELECT version FROM schema_migrations WHERE module = $1', [module])).rows.map((r) => r.version));
+      for (const [i, step] of steps.entries()) {
+        const version = i + 1;
+        if (done.has(version)) continue;
         await tx.client.query(migrationFor(step, 'postgres'));
         await tx.client.query('INSERT INTO schema_migrations (module, version) VALUES ($1, $2)', [module, version]);
-      });
-    }
+      }
+    });
   }
 
   async run(query: Query): Promise<{ changes: number }> {
@@ -71,4 +84,108 @@ export class PostgresStore<Tables> {
 
 function params(values: readonly unknown[]): unknown[] {
   return values.map((v) => (typeof v === 'boolean' ? (v ? 1 : 0) : v));
+}
+
+export interface PostgresDatabaseOptions {
+  connectionString: string;
+  /** Connections of the pool (reads and the commit). */
+  poolSize?: number;
+  maxPendingWrites?: number;
+  probeMs?: number;
+  onError: (err: unknown, what: string) => void;
+  onCommit?: WriteBehindOptions['onCommit'];
+  onFailure?: WriteBehindOptions['onFailure'];
+}
+
+/** Ids reserved per call (`nextId`); a new block is reserved when half of one is left. */
+const ID_BLOCK = 256;
+
+/**
+ * PostgreSQL as the gateway's `Database` (cluster mode): reads run on the pool, writes go through
+ * the write-behind commit (write-behind.ts), and new ids come from blocks reserved from each
+ * table's own sequence, so that they are unique across the nodes and known before the commit.
+ */
+export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promise<Database & { readonly pool: pg.Pool }> {
+  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 8 });
+  // an idle connection ended by the server (a restart) is noticed by the next query, not here
+  pool.on('error', (err) => opts.onError(err, 'idle store connection lost'));
+  const direct = new PostgresStore<unknown>(pool);
+  const writes = new WriteBehind(pool, {
+    maxPendingWrites: opts.maxPendingWrites ?? 100_000,
+    probeMs: opts.probeMs ?? 2000,
+    backoff: { initialDelayMs: 100, maxDelayMs: 5000 },
+    onError: opts.onError,
+    ...(opts.onCommit ? { onCommit: opts.onCommit } : {}),
+    ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+  });
+  const ids = new Map<string, IdBlocks>();
+  let closed = false;
+  const idsOf = (table: string) => {
+    let b = ids.get(table);
+    if (!b) ids.set(table, (b = new IdBlocks(pool, table, opts.onError)));
+    return b;
+  };
+
+  class PgStore<Tables> implements Store<Tables> {
+    readonly dialect = 'postgres' as const;
+    readonly q: Kysely<Tables> = queryBuilder<Tables>('postgres');
+    get open(): boolean { return !closed; }
+    migrate(module: string, steps: readonly Migration[]): Promise<void> { return direct.migrate(module, steps); }
+    all<R>(query: Query<R>): Promise<R[]> { return direct.all(query); }
+    get<R>(query: Query<R>): Promise<R | undefined> { return direct.get(query); }
+    write(query: Query, then?: (r: WriteResult) => void): void {
+      const c = compile(query);
+      writes.write(c.sql, params(c.parameters), then);
+    }
+    transaction<T>(fn: () => T): T {
+      const mark = writes.mark();
+      try {
+        return fn();
+      } catch (err) {
+        writes.truncate(mark);
+        throw err;
+      }
+    }
+    nextId(table: string): number { return idsOf(table).next(); }
+    prepareIds(table: string): Promise<void> { return idsOf(table).fill(); }
+    afterCommit(fn: () => void): void { writes.afterCommit(fn); }
+    durable(): Promise<void> | undefined { return writes.durable(); }
+  }
+
+  return {
+    pool,
+    dialect: 'postgres',
+    store: <Tables>() => new PgStore<Tables>(),
+    health: () => ({ ok: writes.ok, dialect: 'postgres', pendingWrites: writes.pendingWrites, ...(writes.error ? { lastError: writes.error } : {}) }),
+    get saturated() { return writes.saturated; },
+    async close(timeoutMs = 5000) {
+      if (closed) return;
+      await writes.close(timeoutMs);
+      closed = true;
+      await pool.end().catch(() => undefined);
+    },
+  };
+}
+
+/** Ids of one table reserved from its sequence, a block ahead of need. */
+class IdBlocks {
+  private ids: number[] = [];
+  private filling: Promise<void> | null = null;
+
+  constructor(private readonly pool: pg.Pool, private readonly table: string, private readonly onError: (err: unknown, what: string) => void) {}
+
+  next(): number {
+    if (this.ids.length < ID_BLOCK / 2) void this.fill().catch((err) => this.onError(err, `reserving ids of ${this.table} failed`));
+    const id = this.ids.shift();
+    // only a burst of more than half a block within one round trip to the server gets here
+    if (id === undefined) throw new StoreUnavailableError(`no ${this.table} id reserved yet; the store is slow or unreachable`);
+    return id;
+  }
+
+  fill(): Promise<void> {
+    this.filling ??= this.pool.query<{ id: number }>(`SELECT nextval(pg_get_serial_sequence($1, 'id')) AS id FROM generate_series(1, ${ID_BLOCK})`, [this.table])
+      .then((r) => { for (const row of r.rows) this.ids.push(Number(row.id)); })
+      .finally(() => { this.filling = null; });
+    return this.filling;
+  }
 }

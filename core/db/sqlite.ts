@@ -9,6 +9,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Kysely } from 'kysely';
 import { compile, migrationFor, queryBuilder, type Migration, type Query } from './query.js';
+import type { Database as GatewayDatabase, Store, WriteResult } from './store.js';
 
 export type Db = Database.Database;
 
@@ -47,16 +48,67 @@ export function migrate(db: Db, module: string, steps: readonly Migration[]): vo
  */
 const MAX_STATEMENTS = 512;
 
+/** The embedded store as the gateway's `Database` (store.ts): every write is durable when its transaction returns. */
+export function sqliteDatabase(db: Db): GatewayDatabase & { readonly db: Db } {
+  return {
+    db,
+    dialect: 'sqlite',
+    store: <Tables>() => new SqliteStore<Tables>(db),
+    health: () => ({ ok: db.open, dialect: 'sqlite', pendingWrites: 0 }),
+    saturated: false,
+    async close() { if (db.open) db.close(); },
+  };
+}
+
+/** The next id of each table, per database: one process owns the file, so a counter in memory is enough. */
+const lastIds = new WeakMap<Db, Map<string, number>>();
+
 /**
  * A capability's view of the SQLite store: its typed query builder (`q`) and synchronous execution
  * of what it builds. Booleans become 0 / 1, since SQLite has no boolean and better-sqlite3 refuses them.
  */
-export class SqliteStore<Tables> {
+export class SqliteStore<Tables> implements Store<Tables> {
   readonly dialect = 'sqlite' as const;
   readonly q: Kysely<Tables> = queryBuilder<Tables>('sqlite');
   private readonly statements = new Map<string, Statement<unknown[]>>();
 
   constructor(readonly db: Db) {}
+
+  get open(): boolean { return this.db.open; }
+
+  write(query: Query, then?: (result: WriteResult) => void): void {
+    const c = compile(query);
+    const s = this.statement(c.sql);
+    if (s.reader) {
+      // a write with RETURNING
+      const rows = s.all(...params(c.parameters));
+      then?.({ changes: rows.length, rows });
+    } else {
+      const r = s.run(...params(c.parameters));
+      then?.({ changes: r.changes, rows: [] });
+    }
+  }
+
+  nextId(table: string): number {
+    let ids = lastIds.get(this.db);
+    if (!ids) lastIds.set(this.db, (ids = new Map()));
+    let last = ids.get(table);
+    if (last === undefined) {
+      // AUTOINCREMENT never reuses an id, even of a deleted row: sqlite_sequence remembers the highest
+      const hasSequences = this.db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_sequence'").get() !== undefined;
+      const seq = hasSequences ? this.db.prepare('SELECT seq FROM sqlite_sequence WHERE name = ?').get(table) as { seq: number } | undefined : undefined;
+      const max = this.db.prepare(`SELECT MAX(id) AS id FROM "${table.replace(/"/g, '')}"`).get() as { id: number | null };
+      last = Math.max(seq?.seq ?? 0, max.id ?? 0);
+    }
+    ids.set(table, ++last);
+    return last;
+  }
+
+  prepareIds(): void {}
+
+  afterCommit(fn: () => void): void { fn(); }
+
+  durable(): undefined { return undefined; }
 
   migrate(module: string, steps: readonly Migration[]): void { migrate(this.db, module, steps); }
 

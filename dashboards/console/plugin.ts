@@ -75,7 +75,7 @@ export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
     app.get('/api/v1/console/summary', {
       schema: { tags: ['console'], summary: 'Counts of the alerts in your scope per type and state' },
     }, async (req) => {
-      const rows = deps.alerts.ledger.countByTypeAndState(req.principal);
+      const rows = await deps.alerts.ledger.countByTypeAndState(req.principal);
       const states: Record<string, number> = {};
       const types: Record<string, Record<string, number>> = {};
       for (const r of rows) {

@@ -18,6 +18,8 @@ export interface HttpDeps {
   writer: TimeSeriesWriter;
   audit: AuditLog;
   auth: { principalForToken(token: string): Principal | undefined };
+  /** Changes are answered once durable, and refused (503) while the store cannot take them. */
+  store: { durable(): Promise<void> | undefined; readonly saturated: boolean };
   /** Readiness checks beyond the writer (broker listening, store open). */
   ready: () => Array<{ name: string; ok: boolean; detail?: string }>;
   /** Routes other capabilities add (alerts, queues), registered under /api/v1. */

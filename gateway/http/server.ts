@@ -16,6 +16,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { CodedHttpError, GatewayError } from '../../core/errors.js';
+import { StoreUnavailableError } from '../../core/db/store.js';
 import { configSchema } from '../config.js';
 import type { Principal } from '../../registry/index.js';
 import type { Logger } from '../../core/log.js';
@@ -48,6 +49,8 @@ function needsPrincipal(routeUrl: string | undefined, config: { public?: boolean
 
 const kPrincipal = Symbol('principal');
 type Authenticated = FastifyRequest & { [kPrincipal]?: Principal };
+
+const storeUnavailable = () => new GatewayError('GW_STORE_UNAVAILABLE', '存储暂不可用，未作更改，请稍后重试 / the store is unavailable; nothing was changed, try again later');
 
 const unauthenticated = () => new GatewayError('GW_UNAUTHORIZED', 'missing bearer token: send Authorization: Bearer <token>');
 
@@ -125,6 +128,17 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
     if (needsPrincipal(req.routeOptions.url, req.routeOptions.config)) req.principal = authenticate(req);
   });
 
+  // A change is answered once it is durable (at once on SQLite; after the write-behind commit on
+  // PostgreSQL), and refused before it is made while too much already waits for an unreachable store.
+  const changes = (method: string) => method !== 'GET' && method !== 'HEAD' && method !== 'OPTIONS';
+  app.addHook('preHandler', async (req) => {
+    if (changes(req.method) && deps.store.saturated) throw storeUnavailable();
+  });
+  app.addHook('preSerialization', async (req, _reply, payload) => {
+    if (changes(req.method)) await deps.store.durable();
+    return payload;
+  });
+
   await app.register(swagger, {
     openapi: {
       info: { title: 'Community IoT gateway API / 社区物联网网关 API', version: '1' },
@@ -144,6 +158,11 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
   app.get(`${API_PREFIX}/openapi.json`, { schema: { hide: true }, config: { public: true } }, async () => app.swagger());
 
   app.setErrorHandler((err, req, reply) => {
+    if (err instanceof StoreUnavailableError) {
+      req.log.warn({ err }, 'change not made: store unavailable');
+      const e = storeUnavailable();
+      return reply.status(e.statusCode).send({ error: { code: e.code, message: e.message } });
+    }
     if (err instanceof CodedHttpError) {
       return reply.status(err.statusCode).send({ error: { code: err.code, message: err.message, ...(err.details ? { details: err.details } : {}) } });
     }

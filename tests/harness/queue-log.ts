@@ -12,11 +12,11 @@ import type { QueueMessage } from '../../alerts/index.js';
 export interface Logged { queue: string; cursor: number; event: string; reason?: string | undefined; alert: QueueMessage['alert'] }
 
 /** Every queue message about a device's alerts (of one type, if given), per queue in cursor order. */
-export function logged(t: TestGateway, deviceId: string, type?: string): Logged[] {
+export async function logged(t: TestGateway, deviceId: string, type?: string): Promise<Logged[]> {
   const queues = t.gw.alerts.queues;
   const out: Logged[] = [];
-  for (const { queue, cursor: head } of queues.heads()) {
-    for (const m of queues.read(queue, 0, head)) {
+  for (const { queue, cursor: head } of await queues.heads()) {
+    for (const m of await queues.read(queue, 0, head)) {
       if (m.alert.deviceId !== deviceId || (type !== undefined && m.alert.type !== type)) continue;
       out.push({ queue, cursor: m.cursor, event: m.event, reason: m.reason, alert: m.alert });
     }

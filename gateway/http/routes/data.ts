@@ -58,7 +58,7 @@ export function dataRoutes(deps: HttpDeps): FastifyPluginAsync {
       } else if (p.role !== 'admin') {
         deviceIds = deps.registry.listDevices().filter((d) => canSeeDevice(p, d)).map((d) => d.id);
       }
-      const items = deps.deadLetters.list({ deviceIds, beforeId: req.query.before, limit: req.query.limit });
+      const items = await deps.deadLetters.list({ deviceIds, beforeId: req.query.before, limit: req.query.limit });
       return { items, next: items.length === req.query.limit ? items[items.length - 1]!.id : null };
     });
   };
