@@ -1,13 +1,45 @@
 import { defineConfig } from 'vitest/config';
 
+/**
+ * The suites that also run with every gateway on PostgreSQL (cluster mode's store): everything that
+ * goes through the store (registry, ingest, alerts, queues, delivery, restarts). The others test
+ * parts that do not touch it (simulators, the Influx writer, config parsing, the broker's guards),
+ * or SQLite itself (alerts-commit.test.ts makes SQLite statements fail with a trigger; PostgreSQL's
+ * failures are tested in cluster-store.test.ts).
+ */
+export const POSTGRES_SUITES = [
+  'tests/alerts-config.test.ts',
+  'tests/alerts-delivery.test.ts',
+  'tests/alerts-escalation.test.ts',
+  'tests/alerts-fire-zone.test.ts',
+  'tests/alerts-last-seen.test.ts',
+  'tests/alerts-lifecycle.test.ts',
+  'tests/alerts-mqtt-persistence.test.ts',
+  'tests/alerts-rules.test.ts',
+  'tests/alerts-scope.test.ts',
+  'tests/api-registry.test.ts',
+  'tests/auth-acl.test.ts',
+  'tests/bad-payloads.test.ts',
+  'tests/device-path.test.ts',
+  'tests/restart.test.ts',
+  'tests/security-actions.test.ts',
+  'tests/sse.test.ts',
+];
+
 export default defineConfig({
   test: {
-    include: ['tests/**/*.test.ts'],
     // real brokers, databases and browsers: give them time, and keep 2 cores from thrashing
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
     reporters: ['default'],
+    projects: [
+      { extends: true, test: { name: 'sqlite', include: ['tests/**/*.test.ts'] } },
+      {
+        extends: true,
+        test: { name: 'postgres', include: POSTGRES_SUITES, globalSetup: ['tests/harness/postgres-global.ts'], env: { TEST_STORE: 'postgres' } },
+      },
+    ],
   },
 });

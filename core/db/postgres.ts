@@ -131,8 +131,15 @@ export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promi
     readonly q: Kysely<Tables> = queryBuilder<Tables>('postgres');
     get open(): boolean { return !closed; }
     migrate(module: string, steps: readonly Migration[]): Promise<void> { return direct.migrate(module, steps); }
-    all<R>(query: Query<R>): Promise<R[]> { return direct.all(query); }
-    get<R>(query: Query<R>): Promise<R | undefined> { return direct.get(query); }
+    // a read sees this node's writes made before it (an action's answer shows its own history entry)
+    async all<R>(query: Query<R>): Promise<R[]> {
+      await writes.durable();
+      return direct.all(query);
+    }
+    async get<R>(query: Query<R>): Promise<R | undefined> {
+      await writes.durable();
+      return direct.get(query);
+    }
     write(query: Query, then?: (r: WriteResult) => void): void {
       const c = compile(query);
       writes.write(c.sql, params(c.parameters), then);

@@ -31,6 +31,7 @@ export interface Store<Tables> {
   /** False once the gateway closed the store (late timers must not write). */
   readonly open: boolean;
   migrate(module: string, steps: readonly Migration[]): Awaitable<void>;
+  /** Reads see every write this node made before them (PostgreSQL waits for their commit). */
   all<R>(query: Query<R>): Awaitable<R[]>;
   get<R>(query: Query<R>): Awaitable<R | undefined>;
   /**

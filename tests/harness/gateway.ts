@@ -1,11 +1,17 @@
 /**
  * Starts a real gateway (the same composition root as `npm start`) on ephemeral ports with a temp
  * data directory, and gives tests small helpers for the HTTP API and real mqtt.js clients.
+ *
+ * In the vitest project `postgres` (TEST_STORE=postgres) every gateway runs on PostgreSQL instead
+ * of SQLite (cluster mode's store), on a database of its own on the run's private server
+ * (postgres-global.ts): the same suites prove both stores.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
+import pg from 'pg';
+import { inject } from 'vitest';
 import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../gateway/app.js';
 
@@ -28,7 +34,11 @@ export interface TestGateway {
 /** `opts` (e.g. a ManualClock for the alert rules) is passed to every start, restarts included. */
 export async function startTestGateway(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
-  const base = { dataDir, adminToken: ADMIN_TOKEN, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' } };
+  const database = onPostgres() ? await createTestDatabase() : undefined;
+  const base = {
+    dataDir, adminToken: ADMIN_TOKEN, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' },
+    ...(database ? { cluster: { databaseUrl: database.url } } : {}),
+  };
   let config = loadConfig(env, { ...base, ...overrides });
   let gw = await startGateway(config, opts);
   // kept so a restart after stop() comes back on the same ports (clients reconnect to the same URL)
@@ -55,9 +65,35 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
     async dispose() {
       await gw.close();
       rmSync(dataDir, { recursive: true, force: true });
+      await database?.drop();
     },
   };
   return t;
+}
+
+/** Whether this run's gateways store on PostgreSQL (the `postgres` vitest project). */
+export function onPostgres(): boolean {
+  return process.env.TEST_STORE === 'postgres';
+}
+
+let databases = 0;
+
+/** A fresh database on the run's PostgreSQL server, dropped by `drop`. */
+async function createTestDatabase(): Promise<{ url: string; drop(): Promise<void> }> {
+  const serverUrl = inject('postgresUrl');
+  const name = `gw_${process.pid}_${++databases}`;
+  const admin = new pg.Client({ connectionString: serverUrl });
+  await admin.connect();
+  try { await admin.query(`CREATE DATABASE ${name}`); } finally { await admin.end(); }
+  const url = serverUrl.replace(/\/[^/]*$/, `/${name}`);
+  return {
+    url,
+    async drop() {
+      const c = new pg.Client({ connectionString: serverUrl });
+      await c.connect();
+      try { await c.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`); } finally { await c.end(); }
+    },
+  };
 }
 
 /** Registers a site (if needed) and a device over the API; returns its secret. */
