@@ -68,6 +68,9 @@ export class PostgresStore<Tables> {
   async transaction<T>(fn: (tx: PostgresStore<Tables>) => Promise<T>): Promise<T> {
     if (!(this.client instanceof pg.Pool)) return fn(this);
     const conn = await this.client.connect();
+    // a connection the server ends between two queries says so here (unheard, it would end the process)
+    const dropped = () => undefined;
+    conn.on('error', dropped);
     try {
       await conn.query('BEGIN');
       const result = await fn(new PostgresStore<Tables>(conn));
@@ -77,6 +80,7 @@ export class PostgresStore<Tables> {
       await conn.query('ROLLBACK').catch(() => undefined);
       throw err;
     } finally {
+      conn.off('error', dropped);
       conn.release();
     }
   }

@@ -166,6 +166,9 @@ export class WriteBehind {
   private async execute(batch: Batch): Promise<void> {
     const client = await this.pool.connect();
     let broken = false;
+    // a connection the server ends between two queries says so here (unheard, it would end the process); the next query fails
+    const dropped = () => { broken = true; };
+    client.on('error', dropped);
     try {
       await client.query('BEGIN');
       for (const w of batch.writes) {
@@ -177,6 +180,7 @@ export class WriteBehind {
       await client.query('ROLLBACK').catch(() => { broken = true; });
       throw err;
     } finally {
+      client.off('error', dropped);
       // a connection that could not even roll back is not given back to the pool
       client.release(broken);
     }

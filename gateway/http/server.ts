@@ -134,8 +134,9 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
   app.addHook('preHandler', async (req) => {
     if (changes(req.method) && deps.store.saturated) throw storeUnavailable();
   });
-  app.addHook('preSerialization', async (req, _reply, payload) => {
-    if (changes(req.method)) await deps.store.durable();
+  app.addHook('preSerialization', async (req, reply, payload) => {
+    // a refusal's audit entry too (4xx); not a failure's (5xx), which must not wait for what failed
+    if (changes(req.method) && reply.statusCode < 500) await deps.store.durable();
     return payload;
   });
 
