@@ -7,7 +7,7 @@
  */
 import cron from 'node-cron';
 import type { FastifyPluginAsync } from 'fastify';
-import type { Database } from '../core/db/store.js';
+import type { Database, Notice } from '../core/db/store.js';
 import type { Logger } from '../core/log.js';
 import type { Metrics } from '../core/metrics.js';
 import type { AuditLog } from '../core/audit.js';
@@ -54,6 +54,11 @@ export interface AlertsDeps {
   presence: Pick<Presence, 'get'>;
   /** Open streams per account, shared with the console's feed; the composition root ends a revoked account's streams through it. */
   streams?: StreamGate | undefined;
+  /**
+   * Cluster mode (docs/cluster.md): which devices are connected here, how late the leader may raise
+   * an offline alert, and whether this node starts as the leader (false: it waits for `setLeading`).
+   */
+  cluster?: { isLocal(deviceId: string): boolean; offlineGraceMs: number } | undefined;
 }
 
 export interface Alerts {
@@ -78,6 +83,20 @@ export interface Alerts {
   tick(): void;
   /** Runs the inspection and maintenance checks now (also runs per `schedules.cron`). */
   runSchedules(): void;
+  /**
+   * Cluster mode: this node takes or gives up the cluster-wide timers (deadlines and escalation,
+   * verify windows, offline checks, the daily schedules, webhooks, queue pruning). The embedded
+   * mode leads from `start`.
+   */
+  setLeading(leading: boolean): void;
+  /** Another node's committed change (cluster mode). */
+  onNotice(notice: Notice): Promise<void>;
+  /** A device logs in on this node (cluster mode): its rule state is read from the store first. */
+  adoptDevice(deviceId: string): Promise<void>;
+  /** Devices other nodes heard from (the leader's offline watch). */
+  seen(deviceIds: Iterable<string>): void;
+  /** Reads the active alerts again (a commit was refused, or notices were missed). */
+  resync(): Promise<void>;
   stop(): Promise<void>;
 }
 
@@ -105,7 +124,9 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
     if (c.kind === 'raised') metrics.raised.labels(c.alert.type, c.alert.severity).inc();
     else if (c.kind === 'escalated' && c.reason) metrics.escalated.labels(c.reason).inc();
   });
-  const engine = new RuleEngine({ store: ruleStore, registry: deps.registry, service, heap, clock, config, log, presence: deps.presence });
+  const engine = new RuleEngine({ store: ruleStore, registry: deps.registry, service, heap, clock, config, log, presence: deps.presence, cluster: deps.cluster });
+  // a cluster node leads only once elected (setLeading); the embedded gateway is its own leader
+  if (deps.cluster) service.setLeading(false);
   await engine.load();
   const webhooks = await WebhookDelivery.open(db, queues, config.webhooks, log, {
     delivered: (id) => metrics.webhookDelivered.labels(id).inc(),
@@ -118,11 +139,44 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
   const tasks: Array<{ destroy(): void | Promise<void> }> = [];
   let unsubscribeClock: (() => void) | undefined;
   let started = false;
+  let leaderDuties = false;
   const safely = (what: string, fn: () => void) => () => {
     try { fn(); } catch (err) { log.error({ err }, what); }
   };
   const onDeviceChanged = (device: Parameters<RuleEngine['deviceChanged']>[0]) => {
     if (started) safely('alert rules: device change failed', () => engine.deviceChanged(device))();
+  };
+  const daily = safely('alert schedules failed', () => {
+    engine.runSchedules();
+    queues.prune(clock.now() - config.queues.retentionDays * 86_400_000, (pruned) => {
+      if (pruned > 0) log.info({ pruned }, 'old alert queue messages deleted');
+    });
+  });
+
+  /** The leader's own work beyond the timers in the heap: the daily schedules and the webhooks. */
+  const startLeaderDuties = () => {
+    if (leaderDuties) return;
+    leaderDuties = true;
+    const task = cron.schedule(config.schedules.cron, daily, { timezone: config.schedules.timezone, name: 'alert-schedules', noOverlap: true });
+    tasks.push(task);
+    if (config.schedules.runAtStart) daily();
+    webhooks.start();
+  };
+  const stopLeaderDuties = async () => {
+    if (!leaderDuties) return;
+    leaderDuties = false;
+    // destroy, not stop: node-cron keeps every task in a process-wide registry until destroyed
+    for (const t of tasks) await t.destroy();
+    tasks.length = 0;
+    await webhooks.close();
+  };
+
+  const takeRemote = (changed: ReadonlyArray<{ before: Readonly<import('./model.js').Alert> | undefined; after: Readonly<import('./model.js').Alert> | undefined }>) => {
+    for (const { before, after } of changed) {
+      service.remoteChanged(before, after);
+      const a = after ?? before;
+      if (a) engine.remoteAlert(a, after !== undefined && ledger.getActive(after.id) !== undefined);
+    }
   };
 
   const alerts: Alerts = {
@@ -143,17 +197,36 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
       timers.push(setInterval(safely('alert timers failed', () => engine.tick()), config.tickMs));
       for (const t of timers) t.unref();
       unsubscribeClock = clock.onAdvance?.(safely('alert timers failed', () => engine.tick()));
-      const daily = safely('alert schedules failed', () => {
-        engine.runSchedules();
-        queues.prune(clock.now() - config.queues.retentionDays * 86_400_000, (pruned) => {
-          if (pruned > 0) log.info({ pruned }, 'old alert queue messages deleted');
-        });
-      });
-      const task = cron.schedule(config.schedules.cron, daily, { timezone: config.schedules.timezone, name: 'alert-schedules', noOverlap: true });
-      tasks.push(task);
-      if (config.schedules.runAtStart) daily();
-      webhooks.start();
+      if (service.isLeading) startLeaderDuties();
       engine.tick();
+    },
+    setLeading(leading) {
+      if (leading === service.isLeading) return;
+      service.setLeading(leading);
+      if (leading) {
+        engine.watchAll();
+        if (started) startLeaderDuties();
+        safely('alert timers failed', () => engine.tick())();
+      } else {
+        void stopLeaderDuties();
+      }
+    },
+    async onNotice(notice) {
+      if (notice.topic === 'resync') return alerts.resync();
+      if (notice.topic === 'alerts') {
+        takeRemote(await ledger.refresh(notice.ids.map(Number).filter(Number.isSafeInteger)));
+      } else if (notice.topic === 'queues') {
+        for (const q of notice.ids) {
+          // MQTT subscribers had the message from the appending node (through Redis); streams and webhooks here read it
+          await sse.catchUp(q);
+          webhooks.wake(q);
+        }
+      }
+    },
+    adoptDevice: (deviceId) => engine.adopt(deviceId),
+    seen: (deviceIds) => engine.seen(deviceIds),
+    async resync() {
+      takeRemote(await ledger.reloadActive());
     },
     tick: () => engine.tick(),
     runSchedules: () => engine.runSchedules(),
@@ -162,13 +235,10 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
       deps.registry.off('deviceChanged', onDeviceChanged);
       for (const t of timers) clearInterval(t);
       timers.length = 0;
-      // destroy, not stop: node-cron keeps every task in a process-wide registry until destroyed
-      for (const t of tasks) await t.destroy();
-      tasks.length = 0;
       unsubscribeClock?.();
       sse.close();
       mqtt?.close();
-      await webhooks.close();
+      await stopLeaderDuties();
       engine.flush();
     },
   };

@@ -14,7 +14,7 @@
  */
 import { sql, type Generated, type Kysely } from 'kysely';
 import type { Migration } from '../core/db/query.js';
-import type { Awaitable, Database, Store } from '../core/db/store.js';
+import { StoreConflictError, type Awaitable, type Database, type Store } from '../core/db/store.js';
 import { alertScopeCondition, type Principal } from '../registry/index.js';
 import { ACTIVE_STATES, type Alert, type AlertState, type HistoryEntry } from './model.js';
 import type { AlertChange, AlertChangeListener } from './changes.js';
@@ -66,7 +66,15 @@ export const ledgerQueries = (q: Kysely<LedgerTables>) => ({
   activeDocs: () => q.selectFrom('alerts').select('doc').where('state', 'in', ACTIVE_STATE_LIST),
   /** A new alert with the id the store gave it (its document is written by the first `update`). */
   insert: (row: Omit<LedgerTables['alerts'], 'doc' | 'id'> & { id: number }) => q.insertInto('alerts').values({ ...row, doc: '{}' }),
-  update: (id: number, set: AlertUpdate) => q.updateTable('alerts').set(set).where('id', '=', id),
+  /**
+   * The alert's new state, over the one this node last saw (`seenUpdatedAt`): if another node
+   * changed it meanwhile, no row matches and the commit is refused (cluster mode), never overwritten.
+   */
+  update: (id: number, set: AlertUpdate, seenUpdatedAt?: number) => {
+    const u = q.updateTable('alerts').set(set).where('id', '=', id);
+    return seenUpdatedAt === undefined ? u : u.where('updated_at', '=', seenUpdatedAt);
+  },
+  docs: (ids: readonly number[]) => q.selectFrom('alerts').select(['id', 'doc']).where('id', 'in', ids),
   get: (id: number) => q.selectFrom('alerts').select('doc').where('id', '=', id),
   history: (alertId: number) => q.selectFrom('alert_history').select(['at', 'actor', 'action', 'note', 'detail']).where('alert_id', '=', alertId).orderBy('seq'),
   /**
@@ -265,10 +273,13 @@ export class AlertLedger {
     const p = this.tx();
     const w = p.working.get(draft.id);
     if (w?.draft !== draft) throw new Error(`alert ledger: alert ${draft.id} is not a working copy of this transaction`);
+    const seen = w.previous?.updatedAt;
     this.store.write(this.queries.update(draft.id, {
       state: draft.state, severity: draft.severity, suppressed: draft.suppressed ? 1 : 0, maintenance_unit_id: draft.maintenanceUnitId,
       updated_at: draft.updatedAt, doc: JSON.stringify(draft),
-    }));
+    }, seen), seen === undefined ? undefined : ({ changes }) => {
+      if (changes !== 1) throw new StoreConflictError(`alert ${draft.id} was changed by another node`);
+    });
     p.working.delete(draft.id);
     p.recorded.set(draft.id, draft);
     p.keys.set(activeKey(draft.deviceId, draft.type, draft.subject), ACTIVE_STATES.has(draft.state) ? draft : null);
@@ -350,6 +361,53 @@ export class AlertLedger {
   async history(id: number): Promise<HistoryEntry[]> {
     return (await this.store.all(this.queries.history(id)))
       .map((r) => ({ at: r.at, actor: r.actor, action: r.action, ...(r.note === null ? {} : { note: r.note }), ...(r.detail === null ? {} : { detail: JSON.parse(r.detail) }) }));
+  }
+
+  /**
+   * Takes another node's committed changes of these alerts (cluster mode): each is read from the
+   * store and replaces this node's copy (or leaves the index when no longer active). Returns each
+   * alert with the copy it replaced. Never called inside a transaction.
+   */
+  async refresh(ids: readonly number[]): Promise<Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> }>> {
+    if (ids.length === 0) return [];
+    const rows = await this.store.all(this.queries.docs(ids));
+    return rows.map((r) => this.take(JSON.parse(r.doc) as Alert));
+  }
+
+  /** Reads every active alert again (after a refused commit, or notices missed); returns what changed. */
+  async reloadActive(): Promise<Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> | undefined }>> {
+    const rows = await this.store.all(this.queries.activeDocs());
+    const fresh = new Map<number, Alert>();
+    for (const r of rows) {
+      const a = JSON.parse(r.doc) as Alert;
+      fresh.set(a.id, a);
+    }
+    const out: Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> | undefined }> = [];
+    for (const old of [...this.activeById.values()]) {
+      if (fresh.has(old.id)) continue;
+      // no longer active: its stored state says how it ended
+      const stored = await this.store.get(this.queries.get(old.id));
+      if (stored) out.push(this.take(JSON.parse(stored.doc) as Alert));
+      else {
+        this.activeById.delete(old.id);
+        this.active.delete(activeKey(old.deviceId, old.type, old.subject));
+        out.push({ before: old, after: undefined });
+      }
+    }
+    for (const a of fresh.values()) out.push(this.take(a));
+    return out;
+  }
+
+  private take(a: Alert): { before: Readonly<Alert> | undefined; after: Readonly<Alert> } {
+    const before = this.activeById.get(a.id);
+    if (before && before.updatedAt > a.updatedAt) return { before, after: before };
+    if (ACTIVE_STATES.has(a.state)) {
+      if (before && activeKey(before.deviceId, before.type, before.subject) !== activeKey(a.deviceId, a.type, a.subject)) this.active.delete(activeKey(before.deviceId, before.type, before.subject));
+      this.remember(a);
+    } else if (this.activeById.delete(a.id)) {
+      this.active.delete(activeKey(a.deviceId, a.type, a.subject));
+    }
+    return { before, after: a };
   }
 
   /** Newest first; `before` pages by id. */

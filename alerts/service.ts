@@ -22,7 +22,7 @@ import type { Clock } from '../core/clock.js';
 import type { TimerHeap } from './heap.js';
 import type { AlertLedger } from './ledger.js';
 import type { QueueLog, Extra } from './queues.js';
-import { SYSTEM_ACTOR, type Action, type Alert, type RaiseInput } from './model.js';
+import { ACTIVE_STATES, SYSTEM_ACTOR, type Action, type Alert, type RaiseInput } from './model.js';
 import { AlertError } from './errors.js';
 import { Routing, type Delivery } from './routing.js';
 import { applyAction, checkAction, conditionEnded, newAlert, PAST, repeat, type Step } from './lifecycle.js';
@@ -30,8 +30,8 @@ import { confirmFire, FireCorroboration, type Corroboration } from './corroborat
 import { Deadlines, escalate, forwardUnverified, isDue, type DeadlineKind } from './deadlines.js';
 
 export interface AlertServiceDeps {
-  /** Any view of the store: units of work and what waits for their commit. */
-  store: Pick<Store<unknown>, 'transaction' | 'afterCommit'>;
+  /** Any view of the store: units of work, what waits for their commit, notices to the other nodes. */
+  store: Pick<Store<unknown>, 'transaction' | 'afterCommit' | 'notify'>;
   ledger: AlertLedger;
   queues: QueueLog;
   audit: AuditLog;
@@ -46,6 +46,11 @@ export class AlertService {
   private readonly routing: Routing;
   private readonly fire: FireCorroboration;
   private readonly deadlines: Deadlines;
+  /**
+   * Whether this node runs the cluster-wide timers (deadlines, escalation, verify windows): always
+   * in the embedded mode; in cluster mode only while it holds the lead (core/db/leader.ts).
+   */
+  private leading = true;
 
   constructor(private readonly deps: AlertServiceDeps) {
     this.routing = new Routing(deps.config);
@@ -56,9 +61,31 @@ export class AlertService {
   /** Re-arms the deadlines of the alerts that were active when the gateway stopped. */
   start(): void {
     for (const a of this.deps.ledger.activeAlerts()) {
-      this.deadlines.schedule(a);
+      if (this.leading) this.deadlines.schedule(a);
       if (a.type === 'fire.alarm') this.fire.track(a);
     }
+  }
+
+  /** This node takes the lead (its deadlines are armed for every active alert) or gives it up (none fires here). */
+  setLeading(leading: boolean): void {
+    if (this.leading === leading) return;
+    this.leading = leading;
+    if (leading) for (const a of this.deps.ledger.activeAlerts()) this.deadlines.schedule(a);
+  }
+
+  get isLeading(): boolean { return this.leading; }
+
+  /** Another node changed this alert (its copy is in the ledger already): corroboration and deadlines follow it. */
+  remoteChanged(before: Readonly<Alert> | undefined, after: Readonly<Alert> | undefined): void {
+    if (after === undefined) {
+      if (before) this.fire.forget([before]);
+      return;
+    }
+    if (after.type === 'fire.alarm') {
+      if (ACTIVE_STATES.has(after.state)) this.fire.track(after);
+      else this.fire.forget([after]);
+    }
+    if (this.leading && ACTIVE_STATES.has(after.state)) this.deadlines.schedule(after);
   }
 
   /**
@@ -83,6 +110,12 @@ export class AlertService {
     }
     const changes = ledger.commit();
     for (const c of changes) this.fire.committed(c);
+    if (changes.length > 0) {
+      store.notify('alerts', [...new Set(changes.map((c) => String(c.alert.id)))]);
+      const queueNames = new Set<string>();
+      for (const c of changes) for (const d of c.queues) queueNames.add(d.queue);
+      if (queueNames.size > 0) store.notify('queues', [...queueNames]);
+    }
     const live = queues.takePending();
     const announce = ledger.announcer(changes);
     store.afterCommit(() => { live(); announce(); });
@@ -110,7 +143,7 @@ export class AlertService {
     }
     this.record(a, { kind: 'raised' }, at);
     for (const o of others) this.record(o, { kind: 'updated', reason: 'confirmed' }, at);
-    this.deadlines.schedule(a);
+    if (this.leading) this.deadlines.schedule(a);
     return a;
   }
 
@@ -144,6 +177,11 @@ export class AlertService {
   }
 
   /** Ends every active alert of this type on a device (a panel reset without a zone). */
+  /** Whether the device has an active alert of this type (any subject is not asked: the subject is ''). */
+  hasActive(deviceId: string, type: AlertType): boolean {
+    return this.deps.ledger.findActive(deviceId, type, '') !== undefined;
+  }
+
   conditionEndedAll(deviceId: string, type: AlertType, at: number): void {
     const subjects: string[] = [];
     for (const a of this.deps.ledger.activeAlerts()) if (a.deviceId === deviceId && a.type === type) subjects.push(a.subject);
@@ -239,6 +277,8 @@ export class AlertService {
 
   /** A deadline timer fired (inside the tick's transaction). */
   private onDeadline(id: number, kind: DeadlineKind, now: number): void {
+    // armed while this node led: another node leads now, and its own timers fire
+    if (!this.leading) return;
     const current = this.deps.ledger.getActive(id);
     if (!current || !isDue(current, kind, now)) return;
     this.atomically(() => {

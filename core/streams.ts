@@ -46,4 +46,11 @@ export class StreamGate {
   }
 
   count(party: string): number { return this.open.get(party)?.size ?? 0; }
+
+  /** Open streams of every account. */
+  get total(): number {
+    let n = 0;
+    for (const set of this.open.values()) n += set.size;
+    return n;
+  }
 }

@@ -9,6 +9,8 @@
  * (core/db/store.ts): every capability above runs the same code on either.
  */
 import { mkdirSync } from 'node:fs';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import type { Config } from './config.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
@@ -28,6 +30,10 @@ import { seedRegistry } from '../registry/index.js';
 import { openAlerts, systemClock, type Alerts, type Clock } from '../alerts/index.js';
 import { consolePlugin } from '../dashboards/console/plugin.js';
 import { StreamGate } from '../core/streams.js';
+import { LeaderElection } from '../core/db/leader.js';
+import { createRedisTransport, type RedisTransport } from './broker/redis.js';
+import { NodeDirectory } from './cluster/nodes.js';
+import { clusterRoutes } from './http/routes/cluster.js';
 
 export interface Gateway {
   config: Config;
@@ -45,12 +51,21 @@ export interface Gateway {
   broker: Broker;
   alerts: Alerts;
   http: App;
+  /** This node's name (cluster.nodeId, or the host name). */
+  nodeId: string;
+  /** Who runs the cluster-wide timers (cluster mode); absent in the embedded mode, where this node always does. */
+  leader?: LeaderElection;
+  nodes: NodeDirectory;
   /** Set only on the first start without ADMIN_TOKEN: the generated admin token, to show once. */
   generatedAdminToken?: string;
   /** Actual ports (useful when configured as 0). */
   ports(): { mqtt: number; http: number; mqtts?: number };
   close(): Promise<void>;
 }
+
+/** The advisory lock key of the cluster-wide timers' leader (any constant no other lock of ours uses). */
+const TIMER_LEADER_LOCK = 0x67775f74;
+const VERSION = process.env.npm_package_version ?? 'dev';
 
 export interface GatewayOptions {
   log?: Logger;
@@ -63,9 +78,11 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
   const db = openDatabase(config.dataDir, 'gateway.sqlite');
+  const nodeId = config.cluster.nodeId ?? hostname();
   const database = config.cluster.databaseUrl
     ? await openPostgresDatabase({
       connectionString: config.cluster.databaseUrl,
+      nodeId,
       maxPendingWrites: config.cluster.maxPendingWrites,
       onError: (err, what) => log.error({ err }, what),
       onCommit: (_writes, seconds) => { metrics.storeCommits.inc(); metrics.storeCommitLatency.observe(seconds); },
@@ -106,21 +123,91 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     if (n > 0) log.info({ accountId, streams: n }, 'account revoked: its open streams ended');
   };
   registry.on('accountRevoked', endStreams);
-  const alerts = await openAlerts({ config: config.alerts, db: database, registry, audit, metrics, log, clock, presence, streams });
+  const clustered = database.dialect === 'postgres';
+  // last-seen times reach the leader through the store, up to two persist intervals late
+  const cluster = clustered ? { isLocal: (id: string) => presence.isLocal(id), offlineGraceMs: 2 * config.presence.persistIntervalMs } : undefined;
+  const alerts = await openAlerts({ config: config.alerts, db: database, registry, audit, metrics, log, clock, presence, streams, cluster });
   pipeline.onAccepted(alerts.onAccepted);
 
-  const broker = new Broker({ config, db, log, metrics, registry, presence, pipeline, audit, onQueueSubscribe: (p, queue) => alerts.queueRead(p, queue, 'mqtt') });
+  // cluster mode: MQTT fan-out and sessions through Redis; the Aedes id is unique per process run (see broker/redis.ts)
+  const aedesId = `${nodeId}-${randomUUID().slice(0, 8)}`;
+  let transport: RedisTransport | undefined;
+  if (config.cluster.redisUrl) {
+    transport = await createRedisTransport(config.cluster.redisUrl, {
+      nodeId: aedesId, concurrency: config.mqtt.concurrency, onError: (err, connection) => log.warn({ err, connection }, 'redis connection failed'),
+    });
+  } else if (clustered) {
+    log.warn('cluster mode without REDIS_URL: MQTT subscribers hear only what their own node publishes; run one node, or set REDIS_URL');
+  }
+  const broker = new Broker({
+    config, db, log, metrics, registry, presence, pipeline, audit, onQueueSubscribe: (p, queue) => alerts.queueRead(p, queue, 'mqtt'),
+    ...(transport ? { transport, nodeId: aedesId } : {}),
+    ...(clustered ? { beforeDevice: (id: string) => alerts.adoptDevice(id) } : {}),
+  });
   await broker.start();
   // after the broker, so that alerts raised by restored timers can be published
   alerts.attachBroker(broker);
   alerts.start();
+
+  // cluster mode: what the other nodes commit reaches this node's memory, and one node leads the timers
+  let leader: LeaderElection | undefined;
+  let presenceSince = 0;
+  let takingLead: Promise<void> | undefined;
+  let pullTimer: NodeJS.Timeout | undefined;
+  if (clustered && config.cluster.databaseUrl) {
+    database.listen((notice) => {
+      const work = notice.topic === 'registry' ? registry.refresh(notice.ids)
+        : notice.topic === 'resync' ? Promise.all([registry.reload(), alerts.resync()])
+          : alerts.onNotice(notice);
+      work.catch((err: unknown) => log.error({ err, topic: notice.topic }, 'taking another node\'s change failed'));
+    });
+    database.onRefused(() => {
+      alerts.resync().catch((err: unknown) => log.error({ err }, 'reading the active alerts again failed'));
+    });
+    const pull = async () => {
+      const { deviceIds, newest } = await presence.pull(presenceSince);
+      presenceSince = newest;
+      alerts.seen(deviceIds);
+    };
+    leader = new LeaderElection({
+      connectionString: config.cluster.databaseUrl,
+      key: TIMER_LEADER_LOCK,
+      retryMs: 1000,
+      onChange: (leading) => {
+        log.info({ nodeId, leading }, leading ? 'this node now runs the cluster-wide timers' : 'this node no longer runs the cluster-wide timers');
+        if (leading) {
+          // the last-seen times of every device first, so that no device is judged silent on this node's partial view
+          takingLead = pull().catch((err: unknown) => log.error({ err }, 'reading last-seen times failed')).finally(() => alerts.setLeading(leader?.isLeader ?? false));
+        } else {
+          alerts.setLeading(false);
+        }
+      },
+      onError: (err) => log.warn({ err }, 'leader election: lost the connection'),
+    });
+    await leader.start();
+    await takingLead;
+    pullTimer = setInterval(() => {
+      if (leader?.isLeader) pull().catch((err: unknown) => log.warn({ err }, 'reading last-seen times failed'));
+    }, config.presence.persistIntervalMs);
+    pullTimer.unref();
+  }
+  const nodes = new NodeDirectory({
+    store: database.store(), nodeId, version: VERSION,
+    connections: () => {
+      const devices = presence.localCount;
+      return { devices, agencies: Math.max(0, broker.aedes.connectedClients - devices), streams: streams.total };
+    },
+    isLeader: () => leader?.isLeader ?? true,
+    onError: (err, what) => log.warn({ err }, what),
+  });
+  nodes.start();
 
   const changes = database.store<unknown>();
   metrics.watchStore(() => database.health());
   const http = await buildHttp({
     log, metrics, registry, presence, deadLetters, writer, audit,
     store: { durable: () => changes.durable(), get saturated() { return database.saturated; } },
-    extraRoutes: [alerts.routes],
+    extraRoutes: [alerts.routes, clusterRoutes({ nodes, nodeId })],
     server: config.http,
     auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
     ready: () => [
@@ -135,13 +222,17 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   let closed = false;
   const gateway: Gateway = {
-    config, log, metrics, database, db, registry, presence, writer, deadLetters, pipeline, broker, alerts, http,
+    config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, http,
     ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
     ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
     async close() {
       if (closed) return;
       closed = true;
+      if (pullTimer) clearInterval(pullTimer);
       await broker.close();
+      await transport?.close();
+      await leader?.stop();
+      await nodes.stop();
       registry.off('accountRevoked', endStreams);
       // before the HTTP server: it would wait for the open event streams
       await alerts.stop();

@@ -26,6 +26,8 @@ export interface DeviceState {
   latest: Record<string, unknown>;
   latestAt: number | null;
   lastEvent: Record<string, unknown> | null;
+  /** `lastSeenAt` came from another node through the store (cluster mode), so it may be a few seconds late. */
+  heardElsewhere?: boolean;
 }
 
 export interface PresenceTables {
@@ -43,7 +45,9 @@ export const PRESENCE_MIGRATIONS: readonly Migration[] = [{
          latest TEXT NOT NULL, latest_at INTEGER, last_event TEXT)`,
   postgres: `CREATE TABLE device_state (device_id TEXT PRIMARY KEY, online INTEGER NOT NULL, last_seen_at BIGINT, changed_at BIGINT,
          latest TEXT NOT NULL, latest_at BIGINT, last_event TEXT)`,
-}];
+},
+// cluster mode: the leader reads the devices other nodes heard from since its last look
+'CREATE INDEX device_state_seen ON device_state (last_seen_at)'];
 
 /** Rows per upsert: one statement per chunk of dirty devices instead of one per device. */
 const UPSERT_CHUNK = 64;
@@ -51,6 +55,7 @@ const UPSERT_CHUNK = 64;
 /** Presence's queries, the same for both stores. */
 export const presenceQueries = (q: Kysely<PresenceTables>) => ({
   all: () => q.selectFrom('device_state').selectAll(),
+  seenSince: (since: number) => q.selectFrom('device_state').select(['device_id', 'last_seen_at']).where('last_seen_at', '>', since),
   /** Inserts or replaces the rows (device ids must be distinct within one call: PostgreSQL refuses to update a row twice). */
   upsert: (rows: readonly DeviceStateRow[]) => q.insertInto('device_state').values(rows).onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({
     online: eb.ref('excluded.online'), last_seen_at: eb.ref('excluded.last_seen_at'), changed_at: eb.ref('excluded.changed_at'),
@@ -105,6 +110,35 @@ export class Presence {
 
   get(id: string): DeviceState | undefined { return this.states.get(id); }
 
+  /** Whether the device is connected to this node (cluster mode: the node that owns its rule state). */
+  isLocal(id: string): boolean { return this.connections.has(id); }
+
+  /** Devices connected to this node. */
+  get localCount(): number { return this.connections.size; }
+
+  /**
+   * Cluster mode: takes the last-seen times other nodes saved since `since` (each node saves its
+   * own devices every persist interval), so that the leader's offline checks see every device.
+   * Returns the devices heard from, with the newest time read (the next call's `since`).
+   */
+  async pull(since: number): Promise<{ deviceIds: string[]; newest: number }> {
+    const rows = await this.store.all(this.queries.seenSince(since));
+    let newest = since;
+    const deviceIds: string[] = [];
+    for (const r of rows) {
+      if (r.last_seen_at === null) continue;
+      const seen = Number(r.last_seen_at);
+      if (seen > newest) newest = seen;
+      const s = this.state(r.device_id);
+      if (s.lastSeenAt === null || seen > s.lastSeenAt) {
+        s.lastSeenAt = seen;
+        s.heardElsewhere = true;
+      }
+      deviceIds.push(r.device_id);
+    }
+    return { deviceIds, newest };
+  }
+
   /** `connection` identifies the MQTT client, so a late disconnect of a replaced session is ignored. */
   connected(id: string, connection: object): void {
     this.connections.set(id, connection);
@@ -139,6 +173,7 @@ export class Presence {
       const id = item.device.id;
       const s = this.state(id);
       s.lastSeenAt = now;
+      if (s.heardElsewhere) s.heardElsewhere = false;
       if (item.channel === 'telemetry') {
         if (s.latestAt === null || item.ts >= s.latestAt) {
           for (const key in item.data) if (key !== 'ts') s.latest[key] = item.data[key];

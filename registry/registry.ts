@@ -76,22 +76,57 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private load(sites: readonly RegistryTables['sites'][], devices: readonly RegistryTables['devices'][], accounts: readonly RegistryTables['accounts'][]): void {
-    for (const r of sites) {
-      this.sites.set(r.id, { id: r.id, name: r.name, companyId: r.company_id, address: r.address ?? undefined, createdAt: r.created_at });
-    }
-    for (const r of devices) {
-      const site = this.sites.get(r.site_id)!;
-      this.devices.set(r.id, {
-        id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: site.companyId,
-        location: r.location ?? undefined, building: r.building ?? undefined,
-        maintenanceUnitId: r.maintenance_unit_id ?? undefined, registrationCode: r.registration_code ?? undefined,
-        nextInspectionDue: r.next_inspection_due ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at,
-        secretHash: r.secret_hash,
-      });
-    }
-    for (const r of accounts) {
-      this.cacheAccount({ id: r.id, role: r.role as Role, scope: r.scope ?? undefined, name: r.name ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at, tokenHash: r.token_hash });
-    }
+    for (const r of sites) this.sites.set(r.id, siteOf(r));
+    for (const r of devices) this.devices.set(r.id, this.deviceOf(r));
+    for (const r of accounts) this.cacheAccount(accountOf(r));
+  }
+
+  private deviceOf(r: RegistryTables['devices']): DeviceRow {
+    return {
+      id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: this.sites.get(r.site_id)!.companyId,
+      location: r.location ?? undefined, building: r.building ?? undefined,
+      maintenanceUnitId: r.maintenance_unit_id ?? undefined, registrationCode: r.registration_code ?? undefined,
+      nextInspectionDue: r.next_inspection_due ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at,
+      secretHash: r.secret_hash,
+    };
+  }
+
+  /**
+   * Takes entries another node changed (cluster mode; `site:`, `device:`, `account:` + id): read
+   * from the store, and announced as if changed here, so that a device rotated or disabled on
+   * another node loses its sessions on this one too.
+   */
+  async refresh(keys: readonly string[]): Promise<void> {
+    const ids = (kind: string) => keys.filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1));
+    const [siteIds, deviceIds, accountIds] = [ids('site'), ids('device'), ids('account')];
+    if (siteIds.length > 0) for (const r of await this.store.all(this.queries.sitesIn(siteIds))) this.sites.set(r.id, siteOf(r));
+    if (deviceIds.length > 0) for (const r of await this.store.all(this.queries.devicesIn(deviceIds))) await this.takeDevice(r);
+    if (accountIds.length > 0) for (const r of await this.store.all(this.queries.accountsIn(accountIds))) this.takeAccount(r);
+  }
+
+  /** Reads every entry again (notices were missed): each is taken as by `refresh`. */
+  async reload(): Promise<void> {
+    for (const r of await this.store.all(this.queries.sites())) this.sites.set(r.id, siteOf(r));
+    for (const r of await this.store.all(this.queries.devices())) await this.takeDevice(r);
+    for (const r of await this.store.all(this.queries.accounts())) this.takeAccount(r);
+  }
+
+  private async takeDevice(r: RegistryTables['devices']): Promise<void> {
+    if (!this.sites.has(r.site_id)) await this.refresh([`site:${r.site_id}`]);
+    const before = this.devices.get(r.id);
+    const next = this.deviceOf(r);
+    if (before && JSON.stringify(before) === JSON.stringify(next)) return;
+    this.devices.set(r.id, next);
+    this.emit('deviceChanged', publicDevice(next));
+    if (before && ((next.disabled && !before.disabled) || next.secretHash !== before.secretHash)) this.emit('deviceRevoked', r.id);
+  }
+
+  private takeAccount(r: RegistryTables['accounts']): void {
+    const before = this.accounts.get(r.id);
+    const next = accountOf(r);
+    if (before && before.tokenHash !== next.tokenHash) this.accountsByToken.delete(before.tokenHash);
+    this.cacheAccount(next);
+    if (before && ((next.disabled && !before.disabled) || next.tokenHash !== before.tokenHash)) this.emit('accountRevoked', r.id);
   }
 
   private cacheAccount(a: Account & { tokenHash: string }): void {
@@ -106,6 +141,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const site: Site = { ...input, createdAt: this.now() };
     this.store.write(this.queries.insertSite({ id: site.id, name: site.name, company_id: site.companyId, address: site.address ?? null, created_at: site.createdAt }));
     this.sites.set(site.id, site);
+    this.store.notify('registry', [`site:${site.id}`]);
     this.audit.record(actor, 'site.create', `site:${site.id}`, input);
     return site;
   }
@@ -132,6 +168,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       next_inspection_due: row.nextInspectionDue ?? null, secret_hash: secretHash, disabled: row.disabled ? 1 : 0, created_at: row.createdAt,
     }));
     this.devices.set(row.id, row);
+    this.store.notify('registry', [`device:${row.id}`]);
     this.audit.record(actor, 'device.create', `device:${row.id}`, input);
     const device = publicDevice(row);
     this.emit('deviceChanged', device);
@@ -153,6 +190,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       registration_code: next.registrationCode ?? null, next_inspection_due: next.nextInspectionDue ?? null, disabled: next.disabled ? 1 : 0,
     }));
     this.devices.set(id, next);
+    this.store.notify('registry', [`device:${id}`]);
     this.audit.record(actor, 'device.update', `device:${id}`, patch);
     const device = publicDevice(next);
     this.emit('deviceChanged', device);
@@ -169,6 +207,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     // stored first: if the write fails, the old secret keeps working everywhere, not only in the store
     this.store.write(this.queries.updateDevice(id, { secret_hash: secretHash }));
     row.secretHash = secretHash;
+    this.store.notify('registry', [`device:${id}`]);
     this.audit.record(actor, 'device.rotate_secret', `device:${id}`);
     this.emit('deviceChanged', publicDevice(row));
     this.emit('deviceRevoked', id);
@@ -216,6 +255,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const row = { id: input.id, role: input.role, scope: input.scope, name: input.name, disabled: false, createdAt: this.now(), tokenHash };
     this.store.write(this.queries.insertAccount({ id: row.id, role: row.role, scope: row.scope ?? null, name: row.name ?? null, token_hash: tokenHash, disabled: 0, created_at: row.createdAt }));
     this.cacheAccount(row);
+    this.store.notify('registry', [`account:${row.id}`]);
     this.audit.record(actor, 'account.create', `account:${row.id}`, input);
     const account = publicAccount(row);
     return token === undefined ? { account } : { account, token };
@@ -228,6 +268,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const next = { ...row, ...(patch.disabled === undefined ? {} : { disabled: patch.disabled }), ...(patch.name === undefined ? {} : { name: patch.name }) };
     this.store.write(this.queries.updateAccount(id, { disabled: next.disabled ? 1 : 0, name: next.name ?? null }));
     this.cacheAccount(next);
+    this.store.notify('registry', [`account:${id}`]);
     this.audit.record(actor, 'account.update', `account:${id}`, patch);
     if (next.disabled && !row.disabled) this.emit('accountRevoked', id);
     return publicAccount(next);
@@ -242,6 +283,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.store.write(this.queries.updateAccount(id, { token_hash: tokenHash }));
     this.accountsByToken.delete(row.tokenHash);
     this.cacheAccount({ ...row, tokenHash });
+    this.store.notify('registry', [`account:${id}`]);
     this.audit.record(actor, 'account.rotate_token', `account:${id}`);
     this.emit('accountRevoked', id);
     return token;
@@ -283,4 +325,12 @@ function publicDevice(row: DeviceRow): Device {
 function publicAccount(a: Account & { tokenHash?: string }): Account {
   const { tokenHash: _omit, ...account } = a;
   return account;
+}
+
+function siteOf(r: RegistryTables['sites']): Site {
+  return { id: r.id, name: r.name, companyId: r.company_id, address: r.address ?? undefined, createdAt: r.created_at };
+}
+
+function accountOf(r: RegistryTables['accounts']): Account & { tokenHash: string } {
+  return { id: r.id, role: r.role as Role, scope: r.scope ?? undefined, name: r.name ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at, tokenHash: r.token_hash };
 }

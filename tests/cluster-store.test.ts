@@ -39,6 +39,7 @@ describe('PostgreSQL restarted under QoS 1 load', () => {
     const device = await connectDevice(t, 'lift-pg-1', secret, { reconnectPeriod: 200 });
     const acked: Array<{ seq: number; at: number }> = [];
     const events: Array<Promise<number>> = [];
+    const readings: Array<Promise<void>> = [];
     let seq = 0;
     let running = true;
     const base = Date.now();
@@ -48,6 +49,7 @@ describe('PostgreSQL restarted under QoS 1 load', () => {
         const n = ++seq;
         const body = { ts: base + n, seq: n, mode: 'normal', running: false, direction: 'none', floor: n % 20, doorZone: true, door: 'closed', occupied: false, speed: 0, safetyCircuit: 'closed', powerOk: true };
         const p = publishAcked(device, 'devices/lift-pg-1/telemetry', body).then((at) => { acked.push({ seq: n, at }); });
+        readings.push(p);
         if (n % 10 === 0) events.push(publishAcked(device, 'devices/lift-pg-1/events', { type: 'alarm_button', ts: base + n }));
         await Promise.race([p, new Promise((r) => setTimeout(r, 5))]);
       }
@@ -81,7 +83,7 @@ describe('PostgreSQL restarted under QoS 1 load', () => {
     expect(lateAck).toBeGreaterThanOrEqual(restartedAt);
     running = false;
     await load;
-    await Promise.all(events);
+    await Promise.all([...events, ...readings]);
     expect(acked.length).toBe(seq);
     await waitFor(async () => (await fetch(`${t.httpUrl}/readyz`)).status === 200, 15_000, 50);
 
@@ -114,7 +116,7 @@ describe('too much waiting for an unreachable PostgreSQL', () => {
     const deferredBefore = await metric('gateway_ingest_deferred_total');
     // a device message is not taken: not acknowledged, and the broker ends the session
     let outcome = 'pending';
-    const closed = new Promise((resolve) => device.once('close', resolve));
+    const closed = new Promise<void>((resolve) => device.once('close', () => resolve()));
     publishAcked(device, 'devices/smoke-pg-1/telemetry', { smoke: 0.01, temperature: 22, battery: 90 })
       .then(() => { outcome = 'acknowledged'; }, () => { outcome = 'failed'; });
     await waitFor(async () => (await metric('gateway_ingest_deferred_total')) > deferredBefore, 15_000, 50);

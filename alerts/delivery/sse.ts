@@ -53,6 +53,19 @@ export class QueueStreams {
   };
 
   /**
+   * Another node appended to this queue (cluster mode): its streams here get what they have not
+   * had yet, read from the store in cursor order.
+   */
+  async catchUp(queue: string): Promise<void> {
+    const set = this.clients.get(queue);
+    if (!set || set.size === 0) return;
+    const after = Math.min(...[...set].map((c) => c.lastSent));
+    const rows = await this.queues.readRaw(queue, after, this.opts.pageLimit);
+    for (const r of rows) for (const c of set) this.send(c, r.cursor, r.event, r.payload);
+    if (rows.length === this.opts.pageLimit) await this.catchUp(queue);
+  }
+
+  /**
    * Throws a coded error when `principal` may not open one more stream. Call it before the response
    * is taken over, and `open` right after it in the same turn, so that nothing slips in between.
    */

@@ -86,6 +86,7 @@ export class WebhookDelivery {
   private readonly queries;
   private readonly audit: Pick<AuditLog, 'record'>;
   private readonly now: () => number;
+  private readonly timers: TimerSource | undefined;
 
   /** Reads (or sets) each webhook's cursor; `start` begins delivering. */
   static async open(db: Database, queues: QueueLog, configs: readonly WebhookConfig[], log: Logger,
@@ -112,10 +113,17 @@ export class WebhookDelivery {
     this.queries = webhookQueries(store.q);
     this.audit = options.audit;
     this.now = options.now ?? Date.now;
+    this.timers = options.timers;
   }
 
+  /** Starts delivering (again, after `close`: cluster mode gives delivery to whichever node leads). */
   start(): void {
-    for (const h of this.hooks) this.loops.push(this.run(h));
+    this.closed = false;
+    this.loops.length = 0;
+    for (const h of this.hooks) {
+      h.nap = new Wakeable(this.timers);
+      this.loops.push(this.run(h));
+    }
   }
 
   /** Lag per webhook (messages not yet delivered), for the metrics: against the queue heads this node has seen. */
@@ -124,9 +132,12 @@ export class WebhookDelivery {
     return this.hooks.map((h) => ({ id: h.config.id, lag: Math.max(0, (heads.get(h.config.queue) ?? 0) - h.cursor) }));
   }
 
-  readonly onMessage = (message: QueueMessage): void => {
-    for (const h of this.hooks) if (h.config.queue === message.queue && h.nap.sleeping === 'waiting') h.nap.wake();
-  };
+  readonly onMessage = (message: QueueMessage): void => this.wake(message.queue);
+
+  /** The queue has new messages (appended here, or on another node): its idle webhooks read them. */
+  wake(queue: string): void {
+    for (const h of this.hooks) if (h.config.queue === queue && h.nap.sleeping === 'waiting') h.nap.wake();
+  }
 
   private async run(h: Hook): Promise<void> {
     while (!this.closed) {

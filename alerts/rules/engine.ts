@@ -50,6 +50,12 @@ export interface RuleEngineDeps {
   log: Logger;
   /** When each device last sent valid data, on the same clock as `clock`. */
   presence: Pick<Presence, 'get'>;
+  /**
+   * Cluster mode: whether a device is connected to this node (only that node saves its rule state),
+   * and how much later than due the offline check raises (last-seen times reach the leader through
+   * the store, up to a few seconds late). Unset in the embedded mode: one node owns every device.
+   */
+  cluster?: { isLocal(deviceId: string): boolean; offlineGraceMs: number } | undefined;
 }
 
 function deviceInfo(d: Device): DeviceInfo {
@@ -82,6 +88,7 @@ const UPSERT_CHUNK = 64;
 /** The rule state's queries, the same for both stores. */
 export const ruleStateQueries = (q: Kysely<RuleStateTables>) => ({
   all: () => q.selectFrom('alert_rule_state').select(['device_id', 'first_seen_at', 'data']),
+  one: (deviceId: string) => q.selectFrom('alert_rule_state').select(['device_id', 'first_seen_at', 'data']).where('device_id', '=', deviceId),
   /** Inserts or replaces the rows (device ids must be distinct within one call: PostgreSQL refuses to update a row twice). */
   upsert: (rows: ReadonlyArray<RuleStateTables['alert_rule_state']>) => q.insertInto('alert_rule_state').values(rows)
     .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ first_seen_at: eb.ref('excluded.first_seen_at'), data: eb.ref('excluded.data') }))),
@@ -121,22 +128,27 @@ export class RuleEngine implements SlotHost {
       const device = this.deps.registry.getDevice(r.device_id);
       if (!device) continue;
       const s = this.create(device, r.first_seen_at, false);
-      // presence keeps the newest reading's timestamp, which is the newest one the rules evaluated
-      s.lastTs = this.deps.presence.get(device.id)?.latestAt ?? 0;
-      const data = JSON.parse(r.data) as { since?: number[]; active?: number[]; x?: Record<string, unknown> };
-      const n = s.since.length;
-      data.since?.forEach((v, i) => { if (i < n) s.since[i] = v; });
-      data.active?.forEach((v, i) => { if (i < n) s.active[i] = v ? 1 : 0; });
-      if (data.x) s.mod.restore(s, data.x);
-      for (let slot = 1; slot < n; slot++) {
-        if (s.since[slot] !== 0 && s.active[slot] === 0) this.schedule(s, slot, s.since[slot]! + s.mod.hold(s, slot));
-      }
+      this.restore(s, r);
       this.watchOffline(s);
     }
     if (this.deps.config.offline.includeNeverSeen) {
       for (const d of this.deps.registry.listDevices()) if (!this.states.has(d.id) && !d.disabled) this.watchOffline(this.create(d, now));
     }
     this.flush();
+  }
+
+  /** A saved state into `s`, with the timers of its conditions that were holding. */
+  private restore(s: RuleState, r: RuleStateTables['alert_rule_state']): void {
+    // presence keeps the newest reading's timestamp, which is the newest one the rules evaluated
+    s.lastTs = this.deps.presence.get(s.device.id)?.latestAt ?? 0;
+    const data = JSON.parse(r.data) as { since?: number[]; active?: number[]; x?: Record<string, unknown> };
+    const n = s.since.length;
+    data.since?.forEach((v, i) => { if (i < n) s.since[i] = v; });
+    data.active?.forEach((v, i) => { if (i < n) s.active[i] = v ? 1 : 0; });
+    if (data.x) s.mod.restore(s, data.x);
+    for (let slot = 1; slot < n; slot++) {
+      if (s.since[slot] !== 0 && s.active[slot] === 0) this.schedule(s, slot, s.since[slot]! + s.mod.hold(s, slot));
+    }
   }
 
   /** When the device last sent valid data (0: never), from presence. */
@@ -255,9 +267,13 @@ export class RuleEngine implements SlotHost {
 
   private checkOffline(s: RuleState, now: number): void {
     if (s.active[OFFLINE] === 1 || s.device.disabled) return;
+    // one node raises offline alerts for the cluster: the leader (it watches again when it takes the lead)
+    if (!this.deps.service.isLeading) return;
     const after = (s.params as { offlineAfter: number }).offlineAfter;
     const lastSeen = this.lastSeen(s);
-    const due = Math.max(lastSeen, s.firstSeenAt, this.startedAt) + after;
+    // a last-seen time read from the store may be late by the grace: the leader waits that much longer for those
+    const grace = this.deps.presence.get(s.device.id)?.heardElsewhere ? (this.deps.cluster?.offlineGraceMs ?? 0) : 0;
+    const due = Math.max(lastSeen, s.firstSeenAt, this.startedAt) + after + grace;
     if (due > now) return this.schedule(s, OFFLINE, due);
     s.active[OFFLINE] = 1;
     s.since[OFFLINE] = now;
@@ -303,11 +319,14 @@ export class RuleEngine implements SlotHost {
     if (this.dirty.length === 0 || !this.store.open) return;
     const list = this.dirty;
     this.dirty = [];
+    const cluster = this.deps.cluster;
     this.deps.service.atomically(() => {
       // one row per device (the last state saved wins, as it did row by row)
       const rows = new Map<string, RuleStateTables['alert_rule_state']>();
       for (const s of list) {
         s.dirty = false;
+        // in a cluster the node a device is connected to saves its state; the others' copies (the leader's offline watch) are not
+        if (cluster && !cluster.isLocal(s.device.id)) continue;
         const data = JSON.stringify({ since: Array.from(s.since), active: Array.from(s.active), x: s.mod.save(s) });
         rows.set(s.device.id, { device_id: s.device.id, first_seen_at: s.firstSeenAt, data });
       }
@@ -316,6 +335,55 @@ export class RuleEngine implements SlotHost {
         this.store.write(this.queries.upsert(i === 0 && all.length <= UPSERT_CHUNK ? all : all.slice(i, i + UPSERT_CHUNK)));
       }
     });
+  }
+
+  // ---- cluster mode ----
+
+  /**
+   * A device logs in here: its state is read from the store first, since the node it was connected
+   * to before may have changed it; the heap entries of the old copy find it replaced and do nothing.
+   */
+  async adopt(deviceId: string): Promise<void> {
+    const row = await this.store.get(this.queries.one(deviceId));
+    const device = this.deps.registry.getDevice(deviceId);
+    if (!row || !device) return;
+    const s = this.create(device, row.first_seen_at, false);
+    this.restore(s, row);
+    s.active[OFFLINE] = this.deps.service.hasActive(deviceId, 'device.offline') ? 1 : 0;
+  }
+
+  /** Another node changed an alert: an offline alert raised or ended elsewhere is this node's to know of. */
+  remoteAlert(a: { deviceId: string; type: string; state: string }, active: boolean): void {
+    if (a.type !== 'device.offline') return;
+    const s = this.states.get(a.deviceId);
+    if (!s) return;
+    if (active) s.active[OFFLINE] = 1;
+    else if (s.active[OFFLINE] === 1) {
+      s.active[OFFLINE] = 0;
+      s.since[OFFLINE] = 0;
+      this.watchOffline(s);
+    }
+  }
+
+  /** This node took the lead: it watches every known device for silence (the leader raises offline alerts). */
+  watchAll(): void {
+    for (const s of this.states.values()) {
+      s.active[OFFLINE] = this.deps.service.hasActive(s.device.id, 'device.offline') ? 1 : 0;
+      this.watchOffline(s);
+    }
+    if (this.deps.config.offline.includeNeverSeen) {
+      const now = this.deps.clock.now();
+      for (const d of this.deps.registry.listDevices()) if (!this.states.has(d.id) && !d.disabled) this.watchOffline(this.create(d, now));
+    }
+  }
+
+  /** Devices other nodes have heard from (the leader's view of last-seen times): each is watched. */
+  seen(deviceIds: Iterable<string>): void {
+    const now = this.deps.clock.now();
+    for (const id of deviceIds) {
+      const s = this.states.get(id) ?? this.stateFor(id, now);
+      if (s && s.queued[OFFLINE] === 0) this.watchOffline(s);
+    }
   }
 
   // ---- registry changes and schedules ----

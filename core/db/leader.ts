@@ -28,6 +28,7 @@ export class LeaderElection {
   private stopped = false;
   private busy = false;
   private tries = 0;
+  private firstAttempt: Promise<void> | undefined;
 
   constructor(private readonly opts: LeaderOptions) {}
 
@@ -36,8 +37,10 @@ export class LeaderElection {
   /** Attempts to take the lock so far (each a moment at which this node could have become leader). */
   get attempts(): number { return this.tries; }
 
-  start(): void {
-    void this.attempt();
+  /** Starts trying; resolves once the first attempt is over (led or not), so a lone node leads before it serves. */
+  start(): Promise<void> {
+    this.firstAttempt ??= this.attempt();
+    return this.firstAttempt;
   }
 
   private schedule(): void {

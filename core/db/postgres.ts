@@ -13,7 +13,7 @@
 import pg from 'pg';
 import type { Kysely } from 'kysely';
 import { compile, migrationFor, queryBuilder, type Migration, type Query } from './query.js';
-import { StoreUnavailableError, type Database, type Store, type WriteResult } from './store.js';
+import { StoreUnavailableError, type Database, type Notice, type NoticeTopic, type Store, type WriteResult } from './store.js';
 import { WriteBehind, type WriteBehindOptions } from './write-behind.js';
 
 const INT8_OID = 20;
@@ -92,6 +92,8 @@ function params(values: readonly unknown[]): unknown[] {
 
 export interface PostgresDatabaseOptions {
   connectionString: string;
+  /** This node's name: its own notices are not handed back to it. */
+  nodeId?: string;
   /** Connections of the pool (reads and the commit). */
   poolSize?: number;
   maxPendingWrites?: number;
@@ -121,7 +123,11 @@ export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promi
     onError: opts.onError,
     ...(opts.onCommit ? { onCommit: opts.onCommit } : {}),
     ...(opts.onFailure ? { onFailure: opts.onFailure } : {}),
+    onRefused: () => { for (const h of refusedHandlers) h(); },
   });
+  const refusedHandlers: Array<() => void> = [];
+  const node = opts.nodeId ?? `node-${process.pid}`;
+  let listener: NoticeListener | undefined;
   const ids = new Map<string, IdBlocks>();
   let closed = false;
   const idsOf = (table: string) => {
@@ -161,6 +167,10 @@ export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promi
     prepareIds(table: string): Promise<void> { return idsOf(table).fill(); }
     afterCommit(fn: () => void): void { writes.afterCommit(fn); }
     durable(): Promise<void> | undefined { return writes.durable(); }
+    notify(topic: NoticeTopic, ids: readonly string[]): void {
+      // NOTIFY is transactional: the others hear of it when (and only if) this batch commits
+      for (const chunk of noticeChunks(ids)) writes.write('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, JSON.stringify({ node, topic, ids: chunk })]);
+    }
   }
 
   return {
@@ -169,8 +179,15 @@ export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promi
     store: <Tables>() => new PgStore<Tables>(),
     health: () => ({ ok: writes.ok, dialect: 'postgres', pendingWrites: writes.pendingWrites, ...(writes.error ? { lastError: writes.error } : {}) }),
     get saturated() { return writes.saturated; },
+    listen(handler) {
+      listener ??= new NoticeListener(opts.connectionString, node, opts.onError);
+      listener.handlers.push(handler);
+      listener.start();
+    },
+    onRefused(handler) { refusedHandlers.push(handler); },
     async close(timeoutMs = 5000) {
       if (closed) return;
+      await listener?.stop();
       await writes.close(timeoutMs);
       closed = true;
       await pool.end().catch(() => undefined);
@@ -198,5 +215,96 @@ class IdBlocks {
       .then((r) => { for (const row of r.rows) this.ids.push(Number(row.id)); })
       .finally(() => { this.filling = null; });
     return this.filling;
+  }
+}
+
+const NOTICE_CHANNEL = 'gateway_changes';
+/** PostgreSQL refuses a NOTIFY payload of 8000 bytes or more: ids go out in chunks well under it. */
+const NOTICE_BYTES = 6000;
+
+function noticeChunks(ids: readonly string[]): string[][] {
+  const chunks: string[][] = [];
+  let chunk: string[] = [];
+  let bytes = 0;
+  for (const id of ids) {
+    const n = Buffer.byteLength(id) + 3;
+    if (bytes + n > NOTICE_BYTES && chunk.length > 0) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(id);
+    bytes += n;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
+/**
+ * LISTEN on a connection of its own (outside the pool: a pooled connection would stop listening
+ * when given back). A notice is delivered only to connections listening when it is sent, so after
+ * the connection was lost the handlers are told `resync`: they read again what they keep in memory.
+ */
+class NoticeListener {
+  readonly handlers: Array<(notice: Notice) => void> = [];
+  private client: pg.Client | undefined;
+  private started = false;
+  private stopped = false;
+  private timer: NodeJS.Timeout | undefined;
+  private lostOnce = false;
+
+  constructor(private readonly connectionString: string, private readonly node: string, private readonly onError: (err: unknown, what: string) => void) {}
+
+  start(): void {
+    if (this.started) return;
+    this.started = true;
+    void this.connect();
+  }
+
+  private async connect(): Promise<void> {
+    if (this.stopped) return;
+    const client = new pg.Client({ connectionString: this.connectionString });
+    client.on('error', (err) => this.lost(client, err));
+    client.on('end', () => this.lost(client, undefined));
+    client.on('notification', (m) => {
+      if (m.channel !== NOTICE_CHANNEL || !m.payload) return;
+      let parsed: { node: string; topic: NoticeTopic; ids: string[] };
+      try { parsed = JSON.parse(m.payload) as typeof parsed; } catch { return; }
+      if (parsed.node === this.node) return;
+      this.deliver({ topic: parsed.topic, ids: parsed.ids });
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${NOTICE_CHANNEL}`);
+      this.client = client;
+      if (this.lostOnce) this.deliver({ topic: 'resync' });
+    } catch (err) {
+      this.lost(client, err);
+    }
+  }
+
+  private deliver(notice: Notice): void {
+    for (const h of this.handlers) {
+      try { h(notice); } catch (err) { this.onError(err, 'notice handler failed'); }
+    }
+  }
+
+  private lost(client: pg.Client, err: unknown): void {
+    if (this.stopped || (this.client !== undefined && this.client !== client)) return;
+    if (err !== undefined) this.onError(err, 'notice connection lost; reconnecting');
+    this.client = undefined;
+    this.lostOnce = true;
+    client.end().catch(() => undefined);
+    if (this.timer) return;
+    this.timer = setTimeout(() => { this.timer = undefined; void this.connect(); }, 1000);
+    this.timer.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+    const client = this.client;
+    this.client = undefined;
+    if (client) await client.end().catch(() => undefined);
   }
 }

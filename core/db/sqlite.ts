@@ -56,6 +56,8 @@ export function sqliteDatabase(db: Db): GatewayDatabase & { readonly db: Db } {
     store: <Tables>() => new SqliteStore<Tables>(db),
     health: () => ({ ok: db.open, dialect: 'sqlite', pendingWrites: 0 }),
     saturated: false,
+    listen: () => {},
+    onRefused: () => {},
     async close() { if (db.open) db.close(); },
   };
 }
@@ -109,6 +111,8 @@ export class SqliteStore<Tables> implements Store<Tables> {
   afterCommit(fn: () => void): void { fn(); }
 
   durable(): undefined { return undefined; }
+
+  notify(): void {}
 
   migrate(module: string, steps: readonly Migration[]): void { migrate(this.db, module, steps); }
 

@@ -52,7 +52,21 @@ export interface Store<Tables> {
   afterCommit(fn: () => void): void;
   /** Undefined when everything written so far is durable; otherwise settles when it is (rejects if that commit failed). */
   durable(): Promise<void> | undefined;
+  /**
+   * Tells the other nodes that these entries changed, once the writes made so far commit (cluster
+   * mode: a NOTIFY in the same transaction; nothing on SQLite, where there are no other nodes).
+   */
+  notify(topic: NoticeTopic, ids: readonly string[]): void;
 }
+
+/** What a notice is about: alerts (ids), queues (names), registry entries (`site:`, `device:`, `account:` + id). */
+export type NoticeTopic = 'alerts' | 'queues' | 'registry';
+
+/**
+ * A change another node committed. `resync`: notices may have been missed (the listening
+ * connection was lost); whoever keeps a copy of the store in memory reads it again.
+ */
+export type Notice = { topic: NoticeTopic; ids: string[] } | { topic: 'resync' };
 
 /** How the store is doing, for `/readyz` and the metrics. */
 export interface StoreHealth {
@@ -78,8 +92,23 @@ export interface Database {
    * HTTP get 503).
    */
   readonly saturated: boolean;
+  /** Hears the other nodes' notices (cluster mode); never called on SQLite. */
+  listen(handler: (notice: Notice) => void): void;
+  /**
+   * A commit was refused for good (a conflict with another node's change): the memory of whoever
+   * wrote in it may no longer match the store, and should be read again.
+   */
+  onRefused(handler: () => void): void;
   /** Commits what is pending (or gives up after `timeoutMs`) and closes. */
   close(timeoutMs?: number): Promise<void>;
+}
+
+/** A write that found the row changed by someone else (another node): its commit is refused, and memory read again. */
+export class StoreConflictError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StoreConflictError';
+  }
 }
 
 /** A change could not be made durable: the store is unreachable, or refused it. */

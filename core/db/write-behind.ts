@@ -18,7 +18,7 @@
  */
 import pg from 'pg';
 import { backoffDelay, type BackoffOptions } from '../backoff.js';
-import { StoreUnavailableError, type WriteResult } from './store.js';
+import { StoreConflictError, StoreUnavailableError, type WriteResult } from './store.js';
 
 interface Write { sql: string; params: unknown[]; then?: ((r: WriteResult) => void) | undefined }
 
@@ -39,12 +39,15 @@ export interface WriteBehindOptions {
   onCommit?: (writes: number, seconds: number) => void;
   /** Each failed attempt: whether it will be retried. */
   onFailure?: (transient: boolean) => void;
+  /** A batch refused for good, after its waiters were failed. */
+  onRefused?: () => void;
 }
 
 const newBatch = (): Batch => ({ writes: [], after: [], waiters: [] });
 
 /** Failures worth committing the same batch again for: the connection, the server's state, a conflict of timing. */
 export function isTransient(err: unknown): boolean {
+  if (err instanceof StoreConflictError) return false;
   const code = (err as { code?: unknown } | null)?.code;
   // no SQLSTATE: a network error (ECONNREFUSED, ECONNRESET) or the driver's own ("Connection terminated")
   if (typeof code !== 'string' || !/^[0-9A-Z]{5}$/.test(code)) return true;
@@ -148,6 +151,7 @@ export class WriteBehind {
       for (const w of batch.waiters) w.reject(failure);
       this.inFlight = null;
       this.attempts = 0;
+      this.opts.onRefused?.();
       this.next();
       return;
     }

@@ -45,6 +45,12 @@ export interface BrokerDeps {
   audit: AuditLog;
   /** An account subscribed to its alert queue (the authorities' reads are audited, like over HTTP). */
   onQueueSubscribe?: ((principal: Principal, queue: string) => void) | undefined;
+  /** Cluster mode: Aedes' emitter and persistence shared through Redis (see redis.ts); replaces the SQLite persistence. */
+  transport?: { mq: unknown; persistence: unknown } | undefined;
+  /** The Aedes id, unique per node and per process run (see redis.ts); a random UUID when absent. */
+  nodeId?: string | undefined;
+  /** Before a device's session is accepted (cluster mode: its rule state is loaded from the store). */
+  beforeDevice?: ((deviceId: string) => Promise<void> | void) | undefined;
 }
 
 export class Broker {
@@ -77,6 +83,7 @@ export class Broker {
         return ctx && { type: 'device', ctx, epoch: this.epochOf('device', id), rate: this.bucketOf(id) };
       },
       accountIdentity: (principal) => ({ type: 'account', principal, epoch: this.epochOf('account', principal.id) }),
+      ...(deps.beforeDevice ? { beforeDevice: deps.beforeDevice } : {}),
       accepted: (stream) => {
         this.loggedIn(stream);
         stream.gwLoggedIn?.();
@@ -96,7 +103,9 @@ export class Broker {
       connectTimeout: config.mqtt.connectTimeoutMs,
       maxClientsIdLength: config.mqtt.maxClientIdLength,
       concurrency: config.mqtt.concurrency,
-      ...(config.mqtt.persistence === 'sqlite' ? { persistence: new SqlitePersistence(this.deps.db) } : {}),
+      ...(this.deps.nodeId ? { id: this.deps.nodeId } : {}),
+      ...(this.deps.transport ? { mq: this.deps.transport.mq, persistence: this.deps.transport.persistence }
+        : config.mqtt.persistence === 'sqlite' ? { persistence: new SqlitePersistence(this.deps.db) } : {}),
       authenticate: this.login.authenticate,
       authorizePublish: this.authorizePublish,
       authorizeSubscribe: this.authorizeSubscribe,

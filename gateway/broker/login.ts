@@ -39,6 +39,8 @@ export interface LoginDeps {
 /** What the broker makes of a login that checked out: the session's identity, and the connection's new state. */
 export interface LoginHooks {
   deviceIdentity(id: string): Identity | undefined;
+  /** Before a device's session is accepted: cluster mode loads its rule state, which another node may have changed. */
+  beforeDevice?(id: string): Promise<void> | void;
   accountIdentity(principal: Principal): Identity;
   accepted(stream: AddressedStream): void;
 }
@@ -146,6 +148,19 @@ export class Login {
     if (device.disabled) return this.refuse(client, callback, NOT_AUTHORIZED, 'disabled', id);
     // the client id must equal the device id, so one device cannot take over another's session
     if (client.id !== id) return this.refuse(client, callback, IDENTIFIER_REJECTED, 'client_id_mismatch', id);
+    const ready = this.hooks.beforeDevice?.(id);
+    if (ready instanceof Promise) {
+      ready.then(() => this.acceptDevice(client, id, callback), (err: unknown) => {
+        this.deps.log.error({ err, deviceId: id }, 'device state could not be loaded; login refused (the device retries)');
+        this.refuse(client, callback, SERVER_UNAVAILABLE, 'store_unavailable', id);
+      });
+      return;
+    }
+    this.acceptDevice(client, id, callback);
+  }
+
+  private acceptDevice(client: GatewayClient, id: string, callback: AuthCallback): void {
+    if (client.closed) return;
     const identity = this.hooks.deviceIdentity(id);
     if (!identity) return this.refuse(client, callback, BAD_USERNAME_OR_PASSWORD, 'unknown_user');
     this.accept(client, identity, callback);

@@ -1,0 +1,183 @@
+/**
+ * The MQTT layer of cluster mode: several gateway processes behind a TCP load balancer share one
+ * Redis, so that it does not matter which of them a device or an account is connected to.
+ *
+ * - The emitter (mqemitter-redis) is Aedes' message bus. Every publish, also one whose subscribers
+ *   are all on this node, goes out as a Redis PUBLISH on the message's topic and comes back through
+ *   this node's PSUBSCRIBE/SUBSCRIBE connection (there is no local shortcut), so a publish on node A
+ *   reaches live subscribers on node B. Aedes' own cluster traffic rides on it too: `$SYS/{id}/new/clients`
+ *   (a client id connecting on one node closes its session on the others), heartbeats, and the
+ *   persistence's `$SYS/sub/+` subscription broadcasts. Redis pub/sub keeps nothing: a message is
+ *   delivered only to the nodes subscribed at that moment.
+ * - The persistence (aedes-persistence-redis) holds what must outlive a connection and a node:
+ *   persistent sessions' subscriptions (`client:{id}` hashes, `clients` set), their offline queues
+ *   (`outgoing:{id}` lists of `packet:{broker}:{counter}` keys, each packet with a count of the queues
+ *   holding it), QoS 2 packets in flight (`incoming:{id}`), retained messages (`retained` hash) and
+ *   wills (`will:{broker}:{id}`). Each node also keeps every persistent subscription in an in-memory
+ *   trie (loaded from Redis at setup, kept current through the `$SYS/sub/+` broadcasts): a QoS 1 publish
+ *   asks it which offline queues to append to without a Redis round trip. A SUBSCRIBE of a persistent
+ *   session is acknowledged only after its own broadcast came back through Redis.
+ *
+ * When Redis is unreachable (ioredis 5 defaults; read in the three libraries and measured): every
+ * connection reconnects forever (50 ms more per attempt, at most 2 s apart) and queues commands
+ * meanwhile; a command still queued after 20 reconnection attempts (about 10 s) fails. So everything
+ * that needs Redis (a CONNECT, a SUBSCRIBE, a publish) waits, then fails, and Aedes closes that
+ * client's connection. Aedes writes a client's QoS 1 PUBACK before it publishes the message, so such
+ * a message was acknowledged and is lost (a device's readings are not: the ingest pipeline stored them
+ * before the PUBACK; their live copies and the alert queues' messages are). Nothing reaches any
+ * subscriber meanwhile, not even one on the same node, and what other nodes published while this
+ * node's subscriber connection was down is never delivered live (a persistent session finds it in its
+ * queue at its next connect). Back, the subscriber connection resubscribes by itself. The emitter
+ * reports connection errors on its `state` emitter, which throws when nobody listens: here they go to
+ * `onError`. Closing a broker whose clients hold subscriptions waits for Redis as well (tens of
+ * seconds); this module bounds only its own part. A Redis that restarts empty (no AOF/RDB) loses the
+ * sessions while the nodes' tries keep their subscriptions until the nodes restart: give it persistence.
+ *
+ * Startup waits until all three connections are ready and fails after `connectTimeoutMs`. The Aedes
+ * `id` of each node must be unique per process run, not only per host: offline packets are stored
+ * as `packet:{brokerId}:{counter}` with a counter that starts again at 0, so a node restarting under
+ * the same id would overwrite packets still queued for offline sessions.
+ */
+import { createRequire } from 'node:module';
+import type { EventEmitter } from 'node:events';
+import { Redis, type RedisOptions } from 'ioredis';
+import mqemitterRedis from 'mqemitter-redis';
+import type MemoryPersistence from 'aedes-persistence/types/asyncPersistence.js';
+
+const require = createRequire(import.meta.url);
+
+/** aedes-persistence 11's promise interface (what Aedes 1.x calls), which aedes-persistence-redis 12 implements. */
+export type AsyncPersistence = Pick<MemoryPersistence, keyof MemoryPersistence>;
+export type RedisEmitter = mqemitterRedis.MQEmitterRedis;
+
+interface RedisPersistenceOptions {
+  /** The connection it uses (instead of building one from these options); its `destroy` disconnects it. */
+  conn: Redis;
+  /** Packets of an offline queue sent at one (re)connect: the rest wait for the next one. Default 1000. */
+  maxSessionDelivery?: number;
+}
+/** The package's main export: its async implementation behind aedes-persistence's callback/promise wrapper. */
+const redisPersistence = require('aedes-persistence-redis') as (opts: RedisPersistenceOptions) => AsyncPersistence;
+
+export interface RedisTransportOptions {
+  /** Names this node's Redis connections (`CLIENT LIST`); use the same value as the Aedes id. */
+  nodeId: string;
+  /** Aedes' `concurrency` (listener calls in flight per emitter); Aedes' default is 100. */
+  concurrency?: number;
+  /** How long startup waits for Redis. Default 10 s. */
+  connectTimeoutMs?: number;
+  /** Connection errors (refused, reset…), one per failed attempt while Redis is away. */
+  onError?: (err: Error, connection: 'emitter' | 'persistence') => void;
+}
+
+export interface RedisTransport {
+  /** Aedes' `mq` option. */
+  mq: RedisEmitter;
+  /** Aedes' `persistence` option. */
+  persistence: AsyncPersistence;
+  /** Call after the broker is closed: destroys the persistence and closes the emitter, bounded in time even with Redis gone. */
+  close(): Promise<void>;
+}
+
+/** How long a close waits for Redis to answer QUIT / PUNSUBSCRIBE before dropping the sockets. */
+const CLOSE_GRACE_MS = 2000;
+
+function redactedUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.toString();
+  } catch {
+    return '(invalid Redis URL)';
+  }
+}
+
+/** Resolves once the connection is ready; rejects after `ms` with its last error. */
+function ready(conn: Redis, ms: number): Promise<void> {
+  if (conn.status === 'ready') return Promise.resolve();
+  return new Promise((resolve, reject) => {
+    let last: Error | undefined;
+    const onError = (err: Error) => { last = err; };
+    const finish = (err?: Error) => {
+      clearTimeout(timer);
+      conn.off('ready', onReady);
+      conn.off('error', onError);
+      if (err) reject(err); else resolve();
+    };
+    const onReady = () => finish();
+    const timer = setTimeout(() => finish(new Error(`not ready after ${ms} ms${last ? `: ${last.message}` : ''}`)), ms);
+    conn.on('error', onError);
+    conn.once('ready', onReady);
+  });
+}
+
+function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, ms);
+    p.then(() => undefined, () => undefined).finally(() => { clearTimeout(timer); resolve(); });
+  });
+}
+
+export async function createRedisTransport(url: string, opts: RedisTransportOptions): Promise<RedisTransport> {
+  const name = opts.nodeId.replace(/[^A-Za-z0-9._:-]/g, '_');
+  const onError = opts.onError ?? (() => undefined);
+  const connection = (role: string, extra: RedisOptions = {}) => new Redis(url, { connectionName: `${name}:${role}`, ...extra });
+  // mqemitter-redis turns auto-pipelining on for connections it builds itself; we build them to name them
+  const pubConn = connection('mq-pub', { enableAutoPipelining: true });
+  const subConn = connection('mq-sub');
+  const db = connection('persistence');
+  db.on('error', (err: Error) => onError(err, 'persistence'));
+
+  const mq = mqemitterRedis({
+    pubConn, subConn,
+    concurrency: opts.concurrency ?? 100,
+    // as Aedes' default emitter: `a/#` matches `a` [MQTT-4.7.1-3]
+    matchEmptyLevels: true,
+  });
+  // the emitter forwards its connections' errors here, and an EventEmitter without an 'error' listener throws
+  (mq as unknown as { state: EventEmitter }).state.on('error', (err: Error) => onError(err, 'emitter'));
+
+  /** Drops the emitter's sockets without QUIT; a connection between two reconnection attempts never reports its end, so this does not wait for it. */
+  const dropEmitter = (): Promise<void> => {
+    pubConn.disconnect();
+    subConn.disconnect();
+    return new Promise((resolve) => (mq as unknown as { _close(cb: () => void): void })._close(() => resolve()));
+  };
+  // The emitter's close sends QUIT and waits for both connections to end: with Redis gone and commands
+  // queued it would wait forever, and Aedes' close waits for it. Bounded here.
+  let emitterClosed: Promise<void> | undefined;
+  const quitEmitter = mq.close.bind(mq);
+  const closeEmitter = (): Promise<void> => {
+    emitterClosed ??= new Promise<void>((resolve) => {
+      const timer = setTimeout(() => { void dropEmitter().then(resolve); }, CLOSE_GRACE_MS);
+      quitEmitter(() => { clearTimeout(timer); resolve(); });
+    });
+    return emitterClosed;
+  };
+  mq.close = (cb: () => void) => { void closeEmitter().then(cb); };
+
+  const persistence = redisPersistence({ conn: db });
+
+  let closing: Promise<void> | undefined;
+  const close = (): Promise<void> => {
+    closing ??= (async () => {
+      // the persistence unsubscribes `$SYS/sub/+` through the broker and the emitter, then drops its connection;
+      // it throws when it was never set up (the broker did not start)
+      await withTimeout(persistence.destroy(), CLOSE_GRACE_MS);
+      db.disconnect();
+      await closeEmitter();
+    })();
+    return closing;
+  };
+
+  const timeout = opts.connectTimeoutMs ?? 10_000;
+  try {
+    await Promise.all([ready(pubConn, timeout), ready(subConn, timeout), ready(db, timeout)]);
+  } catch (err) {
+    db.disconnect();
+    emitterClosed = dropEmitter();
+    await emitterClosed;
+    throw new Error(`Redis at ${redactedUrl(url)} is unreachable: ${(err as Error).message}`, { cause: err });
+  }
+  return { mq, persistence, close };
+}
