@@ -398,9 +398,13 @@ export class AlertLedger {
     return out;
   }
 
+  /**
+   * The store's copy replaces this node's: reads wait for this node's earlier writes, so the store
+   * holds them (or refused them). A change made here while the read was under way may be replaced
+   * by the older copy; its next update then finds the store moved on, is refused, and reads again.
+   */
   private take(a: Alert): { before: Readonly<Alert> | undefined; after: Readonly<Alert> } {
     const before = this.activeById.get(a.id);
-    if (before && before.updatedAt > a.updatedAt) return { before, after: before };
     if (ACTIVE_STATES.has(a.state)) {
       if (before && activeKey(before.deviceId, before.type, before.subject) !== activeKey(a.deviceId, a.type, a.subject)) this.active.delete(activeKey(before.deviceId, before.type, before.subject));
       this.remember(a);

@@ -151,6 +151,15 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   // cluster mode: what the other nodes commit reaches this node's memory, and one node leads the timers
   let leader: LeaderElection | undefined;
+  const nodes = new NodeDirectory({
+    store: database.store(), nodeId, version: VERSION,
+    connections: () => {
+      const devices = presence.localCount;
+      return { devices, agencies: Math.max(0, broker.aedes.connectedClients - devices), streams: streams.total };
+    },
+    isLeader: () => leader?.isLeader ?? true,
+    onError: (err, what) => log.warn({ err }, what),
+  });
   let presenceSince = 0;
   let takingLead: Promise<void> | undefined;
   let pullTimer: NodeJS.Timeout | undefined;
@@ -175,6 +184,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       retryMs: 1000,
       onChange: (leading) => {
         log.info({ nodeId, leading }, leading ? 'this node now runs the cluster-wide timers' : 'this node no longer runs the cluster-wide timers');
+        // the directory shows the new leader now, not at the next heartbeat
+        void nodes.beat();
         if (leading) {
           // the last-seen times of every device first, so that no device is judged silent on this node's partial view
           takingLead = pull().catch((err: unknown) => log.error({ err }, 'reading last-seen times failed')).finally(() => alerts.setLeading(leader?.isLeader ?? false));
@@ -191,15 +202,6 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     }, config.presence.persistIntervalMs);
     pullTimer.unref();
   }
-  const nodes = new NodeDirectory({
-    store: database.store(), nodeId, version: VERSION,
-    connections: () => {
-      const devices = presence.localCount;
-      return { devices, agencies: Math.max(0, broker.aedes.connectedClients - devices), streams: streams.total };
-    },
-    isLeader: () => leader?.isLeader ?? true,
-    onError: (err, what) => log.warn({ err }, what),
-  });
   nodes.start();
 
   const changes = database.store<unknown>();

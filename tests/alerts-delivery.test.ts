@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AlertWatcher, account, addDevice, event, persistentAgency, startAlertGateway, type TestDevice } from './harness/alerts.js';
 import { waitFor, type TestGateway } from './harness/gateway.js';
 import { webhookSignature } from '../alerts/index.js';
+import { sseEvents } from './harness/sse.js';
 
 interface Msg { cursor: number; queue: string; event: string; alert: { id: number; type: string; deviceId: string } }
 
@@ -145,28 +146,6 @@ describe('HTTP pull', () => {
   });
 });
 
-/** Reads server-sent events from a fetch response. */
-async function* sseEvents(res: Response): AsyncGenerator<{ id: string; event: string; data: string }> {
-  const reader = res.body!.getReader();
-  const decoder = new TextDecoder();
-  let buf = '';
-  for (;;) {
-    const { value, done } = await reader.read();
-    if (done) return;
-    buf += decoder.decode(value, { stream: true });
-    let i;
-    while ((i = buf.indexOf('\n\n')) >= 0) {
-      const block = buf.slice(0, i);
-      buf = buf.slice(i + 2);
-      const f: Record<string, string> = {};
-      for (const line of block.split('\n')) {
-        const m = /^([a-z]+): ?(.*)$/.exec(line);
-        if (m) f[m[1]!] = m[2]!;
-      }
-      if (f.data !== undefined) yield { id: f.id ?? '', event: f.event ?? 'message', data: f.data };
-    }
-  }
-}
 
 describe('server-sent events', () => {
   it('delivers live, and resumes after Last-Event-ID without a gap', async () => {

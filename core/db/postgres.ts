@@ -141,13 +141,14 @@ export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promi
     readonly q: Kysely<Tables> = queryBuilder<Tables>('postgres');
     get open(): boolean { return !closed; }
     migrate(module: string, steps: readonly Migration[]): Promise<void> { return direct.migrate(module, steps); }
-    // a read sees this node's writes made before it (an action's answer shows its own history entry)
+    // A read sees this node's writes made before it (an action's answer shows its own history
+    // entry); if their commit was refused, it reads what the store holds instead.
     async all<R>(query: Query<R>): Promise<R[]> {
-      await writes.durable();
+      await writes.durable()?.catch(() => undefined);
       return direct.all(query);
     }
     async get<R>(query: Query<R>): Promise<R | undefined> {
-      await writes.durable();
+      await writes.durable()?.catch(() => undefined);
       return direct.get(query);
     }
     write(query: Query, then?: (r: WriteResult) => void): void {
