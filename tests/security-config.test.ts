@@ -37,6 +37,16 @@ describe('placeholder secrets', () => {
     expect(problems.map((p) => p.split(':')[0])).toEqual(['adminToken (ADMIN_TOKEN)', 'seed.devices.0.secret']);
   });
 
+  it('refuses the example PostgreSQL password inside DATABASE_URL, as compose builds it', () => {
+    expect(ENV_EXAMPLE.POSTGRES_PASSWORD).toMatch(/change-me/);
+    const url = `postgres://gateway:${ENV_EXAMPLE.POSTGRES_PASSWORD}@postgres:5432/gateway`;
+    const problems = problemsOf(() => loadConfig({ ADMIN_TOKEN: 'a1b2c3d4e5f60718293a4b5c6d7e8f90', DATABASE_URL: url }));
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^cluster\.databaseUrl \(DATABASE_URL\): .*openssl rand -hex 32/);
+    // and the message does not repeat the URL (it holds the password)
+    expect(problems[0]).not.toContain(ENV_EXAMPLE.POSTGRES_PASSWORD!);
+  });
+
   it('accepts a real secret', () => {
     expect(problemsOf(() => loadConfig({ ADMIN_TOKEN: 'a1b2c3d4e5f60718293a4b5c6d7e8f90' }))).toEqual([]);
   });
