@@ -11,6 +11,7 @@ import { startPostgres, type PostgresHandle } from './harness/postgres.js';
 import { startRedis, type RedisHandle } from './harness/redis.js';
 import { connect, connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
 import { sseEvents } from './harness/sse.js';
+import { ManualClock } from '../core/clock.js';
 
 let pgServer: PostgresHandle;
 let redis: RedisHandle;
@@ -139,3 +140,38 @@ async function metric(t: TestGateway, name: string): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith(`${name} `));
   return line ? Number(line.split(' ').pop()) : NaN;
 }
+
+describe('rule state follows the device', () => {
+  it('a condition that started holding on node A raises on node B once the device moved there, when its hold is over', async () => {
+    // two more nodes on one manual clock: the hold is judged on the same time on both
+    const clock = new ManualClock(Date.parse('2025-06-02T08:00:00Z'));
+    const settings = (nodeId: string) => ({ cluster: { databaseUrl: pgServer.url, redisUrl: redis.url, nodeId }, alerts: { schedules: { runAtStart: false } } });
+    const c = await startTestGateway(settings('node-c'), {}, { clock });
+    const d = await startTestGateway(settings('node-d'), {}, { clock });
+    try {
+      const secret = await registerDevice(c, { id: 'pump-m1', kind: 'water_pump', siteId: 'site-m1', companyId: 'co-m1' });
+      await waitFor(() => d.gw.registry.getDevice('pump-m1') !== undefined, 5000, 10);
+      const normal = { inletPressure: 0.18, outletPressure: 0.45, tankLevel: 2.6, pumpsRunning: 2, pumpFault: false, flooded: false, doorOpen: false, turbidity: 0.3, chlorine: 0.4, ph: 7.2 };
+      const onC = await connectDevice(c, 'pump-m1', secret);
+      await publish(onC, 'devices/pump-m1/telemetry', normal);
+      // the outlet pressure drops: the condition holds from now, and raises after 60 s
+      await publish(onC, 'devices/pump-m1/telemetry', { ...normal, outletPressure: 0.05 });
+      clock.advance(40_000);
+      await onC.endAsync();
+      const onD = await connectDevice(d, 'pump-m1', secret);
+      clients.push(onD);
+      await publish(onD, 'devices/pump-m1/telemetry', { ...normal, outletPressure: 0.05 });
+      const open = async () => (await d.api('GET', '/api/v1/alerts?deviceId=pump-m1&type=water.outlet_pressure_low')).body.items as unknown[];
+      // 40 s in: not yet, on either node
+      expect(await open()).toEqual([]);
+      clock.advance(21_000);
+      // 61 s after it started on node C, node D raises it (a fresh start on D would wait until 100 s)
+      const raised = await waitFor(async () => ((await open()).length > 0 ? await open() : undefined), 5000, 20);
+      expect(raised).toHaveLength(1);
+      expect(raised[0]).toMatchObject({ count: 1, state: 'open' });
+    } finally {
+      await c.dispose();
+      await d.dispose();
+    }
+  });
+});

@@ -256,6 +256,8 @@ export class RuleEngine implements SlotHost {
     if (s.queued[slot]! <= now) s.queued[slot] = 0;
     if (this.states.get(s.device.id) !== s) return;
     if (slot === OFFLINE) return this.checkOffline(s, now);
+    // in a cluster a condition's timer runs on the node the device is connected to (it read the state at login)
+    if (this.deps.cluster && !this.deps.cluster.isLocal(s.device.id)) return;
     const since = s.since[slot]!;
     if (since === 0 || s.active[slot] === 1) return;
     const due = since + s.mod.hold(s, slot);

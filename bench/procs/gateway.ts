@@ -1,5 +1,5 @@
 /** The gateway under test, in its own process, built by the same composition root as `npm start`. */
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../gateway/config.js';
@@ -12,6 +12,8 @@ let gw: Gateway | undefined;
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 const dataDir = process.env.BENCH_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'bench-gw-'));
+// a directory made here (not given by the parent, which removes its own) goes with the process
+if (!process.env.BENCH_DATA_DIR) process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
 
 function counter(name: string): Promise<number> {
   return gw!.metrics.registry.getSingleMetric(name)!.get().then((m) => m.values.reduce((a, v) => a + v.value, 0));
@@ -26,8 +28,11 @@ serve({
     }));
     return gw.ports();
   },
-  /** Registers devices straight in the registry (the API path is tested elsewhere; here it would only add setup time). */
-  register(args: { prefix: string; count: number; kinds: DeviceKind[]; sites: number }) {
+  /**
+   * Registers devices straight in the registry (the API path is tested elsewhere; here it would only add setup time).
+   * Answers once the rows are durable: in cluster mode (PostgreSQL) the other nodes can then read them.
+   */
+  async register(args: { prefix: string; count: number; kinds: DeviceKind[]; sites: number }) {
     const out: Array<{ id: string; secret: string; kind: DeviceKind }> = [];
     for (let s = 0; s < args.sites; s++) {
       const id = `${args.prefix}-site-${s}`;
@@ -39,10 +44,18 @@ serve({
       const { secret } = gw!.registry.createDevice({ id, kind, siteId: `${args.prefix}-site-${i % args.sites}`, maintenanceUnitId: 'bench-mu' }, 'bench');
       out.push({ id, secret: secret!, kind });
     }
+    await gw!.database.store().durable();
     return out;
   },
-  account(args: { id: string; role: 'market-supervision' }) {
-    return gw!.registry.createAccount({ id: args.id, role: args.role }, 'bench').token;
+  async account(args: { id: string; role: 'market-supervision' }) {
+    const { token } = gw!.registry.createAccount({ id: args.id, role: args.role }, 'bench');
+    await gw!.database.store().durable();
+    return token;
+  },
+  /** Whether this node's registry has these devices and accounts (cluster mode: another node registered them). */
+  knows(args: { devices?: string[]; accounts?: string[] }) {
+    return (args.devices ?? []).every((id) => gw!.registry.getDevice(id) !== undefined)
+      && (args.accounts ?? []).every((id) => gw!.registry.getAccount(id) !== undefined);
   },
   /** Event-loop delay percentiles (ms) since the last reset: how long a message can wait for its turn. */
   async loopDelay(args: { reset?: boolean } = {}) {

@@ -4,6 +4,9 @@
  * numbers (RSS, counters) without sharing an event loop with them.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 type Handler = (args: any) => Promise<unknown> | unknown; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -19,6 +22,8 @@ export function serve(handlers: Record<string, Handler>): void {
       process.send!({ id: msg.id, error: err instanceof Error ? err.message : String(err) });
     }
   });
+  // the benchmark is gone (crashed, killed): do not outlive it
+  process.once('disconnect', () => process.exit(1));
   process.send!({ id: 0, result: 'ready' });
 }
 
@@ -28,9 +33,33 @@ export interface Proc {
   stop(): Promise<void>;
 }
 
+export interface SpawnOptions {
+  /** Each line the child prints (stdout and stderr) goes here instead of to this process's output. */
+  onLine?: (line: string) => void;
+  /** A fresh temp directory, passed as BENCH_DATA_DIR, removed when the child has exited. */
+  dataDir?: boolean;
+}
+
 /** In the parent: start a child script and wait until it is ready. */
-export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}): Promise<Proc> {
-  const child = fork(script, [], { execArgv, env: { ...process.env, ...env }, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.ProcessEnv = {}, opts: SpawnOptions = {}): Promise<Proc> {
+  const dataDir = opts.dataDir ? mkdtempSync(join(tmpdir(), 'bench-gw-')) : undefined;
+  const child = fork(script, [], {
+    execArgv, env: { ...process.env, ...env, ...(dataDir ? { BENCH_DATA_DIR: dataDir } : {}) },
+    stdio: ['ignore', opts.onLine ? 'pipe' : 'inherit', opts.onLine ? 'pipe' : 'inherit', 'ipc'],
+  });
+  if (dataDir) child.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
+  if (opts.onLine) {
+    const onLine = opts.onLine;
+    for (const stream of [child.stdout!, child.stderr!]) {
+      let rest = '';
+      stream.on('data', (d: Buffer) => {
+        const lines = (rest + d.toString()).split('\n');
+        rest = lines.pop()!;
+        for (const l of lines) if (l) onLine(l);
+      });
+      stream.on('end', () => { if (rest) onLine(rest); rest = ''; });
+    }
+  }
   let next = 1;
   const pending = new Map<number, { resolve: (v: any) => void; reject: (e: Error) => void }>(); // eslint-disable-line @typescript-eslint/no-explicit-any
   return new Promise((resolve, reject) => {
@@ -44,7 +73,7 @@ export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.P
             child.send({ id, cmd, args });
           }),
           stop: () => new Promise<void>((res) => {
-            if (child.exitCode !== null) return res();
+            if (child.exitCode !== null || child.signalCode !== null) return res();
             child.once('exit', () => res());
             child.kill('SIGTERM');
             setTimeout(() => child.kill('SIGKILL'), 5000).unref();
@@ -58,9 +87,10 @@ export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.P
       if (msg.error) p.reject(new Error(msg.error));
       else p.resolve(msg.result);
     });
-    child.once('exit', (code) => {
-      reject(new Error(`${script} exited with ${code} before it was ready`));
-      for (const p of pending.values()) p.reject(new Error(`${script} exited with ${code}`));
+    child.once('exit', (code, signal) => {
+      const how = signal ? `signal ${signal}` : `code ${code}`;
+      reject(new Error(`${script} exited with ${how} before it was ready`));
+      for (const p of pending.values()) p.reject(new Error(`${script} exited with ${how}`));
     });
   });
 }

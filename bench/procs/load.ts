@@ -45,10 +45,11 @@ serve({
   /**
    * Alert latency: elevators each report a trapped passenger, one after another; an agency
    * subscriber on alerts/market-supervision notes when each `raised` arrives. Publisher and
-   * subscriber share this process, so both ends read the same clock.
+   * subscriber share this process, so both ends read the same clock. `agencyUrl` (default `url`)
+   * puts the subscriber on another node of a cluster than the elevators.
    */
-  async latency(args: { url: string; agency: { id: string; token: string }; elevators: Array<{ id: string; secret: string }>; intervalMs: number }) {
-    const agency = await mqtt.connectAsync(args.url, { clientId: args.agency.id, username: args.agency.id, password: args.agency.token, reconnectPeriod: 0 });
+  async latency(args: { url: string; agencyUrl?: string; agency: { id: string; token: string }; elevators: Array<{ id: string; secret: string }>; intervalMs: number }) {
+    const agency = await mqtt.connectAsync(args.agencyUrl ?? args.url, { clientId: args.agency.id, username: args.agency.id, password: args.agency.token, reconnectPeriod: 0 });
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
     agency.on('message', (_topic, payload) => {
