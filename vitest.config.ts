@@ -1,7 +1,8 @@
 import { defineConfig } from 'vitest/config';
 
 /**
- * The suites that also run with every gateway on PostgreSQL (cluster mode's store): everything that
+ * The suites that also run with every gateway in cluster mode (on PostgreSQL, with its MQTT sessions
+ * and fan-out on a Redis of its own; tests/harness/gateway.ts): everything that
  * goes through the store (registry, ingest, alerts, queues, delivery, restarts). The others test
  * parts that do not touch it (simulators, the Influx writer, config parsing, the broker's guards),
  * or SQLite itself (alerts-commit.test.ts makes SQLite statements fail with a trigger; PostgreSQL's

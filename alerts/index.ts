@@ -20,7 +20,7 @@ import { TimerHeap } from './heap.js';
 import { AlertLedger } from './ledger.js';
 import { QueueLog } from './queues.js';
 import { AlertService } from './service.js';
-import { RuleEngine, RULE_STATE_MIGRATIONS, type RuleStateTables } from './rules/engine.js';
+import { RuleEngine, RULE_STATE_MIGRATIONS, type ClusterView, type RuleStateTables } from './rules/engine.js';
 import { MqttDelivery, type MqttPublisher } from './delivery/mqtt.js';
 import { QueueStreams } from './delivery/sse.js';
 import { WebhookDelivery } from './delivery/webhooks.js';
@@ -58,7 +58,7 @@ export interface AlertsDeps {
    * Cluster mode (docs/cluster.md): which devices are connected here, how late the leader may raise
    * an offline alert, and whether this node starts as the leader (false: it waits for `setLeading`).
    */
-  cluster?: { isLocal(deviceId: string): boolean; offlineGraceMs: number } | undefined;
+  cluster?: ClusterView | undefined;
 }
 
 export interface Alerts {

@@ -12,6 +12,7 @@ import type { LoadSummary } from '../simulators/load.js';
 import type { DeviceKind } from '../ingest/index.js';
 import { startInfluxd, type InfluxdHandle } from './influxd.js';
 import { measureAlertLatency, type LatencyResult } from './latency.js';
+import { measureCluster, rssOf, type ClusterResults } from './cluster.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -21,16 +22,25 @@ Measures, on this machine, in one run / 在本机一次运行中测量:
   3. alert latency p50/p95/p99: device publish → agency MQTT subscriber, at half the measured maximum
   4. resident memory per idle connected device, and the connect rate
   5. replay of the backlog of an InfluxDB outage, as a multiple of the ingest rate
+  6. with --cluster: cluster mode (docs/cluster.md) with 1, 2 and 3 gateway node processes on one
+     private PostgreSQL, Redis and influxd: ingest (publishers spread evenly over the nodes, each
+     connected straight to one node), alert latency device on node 1 → agency on node N at half
+     that throughput, and each node's RSS, next to the single-process ingest as the baseline.
+     On a small machine the nodes share its cores with PostgreSQL, Redis, influxd and the load
+     generator: the rows show what cluster mode costs there and that it works, not how it scales.
 
 Options:
   --quick              short phases (under 2 minutes in all)
+  --cluster            measure cluster mode (phases ingest,influx,cluster unless --only is given;
+                       about 6 minutes, 2 with --quick); needs postgresql and redis-server installed
+  --nodes <list>       node counts for --cluster (default 1,2,3)
   --duration <s>       seconds per throughput phase (default 20, quick 6)
   --publishers <n>     publishing devices (default 50)
   --idle <n>           idle devices for the memory phase (default 5000, quick 1000)
   --outage <s>         InfluxDB outage length (default 60, quick 10)
   --latency-rate <n>   background msg/s for the latency phase (default: half the measured ingest)
   --no-influx          skip the InfluxDB phases even if influxd is installed
-  --only <list>        comma-separated phases: raw,ingest,influx,latency,memory,outage
+  --only <list>        comma-separated phases: raw,ingest,influx,latency,memory,outage,cluster
   --out <dir>          results folder (default bench/results)
   -h, --help           this help
 `;
@@ -43,19 +53,22 @@ const UNLIMITED = 1_000_000;
 
 interface Results {
   startedAt: string;
-  machine: { cpus: number; node: string };
+  /** loadAvg: the 1-minute load average at the start (other processes competing for the cores) and at the end (the benchmark's own load included). */
+  machine: { cpus: number; node: string; loadAvg?: { start: number; end?: number } };
   options: Record<string, unknown>;
   raw?: { relayRate: number; ackRate: number; summary: Partial<LoadSummary> };
   ingest?: { embedded?: IngestResult; influx?: IngestResult };
   latency?: LatencyResult;
   memory?: { devices: number; gatewayBytesPerDevice: number; rawBytesPerDevice: number; gatewayConnectRate: number; rawConnectRate: number };
   outage?: { outageSeconds: number; backlogPoints: number; replaySeconds: number; replayRate: number; ingestRate: number; multiple: number };
+  cluster?: ClusterResults;
   targets: Array<{ target: string; value: string; met: boolean | null }>;
 }
-interface IngestResult { storedRate: number; ackRate: number; ratioToRaw: number; rejected: number; summary: Partial<LoadSummary> }
+interface IngestResult { storedRate: number; ackRate: number; ratioToRaw: number; rejected: number; summary: Partial<LoadSummary>; rssBytes?: number }
 
 function log(line: string): void { process.stderr.write(`[bench] ${line}\n`); }
 const round = (x: number) => Math.round(x);
+const round2 = (x: number) => Math.round(x * 100) / 100;
 const ackRateOf = (s: LoadSummary) => (s.acknowledged * 1000) / (s.durationMs + s.drainMs);
 function brief(s: LoadSummary): Partial<LoadSummary> {
   const { perDevice: _p, ...rest } = s;
@@ -67,6 +80,7 @@ async function main(): Promise<void> {
     options: {
       quick: { type: 'boolean', default: false }, duration: { type: 'string' }, publishers: { type: 'string' }, idle: { type: 'string' },
       outage: { type: 'string' }, 'latency-rate': { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
+      cluster: { type: 'boolean', default: false }, nodes: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -77,10 +91,15 @@ async function main(): Promise<void> {
   const idleDevices = Number(values.idle ?? (quick ? 1000 : 5000));
   const outageMs = Number(values.outage ?? (quick ? 10 : 60)) * 1000;
   const influxAvailable = !values['no-influx'] && existsSync('/usr/bin/influxd');
-  const phases = new Set((values.only ?? 'raw,ingest,influx,latency,memory,outage').split(','));
+  const phases = new Set((values.only ?? (values.cluster ? 'ingest,influx,cluster' : 'raw,ingest,influx,latency,memory,outage')).split(','));
+  const nodeCounts = (values.nodes ?? '1,2,3').split(',').map(Number);
+  if (nodeCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--nodes: expected a list of node counts, got "${values.nodes}"`);
   const outDir = values.out ?? join(here, '..', '..', 'bench', 'results');
-  const { cpus, version } = await import('node:os').then((os) => ({ cpus: os.cpus().length, version: process.version }));
-  const results: Results = { startedAt: new Date().toISOString(), machine: { cpus, node: version }, options: { quick, durationMs, publishers, idleDevices, outageMs, influxAvailable }, targets: [] };
+  const os = await import('node:os');
+  const cpus = os.cpus().length;
+  const loadStart = os.loadavg()[0]!;
+  if (loadStart > 0.5 * cpus) log(`warning: load average ${loadStart.toFixed(1)} on ${cpus} cores before the start: other processes compete with the benchmark, its numbers will be low`);
+  const results: Results = { startedAt: new Date().toISOString(), machine: { cpus, node: process.version, loadAvg: { start: round2(loadStart) } }, options: { quick, durationMs, publishers, idleDevices, outageMs, influxAvailable, phases: [...phases], ...(phases.has('cluster') ? { nodeCounts } : {}) }, targets: [] };
 
   const loader = await spawnProc(proc('load'), ['--max-old-space-size=4096', '--expose-gc']);
   let influxd: InfluxdHandle | undefined;
@@ -89,11 +108,17 @@ async function main(): Promise<void> {
     if (phases.has('ingest')) {
       results.ingest = { embedded: await gatewayIngest(loader, {}, publishers, durationMs, results.raw?.relayRate) };
     }
-    if (influxAvailable && (phases.has('influx') || phases.has('outage'))) influxd = await startInfluxd();
+    if (influxAvailable && (phases.has('influx') || phases.has('outage') || phases.has('cluster'))) influxd = await startInfluxd();
     if (influxd && phases.has('influx')) {
       results.ingest = { ...results.ingest, influx: await gatewayIngest(loader, { influx: { url: influxd.url, database: 'bench' } }, publishers, durationMs, results.raw?.relayRate) };
       // influxd compacts what it was just given for a while: stopped, it cannot steal the next phases' CPU
       await influxd.stop();
+    }
+    if (phases.has('cluster')) {
+      results.cluster = await measureCluster({
+        loader, gatewayScript: proc('gateway'), probeScript: proc('load'), ...(influxd ? { influxd } : {}), nodeCounts, publishers, durationMs, cpus, log,
+      });
+      await influxd?.stop();
     }
     if (phases.has('latency')) {
       const max = results.ingest?.embedded?.storedRate ?? 10_000;
@@ -110,6 +135,7 @@ async function main(): Promise<void> {
     await influxd?.dispose();
   }
 
+  results.machine.loadAvg!.end = round2(os.loadavg()[0]!);
   const ingestRate = results.ingest?.influx?.storedRate ?? results.ingest?.embedded?.storedRate;
   const rawRate = results.raw?.relayRate;
   results.targets = [
@@ -126,6 +152,11 @@ async function main(): Promise<void> {
   writeFileSync(join(outDir, 'latest.md'), md);
   process.stdout.write(md + '\n');
   log(`results written to ${join(outDir, `bench-${stamp}.{json,md}`)}`);
+  if (results.cluster) log(`cluster note: ${results.cluster.note}`);
+  if (results.cluster?.error) {
+    log(`cluster phase FAILED: ${results.cluster.error}`);
+    process.exitCode = 1;
+  }
 }
 
 async function rawCeiling(loader: Proc, publishers: number, durationMs: number): Promise<NonNullable<Results['raw']>> {
@@ -154,17 +185,18 @@ async function rawCeiling(loader: Proc, publishers: number, durationMs: number):
 async function gatewayIngest(loader: Proc, overrides: Record<string, unknown>, publishers: number, durationMs: number, rawRate: number | undefined): Promise<IngestResult> {
   const backend = overrides.influx ? 'InfluxDB 1.x' : 'embedded store';
   log(`2/5 gateway ingest (${backend}): ${publishers} publishers, QoS 1, ${durationMs / 1000} s`);
-  const gw = await spawnProc(proc('gateway'), ['--expose-gc']);
+  const gw = await spawnProc(proc('gateway'), ['--expose-gc'], {}, { dataDir: true });
   try {
     const { mqtt } = await gw.call<{ mqtt: number }>('start', overrides);
     const devices = await gw.call<Array<{ id: string; secret: string; kind: DeviceKind }>>('register', { prefix: 'ing', count: publishers, kinds: KINDS, sites: 10 });
     const before = await gw.call<{ valid: number; rejected: number }>('counters');
     const summary = await loader.call<LoadSummary>('load', { mqttUrl: `mqtt://127.0.0.1:${mqtt}`, devices, ratePerSecond: UNLIMITED, durationMs, qos: 1 });
     const after = await gw.call<{ valid: number; rejected: number }>('counters');
+    const rssBytes = rssOf(gw.child.pid);
     if (overrides.influx) await gw.call('flush', 60_000);
     const storedRate = round(((after.valid - before.valid) * 1000) / (summary.durationMs + summary.drainMs));
     log(`   stored ${after.valid - before.valid} readings: ${storedRate} readings/s`);
-    return { storedRate, ackRate: round(ackRateOf(summary)), ratioToRaw: rawRate ? storedRate / rawRate : NaN, rejected: after.rejected - before.rejected, summary: brief(summary) };
+    return { storedRate, ackRate: round(ackRateOf(summary)), ratioToRaw: rawRate ? storedRate / rawRate : NaN, rejected: after.rejected - before.rejected, summary: brief(summary), rssBytes };
   } finally {
     await gw.call('close').catch(() => undefined);
     await gw.stop();
@@ -173,7 +205,7 @@ async function gatewayIngest(loader: Proc, overrides: Record<string, unknown>, p
 
 async function idleMemory(loader: Proc, count: number): Promise<NonNullable<Results['memory']>> {
   log(`4/5 memory: ${count} idle connected devices, gateway and raw Aedes`);
-  const gw = await spawnProc(proc('gateway'), ['--expose-gc']);
+  const gw = await spawnProc(proc('gateway'), ['--expose-gc'], {}, { dataDir: true });
   let gatewayBytesPerDevice: number, gatewayConnectRate: number;
   try {
     const { mqtt } = await gw.call<{ mqtt: number }>('start', {});
@@ -218,7 +250,7 @@ async function idleMemory(loader: Proc, count: number): Promise<NonNullable<Resu
 
 async function outageReplay(loader: Proc, influxd: InfluxdHandle, publishers: number, rate: number, outageMs: number): Promise<NonNullable<Results['outage']>> {
   log(`5/5 outage: InfluxDB down for ${outageMs / 1000} s under ${rate} msg/s, then replay`);
-  const gw = await spawnProc(proc('gateway'), ['--expose-gc']);
+  const gw = await spawnProc(proc('gateway'), ['--expose-gc'], {}, { dataDir: true });
   try {
     if (!influxd.running) await influxd.start();
     const { mqtt } = await gw.call<{ mqtt: number }>('start', { influx: { url: influxd.url, database: 'bench_outage' }, timeseries: { retry: { initialDelayMs: 100, maxDelayMs: 1000 } } });
@@ -243,7 +275,7 @@ async function outageReplay(loader: Proc, influxd: InfluxdHandle, publishers: nu
 function markdown(r: Results): string {
   const n = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—' : Math.round(x).toLocaleString('en-US'));
   const lines = [
-    `## Benchmark / 性能测试 — ${r.startedAt} (${r.machine.cpus} cores, Node ${r.machine.node})`,
+    `## Benchmark / 性能测试 — ${r.startedAt} (${r.machine.cpus} cores, Node ${r.machine.node}${r.machine.loadAvg ? `, load average ${r.machine.loadAvg.start} at the start, ${r.machine.loadAvg.end ?? '—'} at the end` : ''})`,
     '',
     '| measure 指标 | value 数值 |',
     '|---|---|',
@@ -258,8 +290,35 @@ function markdown(r: Results): string {
     '| target 目标 | measured 实测 | met 达标 |',
     '|---|---|---|',
     ...r.targets.map((t) => `| ${t.target} | ${t.value} | ${t.met === null ? '—' : t.met ? 'yes 是' : 'NO 否'} |`),
+    ...(r.cluster ? ['', ...clusterMarkdown(r)] : []),
   ];
   return lines.join('\n');
+}
+
+function clusterMarkdown(r: Results): string[] {
+  const c = r.cluster!;
+  const n = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—' : Math.round(x).toLocaleString('en-US'));
+  const mb = (b: number | undefined) => (b ? (b / (1024 * 1024)).toFixed(0) : '—');
+  const base = r.ingest?.embedded?.storedRate;
+  const times = (x: number) => (base ? `${(x / base).toFixed(2)} ×` : '—');
+  const lat = (l: LatencyResult | undefined) => (l?.p50 !== undefined ? `${l.p50.toFixed(1)} / ${l.p95!.toFixed(1)} / ${l.p99!.toFixed(1)} at ${n(l.rate)} msg/s (${l.samples} alerts${l.lost ? `, ${l.lost} lost` : ''})` : (l?.note ?? '—'));
+  const single = (label: string, i: IngestResult | undefined, latency?: LatencyResult) => (i
+    ? [`| ${label} | 1 process | ${n(i.ackRate)} | ${n(i.storedRate)} | ${times(i.storedRate)} | ${lat(latency)} | ${mb(i.rssBytes)} |`] : []);
+  const lines = [
+    `### Cluster mode / 集群模式 — time series: ${c.timeseries}; ${c.publishers} publishers, QoS 1, ${c.durationMs / 1000} s per phase`,
+    '',
+    '| gateway 网关 | nodes 节点 | acknowledged 已确认 (msg/s) | stored 已存储 (readings/s) | × single process, embedded | alert latency p50 / p95 / p99 (ms), device on node 1 → agency on node N | RSS per node 内存 (MB) |',
+    '|---|---|---|---|---|---|---|',
+    ...single('single process, embedded store (baseline 基准)', r.ingest?.embedded, r.latency),
+    ...single('single process, InfluxDB 1.x', r.ingest?.influx),
+    ...c.runs.map((run) => `| cluster 集群, ${c.timeseries.startsWith('InfluxDB') ? 'InfluxDB 1.x' : 'embedded'} | ${run.nodes} | ${n(run.ackRate)} | ${n(run.storedRate)} | ${times(run.storedRate)} | ${lat(run.latency)} | ${run.perNode.map((p) => mb(p.rssBytes)).join(' / ')} |`),
+    '',
+    `Note 说明: ${c.note}`,
+  ];
+  const problems = c.runs.flatMap((run) => run.problems.map((p) => `${run.nodes} node(s): ${p}`));
+  if (c.error) problems.push(`the cluster phase failed: ${c.error.split('\n')[0]}`);
+  if (problems.length > 0) lines.push('', 'Problems seen 发现的问题:', ...problems.map((p) => `- ${p}`));
+  return lines;
 }
 
 main().catch((err) => {

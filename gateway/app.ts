@@ -125,7 +125,11 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   registry.on('accountRevoked', endStreams);
   const clustered = database.dialect === 'postgres';
   // last-seen times reach the leader through the store, up to two persist intervals late
-  const cluster = clustered ? { isLocal: (id: string) => presence.isLocal(id), offlineGraceMs: 2 * config.presence.persistIntervalMs } : undefined;
+  const cluster = clustered ? {
+    isLocal: (id: string) => presence.isLocal(id),
+    connectedElsewhere: (id: string) => presence.connectedElsewhere(id),
+    offlineGraceMs: 2 * config.presence.persistIntervalMs,
+  } : undefined;
   const alerts = await openAlerts({ config: config.alerts, db: database, registry, audit, metrics, log, clock, presence, streams, cluster });
   pipeline.onAccepted(alerts.onAccepted);
 
@@ -165,6 +169,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   let pullTimer: NodeJS.Timeout | undefined;
   if (clustered && config.cluster.databaseUrl) {
     database.listen((notice) => {
+      if (notice.topic === 'presence') return presence.remote(notice.ids);
       const work = notice.topic === 'registry' ? registry.refresh(notice.ids)
         : notice.topic === 'resync' ? Promise.all([registry.reload(), alerts.resync()])
           : alerts.onNotice(notice);

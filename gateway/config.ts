@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { registrySeedSchema } from '../registry/index.js';
 import { influxSettingsSchema, ingestLimitsSchema, presenceSettingsSchema, timeseriesSettingsSchema } from '../ingest/index.js';
 import { alertsConfigSchema } from '../alerts/index.js';
+import { parseAddressOrBlock } from './broker/proxy-protocol.js';
 
 const port = z.number().int().min(0).max(65535);
 
@@ -63,6 +64,25 @@ export const configSchema = z.object({
      * also across a restart; `memory` loses it at every restart.
      */
     persistence: z.enum(['sqlite', 'memory']).default('sqlite'),
+    /**
+     * The PROXY protocol (HAProxy's `send-proxy` / `send-proxy-v2`, versions 1 and 2) on the MQTT and
+     * MQTT-over-TLS ports, for a gateway behind a TCP load balancer (deploy/haproxy.cfg). `off`: the
+     * socket's peer is the client. `v1v2`: every connection must come from one of `trustedProxies` and
+     * start with a PROXY header; the client address it names is the connection's for the per-address
+     * limits, the login slow-down, the logs and the audit. Any other connection is closed unread
+     * (counted: proxy_untrusted, proxy_header). Not on the HTTP port (MQTT over WebSocket).
+     */
+    proxyProtocol: z.enum(['off', 'v1v2']).default('off'),
+    /**
+     * Who may send the PROXY header: the load balancers' addresses, IPs or CIDR blocks (a JSON list,
+     * or MQTT_TRUSTED_PROXIES separated by commas). Required with `proxyProtocol: v1v2`, without a
+     * default: a wrong list lets anyone on it name any address, so it must be the operator's.
+     */
+    trustedProxies: z.preprocess((v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v), z.array(z.string().superRefine((e, ctx) => {
+      if (!parseAddressOrBlock(e)) ctx.addIssue({ code: 'custom', message: `"${e}" 不是 IP 地址或 CIDR 网段 / is not an IP address or CIDR block (e.g. 10.0.0.5, 10.0.0.0/24, fd00::/8)` });
+    }))).optional(),
+    /** A trusted proxy's connection must deliver its whole PROXY header within this (the spec asks for at least 3 s: a TCP retransmit). */
+    proxyHeaderTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
     limits: z.object({
       /** Open connections from one address (0 = no limit). High: a whole community may sit behind one NAT address. */
       maxConnectionsPerAddress: z.number().int().min(0).default(10_000),
@@ -114,6 +134,14 @@ export const configSchema = z.object({
        */
       relayBufferBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
     }).prefault({}),
+  }).superRefine((mqtt, ctx) => {
+    if (mqtt.proxyProtocol !== 'off' && !mqtt.trustedProxies?.length) {
+      ctx.addIssue({
+        code: 'custom', path: ['trustedProxies'],
+        message: `mqtt.proxyProtocol 为 ${mqtt.proxyProtocol} 时必须列出可信代理（负载均衡器的 IP 或 CIDR，环境变量 MQTT_TRUSTED_PROXIES），没有默认值 / `
+          + `required when mqtt.proxyProtocol is ${mqtt.proxyProtocol}: list the load balancers allowed to send the PROXY header (IPs or CIDR blocks, env MQTT_TRUSTED_PROXIES); there is no default`,
+      });
+    }
   }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
@@ -186,6 +214,9 @@ const ENV: Array<[string, string[], 'int' | 'string']> = [
   ['MQTT_TLS_KEY', ['mqtt', 'tls', 'keyFile'], 'string'],
   ['MQTT_TLS_CA', ['mqtt', 'tls', 'caFile'], 'string'],
   ['MQTT_TLS_CLIENT_CERTS', ['mqtt', 'tls', 'clientCerts'], 'string'],
+  ['MQTT_PROXY_PROTOCOL', ['mqtt', 'proxyProtocol'], 'string'],
+  ['MQTT_TRUSTED_PROXIES', ['mqtt', 'trustedProxies'], 'string'],
+  ['MQTT_PROXY_HEADER_TIMEOUT_MS', ['mqtt', 'proxyHeaderTimeoutMs'], 'int'],
   ['HTTP_PORT', ['http', 'port'], 'int'],
   ['HTTP_HOST', ['http', 'host'], 'string'],
   ['HTTP_TLS_CERT', ['http', 'tls', 'certFile'], 'string'],

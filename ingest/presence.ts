@@ -67,6 +67,8 @@ export class Presence {
   private readonly states = new Map<string, DeviceState>();
   private readonly connections = new Map<string, object>();
   private readonly dirty = new Set<string>();
+  /** Devices connected to another node (cluster mode, from its notices). */
+  private readonly elsewhere = new Set<string>();
   private readonly queries;
   private timer: NodeJS.Timeout | undefined;
 
@@ -142,14 +144,34 @@ export class Presence {
   /** `connection` identifies the MQTT client, so a late disconnect of a replaced session is ignored. */
   connected(id: string, connection: object): void {
     this.connections.set(id, connection);
+    this.elsewhere.delete(id);
     this.setOnline(id, true);
+    // cluster mode: the other nodes learn that this node has the device now
+    this.store.notify('presence', [`${id}:1`]);
   }
 
   disconnected(id: string, connection: object): void {
     if (this.connections.get(id) !== connection) return;
     this.connections.delete(id);
     this.setOnline(id, false);
+    this.store.notify('presence', [`${id}:0`]);
   }
+
+  /** Another node says a device connected to it (`:1`) or disconnected from it (`:0`). */
+  remote(entries: readonly string[]): void {
+    for (const e of entries) {
+      const i = e.lastIndexOf(':');
+      const id = e.slice(0, i);
+      if (e.slice(i + 1) === '1') {
+        if (!this.connections.has(id)) this.elsewhere.add(id);
+      } else {
+        this.elsewhere.delete(id);
+      }
+    }
+  }
+
+  /** Whether another node has the device connected, as far as its notices told (cluster mode). */
+  connectedElsewhere(id: string): boolean { return this.elsewhere.has(id); }
 
   /** The device's own `devices/{id}/status` message (`online` / `offline`, or its last will). */
   statusMessage(id: string, payload: Buffer): void {

@@ -55,7 +55,14 @@ export interface RuleEngineDeps {
    * and how much later than due the offline check raises (last-seen times reach the leader through
    * the store, up to a few seconds late). Unset in the embedded mode: one node owns every device.
    */
-  cluster?: { isLocal(deviceId: string): boolean; offlineGraceMs: number } | undefined;
+  cluster?: ClusterView | undefined;
+}
+
+/** What the rules need to know of the other nodes (cluster mode). */
+export interface ClusterView {
+  isLocal(deviceId: string): boolean;
+  connectedElsewhere(deviceId: string): boolean;
+  offlineGraceMs: number;
 }
 
 function deviceInfo(d: Device): DeviceInfo {
@@ -256,8 +263,10 @@ export class RuleEngine implements SlotHost {
     if (s.queued[slot]! <= now) s.queued[slot] = 0;
     if (this.states.get(s.device.id) !== s) return;
     if (slot === OFFLINE) return this.checkOffline(s, now);
-    // in a cluster a condition's timer runs on the node the device is connected to (it read the state at login)
-    if (this.deps.cluster && !this.deps.cluster.isLocal(s.device.id)) return;
+    // In a cluster a condition's timer runs on the node the device is connected to (it read the state
+    // at login); for a device connected nowhere (a node restarted, the device not back yet), on the leader.
+    const cluster = this.deps.cluster;
+    if (cluster && !cluster.isLocal(s.device.id) && (cluster.connectedElsewhere(s.device.id) || !this.deps.service.isLeading)) return;
     const since = s.since[slot]!;
     if (since === 0 || s.active[slot] === 1) return;
     const due = since + s.mod.hold(s, slot);

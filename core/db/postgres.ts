@@ -126,6 +126,18 @@ export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promi
     onRefused: () => { for (const h of refusedHandlers) h(); },
   });
   const refusedHandlers: Array<() => void> = [];
+  // A turn's notices go out together, after its writes: NOTIFY is transactional, so the others hear
+  // of a change when (and only if) the commit holding it, or a later one, has committed.
+  const pendingNotices = new Map<NoticeTopic, Set<string>>();
+  let noticesScheduled = false;
+  const flushNotices = () => {
+    noticesScheduled = false;
+    if (closed) return;
+    for (const [topic, ids] of pendingNotices) {
+      for (const chunk of noticeChunks([...ids])) writes.write('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, JSON.stringify({ node, topic, ids: chunk })]);
+    }
+    pendingNotices.clear();
+  };
   const node = opts.nodeId ?? `node-${process.pid}`;
   let listener: NoticeListener | undefined;
   const ids = new Map<string, IdBlocks>();
@@ -169,8 +181,13 @@ export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promi
     afterCommit(fn: () => void): void { writes.afterCommit(fn); }
     durable(): Promise<void> | undefined { return writes.durable(); }
     notify(topic: NoticeTopic, ids: readonly string[]): void {
-      // NOTIFY is transactional: the others hear of it when (and only if) this batch commits
-      for (const chunk of noticeChunks(ids)) writes.write('SELECT pg_notify($1, $2)', [NOTICE_CHANNEL, JSON.stringify({ node, topic, ids: chunk })]);
+      let set = pendingNotices.get(topic);
+      if (!set) pendingNotices.set(topic, (set = new Set()));
+      for (const id of ids) set.add(id);
+      if (!noticesScheduled) {
+        noticesScheduled = true;
+        setImmediate(flushNotices);
+      }
     }
   }
 

@@ -59,8 +59,11 @@ export interface Store<Tables> {
   notify(topic: NoticeTopic, ids: readonly string[]): void;
 }
 
-/** What a notice is about: alerts (ids), queues (names), registry entries (`site:`, `device:`, `account:` + id). */
-export type NoticeTopic = 'alerts' | 'queues' | 'registry';
+/**
+ * What a notice is about: alerts (ids), queues (names), registry entries (`site:`, `device:`,
+ * `account:` + id), presence (`{deviceId}:1` connected to the sender, `:0` disconnected from it).
+ */
+export type NoticeTopic = 'alerts' | 'queues' | 'registry' | 'presence';
 
 /**
  * A change another node committed. `resync`: notices may have been missed (the listening

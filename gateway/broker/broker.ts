@@ -6,8 +6,8 @@
  * pipeline before the broker acknowledges it. Revoking a device or an account ends its live sessions.
  */
 import { Aedes, type AedesPublishPacket, type PublishPacket, type Subscription } from 'aedes';
-import { createServer, type Server as NetServer } from 'node:net';
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls';
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import { createServer as createTlsServer, type Server as TlsServer, type TLSSocket } from 'node:tls';
 import { readFileSync } from 'node:fs';
 import type { Server as HttpServer, IncomingMessage } from 'node:http';
 import { WebSocketServer, createWebSocketStream } from 'ws';
@@ -23,11 +23,21 @@ import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards
 import { LiveForwarder, RelayBudget, publishBytes, setWriteBuffer } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
+import { ProxyProtocol } from './proxy-protocol.js';
 import {
   certificateProof, frameLimit, guardPacketSize, identityId, listen, type AddressedStream, type GatewayClient, type Identity, type ParserHooks,
 } from './session.js';
 
 
+
+/** The client address a PROXY header named, per raw socket handed to the TLS server. */
+const PROXIED = new WeakMap<Socket, string>();
+
+/** The address the PROXY header named for a TLS connection: TLS runs on the raw socket, its `_parent`. */
+function proxiedAddress(socket: TLSSocket): string | undefined {
+  const raw = (socket as unknown as { _parent?: Socket })._parent;
+  return raw ? PROXIED.get(raw) : undefined;
+}
 
 /** Where a rejected publish goes: `$`-topics match no `#` subscription and nobody may subscribe here, so it reaches no one. */
 const DROP_TOPIC = '$gateway/dropped';
@@ -57,6 +67,9 @@ export class Broker {
   aedes!: Aedes;
   private tcp: NetServer | undefined;
   private tls: TlsServer | undefined;
+  /** With `mqtt.proxyProtocol`: the listener on the TLS port, which reads the PROXY header before handing the socket to `tls`. */
+  private tlsListener: NetServer | undefined;
+  private proxy: ProxyProtocol | undefined;
   private ws: WebSocketServer | undefined;
   private readonly contexts = new Map<string, DeviceContext>();
   private readonly connections: ConnectionLimiter;
@@ -139,7 +152,10 @@ export class Broker {
     });
     this.deps.pipeline.onRejected(this.explainRejections);
 
-    this.tcp = createServer((socket) => this.handle(socket, socket.remoteAddress));
+    const proxy = this.proxy = config.mqtt.proxyProtocol === 'off' ? undefined : this.proxyProtocol();
+    this.tcp = proxy
+      ? createServer((socket) => proxy.accept(socket, (s, address) => this.handle(s, address)))
+      : createServer((socket) => this.handle(socket, socket.remoteAddress));
     await listen(this.tcp, config.mqtt.port, config.mqtt.host);
     const tls = config.mqtt.tls;
     if (tls.certFile && tls.keyFile) {
@@ -154,11 +170,43 @@ export class Broker {
         requestCert: clientCerts,
         rejectUnauthorized: false,
       }, (socket) => {
+        const address = proxy ? proxiedAddress(socket) : socket.remoteAddress;
+        // cannot happen while Node's TLSSocket keeps its socket as `_parent`; never the proxy's address instead
+        if (address === undefined) { socket.destroy(); return; }
         if (clientCerts) (socket as AddressedStream).gwCert = certificateProof(socket);
-        this.handle(socket, socket.remoteAddress);
+        this.handle(socket, address);
       });
-      await listen(this.tls, tls.port, config.mqtt.host);
+      if (proxy) {
+        // the header comes before the TLS handshake: read from the raw socket, then TLS starts on it
+        // (the bytes after the header, put back on the socket, are the first the handshake reads)
+        const server = this.tls;
+        this.tlsListener = createServer((raw) => proxy.accept(raw, (s, address) => {
+          PROXIED.set(s, address);
+          server.emit('connection', s);
+        }));
+      }
+      await listen(this.tlsListener ?? this.tls, tls.port, config.mqtt.host);
     }
+  }
+
+  private proxyProtocol(): ProxyProtocol {
+    const { config, metrics, log } = this.deps;
+    let lastWarning = 0;
+    return new ProxyProtocol({
+      trustedProxies: config.mqtt.trustedProxies ?? [],
+      timeoutMs: config.mqtt.proxyHeaderTimeoutMs,
+      refused: (reason, address, why) => {
+        metrics.connectsRefused.labels(reason).inc();
+        // a load balancer without send-proxy, or a wrong trustedProxies, refuses every device: say so, once a minute
+        const now = Date.now();
+        if (now - lastWarning >= 60_000) {
+          lastWarning = now;
+          log.warn({ address, reason, why }, 'mqtt connection refused: PROXY protocol (mqtt.proxyProtocol) expects a header from a trusted proxy (mqtt.trustedProxies); further refusals are counted in gateway_mqtt_connects_refused_total');
+        } else {
+          log.debug({ address, reason, why }, 'mqtt connection refused: PROXY protocol');
+        }
+      },
+    });
   }
 
   private listen<K extends keyof RegistryEvents>(event: K, fn: (...args: RegistryEvents[K]) => void): void {
@@ -191,7 +239,8 @@ export class Broker {
 
   ports(): { mqtt: number; mqtts?: number } {
     const mqtt = (this.tcp!.address() as { port: number }).port;
-    return this.tls ? { mqtt, mqtts: (this.tls.address() as { port: number }).port } : { mqtt };
+    const tls = this.tlsListener ?? this.tls;
+    return tls ? { mqtt, mqtts: (tls.address() as { port: number }).port } : { mqtt };
   }
 
   private handle(stream: AddressedStream, address = 'unknown'): void {
@@ -376,7 +425,8 @@ export class Broker {
 
   async close(): Promise<void> {
     this.ws?.close();
-    for (const server of [this.tcp, this.tls]) if (server) server.close();
+    for (const server of [this.tcp, this.tlsListener ?? this.tls]) if (server) server.close();
+    this.proxy?.close();
     for (const off of this.registryListeners.splice(0)) off();
     this.login.cancelHeld();
     // Aedes closes the sessions it knows; the sockets still logging in are ours to close

@@ -2,9 +2,10 @@
  * Starts a real gateway (the same composition root as `npm start`) on ephemeral ports with a temp
  * data directory, and gives tests small helpers for the HTTP API and real mqtt.js clients.
  *
- * In the vitest project `postgres` (TEST_STORE=postgres) every gateway runs on PostgreSQL instead
- * of SQLite (cluster mode's store), on a database of its own on the run's private server
- * (postgres-global.ts): the same suites prove both stores.
+ * In the vitest project `postgres` (TEST_STORE=postgres) every gateway runs in cluster mode: on
+ * PostgreSQL instead of SQLite, on a database of its own on the run's private server
+ * (postgres-global.ts), and with a private Redis for its MQTT sessions and fan-out: the same suites
+ * prove both modes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -12,6 +13,7 @@ import { join } from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
 import pg from 'pg';
 import { inject } from 'vitest';
+import { startRedis, type RedisHandle } from './redis.js';
 import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway, type GatewayOptions } from '../../gateway/app.js';
 
@@ -35,9 +37,11 @@ export interface TestGateway {
 export async function startTestGateway(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const database = onPostgres() ? await createTestDatabase() : undefined;
+  // cluster mode whole: a Redis of its own for each gateway (Redis pub/sub is one namespace for all its databases)
+  const redis: RedisHandle | undefined = database ? await startRedis() : undefined;
   const base = {
     dataDir, adminToken: ADMIN_TOKEN, logLevel: process.env.TEST_LOG_LEVEL ?? 'silent', mqtt: { port: 0, host: '127.0.0.1' }, http: { port: 0, host: '127.0.0.1' },
-    ...(database ? { cluster: { databaseUrl: database.url } } : {}),
+    ...(database && redis ? { cluster: { databaseUrl: database.url, redisUrl: redis.url } } : {}),
   };
   let config = loadConfig(env, { ...base, ...overrides });
   let gw = await startGateway(config, opts);
@@ -66,6 +70,7 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
       await gw.close();
       rmSync(dataDir, { recursive: true, force: true });
       await database?.drop();
+      await redis?.stop();
     },
   };
   return t;
