@@ -291,6 +291,24 @@ describe('deploy/haproxy.cfg', () => {
     }
   });
 
+  it('sends each MQTT client\'s address in a PROXY v2 header, which the nodes take from HAProxy\'s fixed address only', () => {
+    for (const name of ['mqtt', 'mqtt-tls']) {
+      for (const server of serversOf(proxies.find((p) => p.name === name)!)) expect(server.options, `${name}/${server.name}`).toMatch(/\bsend-proxy-v2\b/);
+    }
+    // the HTTP port (API, WebSocket, event streams) gets no header: the gateway does not read one there
+    for (const server of serversOf(proxies.find((p) => p.name === 'http')!)) expect(server.options).not.toMatch(/send-proxy/);
+    const haproxyAddress = (services.haproxy.networks as Json).default.ipv4_address as string;
+    const subnet = ((compose.networks as Json).default.ipam.config as Json[])[0]!.subnet as string;
+    expect(haproxyAddress.split('.').slice(0, 3).join('.')).toBe(subnet.split('.').slice(0, 3).join('.'));
+    for (const node of NODES) {
+      const env = envOf(services[node]);
+      expect(env.MQTT_PROXY_PROTOCOL, node).toBe('v1v2');
+      expect(env.MQTT_TRUSTED_PROXIES, node).toBe(haproxyAddress);
+    }
+    // the single gateway, reached directly, reads no header
+    expect(envOf(services.gateway).MQTT_PROXY_PROTOCOL).toBeUndefined();
+  });
+
   it('starts without the gateways (init-addr none, Docker\'s DNS) and keeps long-lived MQTT connections', () => {
     const defaults = SECTIONS.find((s) => s.kind === 'defaults')!;
     const defaultServer = setting(defaults, 'default-server')!;

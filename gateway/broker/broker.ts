@@ -170,9 +170,12 @@ export class Broker {
         requestCert: clientCerts,
         rejectUnauthorized: false,
       }, (socket) => {
-        const address = proxy ? proxiedAddress(socket) : socket.remoteAddress;
-        // cannot happen while Node's TLSSocket keeps its socket as `_parent`; never the proxy's address instead
-        if (address === undefined) { socket.destroy(); return; }
+        let address = socket.remoteAddress;
+        if (proxy) {
+          address = proxiedAddress(socket);
+          // cannot happen while Node's TLSSocket keeps its socket as `_parent`; never the proxy's address instead
+          if (address === undefined) { socket.destroy(); return; }
+        }
         if (clientCerts) (socket as AddressedStream).gwCert = certificateProof(socket);
         this.handle(socket, address);
       });

@@ -164,7 +164,11 @@ export class ProxyProtocol {
   }
 
   isTrusted(address: string): boolean {
-    return this.trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+    try {
+      return this.trusted.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+    } catch {
+      return false; // e.g. an IPv6 address with a zone id: not on any list
+    }
   }
 
   accept(socket: Socket, next: (socket: Socket, address: string) => void): void {

@@ -6,7 +6,12 @@
  *     on 127.0.0.1, keeping the shipped server options and pointing `check port` at that backend's
  *     HTTP port (node i's MQTT server and HTTP server are `mqtt[i]` and `http[i]`).
  * Everything else (balancing, health checks, timeouts, resolvers, init-addr) is what ships, so a test
- * through this harness tests the real configuration. HAProxy runs in the foreground (-db) and is
+ * through this harness tests the real configuration. That includes `send-proxy-v2` on the MQTT and
+ * MQTT-TLS server lines: those backends receive a PROXY v2 header before the client's first byte (a
+ * gateway reads it with mqtt.proxyProtocol v1v2, tests/proxy-protocol.test.ts); the health checks go to
+ * the HTTP port (`check port`) and carry none. A plain TCP backend sees the header as its first bytes:
+ * cluster-deploy.test.ts's nodes write their name before they read anything and echo the rest, so the
+ * name still comes first and the header's echo is gone before their echo check writes. HAProxy runs in the foreground (-db) and is
  * stopped (SIGTERM, then SIGKILL) by `stop()`, or killed when the test process exits.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
