@@ -126,7 +126,6 @@ export async function measureCluster(opts: {
     await redis?.stop().catch((err: unknown) => log(`   stopping Redis failed: ${String(err)}`));
     await pg?.stop().catch((err: unknown) => log(`   stopping PostgreSQL failed: ${String(err)}`));
   }
-  log(`   note: ${results.note}`);
   return results;
 }
 
@@ -158,7 +157,7 @@ async function clusterRun(count: number, opts: {
     };
     const proc = await spawnProc(opts.gatewayScript, ['--expose-gc'], {}, { onLine, dataDir: true });
     node.proc = proc;
-    nodes.push(node);
+    nodes[i - 1] = node; // in node order, whichever answers first
     try {
       const { mqtt } = await proc.call<{ mqtt: number }>('start', {
         cluster: { databaseUrl, redisUrl: opts.redis.url, nodeId: id },

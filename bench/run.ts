@@ -4,7 +4,7 @@
  * subscriber run in separate processes, as deployed. Writes JSON and Markdown to bench/results/.
  */
 import { parseArgs } from 'node:util';
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnProc, type Proc } from './procs/ipc.js';
@@ -31,8 +31,8 @@ Measures, on this machine, in one run / 在本机一次运行中测量:
 
 Options:
   --quick              short phases (under 2 minutes in all)
-  --cluster            measure cluster mode (phases ingest,influx,cluster unless --only is given;
-                       about 6 minutes, 2 with --quick); needs postgresql and redis-server installed
+  --cluster            measure cluster mode (phases ingest,influx,latency,cluster unless --only is
+                       given; about 5 minutes, 2 with --quick); needs postgresql and redis-server
   --nodes <list>       node counts for --cluster (default 1,2,3)
   --duration <s>       seconds per throughput phase (default 20, quick 6)
   --publishers <n>     publishing devices (default 50)
@@ -54,7 +54,7 @@ const UNLIMITED = 1_000_000;
 interface Results {
   startedAt: string;
   /** loadAvg: the 1-minute load average at the start (other processes competing for the cores) and at the end (the benchmark's own load included). */
-  machine: { cpus: number; node: string; loadAvg?: { start: number; end?: number } };
+  machine: { cpus: number; node: string; loadAvg?: { start: number; end?: number }; otherCpuShare?: number };
   options: Record<string, unknown>;
   raw?: { relayRate: number; ackRate: number; summary: Partial<LoadSummary> };
   ingest?: { embedded?: IngestResult; influx?: IngestResult };
@@ -65,6 +65,25 @@ interface Results {
   targets: Array<{ target: string; value: string; met: boolean | null }>;
 }
 interface IngestResult { storedRate: number; ackRate: number; ratioToRaw: number; rejected: number; summary: Partial<LoadSummary>; rssBytes?: number }
+
+/**
+ * CPU time in clock ticks (Linux): the machine's busy and total time (/proc/stat, all cores) and this
+ * process's own plus its waited-for children's (/proc/self/stat utime, stime, cutime, cstime).
+ */
+function cpuTicks(): { busy: number; total: number; own: number } | undefined {
+  try {
+    const cpu = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+    const [user = 0, nice = 0, system = 0, idle = 0, iowait = 0, irq = 0, softirq = 0, steal = 0] = cpu;
+    const busy = user + nice + system + irq + softirq + steal;
+    const self = readFileSync('/proc/self/stat', 'utf8');
+    const f = self.slice(self.lastIndexOf(')') + 2).split(' ').map(Number);
+    // after the name: state is field 3, utime..cstime are fields 14..17
+    const own = f[11]! + f[12]! + f[13]! + f[14]!;
+    return { busy, total: busy + idle + iowait, own };
+  } catch {
+    return undefined;
+  }
+}
 
 function log(line: string): void { process.stderr.write(`[bench] ${line}\n`); }
 const round = (x: number) => Math.round(x);
@@ -91,14 +110,14 @@ async function main(): Promise<void> {
   const idleDevices = Number(values.idle ?? (quick ? 1000 : 5000));
   const outageMs = Number(values.outage ?? (quick ? 10 : 60)) * 1000;
   const influxAvailable = !values['no-influx'] && existsSync('/usr/bin/influxd');
-  const phases = new Set((values.only ?? (values.cluster ? 'ingest,influx,cluster' : 'raw,ingest,influx,latency,memory,outage')).split(','));
-  const nodeCounts = (values.nodes ?? '1,2,3').split(',').map(Number);
+  const phases = new Set((values.only ?? (values.cluster ? 'ingest,influx,latency,cluster' : 'raw,ingest,influx,latency,memory,outage')).split(','));
+  const nodeCounts = [...new Set((values.nodes ?? '1,2,3').split(',').map(Number))];
   if (nodeCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--nodes: expected a list of node counts, got "${values.nodes}"`);
   const outDir = values.out ?? join(here, '..', '..', 'bench', 'results');
   const os = await import('node:os');
   const cpus = os.cpus().length;
   const loadStart = os.loadavg()[0]!;
-  if (loadStart > 0.5 * cpus) log(`warning: load average ${loadStart.toFixed(1)} on ${cpus} cores before the start: other processes compete with the benchmark, its numbers will be low`);
+  const cpuStart = cpuTicks();
   const results: Results = { startedAt: new Date().toISOString(), machine: { cpus, node: process.version, loadAvg: { start: round2(loadStart) } }, options: { quick, durationMs, publishers, idleDevices, outageMs, influxAvailable, phases: [...phases], ...(phases.has('cluster') ? { nodeCounts } : {}) }, targets: [] };
 
   const loader = await spawnProc(proc('load'), ['--max-old-space-size=4096', '--expose-gc']);
@@ -136,6 +155,13 @@ async function main(): Promise<void> {
   }
 
   results.machine.loadAvg!.end = round2(os.loadavg()[0]!);
+  // every process of the run has exited and been waited for: its CPU time is in this process's own and children's times
+  const cpuEnd = cpuTicks();
+  if (cpuStart && cpuEnd) {
+    const other = (cpuEnd.busy - cpuStart.busy - (cpuEnd.own - cpuStart.own)) / ((cpuEnd.total - cpuStart.total) || 1);
+    results.machine.otherCpuShare = round2(Math.max(0, other));
+    if (other > 0.1) log(`warning: processes outside the benchmark used ${Math.round(other * 100)} % of the machine's CPU during the run: its numbers are low and noisy`);
+  }
   const ingestRate = results.ingest?.influx?.storedRate ?? results.ingest?.embedded?.storedRate;
   const rawRate = results.raw?.relayRate;
   results.targets = [
@@ -275,7 +301,7 @@ async function outageReplay(loader: Proc, influxd: InfluxdHandle, publishers: nu
 function markdown(r: Results): string {
   const n = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '—' : Math.round(x).toLocaleString('en-US'));
   const lines = [
-    `## Benchmark / 性能测试 — ${r.startedAt} (${r.machine.cpus} cores, Node ${r.machine.node}${r.machine.loadAvg ? `, load average ${r.machine.loadAvg.start} at the start, ${r.machine.loadAvg.end ?? '—'} at the end` : ''})`,
+    `## Benchmark / 性能测试 — ${r.startedAt} (${r.machine.cpus} cores, Node ${r.machine.node}${r.machine.loadAvg ? `, load average ${r.machine.loadAvg.start} at the start, ${r.machine.loadAvg.end ?? '—'} at the end` : ''}${r.machine.otherCpuShare !== undefined ? `, ${Math.round(r.machine.otherCpuShare * 100)} % of the CPU used by other processes during the run` : ''})`,
     '',
     '| measure 指标 | value 数值 |',
     '|---|---|',
