@@ -53,7 +53,8 @@ export class LeaderElection {
     this.busy = true;
     try {
       if (!this.client) {
-        const client = new pg.Client({ connectionString: this.opts.connectionString });
+        // a partition must end the lead within a try or two, not when TCP gives up (minutes)
+        const client = new pg.Client({ connectionString: this.opts.connectionString, query_timeout: Math.max(1000, 2 * this.opts.retryMs), keepAlive: true });
         // a dropped connection has dropped the lock with it
         client.on('error', (err) => this.lost(err));
         client.on('end', () => this.lost(undefined));

@@ -14,7 +14,7 @@ import pg from 'pg';
 import type { Kysely } from 'kysely';
 import { compile, migrationFor, queryBuilder, type Migration, type Query } from './query.js';
 import { StoreUnavailableError, type Database, type Notice, type NoticeTopic, type Store, type WriteResult } from './store.js';
-import { WriteBehind, type WriteBehindOptions } from './write-behind.js';
+import { COMMIT_MARKS_MIGRATION, WriteBehind, type WriteBehindOptions } from './write-behind.js';
 
 const INT8_OID = 20;
 pg.types.setTypeParser(INT8_OID, (v) => Number(v));
@@ -112,10 +112,15 @@ const ID_BLOCK = 256;
  * table's own sequence, so that they are unique across the nodes and known before the commit.
  */
 export async function openPostgresDatabase(opts: PostgresDatabaseOptions): Promise<Database & { readonly pool: pg.Pool }> {
-  const pool = new pg.Pool({ connectionString: opts.connectionString, max: opts.poolSize ?? 8 });
+  const pool = new pg.Pool({
+    connectionString: opts.connectionString, max: opts.poolSize ?? 8,
+    // a server that stopped answering (a network partition) fails the query instead of hanging it; the commit is retried
+    query_timeout: 30_000, keepAlive: true,
+  });
   // an idle connection ended by the server (a restart) is noticed by the next query, not here
   pool.on('error', (err) => opts.onError(err, 'idle store connection lost'));
   const direct = new PostgresStore<unknown>(pool);
+  await direct.migrate('store', [COMMIT_MARKS_MIGRATION]);
   const writes = new WriteBehind(pool, {
     maxPendingWrites: opts.maxPendingWrites ?? 100_000,
     probeMs: opts.probeMs ?? 2000,

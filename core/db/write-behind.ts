@@ -15,7 +15,14 @@
  *
  * While idle, a probe every `probeMs` notices an unreachable server before a write does, so that
  * `/readyz` says so and acknowledgements wait for it to come back.
+ *
+ * A commit whose answer was lost (the connection dropped after the server committed) must not be
+ * applied twice by its retry: each batch first inserts its own id into `store_commits`, so a retry
+ * that finds the id there knows the batch is in, and rolls back instead of repeating it. The
+ * results its writes reported (the cursors the database gave) are those of the attempt that
+ * committed: that attempt ran every write before sending COMMIT.
  */
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { backoffDelay, type BackoffOptions } from '../backoff.js';
 import { StoreConflictError, StoreUnavailableError, type WriteResult } from './store.js';
@@ -23,6 +30,8 @@ import { StoreConflictError, StoreUnavailableError, type WriteResult } from './s
 interface Write { sql: string; params: unknown[]; then?: ((r: WriteResult) => void) | undefined }
 
 interface Batch {
+  /** Set at its first attempt: the row it leaves in `store_commits`. */
+  id?: string;
   writes: Write[];
   after: Array<() => void>;
   waiters: Array<{ resolve: () => void; reject: (err: Error) => void }>;
@@ -58,7 +67,14 @@ export function isTransient(err: unknown): boolean {
     || code === '55P03'; // lock not available
 }
 
+/** The table every batch marks itself in (created by `openPostgresDatabase`'s migration). */
+export const COMMIT_MARKS_MIGRATION = 'CREATE TABLE store_commits (id TEXT PRIMARY KEY, at BIGINT NOT NULL)';
+/** Marks older than this are deleted (a retry comes within seconds, at most minutes, of its attempt). */
+const MARK_RETENTION_MS = 24 * 3_600_000;
+
 export class WriteBehind {
+  private readonly tag = randomUUID();
+  private batches = 0;
   private open = newBatch();
   private inFlight: Batch | null = null;
   private scheduled = false;
@@ -175,10 +191,25 @@ export class WriteBehind {
     client.on('error', dropped);
     try {
       await client.query('BEGIN');
+      const retry = batch.id !== undefined;
+      batch.id ??= `${this.tag}:${++this.batches}`;
+      try {
+        await client.query('INSERT INTO store_commits (id, at) VALUES ($1, $2)', [batch.id, Date.now()]);
+      } catch (err) {
+        if (retry && (err as { code?: string }).code === '23505') {
+          // the earlier attempt committed; its answer was lost
+          await client.query('ROLLBACK');
+          this.opts.onError(err, `store commit ${batch.id} had committed before its answer was lost; not repeated`);
+          return;
+        }
+        throw err;
+      }
       for (const w of batch.writes) {
         const r = await client.query(w.sql, w.params);
         w.then?.({ changes: r.rowCount ?? 0, rows: r.rows });
       }
+      // now and then, the marks no retry can need any more
+      if (this.batches % 1000 === 0) await client.query('DELETE FROM store_commits WHERE at < $1', [Date.now() - MARK_RETENTION_MS]);
       await client.query('COMMIT');
     } catch (err) {
       await client.query('ROLLBACK').catch(() => { broken = true; });
