@@ -27,7 +27,9 @@ export function newAlert(input: RaiseInput, entry: Responsibility, verifyWindowM
   return {
     type, subject: input.subject, severity: entry.severity, state: 'open', label: entry.label, domain: domainOf(type, device.kind),
     deviceId: device.id, deviceKind: device.kind, siteId: device.siteId, companyId: device.companyId,
-    maintenanceUnitId: device.maintenanceUnitId ?? null, location: device.location ?? null,
+    maintenanceUnitId: device.maintenanceUnitId ?? null,
+    ...named(device),
+    location: device.location ?? null,
     openedAt: at, updatedAt: at, lastRaisedAt: at, count: 1, conditionActive: true, suppressed: input.suppressed,
     confirmation: needsConfirmation ? 'unconfirmed' : null, forwardedUnverified: false,
     deadlines: {
@@ -38,6 +40,17 @@ export function newAlert(input: RaiseInput, entry: Responsibility, verifyWindowM
     acknowledgedAt: null, dispatchedAt: null, resolvedAt: null, closedAt: null, clearedAt: null,
     escalations: [], queues: [], details: input.details,
   };
+}
+
+/** The names and place the device info has, for what people read (absent ones are left out). */
+function named(device: RaiseInput['device']): Pick<Alert, 'siteName' | 'companyName' | 'maintenanceUnitName' | 'street' | 'community'> {
+  const out: Pick<Alert, 'siteName' | 'companyName' | 'maintenanceUnitName' | 'street' | 'community'> = {};
+  if (device.siteName !== undefined) out.siteName = device.siteName;
+  if (device.companyName !== undefined) out.companyName = device.companyName;
+  if (device.maintenanceUnitId !== undefined && device.maintenanceUnitName !== undefined) out.maintenanceUnitName = device.maintenanceUnitName;
+  if (device.street !== undefined) out.street = device.street;
+  if (device.community !== undefined) out.community = device.community;
+  return out;
 }
 
 /** The condition of an active alert was reported again. */

@@ -32,6 +32,16 @@ export interface Alert {
   siteId: string;
   companyId: string;
   maintenanceUnitId: string | null;
+  /**
+   * What people read next to the ids: the names of the site, its company and the maintenance unit,
+   * and the site's street and community, as the registry had them when the alert opened. Absent on
+   * alerts stored before alerts carried them.
+   */
+  siteName?: string | undefined;
+  companyName?: string | undefined;
+  maintenanceUnitName?: string | undefined;
+  street?: string | undefined;
+  community?: string | undefined;
   location: string | null;
   openedAt: number;
   updatedAt: number;
@@ -79,6 +89,11 @@ export interface DeviceInfo {
   siteId: string;
   companyId: string;
   maintenanceUnitId?: string | undefined;
+  siteName?: string | undefined;
+  companyName?: string | undefined;
+  maintenanceUnitName?: string | undefined;
+  street?: string | undefined;
+  community?: string | undefined;
   location?: string | undefined;
   nextInspectionDue?: string | undefined;
   disabled?: boolean | undefined;

@@ -11,6 +11,8 @@ export const ERRORS = {
   GW_PAYLOAD_TOO_LARGE: 413,
   /** The account already holds as many open event streams as it may. */
   GW_TOO_MANY_STREAMS: 429,
+  /** Too many requests from one address to a public page (the elevator notice). */
+  GW_RATE_LIMITED: 429,
   GW_UNAVAILABLE: 503,
   /** The durable store cannot take the change now (cluster mode: PostgreSQL unreachable); nothing was changed, try again. */
   GW_STORE_UNAVAILABLE: 503,

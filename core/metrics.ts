@@ -25,6 +25,7 @@ export function createMetrics() {
     pointsDropped: new Counter({ name: 'gateway_points_dropped_total', help: 'Points dropped, by reason (buffer_cap: oldest buffered points dropped at the disk cap)', labelNames: ['reason'], registers: [registry] }),
     writeLatency: new Histogram({ name: 'gateway_write_latency_seconds', help: 'Latency of one batch write to the backend', labelNames: ['backend'], buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10], registers: [registry] }),
     writeErrors: new Counter({ name: 'gateway_write_errors_total', help: 'Failed batch writes to the backend (retried)', labelNames: ['backend'], registers: [registry] }),
+    publicNoticeLimited: new Counter({ name: 'gateway_public_notice_limited_total', help: 'Public elevator notice requests refused by the per-address rate limit', registers: [registry] }),
     ingestDeferred: new Counter({ name: 'gateway_ingest_deferred_total', help: 'Device messages not taken (not acknowledged; the device resends) because the store is unreachable and too many writes wait for it', registers: [registry] }),
     storeUp: new Gauge({ name: 'gateway_store_up', help: '1 when the durable store (SQLite, or PostgreSQL in cluster mode) takes writes, 0 while it does not', registers: [registry], collect() { this.set(store().ok ? 1 : 0); } }),
     storePendingWrites: new Gauge({ name: 'gateway_store_pending_writes', help: 'Writes made but not yet committed to PostgreSQL (cluster mode; always 0 on SQLite)', registers: [registry], collect() { this.set(store().pendingWrites); } }),

@@ -34,6 +34,7 @@ import { LeaderElection } from '../core/db/leader.js';
 import { createRedisTransport, type RedisTransport } from './broker/redis.js';
 import { NodeDirectory } from './cluster/nodes.js';
 import { clusterRoutes } from './http/routes/cluster.js';
+import { publicNoticeRoutes, publicState } from './http/routes/public-notice.js';
 
 export interface Gateway {
   config: Config;
@@ -224,6 +225,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   });
   // the operator console: its page at `/` (public, holds no data) and its live feed under /api/v1/console
   await http.register(consolePlugin({ alerts, streams }));
+  // the public elevator notice (no login): what residents may know of their lift, and its printable QR label
+  await http.register(publicNoticeRoutes({
+    publicBaseUrl: config.http.publicBaseUrl ?? `http://localhost:${config.http.port}`,
+    rateLimit: { perMinute: config.http.publicNoticePerMinute, burst: config.http.publicNoticePerMinute },
+    onLimited: () => metrics.publicNoticeLimited.inc(),
+    elevator: elevatorNotices({ registry, presence, alerts }),
+  }));
   broker.attachWebSocket(http.server);
   await http.listen({ port: config.http.port, host: config.http.host });
 
@@ -264,4 +272,36 @@ function storeCheck(database: Database): { name: string; ok: boolean; detail?: s
   const h = database.health();
   const detail = h.lastError ?? (h.dialect === 'postgres' ? `${h.pendingWrites} writes pending` : undefined);
   return { name: `store:${h.dialect}`, ok: h.ok, ...(detail === undefined ? {} : { detail }) };
+}
+
+/**
+ * What the public notice shows of an elevator (see http/routes/public-notice.ts), found by its
+ * registration code through an index kept current by the registry's change events.
+ */
+function elevatorNotices(deps: { registry: Registry; presence: Presence; alerts: Alerts }) {
+  const byCode = new Map<string, string>();
+  const index = (d: { id: string; kind: string; registrationCode?: string | undefined }) => {
+    for (const [code, id] of byCode) if (id === d.id && code !== d.registrationCode) byCode.delete(code);
+    if (d.kind === 'elevator' && d.registrationCode) byCode.set(d.registrationCode, d.id);
+  };
+  for (const d of deps.registry.listDevices()) index(d);
+  deps.registry.on('deviceChanged', index);
+  return (code: string) => {
+    const id = byCode.get(code);
+    const d = id === undefined ? undefined : deps.registry.getDevice(id);
+    if (!d || d.kind !== 'elevator' || d.disabled || d.registrationCode !== code) return undefined;
+    const seen = deps.presence.get(d.id);
+    const active = [...deps.alerts.ledger.activeAlerts()].filter((a) => a.deviceId === d.id);
+    const offline = !seen?.lastSeenAt || active.some((a) => a.type === 'device.offline' && a.conditionActive);
+    const unit = d.maintenanceUnitId ? deps.registry.getMaintenanceUnit(d.maintenanceUnitId) : undefined;
+    return {
+      registrationCode: code, siteName: deps.registry.getSite(d.siteId)?.name ?? '', location: d.location ?? null,
+      // a unit carried forward from an id alone has no phone yet: the page says it is not registered
+      maintenanceUnit: unit ? { name: unit.name, phone: unit.phone || null } : null,
+      // maintenance visits are recorded by the supervision issue (14); until then there is none to show
+      lastMaintenanceVisit: null,
+      nextInspectionDue: d.nextInspectionDue ?? null,
+      state: publicState({ offline, mode: seen?.latest.mode, alerts: active }),
+    };
+  };
 }

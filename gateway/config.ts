@@ -165,6 +165,13 @@ export const configSchema = z.object({
      * it 429. An account is a desk or an agency's system: a few browser tabs and a stream per queue.
      */
     streamsPerAccount: z.number().int().min(1).default(10),
+    /**
+     * The address residents reach the gateway at (the public elevator notice): printed in each
+     * elevator's QR code. Unset: http://localhost:<port>, fine for a trial, wrong on a printed label.
+     */
+    publicBaseUrl: z.url({ protocol: /^https?$/ }).optional(),
+    /** Public notice requests one address may make per minute (residents scanning a label); past it 429. */
+    publicNoticePerMinute: z.number().int().min(1).default(30),
     /** HTTPS (and MQTT over wss at /mqtt) on the same port when both are set. */
     tls: z.object({
       certFile: z.string().optional(),
@@ -223,6 +230,7 @@ const ENV: Array<[string, string[], 'int' | 'string']> = [
   ['HTTP_TLS_KEY', ['http', 'tls', 'keyFile'], 'string'],
   ['HTTP_REQUEST_TIMEOUT_MS', ['http', 'requestTimeoutMs'], 'int'],
   ['HTTP_STREAMS_PER_ACCOUNT', ['http', 'streamsPerAccount'], 'int'],
+  ['PUBLIC_BASE_URL', ['http', 'publicBaseUrl'], 'string'],
   ['DATA_DIR', ['dataDir'], 'string'],
   ['ADMIN_TOKEN', ['adminToken'], 'string'],
   ['LOG_LEVEL', ['logLevel'], 'string'],

@@ -2,14 +2,15 @@
  * The registry: organisations' sites, their devices, API / MQTT accounts, and the one scope module
  * (who may see what). What other capabilities may use of it is exported here, and only here.
  */
-export { Registry, type Site, type Device, type Account, type DeviceCheck, type RegistryEvents } from './registry.js';
+export { Registry, type Site, type SiteView, type Company, type MaintenanceUnit, type Device, type Account, type DeviceCheck, type RegistryEvents } from './registry.js';
 export { DEVICE_KINDS, deviceKindSchema, type DeviceKind } from './kinds.js';
 export {
   ROLES, type Role, idSchema, siteInputSchema, deviceInputSchema, devicePatchSchema, accountInputSchema, accountPatchSchema,
+  sitePatchSchema, SITE_AREAS, type SiteArea, ELEVATOR_FIELDS, companyInputSchema, companyPatchSchema, maintenanceUnitInputSchema, maintenanceUnitPatchSchema,
   registrySeedSchema, type RegistrySeed,
 } from './schemas.js';
 export {
-  type Principal, type ScopedDevice, type ScopedAlert, canSeeDevice, canSeeCompany, canManageCompany, isAdmin,
+  type Principal, type ScopedDevice, type ScopedAlert, canSeeDevice, canSeeCompany, canManageCompany, canSeeMaintenanceUnit, canManageMaintenanceUnit, isAdmin,
   canSeeAlert, alertScopeCondition, type AlertScopeTable, QUEUE_ROLES, type QueueRole, AUTHORITY_QUEUES, queueOf, isQueueName, QUEUE_NAME_HINT, ownQueue,
   canReadQueue, partyKey,
 } from './scope.js';

@@ -1,5 +1,7 @@
 /**
- * The registry: sites (小区) of property companies, their devices, and API / MQTT accounts.
+ * The registry: property companies and maintenance units (entries with names and phones), the
+ * companies' sites (小区), their devices, and API / MQTT accounts. A device carries the names of its
+ * site, company and unit (and the site's street and community), kept up to date when they change.
  * Durable in the store; mirrored in memory because device authentication and the ingest hot path
  * look devices up on every connect and message.
  */
@@ -9,22 +11,58 @@ import { REGISTRY_MIGRATIONS, registryQueries, type RegistryTables } from './sto
 import type { AuditLog } from '../core/audit.js';
 import { IdTakenError, conflict, notFound, badRequest } from '../core/errors.js';
 import { SecretProofs, generateSecret, hashChosenSecret, hashSecret, isSlowHash, secretMatches, secretMatchesSlow } from './secrets.js';
-import type { AccountInput, AccountPatch, DeviceInput, DevicePatch, Role, SiteInput } from './schemas.js';
+import type {
+  AccountInput, AccountPatch, CompanyInput, CompanyPatch, DeviceInput, DevicePatch, MaintenanceUnitInput, MaintenanceUnitPatch, Role, SiteArea, SiteInput,
+  SitePatch,
+} from './schemas.js';
+import { ELEVATOR_FIELDS } from './schemas.js';
 import type { DeviceKind } from './kinds.js';
 import type { Principal } from './scope.js';
 
-export interface Site { id: string; name: string; companyId: string; address?: string | undefined; createdAt: number }
+export interface Site {
+  id: string; name: string; companyId: string; address?: string | undefined;
+  /** Street (街道), community (社区) and grid (网格) the site is in. */
+  street?: string | undefined; community?: string | undefined; grid?: string | undefined;
+  /** Urban or rural: the rescue arrival deadline (30 or 60 min). */
+  area: SiteArea;
+  createdAt: number;
+}
+
+/** A site as the API shows it: with its company's name. */
+export type SiteView = Site & { companyName: string };
+
+/** A property company (物业服务企业). */
+export interface Company { id: string; name: string; creditCode?: string | undefined; phone?: string | undefined; createdAt: number }
+
+/**
+ * A maintenance unit (维保单位). `phone` is its 24 h phone; '' for a unit carried forward from before
+ * units were entries (or created by naming it on a device), until the operator registers one.
+ */
+export interface MaintenanceUnit { id: string; name: string; licence?: string | undefined; phone: string; createdAt: number }
 
 export interface Device {
   id: string;
   kind: DeviceKind;
   siteId: string;
   companyId: string;
+  /** Names of the site, its company and the device's maintenance unit, for what people read. */
+  siteName: string;
+  companyName: string;
+  /** The site's street and community, where it has them. */
+  street?: string | undefined;
+  community?: string | undefined;
   location?: string | undefined;
   building?: string | undefined;
   maintenanceUnitId?: string | undefined;
+  maintenanceUnitName?: string | undefined;
   registrationCode?: string | undefined;
   nextInspectionDue?: string | undefined;
+  /** Elevators: rated speed (m/s), the floors served, installation and warranty end dates (YYYY-MM-DD). */
+  ratedSpeed?: number | undefined;
+  topFloor?: number | undefined;
+  bottomFloor?: number | undefined;
+  installedAt?: string | undefined;
+  warrantyUntil?: string | undefined;
   disabled: boolean;
   createdAt: number;
 }
@@ -50,6 +88,8 @@ export interface RegistryEvents {
 
 export class Registry extends EventEmitter<RegistryEvents> {
   private readonly sites = new Map<string, Site>();
+  private readonly companies = new Map<string, Company>();
+  private readonly units = new Map<string, MaintenanceUnit>();
   private readonly devices = new Map<string, DeviceRow>();
   private readonly accounts = new Map<string, Account & { tokenHash: string }>();
   private readonly accountsByToken = new Map<string, Account>();
@@ -63,6 +103,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
     await store.migrate('registry', REGISTRY_MIGRATIONS);
     const q = registryQueries(store.q);
     const registry = new Registry(store, audit, now);
+    for (const r of await store.all(q.companies())) registry.companies.set(r.id, companyOf(r));
+    for (const r of await store.all(q.units())) registry.units.set(r.id, unitOf(r));
     registry.load(await store.all(q.sites()), await store.all(q.devices()), await store.all(q.accounts()));
     return registry;
   }
@@ -82,13 +124,37 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 
   private deviceOf(r: RegistryTables['devices']): DeviceRow {
-    return {
-      id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: this.sites.get(r.site_id)!.companyId,
+    return this.named({
+      id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: '', siteName: '', companyName: '',
       location: r.location ?? undefined, building: r.building ?? undefined,
       maintenanceUnitId: r.maintenance_unit_id ?? undefined, registrationCode: r.registration_code ?? undefined,
-      nextInspectionDue: r.next_inspection_due ?? undefined, disabled: r.disabled === 1, createdAt: r.created_at,
+      nextInspectionDue: r.next_inspection_due ?? undefined, ...elevatorOf(r), disabled: r.disabled === 1, createdAt: r.created_at,
       secretHash: r.secret_hash,
-    };
+    });
+  }
+
+  /** The device with what it takes from its site, company and unit (ids and names) as they are now. */
+  private named(row: DeviceRow): DeviceRow {
+    const site = this.sites.get(row.siteId)!;
+    const { maintenanceUnitName: _old, street: _street, community: _community, ...rest } = row;
+    const next: DeviceRow = { ...rest, companyId: site.companyId, siteName: site.name, companyName: this.companyName(site.companyId) };
+    if (site.street !== undefined) next.street = site.street;
+    if (site.community !== undefined) next.community = site.community;
+    if (row.maintenanceUnitId !== undefined) next.maintenanceUnitName = this.units.get(row.maintenanceUnitId)?.name ?? row.maintenanceUnitId;
+    return next;
+  }
+
+  private companyName(id: string): string { return this.companies.get(id)?.name ?? id; }
+
+  /** A site, company or unit changed: its devices take the new names, and are announced as changed. */
+  private renamed(affects: (d: DeviceRow) => boolean): void {
+    for (const row of [...this.devices.values()]) {
+      if (!affects(row)) continue;
+      const next = this.named(row);
+      if (JSON.stringify(next) === JSON.stringify(row)) continue;
+      this.devices.set(row.id, next);
+      this.emit('deviceChanged', publicDevice(next));
+    }
   }
 
   /**
@@ -98,17 +164,39 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   async refresh(keys: readonly string[]): Promise<void> {
     const ids = (kind: string) => keys.filter((k) => k.startsWith(`${kind}:`)).map((k) => k.slice(kind.length + 1));
-    const [siteIds, deviceIds, accountIds] = [ids('site'), ids('device'), ids('account')];
-    if (siteIds.length > 0) for (const r of await this.store.all(this.queries.sitesIn(siteIds))) this.sites.set(r.id, siteOf(r));
+    const [siteIds, deviceIds, accountIds, companyIds, unitIds] = [ids('site'), ids('device'), ids('account'), ids('company'), ids('unit')];
+    if (companyIds.length > 0) for (const r of await this.store.all(this.queries.companiesIn(companyIds))) this.takeCompany(companyOf(r));
+    if (unitIds.length > 0) for (const r of await this.store.all(this.queries.unitsIn(unitIds))) this.takeUnit(unitOf(r));
+    if (siteIds.length > 0) for (const r of await this.store.all(this.queries.sitesIn(siteIds))) this.takeSite(siteOf(r));
     if (deviceIds.length > 0) for (const r of await this.store.all(this.queries.devicesIn(deviceIds))) await this.takeDevice(r);
     if (accountIds.length > 0) for (const r of await this.store.all(this.queries.accountsIn(accountIds))) this.takeAccount(r);
   }
 
   /** Reads every entry again (notices were missed): each is taken as by `refresh`. */
   async reload(): Promise<void> {
-    for (const r of await this.store.all(this.queries.sites())) this.sites.set(r.id, siteOf(r));
+    for (const r of await this.store.all(this.queries.companies())) this.takeCompany(companyOf(r));
+    for (const r of await this.store.all(this.queries.units())) this.takeUnit(unitOf(r));
+    for (const r of await this.store.all(this.queries.sites())) this.takeSite(siteOf(r));
     for (const r of await this.store.all(this.queries.devices())) await this.takeDevice(r);
     for (const r of await this.store.all(this.queries.accounts())) this.takeAccount(r);
+  }
+
+  private takeCompany(c: Company): void {
+    const before = this.companies.get(c.id);
+    this.companies.set(c.id, c);
+    if (before && before.name !== c.name) this.renamed((d) => d.companyId === c.id);
+  }
+
+  private takeUnit(u: MaintenanceUnit): void {
+    const before = this.units.get(u.id);
+    this.units.set(u.id, u);
+    if (before && before.name !== u.name) this.renamed((d) => d.maintenanceUnitId === u.id);
+  }
+
+  private takeSite(site: Site): void {
+    const before = this.sites.get(site.id);
+    this.sites.set(site.id, site);
+    if (before && JSON.stringify(before) !== JSON.stringify(site)) this.renamed((d) => d.siteId === site.id);
   }
 
   private async takeDevice(r: RegistryTables['devices']): Promise<void> {
@@ -138,16 +226,115 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   createSite(input: SiteInput, actor: string): Site {
     if (this.sites.has(input.id)) throw new IdTakenError(input.id, 'site');
-    const site: Site = { ...input, createdAt: this.now() };
-    this.store.write(this.queries.insertSite({ id: site.id, name: site.name, company_id: site.companyId, address: site.address ?? null, created_at: site.createdAt }));
+    this.ensureCompany(input.companyId, actor);
+    const site: Site = { ...input, area: input.area ?? 'urban', createdAt: this.now() };
+    this.store.write(this.queries.insertSite({
+      id: site.id, name: site.name, company_id: site.companyId, address: site.address ?? null, created_at: site.createdAt,
+      street: site.street ?? null, community: site.community ?? null, grid: site.grid ?? null, area: site.area,
+    }));
     this.sites.set(site.id, site);
     this.store.notify('registry', [`site:${site.id}`]);
     this.audit.record(actor, 'site.create', `site:${site.id}`, input);
     return site;
   }
 
+  /** Changes a site's name, address or location; its devices take the change (names, and what the scope rules read). */
+  updateSite(id: string, patch: SitePatch, actor: string): Site {
+    const before = this.sites.get(id);
+    if (!before) throw notFound('site', id);
+    const next: Site = { ...before };
+    for (const [k, v] of Object.entries(patch)) if (v !== undefined) (next as unknown as Record<string, unknown>)[k] = v;
+    this.store.write(this.queries.updateSite(id, {
+      name: next.name, address: next.address ?? null, street: next.street ?? null, community: next.community ?? null, grid: next.grid ?? null, area: next.area,
+    }));
+    this.store.notify('registry', [`site:${id}`]);
+    this.audit.record(actor, 'site.update', `site:${id}`, patch);
+    this.takeSite(next);
+    return next;
+  }
+
   getSite(id: string): Site | undefined { return this.sites.get(id); }
   listSites(): Site[] { return [...this.sites.values()]; }
+  /** The site with its company's name, as the API shows it. */
+  siteView(site: Site): SiteView { return { ...site, companyName: this.companyName(site.companyId) }; }
+
+  // ---- companies and maintenance units ----
+
+  createCompany(input: CompanyInput, actor: string): Company {
+    if (this.companies.has(input.id)) throw conflict(`company ${input.id} already exists`);
+    const company: Company = { ...input, createdAt: this.now() };
+    this.store.write(this.queries.insertCompany({ id: company.id, name: company.name, credit_code: company.creditCode ?? null, phone: company.phone ?? null, created_at: company.createdAt }));
+    this.companies.set(company.id, company);
+    this.store.notify('registry', [`company:${company.id}`]);
+    this.audit.record(actor, 'company.create', `company:${company.id}`, input);
+    return company;
+  }
+
+  updateCompany(id: string, patch: CompanyPatch, actor: string): Company {
+    const before = this.companies.get(id);
+    if (!before) throw notFound('company', id);
+    const next: Company = { ...before };
+    if (patch.name !== undefined) next.name = patch.name;
+    if (patch.creditCode !== undefined) next.creditCode = patch.creditCode;
+    if (patch.phone !== undefined) next.phone = patch.phone;
+    this.store.write(this.queries.updateCompany(id, { name: next.name, credit_code: next.creditCode ?? null, phone: next.phone ?? null }));
+    this.store.notify('registry', [`company:${id}`]);
+    this.audit.record(actor, 'company.update', `company:${id}`, patch);
+    this.takeCompany(next);
+    return next;
+  }
+
+  getCompany(id: string): Company | undefined { return this.companies.get(id); }
+  listCompanies(): Company[] { return [...this.companies.values()]; }
+
+  createMaintenanceUnit(input: MaintenanceUnitInput, actor: string): MaintenanceUnit {
+    if (this.units.has(input.id)) throw conflict(`maintenance unit ${input.id} already exists`);
+    return this.insertUnit({ ...input, createdAt: this.now() }, actor, input);
+  }
+
+  private insertUnit(unit: MaintenanceUnit, actor: string, detail: unknown): MaintenanceUnit {
+    this.store.write(this.queries.insertUnit({ id: unit.id, name: unit.name, licence: unit.licence ?? null, phone: unit.phone, created_at: unit.createdAt }));
+    this.units.set(unit.id, unit);
+    this.store.notify('registry', [`unit:${unit.id}`]);
+    this.audit.record(actor, 'maintenance_unit.create', `unit:${unit.id}`, detail);
+    return unit;
+  }
+
+  updateMaintenanceUnit(id: string, patch: MaintenanceUnitPatch, actor: string): MaintenanceUnit {
+    const before = this.units.get(id);
+    if (!before) throw notFound('maintenance unit', id);
+    const next: MaintenanceUnit = { ...before };
+    if (patch.name !== undefined) next.name = patch.name;
+    if (patch.licence !== undefined) next.licence = patch.licence;
+    if (patch.phone !== undefined) next.phone = patch.phone;
+    this.store.write(this.queries.updateUnit(id, { name: next.name, licence: next.licence ?? null, phone: next.phone }));
+    this.store.notify('registry', [`unit:${id}`]);
+    this.audit.record(actor, 'maintenance_unit.update', `unit:${id}`, patch);
+    this.takeUnit(next);
+    return next;
+  }
+
+  getMaintenanceUnit(id: string): MaintenanceUnit | undefined { return this.units.get(id); }
+  listMaintenanceUnits(): MaintenanceUnit[] { return [...this.units.values()]; }
+
+  /**
+   * A site naming a company that is not an entry yet creates it, named by its id (clients and
+   * configurations written before companies were entries keep working); an admin renames it.
+   */
+  private ensureCompany(id: string, actor: string): void {
+    if (this.companies.has(id)) return;
+    const company: Company = { id, name: id, createdAt: this.now() };
+    this.store.write(this.queries.insertCompany({ id, name: id, credit_code: null, phone: null, created_at: company.createdAt }));
+    this.companies.set(id, company);
+    this.store.notify('registry', [`company:${id}`]);
+    this.audit.record(actor, 'company.create', `company:${id}`, { id, name: id, implicit: true });
+  }
+
+  /** Likewise for a device naming a maintenance unit: named by its id, its 24 h phone not registered ('') until the operator gives it. */
+  private ensureUnit(id: string | undefined, actor: string): void {
+    if (id === undefined || this.units.has(id)) return;
+    this.insertUnit({ id, name: id, phone: '', createdAt: this.now() }, actor, { id, name: id, phone: '', implicit: true });
+  }
 
   // ---- devices ----
 
@@ -158,14 +345,16 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (this.accounts.has(input.id)) throw new IdTakenError(input.id, 'account');
     const site = this.sites.get(input.siteId);
     if (!site) throw badRequest(`site ${input.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
+    this.ensureUnit(input.maintenanceUnitId, actor);
     const secret = given?.secretHash ? undefined : (given?.secret ?? generateSecret());
     // a secret an operator chose may be guessable: salted and slow; a generated one needs neither
     const secretHash = given?.secretHash ?? (given?.secret ? hashChosenSecret(given.secret) : hashSecret(secret!));
-    const row: DeviceRow = { ...input, companyId: site.companyId, disabled: given?.disabled ?? false, createdAt: this.now(), secretHash };
+    const row: DeviceRow = this.named({ ...input, companyId: site.companyId, siteName: site.name, companyName: '', disabled: given?.disabled ?? false, createdAt: this.now(), secretHash });
     this.store.write(this.queries.insertDevice({
       id: row.id, kind: row.kind, site_id: row.siteId, location: row.location ?? null, building: row.building ?? null,
       maintenance_unit_id: row.maintenanceUnitId ?? null, registration_code: row.registrationCode ?? null,
       next_inspection_due: row.nextInspectionDue ?? null, secret_hash: secretHash, disabled: row.disabled ? 1 : 0, created_at: row.createdAt,
+      ...elevatorRow(row),
     }));
     this.devices.set(row.id, row);
     this.store.notify('registry', [`device:${row.id}`]);
@@ -178,16 +367,25 @@ export class Registry extends EventEmitter<RegistryEvents> {
   updateDevice(id: string, patch: DevicePatch, actor: string): Device {
     const row = this.devices.get(id);
     if (!row) throw notFound('device', id);
-    const next: DeviceRow = { ...row };
+    let next: DeviceRow = { ...row };
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (next as unknown as Record<string, unknown>)[k] = v;
     if (patch.siteId) {
       const site = this.sites.get(patch.siteId);
       if (!site) throw badRequest(`site ${patch.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
-      next.companyId = site.companyId;
     }
+    if (row.kind !== 'elevator') {
+      const given = ELEVATOR_FIELDS.filter((f) => patch[f] !== undefined);
+      if (given.length > 0) throw badRequest(`only elevators have ${given.join(', ')}; device ${id} is a ${row.kind}`, given.map((f) => ({ path: f, message: `only elevators have ${f}` })));
+    }
+    if (next.topFloor !== undefined && next.bottomFloor !== undefined && next.topFloor < next.bottomFloor) {
+      throw badRequest(`topFloor (${next.topFloor}) must not be below bottomFloor (${next.bottomFloor})`, [{ path: patch.topFloor !== undefined ? 'topFloor' : 'bottomFloor', message: 'top floor below bottom floor' }]);
+    }
+    this.ensureUnit(patch.maintenanceUnitId, actor);
+    next = this.named(next);
     this.store.write(this.queries.updateDevice(id, {
       site_id: next.siteId, location: next.location ?? null, building: next.building ?? null, maintenance_unit_id: next.maintenanceUnitId ?? null,
       registration_code: next.registrationCode ?? null, next_inspection_due: next.nextInspectionDue ?? null, disabled: next.disabled ? 1 : 0,
+      ...elevatorRow(next),
     }));
     this.devices.set(id, next);
     this.store.notify('registry', [`device:${id}`]);
@@ -327,8 +525,36 @@ function publicAccount(a: Account & { tokenHash?: string }): Account {
   return account;
 }
 
+function companyOf(r: RegistryTables['companies']): Company {
+  return { id: r.id, name: r.name, creditCode: r.credit_code ?? undefined, phone: r.phone ?? undefined, createdAt: r.created_at };
+}
+
+function unitOf(r: RegistryTables['maintenance_units']): MaintenanceUnit {
+  return { id: r.id, name: r.name, licence: r.licence ?? undefined, phone: r.phone, createdAt: r.created_at };
+}
+
 function siteOf(r: RegistryTables['sites']): Site {
-  return { id: r.id, name: r.name, companyId: r.company_id, address: r.address ?? undefined, createdAt: r.created_at };
+  return {
+    id: r.id, name: r.name, companyId: r.company_id, address: r.address ?? undefined,
+    street: r.street ?? undefined, community: r.community ?? undefined, grid: r.grid ?? undefined, area: r.area === 'rural' ? 'rural' : 'urban', createdAt: r.created_at,
+  };
+}
+
+type ElevatorColumns = Pick<RegistryTables['devices'], 'rated_speed' | 'top_floor' | 'bottom_floor' | 'installed_at' | 'warranty_until'>;
+
+function elevatorOf(r: ElevatorColumns): Pick<Device, 'ratedSpeed' | 'topFloor' | 'bottomFloor' | 'installedAt' | 'warrantyUntil'> {
+  // PostgreSQL's DOUBLE PRECISION and INTEGER come back as numbers; kept absent when not given
+  const out: Pick<Device, 'ratedSpeed' | 'topFloor' | 'bottomFloor' | 'installedAt' | 'warrantyUntil'> = {};
+  if (r.rated_speed !== null && r.rated_speed !== undefined) out.ratedSpeed = Number(r.rated_speed);
+  if (r.top_floor !== null && r.top_floor !== undefined) out.topFloor = Number(r.top_floor);
+  if (r.bottom_floor !== null && r.bottom_floor !== undefined) out.bottomFloor = Number(r.bottom_floor);
+  if (r.installed_at) out.installedAt = r.installed_at;
+  if (r.warranty_until) out.warrantyUntil = r.warranty_until;
+  return out;
+}
+
+function elevatorRow(d: Pick<Device, 'ratedSpeed' | 'topFloor' | 'bottomFloor' | 'installedAt' | 'warrantyUntil'>): ElevatorColumns {
+  return { rated_speed: d.ratedSpeed ?? null, top_floor: d.topFloor ?? null, bottom_floor: d.bottomFloor ?? null, installed_at: d.installedAt ?? null, warranty_until: d.warrantyUntil ?? null };
 }
 
 function accountOf(r: RegistryTables['accounts']): Account & { tokenHash: string } {

@@ -8,15 +8,80 @@ export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 
 export const ROLES = ['admin', 'property', 'maintenance', 'market-supervision', 'fire-service'] as const;
 export type Role = (typeof ROLES)[number];
 
+/** A telephone number as people dial it: digits, with + ( ) - and spaces. */
+export const phoneSchema = z.string().trim().regex(/^\+?[0-9][0-9 ()-]{1,31}$/, 'must be a phone number: digits, optionally with + ( ) - and spaces');
+
+export const companyInputSchema = z.object({
+  id: idSchema,
+  name: z.string().trim().min(1).max(200),
+  /** Unified social credit code (统一社会信用代码). */
+  creditCode: z.string().trim().min(1).max(32).optional(),
+  phone: phoneSchema.optional(),
+});
+export type CompanyInput = z.infer<typeof companyInputSchema>;
+export const companyPatchSchema = companyInputSchema.omit({ id: true }).partial();
+export type CompanyPatch = z.infer<typeof companyPatchSchema>;
+
+export const maintenanceUnitInputSchema = z.object({
+  id: idSchema,
+  name: z.string().trim().min(1).max(200),
+  /** Licence (许可证) number. */
+  licence: z.string().trim().min(1).max(64).optional(),
+  /** The unit's 24 h phone (24小时值班电话): required, it is what a trapped passenger is told to call. */
+  phone: phoneSchema,
+});
+export type MaintenanceUnitInput = z.infer<typeof maintenanceUnitInputSchema>;
+export const maintenanceUnitPatchSchema = maintenanceUnitInputSchema.omit({ id: true }).partial();
+export type MaintenanceUnitPatch = z.infer<typeof maintenanceUnitPatchSchema>;
+
+export const SITE_AREAS = ['urban', 'rural'] as const;
+export type SiteArea = (typeof SITE_AREAS)[number];
+
+/** Where a site is: its street (街道), community (社区) and grid (网格); `area` sets the rescue arrival deadline (urban 30 min, rural 60). */
+const siteWhere = {
+  street: z.string().trim().min(1).max(100).optional(),
+  community: z.string().trim().min(1).max(100).optional(),
+  grid: z.string().trim().min(1).max(100).optional(),
+  /** Absent: urban. */
+  area: z.enum(SITE_AREAS).optional(),
+};
+
 export const siteInputSchema = z.object({
   id: idSchema,
   name: z.string().min(1).max(200),
   companyId: idSchema,
   address: z.string().max(500).optional(),
+  ...siteWhere,
 });
 export type SiteInput = z.infer<typeof siteInputSchema>;
 
-export const deviceInputSchema = z.object({
+/** A site's name, address and location; its company is not changed here. */
+export const sitePatchSchema = z.object({ name: z.string().min(1).max(200).optional(), address: z.string().max(500).optional(), ...siteWhere });
+export type SitePatch = z.infer<typeof sitePatchSchema>;
+
+/** What only elevators have (特种设备 data): rated speed in m/s, the floors served, installation and warranty dates. */
+export const ELEVATOR_FIELDS = ['ratedSpeed', 'topFloor', 'bottomFloor', 'installedAt', 'warrantyUntil'] as const;
+const elevatorFields = {
+  ratedSpeed: z.number().positive().max(20).optional(),
+  topFloor: z.number().int().min(-20).max(300).optional(),
+  bottomFloor: z.number().int().min(-20).max(300).optional(),
+  installedAt: z.iso.date().optional(),
+  warrantyUntil: z.iso.date().optional(),
+};
+
+/** Elevator fields only on an elevator, and its top floor not below its bottom floor. */
+export function elevatorRule(d: { kind?: string | undefined; topFloor?: number | undefined; bottomFloor?: number | undefined }, ctx: z.RefinementCtx): void {
+  if (d.kind !== undefined && d.kind !== 'elevator') {
+    for (const f of ELEVATOR_FIELDS) {
+      if ((d as Record<string, unknown>)[f] !== undefined) ctx.addIssue({ code: 'custom', path: [f], message: `only elevators have ${f}, not a ${d.kind}` });
+    }
+  }
+  if (d.topFloor !== undefined && d.bottomFloor !== undefined && d.topFloor < d.bottomFloor) {
+    ctx.addIssue({ code: 'custom', path: ['topFloor'], message: `topFloor (${d.topFloor}) must not be below bottomFloor (${d.bottomFloor})` });
+  }
+}
+
+const deviceBase = z.object({
   id: idSchema,
   kind: deviceKindSchema,
   siteId: idSchema,
@@ -29,23 +94,26 @@ export const deviceInputSchema = z.object({
   registrationCode: z.string().max(64).optional(),
   /** Next annual inspection date, YYYY-MM-DD. */
   nextInspectionDue: z.iso.date().optional(),
+  ...elevatorFields,
 });
+export const deviceInputSchema = deviceBase.superRefine(elevatorRule);
 export type DeviceInput = z.infer<typeof deviceInputSchema>;
 
-export const devicePatchSchema = deviceInputSchema.omit({ id: true, kind: true }).partial().extend({
+/** The elevator fields of a patch are checked against the device's kind and floors by the registry. */
+export const devicePatchSchema = deviceBase.omit({ id: true, kind: true }).partial().extend({
   disabled: z.boolean().optional(),
-});
+}).superRefine(elevatorRule);
 export type DevicePatch = z.infer<typeof devicePatchSchema>;
 
 /**
  * Seeded devices may bring a secret already flashed into the firmware (stored salted and slow, see
  * registry/secrets.ts), or only its hash: `sha256:<hex>` of a generated secret, or `scrypt:…`.
  */
-export const deviceSeedSchema = deviceInputSchema.extend({
+export const deviceSeedSchema = deviceBase.extend({
   secret: z.string().min(16).optional(),
   secretHash: z.string().regex(STORED_HASH_RE, 'must be sha256:<64 hex> or scrypt:<N>:<r>:<p>:<salt base64>:<hash base64>').optional(),
   disabled: z.boolean().optional(),
-});
+}).superRefine(elevatorRule);
 
 function scopeRule(a: { role: Role; scope?: string | undefined }, ctx: z.RefinementCtx) {
   const needsScope = a.role === 'property' || a.role === 'maintenance';
@@ -80,6 +148,8 @@ export const accountSeedSchema = accountBase.extend({
 
 /** Registry entries created at start when missing (the config file's `seed`). */
 export const registrySeedSchema = z.object({
+  companies: z.array(companyInputSchema).default([]),
+  maintenanceUnits: z.array(maintenanceUnitInputSchema).default([]),
   sites: z.array(siteInputSchema).default([]),
   devices: z.array(deviceSeedSchema).default([]),
   accounts: z.array(accountSeedSchema).default([]),

@@ -12,6 +12,9 @@
  *   the lift itself stays the elevator authorities' device. The fire-service queue.
  * - admin: everything.
  *
+ * Company entries: an admin, and a property company its own. Maintenance unit entries: an admin, a
+ * unit its own, and market supervision all of them (it ranks them); the fire service none.
+ *
  * Queue names are derived here too, so that routing (alerts) and reading (API, MQTT) cannot disagree.
  */
 import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
@@ -65,6 +68,16 @@ export function canManageCompany(p: Principal, companyId: string): boolean {
 }
 
 export const isAdmin = (p: Principal) => p.role === 'admin';
+
+/** Maintenance units: an admin, the unit itself, and market supervision (it ranks them all). */
+export function canSeeMaintenanceUnit(p: Principal, unitId: string): boolean {
+  return p.role === 'admin' || p.role === 'market-supervision' || (p.role === 'maintenance' && p.scope === unitId);
+}
+
+/** Who may change a unit's entry: an admin, or the unit itself (its name and phone). */
+export function canManageMaintenanceUnit(p: Principal, unitId: string): boolean {
+  return p.role === 'admin' || (p.role === 'maintenance' && p.scope === unitId);
+}
 
 export function canSeeAlert(p: Principal, a: ScopedAlert): boolean {
   switch (p.role) {

@@ -1,10 +1,20 @@
-/** Creates the sites, devices and accounts of the config file's `seed` that do not exist yet. */
+/**
+ * Creates the companies, maintenance units, sites, devices and accounts of the config file's `seed`
+ * that do not exist yet. A seeded site or device naming a company or unit that is not seeded creates
+ * it named by its id (as the API does).
+ */
 import type { RegistrySeed } from './schemas.js';
 import type { Logger } from '../core/log.js';
 import type { Registry } from './registry.js';
 
 export function seedRegistry(registry: Registry, seed: RegistrySeed, log: Logger): void {
   let created = 0;
+  for (const company of seed.companies) {
+    if (!registry.getCompany(company.id)) { registry.createCompany(company, 'seed'); created++; }
+  }
+  for (const unit of seed.maintenanceUnits) {
+    if (!registry.getMaintenanceUnit(unit.id)) { registry.createMaintenanceUnit(unit, 'seed'); created++; }
+  }
   for (const site of seed.sites) {
     if (!registry.getSite(site.id)) { registry.createSite(site, 'seed'); created++; }
   }

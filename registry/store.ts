@@ -6,14 +6,33 @@ import type { Kysely } from 'kysely';
 import type { Migration } from '../core/db/query.js';
 
 export interface RegistryTables {
-  sites: { id: string; name: string; company_id: string; address: string | null; created_at: number };
+  sites: {
+    id: string; name: string; company_id: string; address: string | null; created_at: number;
+    street: string | null; community: string | null; grid: string | null; area: string;
+  };
   devices: {
     id: string; kind: string; site_id: string; location: string | null; building: string | null; maintenance_unit_id: string | null;
     registration_code: string | null; next_inspection_due: string | null; secret_hash: string; disabled: number; created_at: number;
+    rated_speed: number | null; top_floor: number | null; bottom_floor: number | null; installed_at: string | null; warranty_until: string | null;
   };
   accounts: { id: string; role: string; scope: string | null; name: string | null; token_hash: string; disabled: number; created_at: number };
   kv: { key: string; value: string };
+  companies: { id: string; name: string; credit_code: string | null; phone: string | null; created_at: number };
+  /** `phone` is the unit's 24 h phone; '' only for units carried forward from before it was asked for (not registered). */
+  maintenance_units: { id: string; name: string; licence: string | null; phone: string; created_at: number };
 }
+
+/** Version 2's carrying forward of the ids in use (the same SQL in both dialects). */
+const CARRY_FORWARD = `INSERT INTO companies (id, name, credit_code, phone, created_at)
+      SELECT used.id, used.id, NULL, NULL, MIN(used.created_at) FROM (
+        SELECT company_id AS id, created_at FROM sites
+        UNION ALL SELECT scope AS id, created_at FROM accounts WHERE role = 'property' AND scope IS NOT NULL) used
+      GROUP BY used.id;
+    INSERT INTO maintenance_units (id, name, licence, phone, created_at)
+      SELECT used.id, used.id, NULL, '', MIN(used.created_at) FROM (
+        SELECT maintenance_unit_id AS id, created_at FROM devices WHERE maintenance_unit_id IS NOT NULL
+        UNION ALL SELECT scope AS id, created_at FROM accounts WHERE role = 'maintenance' AND scope IS NOT NULL) used
+      GROUP BY used.id;`;
 
 export const REGISTRY_MIGRATIONS: readonly Migration[] = [{
   // the same DDL in both dialects, but for epoch milliseconds, which need 64 bits in PostgreSQL
@@ -29,6 +48,26 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [{
       secret_hash TEXT NOT NULL, disabled INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);
     CREATE TABLE accounts (id TEXT PRIMARY KEY, role TEXT NOT NULL, scope TEXT, name TEXT, token_hash TEXT NOT NULL UNIQUE,
       disabled INTEGER NOT NULL DEFAULT 0, created_at BIGINT NOT NULL);`,
+}, {
+  // version 2: property companies and maintenance units as entries with names. Every company id a site
+  // or a property account names and every unit id a device or a maintenance account names is carried
+  // forward, named by its id; units get an empty phone (not registered) that the operator must fill in.
+  sqlite: `CREATE TABLE companies (id TEXT PRIMARY KEY, name TEXT NOT NULL, credit_code TEXT, phone TEXT, created_at INTEGER NOT NULL);
+    CREATE TABLE maintenance_units (id TEXT PRIMARY KEY, name TEXT NOT NULL, licence TEXT, phone TEXT NOT NULL, created_at INTEGER NOT NULL);
+    ${CARRY_FORWARD}`,
+  postgres: `CREATE TABLE companies (id TEXT PRIMARY KEY, name TEXT NOT NULL, credit_code TEXT, phone TEXT, created_at BIGINT NOT NULL);
+    CREATE TABLE maintenance_units (id TEXT PRIMARY KEY, name TEXT NOT NULL, licence TEXT, phone TEXT NOT NULL, created_at BIGINT NOT NULL);
+    ${CARRY_FORWARD}`,
+}, {
+  // version 3: where a site is (street, community, grid; urban or rural sets the rescue arrival deadline) and the elevators' data
+  sqlite: `ALTER TABLE sites ADD COLUMN street TEXT; ALTER TABLE sites ADD COLUMN community TEXT; ALTER TABLE sites ADD COLUMN grid TEXT;
+    ALTER TABLE sites ADD COLUMN area TEXT NOT NULL DEFAULT 'urban';
+    ALTER TABLE devices ADD COLUMN rated_speed REAL; ALTER TABLE devices ADD COLUMN top_floor INTEGER; ALTER TABLE devices ADD COLUMN bottom_floor INTEGER;
+    ALTER TABLE devices ADD COLUMN installed_at TEXT; ALTER TABLE devices ADD COLUMN warranty_until TEXT;`,
+  postgres: `ALTER TABLE sites ADD COLUMN street TEXT; ALTER TABLE sites ADD COLUMN community TEXT; ALTER TABLE sites ADD COLUMN grid TEXT;
+    ALTER TABLE sites ADD COLUMN area TEXT NOT NULL DEFAULT 'urban';
+    ALTER TABLE devices ADD COLUMN rated_speed DOUBLE PRECISION; ALTER TABLE devices ADD COLUMN top_floor INTEGER; ALTER TABLE devices ADD COLUMN bottom_floor INTEGER;
+    ALTER TABLE devices ADD COLUMN installed_at TEXT; ALTER TABLE devices ADD COLUMN warranty_until TEXT;`,
 }];
 
 /** The bootstrap admin's token hash lives in a key-value table of its own. */
@@ -37,6 +76,12 @@ export const KV_MIGRATIONS: readonly Migration[] = ['CREATE TABLE kv (key TEXT P
 type SiteRow = RegistryTables['sites'];
 type DeviceRow = RegistryTables['devices'];
 type AccountRow = RegistryTables['accounts'];
+/** The columns version 3 added: a row may leave them out (null, or the site's default area). */
+type SiteV3 = 'street' | 'community' | 'grid' | 'area';
+type DeviceV3 = 'rated_speed' | 'top_floor' | 'bottom_floor' | 'installed_at' | 'warranty_until';
+type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
+type CompanyRow = RegistryTables['companies'];
+type UnitRow = RegistryTables['maintenance_units'];
 
 export const registryQueries = (q: Kysely<RegistryTables>) => ({
   sites: () => q.selectFrom('sites').selectAll(),
@@ -45,11 +90,20 @@ export const registryQueries = (q: Kysely<RegistryTables>) => ({
   sitesIn: (ids: readonly string[]) => q.selectFrom('sites').selectAll().where('id', 'in', ids),
   devicesIn: (ids: readonly string[]) => q.selectFrom('devices').selectAll().where('id', 'in', ids),
   accountsIn: (ids: readonly string[]) => q.selectFrom('accounts').selectAll().where('id', 'in', ids),
-  insertSite: (row: SiteRow) => q.insertInto('sites').values(row),
-  insertDevice: (row: DeviceRow) => q.insertInto('devices').values(row),
+  insertSite: (row: Optional<SiteRow, SiteV3>) => q.insertInto('sites').values({ ...row, area: row.area ?? 'urban' }),
+  updateSite: (id: string, set: Partial<Omit<SiteRow, 'id' | 'company_id' | 'created_at'>>) => q.updateTable('sites').set(set).where('id', '=', id),
+  insertDevice: (row: Optional<DeviceRow, DeviceV3>) => q.insertInto('devices').values(row),
   updateDevice: (id: string, set: Partial<Omit<DeviceRow, 'id' | 'kind' | 'created_at'>>) => q.updateTable('devices').set(set).where('id', '=', id),
   insertAccount: (row: AccountRow) => q.insertInto('accounts').values(row),
   updateAccount: (id: string, set: Partial<Pick<AccountRow, 'disabled' | 'name' | 'token_hash'>>) => q.updateTable('accounts').set(set).where('id', '=', id),
+  companies: () => q.selectFrom('companies').selectAll(),
+  units: () => q.selectFrom('maintenance_units').selectAll(),
+  companiesIn: (ids: readonly string[]) => q.selectFrom('companies').selectAll().where('id', 'in', ids),
+  unitsIn: (ids: readonly string[]) => q.selectFrom('maintenance_units').selectAll().where('id', 'in', ids),
+  insertCompany: (row: CompanyRow) => q.insertInto('companies').values(row),
+  updateCompany: (id: string, set: Partial<Omit<CompanyRow, 'id' | 'created_at'>>) => q.updateTable('companies').set(set).where('id', '=', id),
+  insertUnit: (row: UnitRow) => q.insertInto('maintenance_units').values(row),
+  updateUnit: (id: string, set: Partial<Omit<UnitRow, 'id' | 'created_at'>>) => q.updateTable('maintenance_units').set(set).where('id', '=', id),
   kvGet: (key: string) => q.selectFrom('kv').select('value').where('key', '=', key),
   kvInsertIfAbsent: (key: string, value: string) => q.insertInto('kv').values({ key, value }).onConflict((oc) => oc.column('key').doNothing()),
 });

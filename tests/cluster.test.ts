@@ -166,7 +166,11 @@ describe('rule state follows the device', () => {
       expect(await open()).toEqual([]);
       clock.advance(21_000);
       // 61 s after it started on node C, node D raises it (a fresh start on D would wait until 100 s)
-      const raised = await waitFor(async () => ((await open()).length > 0 ? await open() : undefined), 5000, 20);
+      const raised = await waitFor(async () => ((await open()).length > 0 ? await open() : undefined), 15_000, 20).catch((err: unknown) => {
+        // what each node holds of the device, to tell a missed state from a late commit
+        const state = (t: TestGateway) => { const s = t.gw.alerts.engine.get('pump-m1'); return s && { since: Array.from(s.since), queued: Array.from(s.queued), active: Array.from(s.active) }; };
+        throw new Error(`${String(err)}; on C ${JSON.stringify(state(c))}, on D ${JSON.stringify(state(d))}, D has it ${d.gw.presence.isLocal('pump-m1')}, leaders ${[a, b, c, d].map((n) => n.gw.leader?.isLeader)}`);
+      });
       expect(raised).toHaveLength(1);
       expect(raised[0]).toMatchObject({ count: 1, state: 'open' });
     } finally {

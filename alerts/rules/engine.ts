@@ -68,6 +68,8 @@ export interface ClusterView {
 function deviceInfo(d: Device): DeviceInfo {
   return {
     id: d.id, kind: d.kind, siteId: d.siteId, companyId: d.companyId, maintenanceUnitId: d.maintenanceUnitId,
+    // names (and the site's street and community) as the registry has them now, for the alerts raised
+    siteName: d.siteName, companyName: d.companyName, maintenanceUnitName: d.maintenanceUnitName, street: d.street, community: d.community,
     location: d.location, nextInspectionDue: d.nextInspectionDue, disabled: d.disabled, createdAt: d.createdAt,
   };
 }

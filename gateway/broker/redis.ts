@@ -161,6 +161,10 @@ export async function createRedisTransport(url: string, opts: RedisTransportOpti
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
+      // Commands the closing sessions issued (a will's removal) are answered before the connection is
+      // dropped: the persistence sends some without awaiting them, and a dropped connection would fail
+      // them as unhandled rejections. A PING is answered after everything sent before it.
+      await withTimeout(db.ping().then(() => undefined, () => undefined), CLOSE_GRACE_MS);
       // the persistence unsubscribes `$SYS/sub/+` through the broker and the emitter, then drops its connection;
       // it throws when it was never set up (the broker did not start)
       await withTimeout(persistence.destroy(), CLOSE_GRACE_MS);

@@ -1,9 +1,14 @@
-/** Sites, devices and accounts, each call checked against the caller's scope (registry/scope.ts). */
+/** Companies, maintenance units, sites, devices and accounts, each call checked against the caller's scope (registry/scope.ts). */
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { accountInputSchema, accountPatchSchema, deviceInputSchema, devicePatchSchema, idSchema, siteInputSchema } from '../../../registry/index.js';
-import { canManageCompany, canSeeCompany, canSeeDevice, isAdmin, type Principal } from '../../../registry/index.js';
+import {
+  accountInputSchema, accountPatchSchema, companyInputSchema, companyPatchSchema, deviceInputSchema, devicePatchSchema, idSchema,
+  maintenanceUnitInputSchema, maintenanceUnitPatchSchema, siteInputSchema, sitePatchSchema,
+} from '../../../registry/index.js';
+import {
+  canManageCompany, canManageMaintenanceUnit, canSeeCompany, canSeeDevice, canSeeMaintenanceUnit, isAdmin, type Principal,
+} from '../../../registry/index.js';
 import { IdTakenError, badRequest, forbidden, notFound } from '../../../core/errors.js';
 import type { HttpDeps } from '../deps.js';
 import type { Device } from '../../../registry/index.js';
@@ -50,18 +55,79 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
 
     r.get('/me', { schema: { tags: ['accounts'], summary: 'Who the token belongs to: id, role, scope' } }, async (req) => req.principal);
 
+    // ---- property companies and maintenance units: an admin creates them; each may keep its own name and phone ----
+
+    /** What a company or unit may change of its own entry; the rest is the admin's. */
+    const ownFields = (principal: Principal, body: Record<string, unknown>, what: string) => {
+      if (isAdmin(principal)) return;
+      const others = Object.keys(body).filter((k) => body[k] !== undefined && k !== 'name' && k !== 'phone');
+      if (others.length > 0) throw forbidden(`a ${what} may change only its name and phone, not ${others.join(', ')}`);
+    };
+
+    r.post('/companies', { schema: { tags: ['registry'], summary: 'Register a property company (物业服务企业)', body: companyInputSchema } }, async (req, reply) => {
+      if (!isAdmin(req.principal)) throw forbidden('only an admin may register companies');
+      return reply.status(201).send(registry.createCompany(req.body, req.principal.id));
+    });
+
+    r.get('/companies', { schema: { tags: ['registry'], summary: 'Property companies in your scope' } }, async (req) =>
+      registry.listCompanies().filter((c) => canSeeCompany(req.principal, c.id)));
+
+    r.get('/companies/:id', { schema: { tags: ['registry'], params: idParams } }, async (req) => {
+      const company = registry.getCompany(req.params.id);
+      if (!company || !canSeeCompany(req.principal, company.id)) throw notFound('company', req.params.id);
+      return company;
+    });
+
+    r.patch('/companies/:id', { schema: { tags: ['registry'], summary: 'Change a company (its own account: name and phone)', params: idParams, body: companyPatchSchema } }, async (req) => {
+      const company = registry.getCompany(req.params.id);
+      if (!company || !canSeeCompany(req.principal, company.id)) throw notFound('company', req.params.id);
+      ownFields(req.principal, req.body, 'property company');
+      return registry.updateCompany(company.id, req.body, req.principal.id);
+    });
+
+    r.post('/maintenance-units', { schema: { tags: ['registry'], summary: 'Register a maintenance unit (维保单位) with its 24 h phone', body: maintenanceUnitInputSchema } }, async (req, reply) => {
+      if (!isAdmin(req.principal)) throw forbidden('only an admin may register maintenance units');
+      return reply.status(201).send(registry.createMaintenanceUnit(req.body, req.principal.id));
+    });
+
+    r.get('/maintenance-units', { schema: { tags: ['registry'], summary: 'Maintenance units in your scope (phone "" = 24 h phone not registered)' } }, async (req) =>
+      registry.listMaintenanceUnits().filter((u) => canSeeMaintenanceUnit(req.principal, u.id)));
+
+    r.get('/maintenance-units/:id', { schema: { tags: ['registry'], params: idParams } }, async (req) => {
+      const unit = registry.getMaintenanceUnit(req.params.id);
+      if (!unit || !canSeeMaintenanceUnit(req.principal, unit.id)) throw notFound('maintenance unit', req.params.id);
+      return unit;
+    });
+
+    r.patch('/maintenance-units/:id', { schema: { tags: ['registry'], summary: 'Change a maintenance unit (its own account: name and phone)', params: idParams, body: maintenanceUnitPatchSchema } }, async (req) => {
+      const unit = registry.getMaintenanceUnit(req.params.id);
+      if (!unit || !canSeeMaintenanceUnit(req.principal, unit.id)) throw notFound('maintenance unit', req.params.id);
+      if (!canManageMaintenanceUnit(req.principal, unit.id)) throw forbidden('only an admin or the unit itself may change a maintenance unit');
+      ownFields(req.principal, req.body, 'maintenance unit');
+      return registry.updateMaintenanceUnit(unit.id, req.body, req.principal.id);
+    });
+
+    // ---- sites and devices ----
+
     r.post('/sites', { schema: { tags: ['registry'], summary: 'Register a site (小区)', body: siteInputSchema } }, async (req, reply) => {
       if (!canManageCompany(req.principal, req.body.companyId)) throw forbidden(`you may not add sites to company ${req.body.companyId}`);
-      return reply.status(201).send(creating(req.principal, () => registry.createSite(req.body, req.principal.id)));
+      return reply.status(201).send(registry.siteView(creating(req.principal, () => registry.createSite(req.body, req.principal.id))));
     });
 
     r.get('/sites', { schema: { tags: ['registry'], summary: 'Sites in your scope' } }, async (req) =>
-      registry.listSites().filter((s) => canSeeCompany(req.principal, s.companyId)));
+      registry.listSites().filter((s) => canSeeCompany(req.principal, s.companyId)).map((s) => registry.siteView(s)));
 
     r.get('/sites/:id', { schema: { tags: ['registry'], params: idParams } }, async (req) => {
       const site = registry.getSite(req.params.id);
       if (!site || !canSeeCompany(req.principal, site.companyId)) throw notFound('site', req.params.id);
-      return site;
+      return registry.siteView(site);
+    });
+
+    r.patch('/sites/:id', { schema: { tags: ['registry'], summary: 'Change a site: name, address, street, community, grid, area', params: idParams, body: sitePatchSchema } }, async (req) => {
+      const site = registry.getSite(req.params.id);
+      if (!site || !canSeeCompany(req.principal, site.companyId)) throw notFound('site', req.params.id);
+      if (!canManageCompany(req.principal, site.companyId)) throw forbidden();
+      return registry.siteView(registry.updateSite(site.id, req.body, req.principal.id));
     });
 
     r.post('/devices', { schema: { tags: ['registry'], summary: 'Register a device; the secret is returned this once', body: deviceInputSchema } }, async (req, reply) => {
