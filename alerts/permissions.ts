@@ -35,28 +35,28 @@ const OPEN_WORK: readonly AlertState[] = ['open', 'acknowledged', 'dispatched'];
 export const ACTION_RULES: Record<Action, ActionRule> = {
   acknowledge: {
     label: { zh: '确认', en: 'Acknowledge' }, from: ['open'],
-    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'yes', 'fire-service': 'yes' },
+    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'yes', 'fire-service': 'yes', street: 'no', community: 'no' },
   },
   dispatch: {
     label: { zh: '派单', en: 'Dispatch' }, from: ['open', 'acknowledged'],
-    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'no', 'fire-service': 'no' },
+    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'no', 'fire-service': 'no', street: 'no', community: 'no' },
   },
   resolve: {
     label: { zh: '处置完成', en: 'Resolve' }, from: OPEN_WORK,
-    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'no', 'fire-service': 'no' },
+    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'no', 'fire-service': 'no', street: 'no', community: 'no' },
   },
   // the party that repaired must not verify its own repair
   close: {
     label: { zh: '销号', en: 'Close' }, from: ['resolved'],
-    roles: { admin: 'yes', property: 'if-no-authority', maintenance: 'no', 'market-supervision': 'if-routed-to-it', 'fire-service': 'if-routed-to-it' },
+    roles: { admin: 'yes', property: 'if-no-authority', maintenance: 'no', 'market-supervision': 'if-routed-to-it', 'fire-service': 'if-routed-to-it', street: 'no', community: 'no' },
   },
   confirm: {
     label: { zh: '核实为火警', en: 'Confirm fire' }, from: OPEN_WORK, only: 'unconfirmed-fire-alarm',
-    roles: { admin: 'yes', property: 'yes', maintenance: 'no', 'market-supervision': 'no', 'fire-service': 'yes' },
+    roles: { admin: 'yes', property: 'yes', maintenance: 'no', 'market-supervision': 'no', 'fire-service': 'yes', street: 'no', community: 'no' },
   },
   dismiss: {
     label: { zh: '核实为误报', en: 'Dismiss as false alarm' }, from: OPEN_WORK, only: 'unconfirmed-fire-alarm',
-    roles: { admin: 'yes', property: 'yes', maintenance: 'no', 'market-supervision': 'no', 'fire-service': 'yes' },
+    roles: { admin: 'yes', property: 'yes', maintenance: 'no', 'market-supervision': 'no', 'fire-service': 'yes', street: 'no', community: 'no' },
   },
 };
 
@@ -67,6 +67,8 @@ export const ROLE_LABELS: Record<Role, { zh: string; en: string }> = {
   maintenance: { zh: '维保单位', en: 'maintenance unit' },
   'market-supervision': { zh: '市场监督管理局', en: 'market supervision' },
   'fire-service': { zh: '消防救援', en: 'fire service' },
+  street: { zh: '街道', en: 'street office' },
+  community: { zh: '社区', en: 'community' },
 };
 
 /** Whether the principal's role may take this action on this alert, whatever its state. */

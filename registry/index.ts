@@ -10,7 +10,7 @@ export {
   registrySeedSchema, type RegistrySeed,
 } from './schemas.js';
 export {
-  type Principal, type ScopedDevice, type ScopedAlert, canSeeDevice, canSeeCompany, canManageCompany, canSeeMaintenanceUnit, canManageMaintenanceUnit, isAdmin,
+  type Principal, type ScopedDevice, type ScopedAlert, type ScopedSite, canSeeSite, canSeeDevice, canSeeCompany, canManageCompany, canSeeMaintenanceUnit, canManageMaintenanceUnit, isAdmin,
   canSeeAlert, alertScopeCondition, type AlertScopeTable, QUEUE_ROLES, type QueueRole, AUTHORITY_QUEUES, queueOf, isQueueName, QUEUE_NAME_HINT, ownQueue,
   canReadQueue, partyKey,
 } from './scope.js';

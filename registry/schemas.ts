@@ -5,7 +5,7 @@ import { STORED_HASH_RE } from './secrets.js';
 
 export const idSchema = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$/, 'must be 1-128 characters: letters, digits, _ . : - (no / + # or spaces)');
 
-export const ROLES = ['admin', 'property', 'maintenance', 'market-supervision', 'fire-service'] as const;
+export const ROLES = ['admin', 'property', 'maintenance', 'market-supervision', 'fire-service', 'street', 'community'] as const;
 export type Role = (typeof ROLES)[number];
 
 /** A telephone number as people dial it: digits, with + ( ) - and spaces. */
@@ -115,17 +115,36 @@ export const deviceSeedSchema = deviceBase.extend({
   disabled: z.boolean().optional(),
 }).superRefine(elevatorRule);
 
+/** What each role's scope names; roles not listed take none. */
+const SCOPE_OF: Partial<Record<Role, string>> = {
+  property: 'companyId', maintenance: 'maintenance unit id', street: 'street name, e.g. 南山街道', community: 'community name',
+};
+/** The roles whose scope is an id (companyId, unit id); the area roles' scope is a site's street or community name. */
+const ID_SCOPED: ReadonlySet<Role> = new Set(['property', 'maintenance']);
+
+/** A street or community name as a site carries it (schemas: siteWhere): not an id, street names are Chinese. */
+// eslint-disable-next-line no-control-regex
+export const areaNameSchema = z.string().min(1).max(100).regex(/^[^\u0000-\u001f\u007f-\u009f]+$/, 'must be a name of 1-100 characters, without control characters');
+
 function scopeRule(a: { role: Role; scope?: string | undefined }, ctx: z.RefinementCtx) {
-  const needsScope = a.role === 'property' || a.role === 'maintenance';
-  if (needsScope && !a.scope) ctx.addIssue({ code: 'custom', path: ['scope'], message: `role ${a.role} needs a scope (${a.role === 'property' ? 'companyId' : 'maintenance unit id'})` });
-  if (!needsScope && a.scope) ctx.addIssue({ code: 'custom', path: ['scope'], message: `role ${a.role} takes no scope` });
+  const what = SCOPE_OF[a.role];
+  if (what !== undefined && !a.scope) ctx.addIssue({ code: 'custom', path: ['scope'], message: `role ${a.role} needs a scope (${what})` });
+  if (what === undefined && a.scope) ctx.addIssue({ code: 'custom', path: ['scope'], message: `role ${a.role} takes no scope` });
+  if (a.scope !== undefined) {
+    const check = ID_SCOPED.has(a.role) ? idSchema.safeParse(a.scope) : areaNameSchema.safeParse(a.scope);
+    if (!check.success) for (const issue of check.error.issues) ctx.addIssue({ code: 'custom', path: ['scope'], message: issue.message });
+  }
 }
 
 const accountBase = z.object({
   id: idSchema,
   role: z.enum(ROLES),
-  /** companyId for `property`, unit id for `maintenance`; none for the others. */
-  scope: idSchema.optional(),
+  /**
+   * companyId for `property`, unit id for `maintenance` (ids), a site's street name for `street` and
+   * its community name for `community` (names); none for the others. Checked by scopeRule. Trimmed,
+   * as site street and community names are, so that " 南山街道" matches the sites of 南山街道.
+   */
+  scope: z.string().trim().optional(),
   name: z.string().max(200).optional(),
 });
 export const accountInputSchema = accountBase.superRefine(scopeRule);

@@ -10,6 +10,9 @@
  * - fire-service: fire equipment (fire panels, smoke detectors, fire water) and every fire-domain
  *   alert, which includes an e-bike taken into a lift: the fire service hears of that hazard, while
  *   the lift itself stays the elevator authorities' device. The fire-service queue.
+ * - street / community: one area (scope = a street name such as 南山街道, or a community name): the
+ *   sites whose `street` / `community` is that name, their devices and alerts. They read and take no
+ *   action on alerts (alerts/permissions.ts), and have no queue. No company or unit entries.
  * - admin: everything.
  *
  * Company entries: an admin, and a property company its own. Maintenance unit entries: an admin, a
@@ -17,7 +20,7 @@
  *
  * Queue names are derived here too, so that routing (alerts) and reading (API, MQTT) cannot disagree.
  */
-import type { Expression, ExpressionBuilder, SqlBool } from 'kysely';
+import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
 import type { Role } from './schemas.js';
 import type { DeviceKind } from './kinds.js';
 import { ADMIN_PRINCIPAL } from './admin.js';
@@ -25,8 +28,15 @@ import { ADMIN_PRINCIPAL } from './admin.js';
 export interface Principal {
   id: string;
   role: Role;
-  /** companyId for property, unit id for maintenance. */
+  /** companyId for property, unit id for maintenance, a street / community name for street / community. */
   scope?: string | undefined;
+}
+
+/** What a site looks like to the scope rules (the registry's Site has these fields). */
+export interface ScopedSite {
+  companyId: string;
+  street?: string | undefined;
+  community?: string | undefined;
 }
 
 /** What a device looks like to the scope rules. */
@@ -34,6 +44,9 @@ export interface ScopedDevice {
   kind: DeviceKind;
   companyId: string;
   maintenanceUnitId?: string | undefined;
+  /** The site's street and community (the registry's Device carries them). */
+  street?: string | undefined;
+  community?: string | undefined;
 }
 
 /** What an alert looks like to the scope rules (the alerts capability's Alert has these fields). */
@@ -44,7 +57,16 @@ export interface ScopedAlert {
   domain: string;
   /** Recorded in inspection / maintenance mode: not routed to, nor shown to, the authorities. */
   suppressed: boolean;
+  /**
+   * The site's street and community as they were when the alert opened; absent on alerts stored
+   * before alerts carried them (see alertScopeCondition for what street / community accounts see of those).
+   */
+  street?: string | undefined;
+  community?: string | undefined;
 }
+
+/** Whether an area account's scope is the given street / community name (never for a missing name or scope). */
+const inArea = (p: Principal, name: string | undefined) => p.scope !== undefined && p.scope !== '' && name === p.scope;
 
 const FIRE_KINDS: ReadonlySet<DeviceKind> = new Set(['fire_panel', 'smoke_detector', 'fire_water']);
 
@@ -55,6 +77,17 @@ export function canSeeDevice(p: Principal, d: ScopedDevice): boolean {
     case 'maintenance': return d.kind === 'elevator' && d.maintenanceUnitId === p.scope;
     case 'market-supervision': return d.kind === 'elevator';
     case 'fire-service': return FIRE_KINDS.has(d.kind);
+    case 'street': return inArea(p, d.street);
+    case 'community': return inArea(p, d.community);
+  }
+}
+
+/** Sites: those of the caller's company (as canSeeCompany), or of its street / community. */
+export function canSeeSite(p: Principal, s: ScopedSite): boolean {
+  switch (p.role) {
+    case 'street': return inArea(p, s.street);
+    case 'community': return inArea(p, s.community);
+    default: return canSeeCompany(p, s.companyId);
   }
 }
 
@@ -86,13 +119,28 @@ export function canSeeAlert(p: Principal, a: ScopedAlert): boolean {
     case 'maintenance': return a.deviceKind === 'elevator' && a.maintenanceUnitId === p.scope;
     case 'market-supervision': return a.deviceKind === 'elevator' && !a.suppressed;
     case 'fire-service': return a.domain === 'fire' && !a.suppressed;
+    case 'street': return inArea(p, a.street);
+    case 'community': return inArea(p, a.community);
   }
 }
 
 /** The columns of a table of alerts that the scope condition reads (the ledger's `alerts` table). */
-export interface AlertScopeTable { company_id: string; device_kind: string; maintenance_unit_id: string | null; domain: string; suppressed: number }
+export interface AlertScopeTable { company_id: string; device_kind: string; maintenance_unit_id: string | null; domain: string; suppressed: number; site_id: string }
 
-/** `canSeeAlert` as a condition on a table of alerts, for listing and counting them in the store (either dialect). */
+/**
+ * `canSeeAlert` as a condition on a table of alerts, for listing and counting them in the store (either dialect).
+ *
+ * street / community: the alerts table has no street or community column, so the condition asks the
+ * registry's `sites` table (same database) for the sites of that street / community, by the alert's
+ * site_id. For alerts raised now this agrees with canSeeAlert, which reads the alert's `street` /
+ * `community` (copied from the site when it opened), as long as the site keeps its street / community.
+ * Where they differ:
+ * - alerts stored before alerts carried `street` / `community`: they are listed and counted here
+ *   (by their site's current street / community) but, lacking the fields, canSeeAlert refuses them:
+ *   fetched by id they answer 404, and the console's live stream does not show their changes;
+ * - a site moved to another street / community: its older alerts are listed under the new area here
+ *   and fetched by id under the old one (what the alert recorded).
+ */
 export function alertScopeCondition(eb: ExpressionBuilder<{ alerts: AlertScopeTable }, 'alerts'>, p: Principal): Expression<SqlBool> {
   switch (p.role) {
     case 'admin': return eb.lit(true);
@@ -100,7 +148,15 @@ export function alertScopeCondition(eb: ExpressionBuilder<{ alerts: AlertScopeTa
     case 'maintenance': return eb.and([eb('device_kind', '=', 'elevator'), eb('maintenance_unit_id', '=', p.scope ?? '')]);
     case 'market-supervision': return eb.and([eb('device_kind', '=', 'elevator'), eb('suppressed', '=', 0)]);
     case 'fire-service': return eb.and([eb('domain', '=', 'fire'), eb('suppressed', '=', 0)]);
+    case 'street': return areaSites(eb, 'street', p.scope);
+    case 'community': return areaSites(eb, 'community', p.scope);
   }
+}
+
+function areaSites(eb: ExpressionBuilder<{ alerts: AlertScopeTable }, 'alerts'>, column: 'street' | 'community', scope: string | undefined): Expression<SqlBool> {
+  if (!scope) return eb.lit(false);
+  // `sites` is the registry's table (registry/store.ts); the column name is one of two literals
+  return sql<SqlBool>`${eb.ref('site_id')} IN (SELECT id FROM sites WHERE ${sql.ref(column)} = ${scope})`;
 }
 
 // ---- queues ----
@@ -133,6 +189,8 @@ export function ownQueue(p: Principal): string | undefined {
     case 'admin': return undefined;
     case 'market-supervision': case 'fire-service': return p.role;
     case 'property': case 'maintenance': return p.scope ? queueOf(p.role, { companyId: p.scope, maintenanceUnitId: p.scope }) ?? undefined : undefined;
+    // the area roles have no queue: they read alerts through the API
+    case 'street': case 'community': return undefined;
   }
 }
 

@@ -7,7 +7,7 @@ import {
   maintenanceUnitInputSchema, maintenanceUnitPatchSchema, siteInputSchema, sitePatchSchema,
 } from '../../../registry/index.js';
 import {
-  canManageCompany, canManageMaintenanceUnit, canSeeCompany, canSeeDevice, canSeeMaintenanceUnit, isAdmin, type Principal,
+  canManageCompany, canManageMaintenanceUnit, canSeeCompany, canSeeDevice, canSeeMaintenanceUnit, canSeeSite, isAdmin, type Principal,
 } from '../../../registry/index.js';
 import { IdTakenError, badRequest, forbidden, notFound } from '../../../core/errors.js';
 import type { HttpDeps } from '../deps.js';
@@ -115,17 +115,17 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
     });
 
     r.get('/sites', { schema: { tags: ['registry'], summary: 'Sites in your scope' } }, async (req) =>
-      registry.listSites().filter((s) => canSeeCompany(req.principal, s.companyId)).map((s) => registry.siteView(s)));
+      registry.listSites().filter((s) => canSeeSite(req.principal, s)).map((s) => registry.siteView(s)));
 
     r.get('/sites/:id', { schema: { tags: ['registry'], params: idParams } }, async (req) => {
       const site = registry.getSite(req.params.id);
-      if (!site || !canSeeCompany(req.principal, site.companyId)) throw notFound('site', req.params.id);
+      if (!site || !canSeeSite(req.principal, site)) throw notFound('site', req.params.id);
       return registry.siteView(site);
     });
 
     r.patch('/sites/:id', { schema: { tags: ['registry'], summary: 'Change a site: name, address, street, community, grid, area', params: idParams, body: sitePatchSchema } }, async (req) => {
       const site = registry.getSite(req.params.id);
-      if (!site || !canSeeCompany(req.principal, site.companyId)) throw notFound('site', req.params.id);
+      if (!site || !canSeeSite(req.principal, site)) throw notFound('site', req.params.id);
       if (!canManageCompany(req.principal, site.companyId)) throw forbidden();
       return registry.siteView(registry.updateSite(site.id, req.body, req.principal.id));
     });
