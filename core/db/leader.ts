@@ -53,8 +53,9 @@ export class LeaderElection {
     this.busy = true;
     try {
       if (!this.client) {
-        // a partition must end the lead within a try or two, not when TCP gives up (minutes)
-        const client = new pg.Client({ connectionString: this.opts.connectionString, query_timeout: Math.max(1000, 2 * this.opts.retryMs), keepAlive: true });
+        // A partition must end the lead within seconds, not when TCP gives up (minutes); a busy but
+        // reachable server (a loaded machine) must not make the lead flap: a few retry periods.
+        const client = new pg.Client({ connectionString: this.opts.connectionString, query_timeout: Math.max(5000, 5 * this.opts.retryMs), keepAlive: true });
         // a dropped connection has dropped the lock with it
         client.on('error', (err) => this.lost(err));
         client.on('end', () => this.lost(undefined));
