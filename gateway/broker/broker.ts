@@ -131,14 +131,17 @@ export class Broker {
     this.listen('deviceRevoked', (id) => this.revoke('device', id));
     this.listen('deviceRemoved', (id) => this.revoke('device', id));
     this.listen('accountRevoked', (id) => this.revoke('account', id));
+    // A session counts (and its device is online, and owned by this node in a cluster) from its
+    // registration to its unregistration: Aedes pairs these two events. Not from 'clientReady', which
+    // comes only once the session's offline queue is read (from Redis in a cluster: late under load),
+    // and may come after a client that dropped at once has already disconnected, which would leave it
+    // online for good.
     this.aedes.on('client', (client: GatewayClient) => {
+      metrics.connections.inc();
+      if (client.gw?.type === 'device') presence.connected(client.gw.ctx.device.id, client);
       // the session is registered only now: a revocation since its login found nothing to close
       const identity = client.gw;
       if (identity && identity.epoch !== this.epochOf(identity.type, identityId(identity))) this.cutOff(client);
-    });
-    this.aedes.on('clientReady', (client: GatewayClient) => {
-      metrics.connections.inc();
-      if (client.gw?.type === 'device') presence.connected(client.gw.ctx.device.id, client);
     });
     this.aedes.on('clientDisconnect', (client: GatewayClient) => {
       metrics.connections.dec();
