@@ -55,7 +55,7 @@ export class LeaderElection {
       if (!this.client) {
         // A partition must end the lead within seconds, not when TCP gives up (minutes); a busy but
         // reachable server (a loaded machine) must not make the lead flap: a few retry periods.
-        const client = new pg.Client({ connectionString: this.opts.connectionString, query_timeout: Math.max(5000, 5 * this.opts.retryMs), keepAlive: true });
+        const client = new pg.Client({ connectionString: this.opts.connectionString, query_timeout: Math.max(2000, 5 * this.opts.retryMs), keepAlive: true });
         // a dropped connection has dropped the lock with it
         client.on('error', (err) => this.lost(err));
         client.on('end', () => this.lost(undefined));
