@@ -36,17 +36,22 @@ export interface InfluxdHandle {
   dispose(): Promise<void>;
 }
 
-/** Every influxd still running, killed if the test process exits without disposing them. */
+/** Server processes still running (influxd, the tests' HAProxy), killed if this process exits without stopping them. */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) {
-      try { child.kill('SIGKILL'); } catch { /* already gone */ }
-    }
-  });
+
+/** Kills `child` when this process exits, unless it exited first. */
+export function killOnExit(child: ChildProcess): void {
+  if (!exitHookInstalled) {
+    exitHookInstalled = true;
+    process.once('exit', () => {
+      for (const c of live) {
+        try { c.kill('SIGKILL'); } catch { /* already gone */ }
+      }
+    });
+  }
+  live.add(child);
+  child.once('exit', () => live.delete(child));
 }
 
 /** A port nobody listens on right now (the OS picks it). Another process may still take it before influxd does. */
@@ -146,7 +151,6 @@ function ping(port: number): Promise<number> {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function startInfluxd(options: InfluxdOptions = {}): Promise<InfluxdHandle> {
-  installExitHook();
   const binary = options.binary ?? '/usr/bin/influxd';
   const startTimeoutMs = options.startTimeoutMs ?? 20_000;
   const logLevel = options.logLevel ?? 'warn';
@@ -174,12 +178,11 @@ export async function startInfluxd(options: InfluxdOptions = {}): Promise<Influx
     exited = new Promise<void>((resolve) => {
       proc.once('exit', (code, signal) => {
         exitCode = code ?? (signal ? -1 : 0);
-        live.delete(proc);
         resolve();
       });
     });
     proc.once('error', (err) => output.push(String(err)));
-    live.add(proc);
+    killOnExit(proc);
     child = proc;
     const deadline = Date.now() + startTimeoutMs;
     while (Date.now() < deadline) {

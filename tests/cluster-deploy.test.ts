@@ -22,59 +22,14 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { envOf, interpolateDeep, mountsOf, readEnvFile, type Json } from './harness/compose.js';
 import { haproxyBinary, renderHaproxyConfig, runHaproxy, startHaproxy, type HaproxyHandle, type ServerState } from './harness/haproxy.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const HAPROXY_CFG = join(ROOT, 'deploy/haproxy.cfg');
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
-type Json = any;
 
 // --- docker-compose.yml as compose reads it ----------------------------------------------------
-
-function readEnvFile(path: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!.trim();
-  }
-  return env;
-}
-
-/** Compose's variable interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}. */
-function interpolate(node: Json, env: Record<string, string | undefined>): Json {
-  if (typeof node === 'string') {
-    return node.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, braced?: string, op?: string, arg?: string, bare?: string) => {
-      if (m === '$$') return '$';
-      const v = env[(braced ?? bare)!];
-      if (!op) return v ?? '';
-      const missing = v === undefined || (op.startsWith(':') && v === '');
-      if (op.endsWith('-')) return missing ? arg! : v!;
-      if (missing) throw new Error(`required variable ${braced} is missing: ${arg}`);
-      return v!;
-    });
-  }
-  if (Array.isArray(node)) return node.map((n) => interpolate(n, env));
-  if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, interpolate(v, env)]));
-  return node;
-}
-
-function envOf(service: Json): Record<string, string> {
-  const e = service.environment ?? {};
-  if (Array.isArray(e)) return Object.fromEntries(e.map((kv: string) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]));
-  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, v === null ? '' : String(v)]));
-}
-
-interface Mount { source: string; target: string; mode?: string; bind: boolean }
-function mountsOf(service: Json): Mount[] {
-  return (service.volumes ?? []).map((v: Json) => {
-    if (typeof v === 'string') {
-      const [source, target, mode] = v.split(':') as [string, string, string | undefined];
-      return { source, target, bind: /^[./~]/.test(source), ...(mode ? { mode } : {}) };
-    }
-    return { source: v.source, target: v.target, bind: v.type === 'bind', ...(v.read_only ? { mode: 'ro' } : {}) };
-  });
-}
 
 /** Published ports as { host address, host port, container port } (short syntax). */
 function portsOf(service: Json): Array<{ ip?: string; host: number; container: number }> {
@@ -95,7 +50,7 @@ function dependsOn(service: Json): Record<string, string> {
 const COMPOSE_TEXT = readFileSync(join(ROOT, 'docker-compose.yml'), 'utf8');
 const ENV_EXAMPLE = readEnvFile(join(ROOT, '.env.example'));
 const RAW = parseYaml(COMPOSE_TEXT, { merge: true });
-const compose = interpolate(RAW, ENV_EXAMPLE);
+const compose = interpolateDeep(RAW, ENV_EXAMPLE);
 const services = compose.services as Record<string, Json>;
 const rawServices = RAW.services as Record<string, Json>;
 
@@ -245,7 +200,7 @@ describe('docker-compose.yml: the cluster profile', () => {
     expect(stats?.ip).toBe('127.0.0.1');
     // with .env.example's values and with the defaults alike, no host port is taken twice
     for (const env of [ENV_EXAMPLE, Object.fromEntries(Object.entries(ENV_EXAMPLE).filter(([k]) => !/_HOST_PORT$/.test(k)))]) {
-      const all = Object.values(interpolate(RAW, env).services as Record<string, Json>).flatMap((s) => portsOf(s).map((p) => p.host));
+      const all = Object.values(interpolateDeep(RAW, env).services as Record<string, Json>).flatMap((s) => portsOf(s).map((p) => p.host));
       expect(new Set(all).size, `host ports ${all.join(', ')}`).toBe(all.length);
     }
   });

@@ -22,6 +22,7 @@ import { startInfluxd, type InfluxdHandle } from '../bench/influxd.js';
 import { runLoad, type LoadDevice } from '../simulators/load.js';
 import { DEVICE_KINDS } from '../ingest/schemas/kinds.js';
 import { parseCli } from '../simulators/cli.js';
+import { envOf, interpolateDeep, mountsOf, readEnvFile } from './harness/compose.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const DASHBOARD_DIR = join(ROOT, 'dashboards/grafana/dashboards');
@@ -261,54 +262,6 @@ describe('dashboards against a real InfluxDB 1.x filled by the real gateway', ()
 });
 
 // --- docker compose, Dockerfile, provisioning --------------------------------------------------
-
-/** Compose's variable interpolation: $$, ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?error}, ${VAR?error}. */
-function interpolate(value: string, env: Record<string, string | undefined>): string {
-  return value.replace(/\$\$|\$\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|\$([A-Za-z_][A-Za-z0-9_]*)/g, (m, braced?: string, op?: string, arg?: string, bare?: string) => {
-    if (m === '$$') return '$';
-    const name = (braced ?? bare)!;
-    const v = env[name];
-    if (!op) return v ?? '';
-    const missing = v === undefined || (op.startsWith(':') && v === '');
-    if (op.endsWith('-')) return missing ? arg! : v!;
-    if (missing) throw new Error(`required variable ${name} is missing: ${arg}`);
-    return v!;
-  });
-}
-
-function interpolateDeep(node: Json, env: Record<string, string | undefined>): Json {
-  if (typeof node === 'string') return interpolate(node, env);
-  if (Array.isArray(node)) return node.map((n) => interpolateDeep(n, env));
-  if (node && typeof node === 'object') return Object.fromEntries(Object.entries(node).map(([k, v]) => [k, interpolateDeep(v, env)]));
-  return node;
-}
-
-function readEnvFile(path: string): Record<string, string> {
-  const env: Record<string, string> = {};
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
-    const m = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
-    if (m) env[m[1]!] = m[2]!.trim();
-  }
-  return env;
-}
-
-/** A service's environment as a map (compose accepts a map or a list of KEY=VALUE). */
-function envOf(service: Json): Record<string, string> {
-  const e = service.environment ?? {};
-  if (Array.isArray(e)) return Object.fromEntries(e.map((kv: string) => [kv.split('=')[0], kv.slice(kv.indexOf('=') + 1)]));
-  return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, v === null ? '' : String(v)]));
-}
-
-interface Mount { source: string; target: string; bind: boolean }
-function mountsOf(service: Json): Mount[] {
-  return (service.volumes ?? []).map((v: Json) => {
-    if (typeof v === 'string') {
-      const [source, target] = v.split(':') as [string, string];
-      return { source, target, bind: /^[./~]/.test(source) };
-    }
-    return { source: v.source, target: v.target, bind: v.type === 'bind' };
-  });
-}
 
 /** The host path behind a container path, through the service's bind mounts (undefined if not mounted). */
 function hostPath(service: Json, containerPath: string): string | undefined {

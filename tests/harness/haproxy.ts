@@ -14,13 +14,13 @@
  * name still comes first and the header's echo is gone before their echo check writes. HAProxy runs in the foreground (-db) and is
  * stopped (SIGTERM, then SIGKILL) by `stop()`, or killed when the test process exits.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort } from '../../bench/influxd.js';
+import { freePort, killOnExit } from '../../bench/influxd.js';
 
 export const SHIPPED_HAPROXY_CFG = resolve(dirname(fileURLToPath(import.meta.url)), '../../deploy/haproxy.cfg');
 
@@ -145,18 +145,6 @@ export function renderHaproxyConfig(source: string, opts: RenderOptions): string
   return out.join('\n');
 }
 
-/** Every HAProxy still running, killed if the test process exits without stopping them. */
-const live = new Set<ChildProcess>();
-let exitHookInstalled = false;
-function installExitHook(): void {
-  if (exitHookInstalled) return;
-  exitHookInstalled = true;
-  process.once('exit', () => {
-    for (const child of live) {
-      try { child.kill('SIGKILL'); } catch { /* already gone */ }
-    }
-  });
-}
 
 export function haproxyBinary(): string | undefined {
   return ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy', '/usr/bin/haproxy'].find((p) => existsSync(p));
@@ -174,7 +162,6 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Runs HAProxy on a configuration rendered for free local ports; retries on fresh ports if one was taken meanwhile. */
 export async function runHaproxy(opts: { render: (listen: Record<Role, number>) => string; roles: Role[]; binary?: string; startTimeoutMs?: number }): Promise<HaproxyHandle> {
-  installExitHook();
   const binary = opts.binary ?? haproxyBinary();
   if (!binary) throw new Error('HAProxy is not installed: apt-get install --no-install-recommends haproxy (.ci/run does)');
   const startTimeoutMs = opts.startTimeoutMs ?? 10_000;
@@ -189,11 +176,11 @@ export async function runHaproxy(opts: { render: (listen: Record<Role, number>) 
 
     let out = '';
     const child = spawn(binary, ['-db', '-f', cfgPath], { stdio: ['ignore', 'pipe', 'pipe'] });
-    live.add(child);
+    killOnExit(child);
     child.stdout!.on('data', (d) => { out += d; });
     child.stderr!.on('data', (d) => { out += d; });
     child.once('error', (err) => { out += String(err); });
-    const exited = new Promise<void>((resolve) => child.once('exit', () => { live.delete(child); resolve(); }));
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     const running = () => child.exitCode === null && child.signalCode === null;
 
     const stop = async () => {
