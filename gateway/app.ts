@@ -280,9 +280,17 @@ function storeCheck(database: Database): { name: string; ok: boolean; detail?: s
  */
 function elevatorNotices(deps: { registry: Registry; presence: Presence; alerts: Alerts }) {
   const byCode = new Map<string, string>();
+  const codeOf = new Map<string, string>();
   const index = (d: { id: string; kind: string; registrationCode?: string | undefined }) => {
-    for (const [code, id] of byCode) if (id === d.id && code !== d.registrationCode) byCode.delete(code);
-    if (d.kind === 'elevator' && d.registrationCode) byCode.set(d.registrationCode, d.id);
+    const old = codeOf.get(d.id);
+    if (old !== undefined && old !== d.registrationCode) {
+      byCode.delete(old);
+      codeOf.delete(d.id);
+    }
+    if (d.kind === 'elevator' && d.registrationCode) {
+      byCode.set(d.registrationCode, d.id);
+      codeOf.set(d.id, d.registrationCode);
+    }
   };
   for (const d of deps.registry.listDevices()) index(d);
   deps.registry.on('deviceChanged', index);
