@@ -20,6 +20,7 @@ export const POSTGRES_SUITES = [
   'tests/alerts-scope.test.ts',
   'tests/api-registry.test.ts',
   'tests/area-roles.test.ts',
+  'tests/handover.test.ts',
   'tests/auth-acl.test.ts',
   'tests/bad-payloads.test.ts',
   'tests/device-path.test.ts',

@@ -33,6 +33,7 @@ export { alertsConfigSchema, type AlertsConfig } from './config.js';
 export { ManualClock, systemClock, type Clock } from '../core/clock.js';
 export { ALERT_TYPES, type AlertType } from './catalog.js';
 export type { Alert, AlertState, Action } from './model.js';
+export type { Parties } from './service.js';
 export type { QueueMessage, QueueEvent } from './queues.js';
 export type { AlertChange, AlertChangeKind, AlertChangeListener, QueueDelivery } from './changes.js';
 export { QUEUE_READ_AUDIT_WINDOW_MS } from './queue-reads.js';

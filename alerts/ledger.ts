@@ -59,7 +59,7 @@ const ACTIVE_STATE_LIST: readonly AlertState[] = [...ACTIVE_STATES];
 
 /** `canSeeAlert` (registry/scope.ts) as a condition on the `alerts` table, for listing and counting alerts in the store. */
 
-type AlertUpdate = Pick<LedgerTables['alerts'], 'state' | 'severity' | 'suppressed' | 'maintenance_unit_id' | 'updated_at' | 'doc'>;
+type AlertUpdate = Pick<LedgerTables['alerts'], 'state' | 'severity' | 'suppressed' | 'company_id' | 'maintenance_unit_id' | 'updated_at' | 'doc'>;
 
 /** The ledger's queries, the same for both stores. */
 export const ledgerQueries = (q: Kysely<LedgerTables>) => ({
@@ -150,6 +150,8 @@ function copyOf(a: Readonly<Alert>): Alert {
   return {
     id: a.id, type: a.type, subject: a.subject, severity: a.severity, state: a.state, label: a.label, domain: a.domain,
     deviceId: a.deviceId, deviceKind: a.deviceKind, siteId: a.siteId, companyId: a.companyId, maintenanceUnitId: a.maintenanceUnitId,
+    // optional, so the compiler does not ask for them: without them a change would drop the names and the area
+    siteName: a.siteName, companyName: a.companyName, maintenanceUnitName: a.maintenanceUnitName, street: a.street, community: a.community,
     location: a.location, openedAt: a.openedAt, updatedAt: a.updatedAt, lastRaisedAt: a.lastRaisedAt, count: a.count,
     conditionActive: a.conditionActive, suppressed: a.suppressed, confirmation: a.confirmation, forwardedUnverified: a.forwardedUnverified,
     deadlines: a.deadlines, acknowledgedAt: a.acknowledgedAt, dispatchedAt: a.dispatchedAt, resolvedAt: a.resolvedAt,
@@ -275,7 +277,7 @@ export class AlertLedger {
     if (w?.draft !== draft) throw new Error(`alert ledger: alert ${draft.id} is not a working copy of this transaction`);
     const seen = w.previous?.updatedAt;
     this.store.write(this.queries.update(draft.id, {
-      state: draft.state, severity: draft.severity, suppressed: draft.suppressed ? 1 : 0, maintenance_unit_id: draft.maintenanceUnitId,
+      state: draft.state, severity: draft.severity, suppressed: draft.suppressed ? 1 : 0, company_id: draft.companyId, maintenance_unit_id: draft.maintenanceUnitId,
       updated_at: draft.updatedAt, doc: JSON.stringify(draft),
     }, seen), seen === undefined ? undefined : ({ changes }) => {
       if (changes !== 1) throw new StoreConflictError(`alert ${draft.id} was changed by another node`);

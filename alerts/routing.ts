@@ -16,6 +16,13 @@ import type { QueueEvent } from './queues.js';
 /** One message to append: the queue and the event it hears (its cursor once appended). */
 export interface Delivery { queue: string; event: QueueEvent; cursor: number }
 
+/** The party role whose queue this is (`property/…`, `maintenance/…`); undefined for the authorities' queues. */
+function partyOf(queue: string): 'property' | 'maintenance' | undefined {
+  if (queue.startsWith('property/')) return 'property';
+  if (queue.startsWith('maintenance/')) return 'maintenance';
+  return undefined;
+}
+
 export class Routing {
   private readonly withhold: ReadonlySet<QueueRole>;
 
@@ -55,6 +62,36 @@ export class Routing {
     const out: Delivery[] = [];
     if (event !== 'raised') for (let i = 0; i < routed; i++) out.push({ queue: draft.queues[i]!, event, cursor: 0 });
     for (let i = routed; i < draft.queues.length; i++) out.push({ queue: draft.queues[i]!, event: 'raised', cursor: 0 });
+    return out;
+  }
+
+  /**
+   * The alert's parties changed (its site handed over to another company, its elevator given to
+   * another maintenance unit): each queue of a party that no longer has it hears `updated` one last
+   * time and leaves the alert, and the same party role's queue of the new company or unit joins it
+   * with `raised` (an escalation that had reached the old company reaches the new one). Queues of
+   * the authorities stay. Then as `route`: queues it newly belongs in join.
+   */
+  reassign(draft: Alert): Delivery[] {
+    const out: Delivery[] = [];
+    const kept: string[] = [];
+    const joining: string[] = [];
+    for (const q of draft.queues) {
+      const role = partyOf(q);
+      const own = role === undefined ? q : queueOf(role, draft);
+      if (own === q) kept.push(q);
+      else {
+        out.push({ queue: q, event: 'updated', cursor: 0 });
+        if (own !== null && !joining.includes(own)) joining.push(own);
+      }
+    }
+    draft.queues = kept;
+    out.push(...this.route(draft, 'updated'));
+    for (const q of joining) {
+      if (draft.queues.includes(q)) continue;
+      draft.queues.push(q);
+      out.push({ queue: q, event: 'raised', cursor: 0 });
+    }
     return out;
   }
 

@@ -29,6 +29,9 @@ import { applyAction, checkAction, conditionEnded, newAlert, PAST, repeat, type 
 import { confirmFire, FireCorroboration, type Corroboration } from './corroboration.js';
 import { Deadlines, escalate, forwardUnverified, isDue, type DeadlineKind } from './deadlines.js';
 
+/** Who answers for an alert: its company and maintenance unit, with their names. */
+export interface Parties { companyId: string; companyName?: string | undefined; maintenanceUnitId: string | null; maintenanceUnitName?: string | undefined }
+
 export interface AlertServiceDeps {
   /** Any view of the store: units of work, what waits for their commit, notices to the other nodes. */
   store: Pick<Store<unknown>, 'transaction' | 'afterCommit' | 'notify'>;
@@ -271,6 +274,39 @@ export class AlertService {
     audit.record(p.id, `alert.${action}`, `alert:${a.id}`, { from, to: a.state, ...(note ? { note } : {}) });
     this.record(a, step, at, { actor: p.id, note });
     return a;
+  }
+
+  // ---- responsibility ----
+
+  /**
+   * The responsible parties of some active alerts changed (a site handed over, an elevator given to
+   * another maintenance unit): each such alert takes the new company / unit (ids and names), its
+   * queues follow (routing.reassign: the old party's queue hears it one last time, the new party's
+   * gets it as raised) and its history says from whom to whom. Closed alerts stay with whoever was
+   * responsible then. Returns how many moved.
+   */
+  reassign(match: (a: Readonly<Alert>) => boolean, partiesOf: (a: Readonly<Alert>) => Parties, at: number, actor: string, reason: 'handover' | 'unit_changed'): number {
+    return this.atomically(() => {
+      const { ledger } = this.deps;
+      const todo: Readonly<Alert>[] = [];
+      for (const a of ledger.activeAlerts()) if (match(a)) todo.push(a);
+      let moved = 0;
+      for (const current of todo) {
+        const to = partiesOf(current);
+        if (to.companyId === current.companyId && to.maintenanceUnitId === current.maintenanceUnitId) continue;
+        const a = ledger.edit(current);
+        const from = { companyId: a.companyId, maintenanceUnitId: a.maintenanceUnitId };
+        a.companyId = to.companyId;
+        a.companyName = to.companyName;
+        a.maintenanceUnitId = to.maintenanceUnitId;
+        a.maintenanceUnitName = to.maintenanceUnitName;
+        a.updatedAt = at;
+        ledger.addHistory(a.id, { at, actor, action: 'reassigned', note: reason, detail: { from, to: { companyId: to.companyId, maintenanceUnitId: to.maintenanceUnitId } } });
+        this.record(a, { kind: 'updated', reason }, at, { actor }, this.routing.reassign(a));
+        moved++;
+      }
+      return moved;
+    });
   }
 
   // ---- deadlines ----

@@ -31,6 +31,7 @@ import { openAlerts, systemClock, type Alerts, type Clock } from '../alerts/inde
 import { consolePlugin } from '../dashboards/console/plugin.js';
 import { StreamGate } from '../core/streams.js';
 import { LeaderElection } from '../core/db/leader.js';
+import { SiteHandovers } from '../supervision/handover.js';
 import { createRedisTransport, type RedisTransport } from './broker/redis.js';
 import { NodeDirectory } from './cluster/nodes.js';
 import { clusterRoutes } from './http/routes/cluster.js';
@@ -91,11 +92,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     })
     : sqliteDatabase(db);
   const audit = await AuditLog.open(database);
-  const registry = await Registry.open(database, audit);
+  const clock = opts.clock ?? systemClock;
+  // entries are dated on the alert clock: a site's first period of responsibility starts when it was created
+  const registry = await Registry.open(database, audit, () => clock.now());
   seedRegistry(registry, config.seed, log);
   const admin = await resolveAdminToken(database, config.adminToken);
 
-  const clock = opts.clock ?? systemClock;
   // presence is the one record of when a device last sent data, and the offline rule reads it: same clock as the alerts
   const presence = await Presence.open(database, config.presence.persistIntervalMs, () => clock.now());
   const deadLetters = await DeadLetterStore.open(database, config.ingest.deadLetterCap, (n) => metrics.deadLettersDropped.inc(n));
@@ -153,6 +155,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   // after the broker, so that alerts raised by restored timers can be published
   alerts.attachBroker(broker);
   alerts.start();
+  // handovers fixed for later fall due on the alert clock, on the node that leads the timers
+  const handovers = new SiteHandovers({ registry, alerts: alerts.service, clock, timeZone: config.alerts.schedules.timezone, log });
+  if (clustered) handovers.setLeading(false);
+  handovers.start();
 
   // cluster mode: what the other nodes commit reaches this node's memory, and one node leads the timers
   let leader: LeaderElection | undefined;
@@ -194,9 +200,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
         void nodes.beat();
         if (leading) {
           // the last-seen times of every device first, so that no device is judged silent on this node's partial view
-          takingLead = pull().catch((err: unknown) => log.error({ err }, 'reading last-seen times failed')).finally(() => alerts.setLeading(leader?.isLeader ?? false));
+          takingLead = pull().catch((err: unknown) => log.error({ err }, 'reading last-seen times failed')).finally(() => {
+            alerts.setLeading(leader?.isLeader ?? false);
+            handovers.setLeading(leader?.isLeader ?? false);
+          });
         } else {
           alerts.setLeading(false);
+          handovers.setLeading(false);
         }
       },
       onError: (err) => log.warn({ err }, 'leader election: lost the connection'),
@@ -213,7 +223,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const changes = database.store<unknown>();
   metrics.watchStore(() => database.health());
   const http = await buildHttp({
-    log, metrics, registry, presence, deadLetters, writer, audit,
+    log, metrics, registry, presence, deadLetters, writer, audit, handovers,
     store: { durable: () => changes.durable(), get saturated() { return database.saturated; } },
     extraRoutes: [alerts.routes, clusterRoutes({ nodes, nodeId })],
     server: config.http,
@@ -249,6 +259,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await leader?.stop();
       await nodes.stop();
       registry.off('accountRevoked', endStreams);
+      handovers.stop();
       // before the HTTP server: it would wait for the open event streams
       await alerts.stop();
       await http.close();

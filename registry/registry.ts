@@ -25,11 +25,25 @@ export interface Site {
   street?: string | undefined; community?: string | undefined; grid?: string | undefined;
   /** Urban or rural: the rescue arrival deadline (30 or 60 min). */
   area: SiteArea;
+  /** The company runs the site as an emergency operator (应急物业) until this date (YYYY-MM-DD). */
+  emergencyUntil?: string | undefined;
+  /** A handover fixed for later (supervision/handover.ts applies it when it falls due). */
+  pendingHandover?: PendingHandover | undefined;
   createdAt: number;
 }
 
-/** A site as the API shows it: with its company's name. */
-export type SiteView = Site & { companyName: string };
+export interface PendingHandover { companyId: string; from: number; emergencyUntil?: string | undefined; actor: string }
+
+/** A site as the API shows it: with the names of its company and of the one it is handed over to. */
+export type SiteView = Omit<Site, 'pendingHandover'> & {
+  companyName: string;
+  /** `emergency`: an emergency operator (应急物业, at most 6 months) runs it. */
+  operator: 'regular' | 'emergency';
+  pendingHandover?: PendingHandover & { companyName: string };
+};
+
+/** One period of a site's responsibility: which company, from when until when (null: now), and whether as emergency operator. */
+export interface ResponsibilityPeriod { companyId: string; companyName: string; from: number; until: number | null; emergency: boolean; actor: string }
 
 /** A property company (物业服务企业). */
 export interface Company { id: string; name: string; creditCode?: string | undefined; phone?: string | undefined; createdAt: number }
@@ -222,6 +236,26 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.accountsByToken.set(a.tokenHash, publicAccount(a));
   }
 
+  /**
+   * Runs `fn`'s changes all or none (a bulk import): one store transaction, and if it throws, the
+   * memory takes back what it had before, so neither the store nor the lookups keep half of it.
+   * Change events `fn` caused are not taken back: a listener that heard of an entry that is then
+   * rolled back finds it absent on its next lookup.
+   */
+  atomically<T>(fn: () => T): T {
+    const maps = [this.sites, this.companies, this.units, this.devices, this.accounts, this.accountsByToken] as Map<string, unknown>[];
+    const saved = maps.map((m) => new Map(m));
+    try {
+      return this.store.transaction(fn);
+    } catch (err) {
+      maps.forEach((m, i) => {
+        m.clear();
+        for (const [k, v] of saved[i]!) m.set(k, v);
+      });
+      throw err;
+    }
+  }
+
   // ---- sites ----
 
   createSite(input: SiteInput, actor: string): Site {
@@ -232,6 +266,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       id: site.id, name: site.name, company_id: site.companyId, address: site.address ?? null, created_at: site.createdAt,
       street: site.street ?? null, community: site.community ?? null, grid: site.grid ?? null, area: site.area,
     }));
+    this.store.write(this.queries.startResponsibility({ site_id: site.id, company_id: site.companyId, from_at: site.createdAt, until_at: null, emergency: 0, actor }));
     this.sites.set(site.id, site);
     this.store.notify('registry', [`site:${site.id}`]);
     this.audit.record(actor, 'site.create', `site:${site.id}`, input);
@@ -253,10 +288,58 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return next;
   }
 
+  /**
+   * Hands a site over to another company now (or makes its company an emergency operator, or a
+   * regular one again): the site's period of responsibility ends and the next begins, any handover
+   * fixed for later is void, and its devices take the new company at once (scopes follow). The
+   * checks (company exists, emergency period) are the caller's: supervision/handover.ts.
+   */
+  handOver(siteId: string, to: { companyId: string; emergencyUntil?: string | undefined }, at: number, actor: string): Site {
+    const before = this.sites.get(siteId);
+    if (!before) throw notFound('site', siteId);
+    const next: Site = { ...before, companyId: to.companyId, emergencyUntil: to.emergencyUntil, pendingHandover: undefined };
+    this.store.write(this.queries.handOverSite(siteId, to.companyId, to.emergencyUntil ?? null));
+    this.store.write(this.queries.endResponsibility(siteId, at));
+    this.store.write(this.queries.startResponsibility({ site_id: siteId, company_id: to.companyId, from_at: at, until_at: null, emergency: to.emergencyUntil ? 1 : 0, actor }));
+    this.store.notify('registry', [`site:${siteId}`]);
+    this.audit.record(actor, 'site.handover', `site:${siteId}`, { from: before.companyId, to: to.companyId, at, ...(to.emergencyUntil ? { emergencyUntil: to.emergencyUntil } : {}) });
+    this.takeSite(next);
+    return next;
+  }
+
+  /** Fixes a handover for later, replacing any fixed before (`undefined`: cancels it). */
+  setPendingHandover(siteId: string, pending: PendingHandover | undefined, actor: string): Site {
+    const before = this.sites.get(siteId);
+    if (!before) throw notFound('site', siteId);
+    const next: Site = { ...before, pendingHandover: pending };
+    this.store.write(this.queries.setPendingHandover(siteId, {
+      handover_company_id: pending?.companyId ?? null, handover_at: pending?.from ?? null,
+      handover_emergency_until: pending?.emergencyUntil ?? null, handover_actor: pending?.actor ?? null,
+    }));
+    this.store.notify('registry', [`site:${siteId}`]);
+    this.audit.record(actor, pending ? 'site.handover_scheduled' : 'site.handover_cancelled', `site:${siteId}`, pending ?? { cancelled: before.pendingHandover });
+    this.takeSite(next);
+    return next;
+  }
+
+  /** Who was responsible for the site when, oldest first. */
+  async responsibility(siteId: string): Promise<ResponsibilityPeriod[]> {
+    const rows = await this.store.all(this.queries.responsibility(siteId));
+    return rows.map((r) => ({
+      companyId: r.company_id, companyName: this.companyName(r.company_id), from: r.from_at,
+      until: r.until_at, emergency: r.emergency === 1, actor: r.actor,
+    }));
+  }
+
   getSite(id: string): Site | undefined { return this.sites.get(id); }
   listSites(): Site[] { return [...this.sites.values()]; }
-  /** The site with its company's name, as the API shows it. */
-  siteView(site: Site): SiteView { return { ...site, companyName: this.companyName(site.companyId) }; }
+  /** The site with the names of its companies, as the API shows it. */
+  siteView(site: Site): SiteView {
+    const { pendingHandover, ...rest } = site;
+    const view: SiteView = { ...rest, companyName: this.companyName(site.companyId), operator: site.emergencyUntil ? 'emergency' : 'regular' };
+    if (pendingHandover) view.pendingHandover = { ...pendingHandover, companyName: this.companyName(pendingHandover.companyId) };
+    return view;
+  }
 
   // ---- companies and maintenance units ----
 
@@ -534,10 +617,15 @@ function unitOf(r: RegistryTables['maintenance_units']): MaintenanceUnit {
 }
 
 function siteOf(r: RegistryTables['sites']): Site {
-  return {
+  const site: Site = {
     id: r.id, name: r.name, companyId: r.company_id, address: r.address ?? undefined,
-    street: r.street ?? undefined, community: r.community ?? undefined, grid: r.grid ?? undefined, area: r.area === 'rural' ? 'rural' : 'urban', createdAt: r.created_at,
+    street: r.street ?? undefined, community: r.community ?? undefined, grid: r.grid ?? undefined, area: r.area === 'rural' ? 'rural' : 'urban',
+    emergencyUntil: r.emergency_until ?? undefined, createdAt: r.created_at,
   };
+  if (r.handover_company_id !== null && r.handover_at !== null) {
+    site.pendingHandover = { companyId: r.handover_company_id, from: r.handover_at, emergencyUntil: r.handover_emergency_until ?? undefined, actor: r.handover_actor ?? 'system' };
+  }
+  return site;
 }
 
 type ElevatorColumns = Pick<RegistryTables['devices'], 'rated_speed' | 'top_floor' | 'bottom_floor' | 'installed_at' | 'warranty_until'>;

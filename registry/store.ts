@@ -9,7 +9,13 @@ export interface RegistryTables {
   sites: {
     id: string; name: string; company_id: string; address: string | null; created_at: number;
     street: string | null; community: string | null; grid: string | null; area: string;
+    /** The company is an emergency operator (应急物业) until this date (YYYY-MM-DD); null for a regular one. */
+    emergency_until: string | null;
+    /** A handover fixed for a later time: to this company, from `handover_at` (epoch ms). */
+    handover_company_id: string | null; handover_at: number | null; handover_emergency_until: string | null; handover_actor: string | null;
   };
+  /** Who was responsible for a site when: one row per period, `until_at` null for the current one. */
+  site_responsibility: { site_id: string; company_id: string; from_at: number; until_at: number | null; emergency: number; actor: string };
   devices: {
     id: string; kind: string; site_id: string; location: string | null; building: string | null; maintenance_unit_id: string | null;
     registration_code: string | null; next_inspection_due: string | null; secret_hash: string; disabled: number; created_at: number;
@@ -33,6 +39,13 @@ const CARRY_FORWARD = `INSERT INTO companies (id, name, credit_code, phone, crea
         SELECT maintenance_unit_id AS id, created_at FROM devices WHERE maintenance_unit_id IS NOT NULL
         UNION ALL SELECT scope AS id, created_at FROM accounts WHERE role = 'maintenance' AND scope IS NOT NULL) used
       GROUP BY used.id;`;
+
+/** Version 4's responsibility table, carried forward from the sites (epoch milliseconds need BIGINT in PostgreSQL). */
+const RESPONSIBILITY = (epoch: string) => `CREATE TABLE site_responsibility (site_id TEXT NOT NULL, company_id TEXT NOT NULL,
+      from_at ${epoch} NOT NULL, until_at ${epoch}, emergency INTEGER NOT NULL DEFAULT 0, actor TEXT NOT NULL);
+    CREATE INDEX site_responsibility_site ON site_responsibility (site_id, from_at);
+    CREATE UNIQUE INDEX site_responsibility_current ON site_responsibility (site_id) WHERE until_at IS NULL;
+    INSERT INTO site_responsibility (site_id, company_id, from_at, until_at, emergency, actor) SELECT id, company_id, created_at, NULL, 0, 'system' FROM sites;`;
 
 export const REGISTRY_MIGRATIONS: readonly Migration[] = [{
   // the same DDL in both dialects, but for epoch milliseconds, which need 64 bits in PostgreSQL
@@ -68,6 +81,15 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [{
     ALTER TABLE sites ADD COLUMN area TEXT NOT NULL DEFAULT 'urban';
     ALTER TABLE devices ADD COLUMN rated_speed DOUBLE PRECISION; ALTER TABLE devices ADD COLUMN top_floor INTEGER; ALTER TABLE devices ADD COLUMN bottom_floor INTEGER;
     ALTER TABLE devices ADD COLUMN installed_at TEXT; ALTER TABLE devices ADD COLUMN warranty_until TEXT;`,
+}, {
+  // version 4: handover. Each site's company so far is responsible from the site's creation on; a
+  // handover closes that period and opens the next one (one open period per site: the unique index).
+  sqlite: `ALTER TABLE sites ADD COLUMN emergency_until TEXT; ALTER TABLE sites ADD COLUMN handover_company_id TEXT;
+    ALTER TABLE sites ADD COLUMN handover_at INTEGER; ALTER TABLE sites ADD COLUMN handover_emergency_until TEXT; ALTER TABLE sites ADD COLUMN handover_actor TEXT;
+    ${RESPONSIBILITY('INTEGER')}`,
+  postgres: `ALTER TABLE sites ADD COLUMN emergency_until TEXT; ALTER TABLE sites ADD COLUMN handover_company_id TEXT;
+    ALTER TABLE sites ADD COLUMN handover_at BIGINT; ALTER TABLE sites ADD COLUMN handover_emergency_until TEXT; ALTER TABLE sites ADD COLUMN handover_actor TEXT;
+    ${RESPONSIBILITY('BIGINT')}`,
 }];
 
 /** The bootstrap admin's token hash lives in a key-value table of its own. */
@@ -77,7 +99,9 @@ type SiteRow = RegistryTables['sites'];
 type DeviceRow = RegistryTables['devices'];
 type AccountRow = RegistryTables['accounts'];
 /** The columns version 3 added: a row may leave them out (null, or the site's default area). */
-type SiteV3 = 'street' | 'community' | 'grid' | 'area';
+type SiteV3 = 'street' | 'community' | 'grid' | 'area' | SiteV4;
+/** The columns version 4 added (handover). */
+type SiteV4 = 'emergency_until' | 'handover_company_id' | 'handover_at' | 'handover_emergency_until' | 'handover_actor';
 type DeviceV3 = 'rated_speed' | 'top_floor' | 'bottom_floor' | 'installed_at' | 'warranty_until';
 type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 type CompanyRow = RegistryTables['companies'];
@@ -91,7 +115,19 @@ export const registryQueries = (q: Kysely<RegistryTables>) => ({
   devicesIn: (ids: readonly string[]) => q.selectFrom('devices').selectAll().where('id', 'in', ids),
   accountsIn: (ids: readonly string[]) => q.selectFrom('accounts').selectAll().where('id', 'in', ids),
   insertSite: (row: Optional<SiteRow, SiteV3>) => q.insertInto('sites').values({ ...row, area: row.area ?? 'urban' }),
-  updateSite: (id: string, set: Partial<Omit<SiteRow, 'id' | 'company_id' | 'created_at'>>) => q.updateTable('sites').set(set).where('id', '=', id),
+  /** Name, address and location; the company changes only by a handover. */
+  updateSite: (id: string, set: Partial<Omit<SiteRow, 'id' | 'company_id' | 'created_at' | SiteV4>>) => q.updateTable('sites').set(set).where('id', '=', id),
+  /** The handover fixed for later (or none: nulls). */
+  setPendingHandover: (id: string, set: Pick<SiteRow, 'handover_company_id' | 'handover_at' | 'handover_emergency_until' | 'handover_actor'>) =>
+    q.updateTable('sites').set(set).where('id', '=', id),
+  /** The site's company from now on; any handover fixed for later is done or void. */
+  handOverSite: (id: string, companyId: string, emergencyUntil: string | null) => q.updateTable('sites')
+    .set({ company_id: companyId, emergency_until: emergencyUntil, handover_company_id: null, handover_at: null, handover_emergency_until: null, handover_actor: null })
+    .where('id', '=', id),
+  responsibility: (siteId: string) => q.selectFrom('site_responsibility').selectAll().where('site_id', '=', siteId).orderBy('from_at'),
+  /** Ends the site's current period of responsibility. */
+  endResponsibility: (siteId: string, at: number) => q.updateTable('site_responsibility').set({ until_at: at }).where('site_id', '=', siteId).where('until_at', 'is', null),
+  startResponsibility: (row: RegistryTables['site_responsibility']) => q.insertInto('site_responsibility').values(row),
   insertDevice: (row: Optional<DeviceRow, DeviceV3>) => q.insertInto('devices').values(row),
   updateDevice: (id: string, set: Partial<Omit<DeviceRow, 'id' | 'kind' | 'created_at'>>) => q.updateTable('devices').set(set).where('id', '=', id),
   insertAccount: (row: AccountRow) => q.insertInto('accounts').values(row),

@@ -8,6 +8,7 @@ import type { Principal } from '../../registry/index.js';
 import type { DeadLetterStore } from '../../ingest/index.js';
 import type { TimeSeriesWriter } from '../../ingest/index.js';
 import type { AuditLog } from '../../core/audit.js';
+import type { SiteHandovers } from '../../supervision/handover.js';
 
 export interface HttpDeps {
   log: Logger;
@@ -17,6 +18,8 @@ export interface HttpDeps {
   deadLetters: DeadLetterStore;
   writer: TimeSeriesWriter;
   audit: AuditLog;
+  /** Site handovers and maintenance unit changes: open alerts move with them. */
+  handovers: Pick<SiteHandovers, 'handOver' | 'cancel' | 'unitChanged'>;
   auth: { principalForToken(token: string): Principal | undefined };
   /** Changes are answered once durable, and refused (503) while the store cannot take them. */
   store: { durable(): Promise<void> | undefined; readonly saturated: boolean };

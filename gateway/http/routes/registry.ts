@@ -11,12 +11,14 @@ import {
 } from '../../../registry/index.js';
 import { IdTakenError, badRequest, forbidden, notFound } from '../../../core/errors.js';
 import type { HttpDeps } from '../deps.js';
+import { handoverSchema } from '../../../supervision/handover.js';
 import type { Device } from '../../../registry/index.js';
 
 const idParams = z.object({ id: idSchema });
 
 export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
-  const { registry, presence } = deps;
+  const { registry, presence, handovers } = deps;
+  const siteChangeSchema = sitePatchSchema.extend(handoverSchema.partial().shape);
 
   const visibleDevice = (id: string, principal: Parameters<typeof canSeeDevice>[0]): Device => {
     const device = registry.getDevice(id);
@@ -123,11 +125,38 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
       return registry.siteView(site);
     });
 
-    r.patch('/sites/:id', { schema: { tags: ['registry'], summary: 'Change a site: name, address, street, community, grid, area', params: idParams, body: sitePatchSchema } }, async (req) => {
+    r.patch('/sites/:id', {
+      schema: {
+        tags: ['registry'], params: idParams, body: siteChangeSchema,
+        summary: 'Change a site: name, address, street, community, grid, area; with companyId, hand it over (物业交接, admin) from a date, optionally to an emergency operator (应急物业) until a date at most 6 months later',
+      },
+    }, async (req) => {
       const site = registry.getSite(req.params.id);
       if (!site || !canSeeSite(req.principal, site)) throw notFound('site', req.params.id);
       if (!canManageCompany(req.principal, site.companyId)) throw forbidden();
-      return registry.siteView(registry.updateSite(site.id, req.body, req.principal.id));
+      const { companyId, from, emergencyUntil, ...patch } = req.body;
+      if (companyId === undefined && (from !== undefined || emergencyUntil !== undefined)) {
+        throw badRequest('from and emergencyUntil belong to a handover: give companyId too', [{ path: 'companyId', message: 'required with from / emergencyUntil' }]);
+      }
+      // the handover first: it is the part that may be refused, and then nothing has changed
+      const handover = companyId === undefined ? undefined : await handovers.handOver(req.principal, site.id, { companyId, from, emergencyUntil });
+      const changed = Object.values(patch).some((v) => v !== undefined) ? registry.updateSite(site.id, patch, req.principal.id) : registry.getSite(site.id)!;
+      return {
+        ...registry.siteView(changed),
+        ...(handover ? { handover: handover.applied ? { applied: true, alertsMoved: handover.alertsMoved } : { applied: false } } : {}),
+      };
+    });
+
+    r.delete('/sites/:id/handover', { schema: { tags: ['registry'], summary: 'Cancel the handover fixed for a later date (admin)', params: idParams } }, async (req) => {
+      const site = registry.getSite(req.params.id);
+      if (!site || !canSeeSite(req.principal, site)) throw notFound('site', req.params.id);
+      return registry.siteView(handovers.cancel(req.principal, site.id));
+    });
+
+    r.get('/sites/:id/responsibility', { schema: { tags: ['registry'], summary: 'Who was responsible for the site when (companies, emergency operators), oldest first', params: idParams } }, async (req) => {
+      const site = registry.getSite(req.params.id);
+      if (!site || !canSeeSite(req.principal, site)) throw notFound('site', req.params.id);
+      return registry.responsibility(site.id);
     });
 
     r.post('/devices', { schema: { tags: ['registry'], summary: 'Register a device; the secret is returned this once', body: deviceInputSchema } }, async (req, reply) => {
@@ -151,7 +180,10 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
       const device = visibleDevice(req.params.id, req.principal);
       if (!canManageCompany(req.principal, device.companyId)) throw forbidden();
       if (req.body.siteId) manageableSite(req.body.siteId, req.principal);
-      return registry.updateDevice(req.params.id, req.body, req.principal.id);
+      const updated = registry.updateDevice(req.params.id, req.body, req.principal.id);
+      // a new maintenance unit answers for the elevator's open alerts from now on
+      if ((updated.maintenanceUnitId ?? null) !== (device.maintenanceUnitId ?? null)) handovers.unitChanged(updated.id, req.principal.id);
+      return updated;
     });
 
     r.post('/devices/:id/secret', { schema: { tags: ['registry'], summary: 'Issue a new device secret (the old one stops working)', params: idParams } }, async (req, reply) => {

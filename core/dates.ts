@@ -1,0 +1,46 @@
+/**
+ * Calendar dates (YYYY-MM-DD) in the installation's time zone (`alerts.schedules.timezone`,
+ * Asia/Shanghai by default): what people mean by "from 1 March" is midnight there, not in UTC.
+ */
+
+const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** The zone's offset from UTC at `epochMs`, in ms (+8 h for Asia/Shanghai). */
+function offsetAt(epochMs: number, timeZone: string): number {
+  const parts = new Intl.DateTimeFormat('en-US', {
+    timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
+  }).formatToParts(new Date(epochMs));
+  const n = (type: string) => Number(parts.find((p) => p.type === type)!.value);
+  const asUtc = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
+  return asUtc - Math.floor(epochMs / 1000) * 1000;
+}
+
+/** Midnight at the start of `date` in the zone, as epoch ms; undefined for a string that is not a real date. */
+export function startOfDate(date: string, timeZone: string): number | undefined {
+  const m = DATE_RE.exec(date);
+  if (!m) return undefined;
+  const [y, mo, d] = [Number(m[1]), Number(m[2]), Number(m[3])];
+  const utc = Date.UTC(y, mo - 1, d);
+  const back = new Date(utc);
+  if (back.getUTCFullYear() !== y || back.getUTCMonth() !== mo - 1 || back.getUTCDate() !== d) return undefined;
+  // twice: the offset at the guess may differ from the one at the answer across a DST change
+  let at = utc - offsetAt(utc, timeZone);
+  at = utc - offsetAt(at, timeZone);
+  return at;
+}
+
+/** The date (YYYY-MM-DD) in the zone at `epochMs`. */
+export function dateIn(epochMs: number, timeZone: string): string {
+  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(epochMs));
+}
+
+/** `date` plus `months` calendar months, the day kept or, past the end of the shorter month, its last day (31 Aug + 6 = 28/29 Feb). */
+export function addMonths(date: string, months: number): string {
+  const m = DATE_RE.exec(date);
+  if (!m) throw new Error(`not a date: ${date}`);
+  const total = Number(m[1]) * 12 + (Number(m[2]) - 1) + months;
+  const y = Math.floor(total / 12), mo = total % 12;
+  const last = new Date(Date.UTC(y, mo + 1, 0)).getUTCDate();
+  const d = Math.min(Number(m[3]), last);
+  return `${String(y).padStart(4, '0')}-${String(mo + 1).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
+}
