@@ -31,7 +31,7 @@ import { openAlerts, systemClock, type Alerts, type Clock } from '../alerts/inde
 import { consolePlugin } from '../dashboards/console/plugin.js';
 import { StreamGate } from '../core/streams.js';
 import { LeaderElection } from '../core/db/leader.js';
-import { SiteHandovers } from '../supervision/handover.js';
+import { SiteHandovers } from '../supervision/index.js';
 import { createRedisTransport, type RedisTransport } from './broker/redis.js';
 import { NodeDirectory } from './cluster/nodes.js';
 import { clusterRoutes } from './http/routes/cluster.js';

@@ -8,7 +8,7 @@ import type { Principal } from '../../registry/index.js';
 import type { DeadLetterStore } from '../../ingest/index.js';
 import type { TimeSeriesWriter } from '../../ingest/index.js';
 import type { AuditLog } from '../../core/audit.js';
-import type { SiteHandovers } from '../../supervision/handover.js';
+import type { SiteHandovers } from '../../supervision/index.js';
 
 export interface HttpDeps {
   log: Logger;

@@ -11,7 +11,7 @@ import {
 } from '../../../registry/index.js';
 import { IdTakenError, badRequest, forbidden, notFound } from '../../../core/errors.js';
 import type { HttpDeps } from '../deps.js';
-import { handoverSchema } from '../../../supervision/handover.js';
+import { handoverSchema } from '../../../supervision/index.js';
 import type { Device } from '../../../registry/index.js';
 
 const idParams = z.object({ id: idSchema });
