@@ -12,6 +12,7 @@ export function createMetrics() {
     registry,
     connections: new Gauge({ name: 'gateway_mqtt_connections', help: 'Connected MQTT clients', registers: [registry] }),
     connectsRefused: new Counter({ name: 'gateway_mqtt_connects_refused_total', help: 'MQTT connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
+    httpConnectsRefused: new Counter({ name: 'gateway_http_connections_refused_total', help: 'HTTP connections closed before any request: a trusted proxy sent no valid PROXY header (http.proxyProtocol)', labelNames: ['reason'], registers: [registry] }),
     loginsHeld: new Counter({ name: 'gateway_mqtt_logins_held_total', help: 'MQTT logins held back by the login slow-down before their credentials were checked', registers: [registry] }),
     publishThrottled: new Counter({ name: 'gateway_publish_throttled_total', help: 'Device publishes held back by the per-device rate limit', registers: [registry] }),
     relaySkipped: new Counter({ name: 'gateway_relay_skipped_total', help: 'Live copies of device messages not sent to MQTT subscribers, by reason (subscriber_behind: more than mqtt.limits.relayBufferBytes waiting for that subscriber, one per subscriber; in_flight: mqtt.limits.relayInFlight copies already being routed, one per message). Stored data is not affected', labelNames: ['reason'], registers: [registry] }),

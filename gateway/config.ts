@@ -8,9 +8,26 @@ import { z } from 'zod';
 import { registrySeedSchema } from '../registry/index.js';
 import { influxSettingsSchema, ingestLimitsSchema, presenceSettingsSchema, timeseriesSettingsSchema } from '../ingest/index.js';
 import { alertsConfigSchema } from '../alerts/index.js';
-import { parseAddressOrBlock } from './broker/proxy-protocol.js';
+import { parseAddressOrBlock } from './proxy-protocol.js';
 
 const port = z.number().int().min(0).max(65535);
+
+/** Load balancers allowed to send a PROXY header: IPs or CIDR blocks (a JSON list, or an env value separated by commas). */
+const trustedProxiesSchema = z.preprocess((v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v), z.array(z.string().superRefine((e, ctx) => {
+  if (!parseAddressOrBlock(e)) ctx.addIssue({ code: 'custom', message: `"${e}" 不是 IP 地址或 CIDR 网段 / is not an IP address or CIDR block (e.g. 10.0.0.5, 10.0.0.0/24, fd00::/8)` });
+}))).optional();
+
+/** proxyProtocol without trustedProxies: there is no default, a wrong list lets anyone on it name any address. */
+function needsTrustedProxies(section: 'mqtt' | 'http', env: string) {
+  return (v: { proxyProtocol: string; trustedProxies?: string[] | undefined }, ctx: z.RefinementCtx) => {
+    if (v.proxyProtocol === 'off' || v.trustedProxies?.length) return;
+    ctx.addIssue({
+      code: 'custom', path: ['trustedProxies'],
+      message: `${section}.proxyProtocol 为 ${v.proxyProtocol} 时必须列出可信代理（负载均衡器的 IP 或 CIDR，环境变量 ${env}），没有默认值 / `
+        + `required when ${section}.proxyProtocol is ${v.proxyProtocol}: list the load balancers allowed to send the PROXY header (IPs or CIDR blocks, env ${env}); there is no default`,
+    });
+  };
+}
 
 export const configSchema = z.object({
   mqtt: z.object({
@@ -70,7 +87,7 @@ export const configSchema = z.object({
      * socket's peer is the client. `v1v2`: every connection must come from one of `trustedProxies` and
      * start with a PROXY header; the client address it names is the connection's for the per-address
      * limits, the login slow-down, the logs and the audit. Any other connection is closed unread
-     * (counted: proxy_untrusted, proxy_header). Not on the HTTP port (MQTT over WebSocket).
+     * (counted: proxy_untrusted, proxy_header). The HTTP port has its own (`http.proxyProtocol`).
      */
     proxyProtocol: z.enum(['off', 'v1v2']).default('off'),
     /**
@@ -78,9 +95,7 @@ export const configSchema = z.object({
      * or MQTT_TRUSTED_PROXIES separated by commas). Required with `proxyProtocol: v1v2`, without a
      * default: a wrong list lets anyone on it name any address, so it must be the operator's.
      */
-    trustedProxies: z.preprocess((v) => (typeof v === 'string' ? v.split(/[\s,]+/).filter(Boolean) : v), z.array(z.string().superRefine((e, ctx) => {
-      if (!parseAddressOrBlock(e)) ctx.addIssue({ code: 'custom', message: `"${e}" 不是 IP 地址或 CIDR 网段 / is not an IP address or CIDR block (e.g. 10.0.0.5, 10.0.0.0/24, fd00::/8)` });
-    }))).optional(),
+    trustedProxies: trustedProxiesSchema,
     /** A trusted proxy's connection must deliver its whole PROXY header within this (the spec asks for at least 3 s: a TCP retransmit). */
     proxyHeaderTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
     limits: z.object({
@@ -134,15 +149,7 @@ export const configSchema = z.object({
        */
       relayBufferBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
     }).prefault({}),
-  }).superRefine((mqtt, ctx) => {
-    if (mqtt.proxyProtocol !== 'off' && !mqtt.trustedProxies?.length) {
-      ctx.addIssue({
-        code: 'custom', path: ['trustedProxies'],
-        message: `mqtt.proxyProtocol 为 ${mqtt.proxyProtocol} 时必须列出可信代理（负载均衡器的 IP 或 CIDR，环境变量 MQTT_TRUSTED_PROXIES），没有默认值 / `
-          + `required when mqtt.proxyProtocol is ${mqtt.proxyProtocol}: list the load balancers allowed to send the PROXY header (IPs or CIDR blocks, env MQTT_TRUSTED_PROXIES); there is no default`,
-      });
-    }
-  }).prefault({}),
+  }).superRefine(needsTrustedProxies('mqtt', 'MQTT_TRUSTED_PROXIES')).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
     port: port.default(8080),
@@ -177,7 +184,18 @@ export const configSchema = z.object({
       certFile: z.string().optional(),
       keyFile: z.string().optional(),
     }).refine((t) => Boolean(t.certFile) === Boolean(t.keyFile), 'certFile and keyFile must be set together').prefault({}),
-  }).prefault({}),
+    /**
+     * The PROXY protocol on the HTTP port, behind a TCP balancer (deploy/haproxy.cfg: send-proxy-v2
+     * and check-send-proxy). `v1v2`: a connection from one of `trustedProxies` must start with a
+     * PROXY header (or is closed, counted in gateway_http_connections_refused_total), and the client
+     * address it names is the request's: the public notice's per-address limit, the refused-token
+     * slow-down, MQTT over WebSocket's per-address guards. A connection from any other address is
+     * served directly with its own address (Prometheus, the container's health check).
+     */
+    proxyProtocol: z.enum(['off', 'v1v2']).default('off'),
+    trustedProxies: trustedProxiesSchema,
+    proxyHeaderTimeoutMs: z.number().int().min(100).max(60_000).default(5000),
+  }).superRefine(needsTrustedProxies('http', 'HTTP_TRUSTED_PROXIES')).prefault({}),
   /** Durable state: registry, dead letters, embedded time series, the InfluxDB outage buffer. */
   dataDir: z.string().min(1).default('./data'),
   /** Bootstrap admin bearer token. Unset: one is generated at first start and printed once. */
@@ -223,6 +241,8 @@ const ENV: Array<[string, string[], 'int' | 'string']> = [
   ['MQTT_TLS_CLIENT_CERTS', ['mqtt', 'tls', 'clientCerts'], 'string'],
   ['MQTT_PROXY_PROTOCOL', ['mqtt', 'proxyProtocol'], 'string'],
   ['MQTT_TRUSTED_PROXIES', ['mqtt', 'trustedProxies'], 'string'],
+  ['HTTP_PROXY_PROTOCOL', ['http', 'proxyProtocol'], 'string'],
+  ['HTTP_TRUSTED_PROXIES', ['http', 'trustedProxies'], 'string'],
   ['MQTT_PROXY_HEADER_TIMEOUT_MS', ['mqtt', 'proxyHeaderTimeoutMs'], 'int'],
   ['HTTP_PORT', ['http', 'port'], 'int'],
   ['HTTP_HOST', ['http', 'host'], 'string'],

@@ -23,6 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { envOf, interpolateDeep, mountsOf, readEnvFile, type Json } from './harness/compose.js';
+import { ProxyProtocol, readProxyHeaders } from '../gateway/proxy-protocol.js';
 import { haproxyBinary, renderHaproxyConfig, runHaproxy, startHaproxy, type HaproxyHandle, type ServerState } from './harness/haproxy.js';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
@@ -246,12 +247,14 @@ describe('deploy/haproxy.cfg', () => {
     }
   });
 
-  it('sends each MQTT client\'s address in a PROXY v2 header, which the nodes take from HAProxy\'s fixed address only', () => {
-    for (const name of ['mqtt', 'mqtt-tls']) {
-      for (const server of serversOf(proxies.find((p) => p.name === name)!)) expect(server.options, `${name}/${server.name}`).toMatch(/\bsend-proxy-v2\b/);
+  it('sends each client\'s address in a PROXY v2 header, health checks included, which the nodes take from HAProxy\'s fixed address only', () => {
+    for (const name of ['mqtt', 'mqtt-tls', 'http']) {
+      for (const server of serversOf(proxies.find((p) => p.name === name)!)) {
+        expect(server.options, `${name}/${server.name}`).toMatch(/\bsend-proxy-v2\b/);
+        // the /readyz checks go to the HTTP port, which expects the header from HAProxy
+        expect(server.options, `${name}/${server.name}`).toMatch(/\bcheck-send-proxy\b/);
+      }
     }
-    // the HTTP port (API, WebSocket, event streams) gets no header: the gateway does not read one there
-    for (const server of serversOf(proxies.find((p) => p.name === 'http')!)) expect(server.options).not.toMatch(/send-proxy/);
     const haproxyAddress = (services.haproxy.networks as Json).default.ipv4_address as string;
     const subnet = ((compose.networks as Json).default.ipam.config as Json[])[0]!.subnet as string;
     expect(haproxyAddress.split('.').slice(0, 3).join('.')).toBe(subnet.split('.').slice(0, 3).join('.'));
@@ -259,9 +262,12 @@ describe('deploy/haproxy.cfg', () => {
       const env = envOf(services[node]);
       expect(env.MQTT_PROXY_PROTOCOL, node).toBe('v1v2');
       expect(env.MQTT_TRUSTED_PROXIES, node).toBe(haproxyAddress);
+      expect(env.HTTP_PROXY_PROTOCOL, node).toBe('v1v2');
+      expect(env.HTTP_TRUSTED_PROXIES, node).toBe(haproxyAddress);
     }
     // the single gateway, reached directly, reads no header
     expect(envOf(services.gateway).MQTT_PROXY_PROTOCOL).toBeUndefined();
+    expect(envOf(services.gateway).HTTP_PROXY_PROTOCOL).toBeUndefined();
   });
 
   it('starts without the gateways (init-addr none, Docker\'s DNS) and keeps long-lived MQTT connections', () => {
@@ -336,6 +342,8 @@ interface FakeNode {
   name: string;
   mqttPort: number;
   httpPort: number;
+  /** HTTP connections that came without a valid PROXY header. */
+  proxyRefusals: number;
   /** What /readyz answers: 200 when true, 503 when false. */
   ready: boolean;
   readyzHits: number;
@@ -353,7 +361,7 @@ async function fakeNode(name: string): Promise<FakeNode> {
     socket.pipe(socket);
   });
   const node: FakeNode = {
-    name, mqttPort: 0, httpPort: 0, ready: true, readyzHits: 0,
+    name, mqttPort: 0, httpPort: 0, ready: true, readyzHits: 0, proxyRefusals: 0,
     async close() {
       for (const s of sockets) s.destroy();
       web.closeAllConnections();
@@ -368,6 +376,8 @@ async function fakeNode(name: string): Promise<FakeNode> {
     }
     res.writeHead(200, { 'content-type': 'text/plain' }).end(name);
   });
+  // as a node with HTTP_PROXY_PROTOCOL: HAProxy (on loopback here) must send the header, checks included
+  readProxyHeaders(web, new ProxyProtocol({ trustedProxies: ['127.0.0.0/8'], timeoutMs: 3000, untrusted: 'direct', refused: () => { node.proxyRefusals++; } }));
   const listen = (srv: net.Server) => new Promise<number>((resolve) => srv.listen(0, '127.0.0.1', () => resolve((srv.address() as net.AddressInfo).port)));
   node.mqttPort = await listen(tcp);
   node.httpPort = await listen(web);
@@ -482,6 +492,8 @@ describe('the shipped HAProxy configuration in front of two nodes', () => {
     // the health checks ask each node's HTTP port for /readyz
     expect(a.readyzHits).toBeGreaterThan(0);
     expect(b.readyzHits).toBeGreaterThan(0);
+    // requests and checks alike came with a PROXY header (the nodes would refuse them otherwise)
+    expect([a.proxyRefusals, b.proxyRefusals]).toEqual([0, 0]);
   });
 
   it('takes a node whose /readyz answers 503 out of rotation (new and open connections), and back when it is ready', async () => {

@@ -11,15 +11,17 @@
  *    after the header.
  * 3. The real HAProxy running the shipped deploy/haproxy.cfg (send-proxy-v2) in front of that gateway.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
 import net from 'node:net';
 import tls from 'node:tls';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import mqttPacket from 'mqtt-packet';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../gateway/config.js';
-import { ProxyProtocol, parseProxyHeader, V1_MAX_BYTES, type ParsedHeader } from '../gateway/broker/proxy-protocol.js';
-import { connect, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
+import { ProxyProtocol, parseProxyHeader, readProxyHeaders, V1_MAX_BYTES, type ParsedHeader } from '../gateway/proxy-protocol.js';
+import { connect, registerDevice, requestFrom, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
 import { selfSignedLocalhost } from './harness/certs.js';
 import { startHaproxy, type HaproxyHandle } from './harness/haproxy.js';
 
@@ -164,6 +166,10 @@ describe('settings', () => {
       expect(missing[0]).toMatch(/^mqtt\.trustedProxies: .*必须列出可信代理.* \/ required when mqtt\.proxyProtocol is v1v2.*MQTT_TRUSTED_PROXIES/);
     }
     expect(problems({ MQTT_PROXY_PROTOCOL: 'v2' })[0]).toMatch(/^mqtt\.proxyProtocol: /);
+    // the HTTP port has its own switch and list, with the same rule
+    expect(config.http.proxyProtocol).toBe('off');
+    expect(problems({ HTTP_PROXY_PROTOCOL: 'v1v2' })).toEqual([expect.stringMatching(/^http\.trustedProxies: .*必须列出可信代理.*HTTP_TRUSTED_PROXIES/)]);
+    expect(loadConfig({ HTTP_PROXY_PROTOCOL: 'v1v2', HTTP_TRUSTED_PROXIES: '172.28.0.10' }).http).toMatchObject({ proxyProtocol: 'v1v2', trustedProxies: ['172.28.0.10'] });
   });
 
   it('takes MQTT_TRUSTED_PROXIES as a comma-separated list of IPs and CIDR blocks, and names a bad entry', () => {
@@ -227,7 +233,7 @@ const code = (err: unknown) => (err as { code?: number }).code;
 const refusal = (p: Promise<MqttClient>) => p.then(async (c) => { await c.endAsync(); return 0; }, (err) => code(err) ?? (err as Error).message);
 
 async function counter(t: TestGateway, series: string): Promise<number> {
-  const text = await fetch(t.httpUrl + '/metrics').then((r) => r.text());
+  const { text } = await requestFrom(API_FROM, t.httpUrl + '/metrics');
   const line = text.split('\n').find((l) => l.startsWith(series + ' '));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
@@ -266,6 +272,9 @@ async function firstPacket(r: Raw): Promise<Buffer> {
 }
 
 const LOGIN_DELAY = 10_000;
+/** Where the harness's API calls come from: not a trusted proxy. */
+const API_FROM = '127.0.0.2';
+const NOTICE_PER_MINUTE = 3;
 let t: TestGateway;
 let certs: { dir: string; certFile: string; keyFile: string };
 let mqttPort: number;
@@ -279,7 +288,9 @@ beforeAll(async () => {
       tls: { port: 0, certFile: certs.certFile, keyFile: certs.keyFile },
       limits: { maxConnectionsPerAddress: 2, addressLoginFailuresBeforeDelay: 2, loginFailuresBeforeDelay: 100, loginDelayMs: LOGIN_DELAY, loginMaxDelayMs: LOGIN_DELAY, loginMaxWaiting: 1 },
     },
-  });
+    // the HTTP port too; the harness's own API calls come from 127.0.0.2, which is not a proxy: served directly
+    http: { port: 0, host: '127.0.0.1', proxyProtocol: 'v1v2', trustedProxies: ['127.0.0.1'], proxyHeaderTimeoutMs: 500, publicNoticePerMinute: NOTICE_PER_MINUTE },
+  }, {}, {}, { apiFrom: API_FROM });
   mqttPort = t.gw.ports().mqtt;
   tlsPort = t.gw.ports().mqtts!;
 });
@@ -448,6 +459,68 @@ describe('a gateway with mqtt.proxyProtocol v1v2 behind a proxy', () => {
   });
 });
 
+/** A GET of a public notice through a proxy of ours (or directly from `localAddress`): the status only. */
+function noticeStatus(port: number, localAddress?: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/public/elevators/NO-SUCH-CODE', agent: false, headers: { accept: 'application/json' }, ...(localAddress ? { localAddress } : {}) }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.statusCode ?? 0));
+    });
+    req.on('error', reject);
+  });
+}
+
+const httpRefused = (reason: string) => counter(t, `gateway_http_connections_refused_total{reason="${reason}"}`);
+
+describe('the HTTP port with http.proxyProtocol v1v2', () => {
+  it('limits the public notice per address the header names, not per proxy; a direct client keeps its own address', async () => {
+    const httpPort = t.gw.ports().http;
+    const a = await tinyProxy(httpPort, v2('198.51.100.21'));
+    const b = await tinyProxy(httpPort, v1('198.51.100.22'));
+    const statuses: number[] = [];
+    for (let i = 0; i <= NOTICE_PER_MINUTE; i++) statuses.push(await noticeStatus(a.port));
+    // unknown code: 404 while within the allowance, then 429 for that address only
+    expect(statuses).toEqual([...Array<number>(NOTICE_PER_MINUTE).fill(404), 429]);
+    expect(await noticeStatus(b.port)).toBe(404);
+    expect(await noticeStatus(httpPort, '127.0.0.3')).toBe(404);
+  });
+
+  it('closes a trusted proxy\'s connection without a header, counted; the API still answers a direct client', async () => {
+    const before = await httpRefused('proxy_header');
+    const r = await raw(t.gw.ports().http);
+    r.socket.write('GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n');
+    await closesWithin(r.closed, 3000, 'a request without a header from the trusted proxy');
+    expect(r.received().toString('latin1')).not.toMatch(/HTTP\/1\.1 200/);
+    expect(await httpRefused('proxy_header')).toBe(before + 1);
+    expect((await t.api('GET', '/api/v1/me')).status).toBe(200);
+  });
+
+  it('over HTTPS the header comes before the handshake, and the request carries the named address', async () => {
+    const server = https.createServer({ cert: readFileSync(certs.certFile), key: readFileSync(certs.keyFile) }, (req, res) => res.end(req.socket.remoteAddress));
+    readProxyHeaders(server, new ProxyProtocol({ trustedProxies: ['127.0.0.1'], timeoutMs: 2000, untrusted: 'direct', refused: () => undefined }));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      const p = await tinyProxy(port, v2('203.0.113.99'), 'header-first');
+      const q = await tinyProxy(port, v1('203.0.113.98'));
+      const get = (via: number, localAddress?: string) => new Promise<string>((resolve, reject) => {
+        https.get({ host: '127.0.0.1', port: via, path: '/', rejectUnauthorized: false, agent: false, ...(localAddress ? { localAddress } : {}) }, (res) => {
+          let body = '';
+          res.on('data', (d: Buffer) => { body += d; });
+          res.on('end', () => resolve(body));
+        }).on('error', reject);
+      });
+      expect(await get(p.port)).toBe('203.0.113.99');
+      // the ClientHello in the same write as the header
+      expect(await get(q.port)).toBe('203.0.113.98');
+      expect(await get(port, '127.0.0.4')).toBe('127.0.0.4');
+    } finally {
+      server.closeAllConnections();
+      await new Promise((r) => server.close(r));
+    }
+  });
+});
+
 describe('through the real HAProxy with the shipped deploy/haproxy.cfg (send-proxy-v2)', () => {
   let hap: HaproxyHandle;
   beforeAll(async () => {
@@ -457,10 +530,10 @@ describe('through the real HAProxy with the shipped deploy/haproxy.cfg (send-pro
 
   it('the gateway sees the device\'s address, over MQTT and MQTT over TLS, and HAProxy\'s health checks still pass', async () => {
     expect(hap.config).toMatch(/server gateway-1 127\.0\.0\.1:\d+ check port \d+ send-proxy-v2/);
-    // UP: the /readyz checks on the HTTP port carry no header (`check port`), or the gateway would answer 400
+    // UP: the /readyz checks on the HTTP port carry a header too (`check-send-proxy`), which the gateway expects from HAProxy
     await waitFor(async () => {
       const servers = await hap.servers();
-      return ['mqtt', 'mqtt-tls'].every((p) => servers.find((s) => s.proxy === p)?.status === 'UP');
+      return ['mqtt', 'mqtt-tls', 'http'].every((p) => servers.find((s) => s.proxy === p)?.status === 'UP');
     }, 15_000, 200);
     const secret = await registerDevice(t, { id: 'haproxy-lift', kind: 'elevator' });
     // the devices connect from 127.0.0.2; HAProxy reaches the gateway from 127.0.0.1 (the trusted proxy)
@@ -485,5 +558,13 @@ describe('through the real HAProxy with the shipped deploy/haproxy.cfg (send-pro
     const rows = (await loginAudit(t)).filter((r) => r.detail.usernames.includes('haproxy-lift'));
     expect(rows.map((r) => [r.target, r.detail.reason]).sort()).toEqual([['address:127.0.0.2', 'bad_secret'], ['address:127.0.0.2', 'client_id_mismatch']]);
     expect(await refused(t, 'proxy_header')).toBe(headerRefusals);
+
+    // the HTTP port: a resident's address, not HAProxy's, uses up the notice's allowance
+    const httpRefusals = await httpRefused('proxy_header');
+    const statuses: number[] = [];
+    for (let i = 0; i <= NOTICE_PER_MINUTE; i++) statuses.push(await noticeStatus(hap.httpPort, '127.0.0.5'));
+    expect(statuses).toEqual([...Array<number>(NOTICE_PER_MINUTE).fill(404), 429]);
+    expect(await noticeStatus(hap.httpPort, '127.0.0.6')).toBe(404);
+    expect(await httpRefused('proxy_header')).toBe(httpRefusals);
   });
 });

@@ -23,7 +23,7 @@ import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards
 import { LiveForwarder, RelayBudget, publishBytes, setWriteBuffer } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
-import { ProxyProtocol } from './proxy-protocol.js';
+import { ProxyProtocol } from '../proxy-protocol.js';
 import {
   certificateProof, frameLimit, guardPacketSize, identityId, listen, type AddressedStream, type GatewayClient, type Identity, type ParserHooks,
 } from './session.js';

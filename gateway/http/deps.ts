@@ -37,4 +37,8 @@ export interface HttpServerSettings {
   keepAliveTimeoutMs: number;
   idleTimeoutMs: number;
   tls?: { certFile?: string | undefined; keyFile?: string | undefined } | undefined;
+  /** The PROXY protocol from trusted balancers (gateway/proxy-protocol.ts `readProxyHeaders`); unset: off. */
+  proxyProtocol?: 'off' | 'v1v2' | undefined;
+  trustedProxies?: readonly string[] | undefined;
+  proxyHeaderTimeoutMs?: number | undefined;
 }

@@ -8,6 +8,7 @@
  * prove both modes.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient, type IClientOptions } from 'mqtt';
@@ -33,8 +34,12 @@ export interface TestGateway {
   dispose(): Promise<void>;
 }
 
-/** `opts` (e.g. a ManualClock for the alert rules) is passed to every start, restarts included. */
-export async function startTestGateway(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}): Promise<TestGateway> {
+/**
+ * `opts` (e.g. a ManualClock for the alert rules) is passed to every start, restarts included.
+ * `harness.apiFrom`: the loopback address `api` calls come from (a gateway that expects a PROXY
+ * header from 127.0.0.1 serves calls from another address directly).
+ */
+export async function startTestGateway(overrides: Record<string, unknown> = {}, env: NodeJS.ProcessEnv = {}, opts: GatewayOptions = {}, harness: { apiFrom?: string } = {}): Promise<TestGateway> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-test-'));
   const database = onPostgres() ? await createTestDatabase() : undefined;
   // cluster mode whole: a Redis of its own for each gateway (Redis pub/sub is one namespace for all its databases)
@@ -52,11 +57,13 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
     mqttUrl: `mqtt://127.0.0.1:${gw.ports().mqtt}`,
     httpUrl: `http://127.0.0.1:${gw.ports().http}`,
     async api(method, path, body, token = ADMIN_TOKEN) {
-      const res = await fetch(t.httpUrl + path, {
-        method,
-        headers: { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) },
-        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
-      });
+      const headers = { ...(body === undefined ? {} : { 'content-type': 'application/json' }), ...(token ? { authorization: `Bearer ${token}` } : {}) };
+      const payload = body === undefined ? undefined : JSON.stringify(body);
+      if (harness.apiFrom) {
+        const res = await requestFrom(harness.apiFrom, t.httpUrl + path, method, headers, payload);
+        return { status: res.status, body: res.text ? JSON.parse(res.text) : undefined };
+      }
+      const res = await fetch(t.httpUrl + path, { method, headers, ...(payload === undefined ? {} : { body: payload }) });
       const text = await res.text();
       return { status: res.status, body: text ? JSON.parse(text) : undefined };
     },
@@ -74,6 +81,20 @@ export async function startTestGateway(overrides: Record<string, unknown> = {}, 
     },
   };
   return t;
+}
+
+/** An HTTP request from a chosen local address (fetch cannot choose one). */
+export function requestFrom(localAddress: string, url: string, method = 'GET', headers: Record<string, string> = {}, body?: string): Promise<{ status: number; text: string; headers: http.IncomingHttpHeaders }> {
+  return new Promise((resolve, reject) => {
+    const req = http.request(url, { method, headers, localAddress, agent: false }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => { text += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text, headers: res.headers }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 /** Whether this run's gateways store on PostgreSQL (the `postgres` vitest project). */

@@ -1,6 +1,7 @@
 /**
  * The PROXY protocol (HAProxy's, versions 1 and 2: /usr/share/doc/haproxy/proxy-protocol.txt) on the
- * MQTT and MQTT-over-TLS listeners, when `mqtt.proxyProtocol` is `v1v2`. Behind a TCP load balancer
+ * MQTT and MQTT-over-TLS listeners, when `mqtt.proxyProtocol` is `v1v2`, and on the HTTP port when
+ * `http.proxyProtocol` is (see `readProxyHeaders` for how the HTTP port differs). Behind a TCP load balancer
  * every connection comes from the balancer's address; the header the balancer writes first names
  * the client's, and that address is then the connection's for every per-address guard, the login
  * slow-down, the logs and the audit.
@@ -13,7 +14,8 @@
  * the spec's 536-byte segment), and the bytes after it in the same read are put back on the socket
  * for the MQTT parser or the TLS handshake.
  */
-import { BlockList, SocketAddress, isIP, isIPv4, isIPv6, type Socket } from 'node:net';
+import { BlockList, SocketAddress, isIP, isIPv4, isIPv6, type Server as NetServer, type Socket } from 'node:net';
+import { Server as TlsServer, type TLSSocket } from 'node:tls';
 
 /** `proxy_untrusted`: the peer may not send a header; `proxy_header`: none, or a bad or incomplete one. */
 export type ProxyRefusal = 'proxy_untrusted' | 'proxy_header';
@@ -145,6 +147,13 @@ export function trustList(entries: readonly string[]): BlockList {
 export interface ProxyProtocolOptions {
   trustedProxies: readonly string[];
   timeoutMs: number;
+  /**
+   * A connection from an address that is not a trusted proxy: `refuse` (closed unread: MQTT, where
+   * every device comes through the balancer) or `direct` (served as it is, its own address counting,
+   * and no header read: the HTTP port, which Prometheus and the container's health check reach
+   * directly). Either way only a trusted proxy can name an address.
+   */
+  untrusted?: 'refuse' | 'direct';
   /** A connection closed before it reached the broker: `address` is the proxy's (the peer's). */
   refused(reason: ProxyRefusal, address: string, why: string): void;
 }
@@ -174,6 +183,10 @@ export class ProxyProtocol {
   accept(socket: Socket, next: (socket: Socket, address: string) => void): void {
     const peer = socket.remoteAddress ? unmapped(socket.remoteAddress) : undefined;
     if (!peer || !isIP(peer) || !this.isTrusted(peer)) {
+      if (this.opts.untrusted === 'direct' && peer) {
+        next(socket, peer);
+        return;
+      }
       this.opts.refused('proxy_untrusted', peer ?? 'unknown', 'not a trusted proxy');
       socket.destroy();
       return;
@@ -218,5 +231,32 @@ export class ProxyProtocol {
   close(): void {
     for (const socket of this.reading) socket.destroy();
     this.reading.clear();
+  }
+}
+
+/**
+ * The HTTP port behind a TCP balancer: each connection from a trusted proxy must start with a PROXY
+ * header, read before Node's HTTP (or TLS) server sees a byte, and the address it names becomes the
+ * socket's `remoteAddress`, so that `req.ip` (the public notice's rate limit, the refused-token
+ * slow-down, the logs) and MQTT over WebSocket's per-address guards see the client, not the balancer.
+ * Connections from other addresses are served directly (`untrusted: 'direct'`).
+ */
+export function readProxyHeaders(server: NetServer, proxy: ProxyProtocol): void {
+  const listeners = server.listeners('connection') as Array<(socket: Socket) => void>;
+  server.removeAllListeners('connection');
+  const tls = server instanceof TlsServer;
+  server.on('connection', (socket: Socket) => proxy.accept(socket, (s, address) => {
+    if (address !== s.remoteAddress) Object.defineProperty(s, 'remoteAddress', { value: address, configurable: true });
+    for (const l of listeners) l.call(server, s);
+    // accept() paused the socket to put the bytes after the header back; HTTP's reader does not
+    // resume a paused socket (TLS reads the raw socket itself, put-back bytes first)
+    if (!tls) s.resume();
+  }));
+  if (tls) {
+    // TLS runs on the raw socket, which Node keeps as the TLS socket's `_parent`: the address it was given
+    server.on('secureConnection', (tlsSocket: TLSSocket) => {
+      const raw = (tlsSocket as unknown as { _parent?: Socket })._parent;
+      if (raw) Object.defineProperty(tlsSocket, 'remoteAddress', { value: raw.remoteAddress, configurable: true });
+    });
   }
 }
