@@ -21,6 +21,7 @@ export const POSTGRES_SUITES = [
   'tests/api-registry.test.ts',
   'tests/area-roles.test.ts',
   'tests/handover.test.ts',
+  'tests/registry-import.test.ts',
   'tests/auth-acl.test.ts',
   'tests/bad-payloads.test.ts',
   'tests/device-path.test.ts',

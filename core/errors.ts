@@ -8,6 +8,8 @@ export const ERRORS = {
   GW_FORBIDDEN: 403,
   GW_NOT_FOUND: 404,
   GW_CONFLICT: 409,
+  /** A bulk import with bad rows: every one listed in details.rows [{sheet, line, field, message}], nothing changed. */
+  GW_IMPORT_INVALID: 400,
   GW_PAYLOAD_TOO_LARGE: 413,
   /** The account already holds as many open event streams as it may. */
   GW_TOO_MANY_STREAMS: 429,

@@ -16,3 +16,8 @@ export {
 } from './scope.js';
 export { ADMIN_PRINCIPAL, resolveAdminToken, isAdminToken } from './admin.js';
 export { seedRegistry } from './seed.js';
+/** Bulk import and export of sites and devices (CSV, XLSX): registry/bulk. */
+export {
+  ENTITIES as BULK_ENTITIES, type Entity as BulkEntity, parseCsv, parseXlsx, planImport, applyPlan, exportCsv, exportXlsx, secretsCsv, type Parsed as BulkParsed,
+  type RowError as BulkRowError,
+} from './bulk/index.js';

@@ -21,9 +21,11 @@ import { configSchema } from '../config.js';
 import type { Principal } from '../../registry/index.js';
 import type { Logger } from '../../core/log.js';
 import { registryRoutes } from './routes/registry.js';
+import { registryIoRoutes } from './routes/registry-io.js';
 import { dataRoutes } from './routes/data.js';
 import { healthRoutes } from './routes/health.js';
 import { AuthFailureAudit } from './auth-failures.js';
+import { ProxyProtocol, readProxyHeaders } from '../proxy-protocol.js';
 import type { HttpDeps, HttpServerSettings } from './deps.js';
 
 declare module 'fastify' {
@@ -63,6 +65,23 @@ const DOCS_CSP = "default-src 'none'; script-src 'self'; style-src 'self'; img-s
 
 const DEFAULT_SERVER: HttpServerSettings = configSchema.shape.http.parse(undefined);
 
+/** The HTTP port's PROXY protocol reader: refusals counted, and said in the log once a minute (a balancer without send-proxy refuses everyone). */
+function httpProxyProtocol(deps: HttpDeps, settings: HttpServerSettings): ProxyProtocol {
+  let lastWarning = 0;
+  return new ProxyProtocol({
+    trustedProxies: settings.trustedProxies ?? [],
+    timeoutMs: settings.proxyHeaderTimeoutMs ?? 5000,
+    untrusted: 'direct',
+    refused: (reason, address, why) => {
+      deps.metrics.httpConnectsRefused.labels(reason).inc();
+      const now = Date.now();
+      if (now - lastWarning < 60_000) return;
+      lastWarning = now;
+      deps.log.warn({ address, reason, why }, 'http connection refused: a trusted proxy (http.trustedProxies) must send a PROXY header (http.proxyProtocol); further refusals are counted in gateway_http_connections_refused_total');
+    },
+  });
+}
+
 export async function buildHttp(deps: HttpDeps): Promise<App> {
   const settings = deps.server ?? DEFAULT_SERVER;
   // Node refuses a headers timeout longer than the whole request's
@@ -90,6 +109,7 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
   } as Parameters<typeof Fastify>[0]).withTypeProvider<ZodTypeProvider>() as unknown as App;
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  if (settings.proxyProtocol === 'v1v2') readProxyHeaders(app.server, httpProxyProtocol(deps, settings));
 
   // first of all, so that it sees every route registered after it
   const requirePrincipal = async (req: FastifyRequest) => {
@@ -180,6 +200,7 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
 
   await app.register(healthRoutes(deps));
   await app.register(registryRoutes(deps), { prefix: API_PREFIX });
+  await app.register(registryIoRoutes(deps), { prefix: API_PREFIX });
   await app.register(dataRoutes(deps), { prefix: API_PREFIX });
   for (const extra of deps.extraRoutes ?? []) await app.register(extra, { prefix: API_PREFIX });
   return app;

@@ -35,6 +35,35 @@ export async function api(method, path, body, token = getToken()) {
 }
 
 /**
+ * A call with a raw body (an uploaded file) and a JSON answer: `body` is a Blob or File sent as is
+ * with `contentType`.
+ */
+export async function upload(path, body, contentType) {
+  const res = await fetch(path, {
+    method: 'POST',
+    headers: { accept: 'application/json', authorization: `Bearer ${getToken()}`, 'content-type': contentType },
+    cache: 'no-store',
+    body,
+  });
+  if (!res.ok) throw await toError(res);
+  return res.json();
+}
+
+/**
+ * A file from the API (an export): read with the bearer token, which a plain link cannot send.
+ * Returns the Blob and the file name the gateway suggests (Content-Disposition), or `fallback`.
+ */
+export async function download(path, fallback) {
+  const res = await fetch(path, { headers: { authorization: `Bearer ${getToken()}` }, cache: 'no-store' });
+  if (!res.ok) throw await toError(res);
+  const disposition = res.headers.get('content-disposition') ?? '';
+  const m = /filename\*=UTF-8''([^;]+)/i.exec(disposition) ?? /filename="?([^";]+)"?/i.exec(disposition);
+  let name = fallback;
+  if (m) { try { name = decodeURIComponent(m[1]); } catch { name = m[1]; } }
+  return { blob: await res.blob(), filename: name.replace(/[\\/]/g, '_') };
+}
+
+/**
  * Reads a server-sent event stream until it ends or `signal` aborts; calls `onEvent(name, data)`
  * per event. The gateway ends lines with `\n`; a `\r\n` is accepted too.
  */

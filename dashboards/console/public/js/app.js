@@ -1,15 +1,21 @@
 // The console's controller: sign-in, the live feed, the views (hash routes #/alerts[/id],
-// #/devices, #/overview) and the state they render from. No framework: each view re-renders
-// from `store` when something it shows changes; ages and countdowns tick once a second.
+// #/devices, #/overview, and the registry pages #/sites[/id], #/accounts, #/orgs, #/import for the
+// roles that may use them, access.js) and the state they render from. No framework: each view
+// re-renders from `store` when something it shows changes; ages and countdowns tick once a second.
+// The registry pages keep their own state (sites.js, accounts.js, orgs.js, import.js).
 import { ApiError, api, clearToken, getToken, readStream, setToken } from './api.js';
 import { applyStatic, getLang, setLang, t } from './i18n.js';
 import { debounce, syncClock, tick } from './dom.js';
 import { FILTERS, matchesFilter, renderAlertDetail, renderAlertList } from './alerts.js';
 import { renderDevices } from './devices.js';
 import { renderOverview } from './overview.js';
+import { VIEWS, canManageRegistry, canUse } from './access.js';
+import { createSitesView } from './sites.js';
+import { createAccountsView } from './accounts.js';
+import { createOrgsView } from './orgs.js';
+import { createImportView } from './import.js';
 
 const $ = (id) => document.getElementById(id);
-const VIEWS = ['alerts', 'devices', 'overview'];
 /** How often the device list is read again while it is on screen (presence has no live feed). */
 const DEVICE_POLL_MS = 10_000;
 
@@ -51,6 +57,23 @@ const store = {
 /** Everything that belongs to one signed-in session; aborted on sign-out. */
 let session = null;
 
+/** What the registry pages need from the controller. */
+const context = (root) => ({
+  root,
+  api,
+  me: () => store.me,
+  /** True when the error ended the session (401); the caller stops there. */
+  fail: (err) => unauthorized(err),
+  /** Something in the registry changed: names and devices are read again. */
+  changed: () => { if (store.me) { loadDevices(); loadReference(); } },
+});
+const registryViews = {
+  sites: createSitesView(context($('view-sites'))),
+  accounts: createAccountsView(context($('view-accounts'))),
+  orgs: createOrgsView(context($('view-orgs'))),
+  import: createImportView(context($('view-import'))),
+};
+
 // ---- sign-in ----
 
 function showSignIn(message) {
@@ -84,7 +107,10 @@ function signOut(message) {
   clearToken();
   // a list still being read for this session must not land in the next one
   listLoad++;
-  Object.assign(store, { alerts: new Map(), fresh: new Set(), flash: new Set(), selectedId: null, detail: null, devices: null, summary: null, sites: new Map(), actionResult: null, noteDraft: '' });
+  Object.assign(store, { alerts: new Map(), fresh: new Set(), flash: new Set(), selectedId: null, detail: null, devices: null, summary: null, sites: new Map(), actionResult: null, noteDraft: '', manage: null });
+  for (const v of Object.values(registryViews)) v.reset();
+  // nothing shown once (a secret, a token) stays open for the next person at this screen
+  for (const d of document.querySelectorAll('dialog')) d.close();
   if (location.hash) history.replaceState(null, '', location.pathname);
   showSignIn(message);
 }
@@ -104,6 +130,8 @@ function start(me) {
   $('who').hidden = false;
   $('sign-out').hidden = false;
   $('live').hidden = false;
+  for (const a of document.querySelectorAll('#app-nav a')) a.hidden = !canUse(me, a.dataset.view);
+  store.manage = canManageRegistry(me) ? { ...context(null), devices: () => store.devices ?? [] } : null;
   renderHeader();
   live(signal);
   loadReference();
@@ -291,7 +319,8 @@ async function act(id, action, note) {
 function route() {
   if (!store.me) return;
   const parts = location.hash.replace(/^#\/?/, '').split('/');
-  const view = VIEWS.includes(parts[0]) ? parts[0] : 'alerts';
+  const view = canUse(store.me, parts[0]) ? parts[0] : 'alerts';
+  if (store.view !== view) registryViews[store.view]?.hide?.();
   store.view = view;
   const id = view === 'alerts' && parts[1] ? Number(parts[1]) : null;
   const selected = Number.isInteger(id) && id > 0 ? id : null;
@@ -310,6 +339,7 @@ function route() {
   for (const a of document.querySelectorAll('#app-nav a')) a.setAttribute('aria-current', a.dataset.view === view ? 'page' : 'false');
   if (view !== 'alerts') loadDevices();
   if (view === 'overview') loadSummary();
+  registryViews[view]?.show(parts.slice(1));
   renderView();
 }
 
@@ -350,7 +380,8 @@ function renderView() {
   if (!store.me) return;
   if (store.view === 'alerts') renderAlerts();
   else if (store.view === 'devices') renderDevicesView();
-  else renderOverview($('view-overview'), store);
+  else if (store.view === 'overview') renderOverview($('view-overview'), store);
+  else registryViews[store.view]?.render();
   updateTitle();
 }
 
@@ -367,6 +398,9 @@ $('lang-toggle').addEventListener('click', () => {
   setLang(getLang() === 'zh' ? 'en' : 'zh');
   renderHeader();
   renderView();
+  // the registry pages keep what they rendered while hidden: all of them change language now
+  for (const v of Object.values(registryViews)) v.render();
+  $('toast').hidden = true;
 });
 $('sign-out').addEventListener('click', () => signOut());
 $('sign-in-form').addEventListener('submit', (e) => {
