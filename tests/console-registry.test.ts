@@ -332,8 +332,8 @@ describe('console registry pages', () => {
     expect(await prop.locator('td.scope').textContent()).toBe('绿城物业 co-green');
     expect(await admin.locator('tr.account-row[data-id="maint-east"] td.scope').textContent()).toBe('东方电梯维保 unit-east');
     expect(await admin.locator('tr.account-row[data-id="street-ns"] td.scope').textContent()).toBe('街道名称：南山街道');
-    expect((await t.api('GET', '/api/v1/me', undefined, tokens.prop)).body).toMatchObject({ id: 'prop-green', role: 'property', scope: 'co-green' });
-    expect((await t.api('GET', '/api/v1/me', undefined, tokens.maint)).body).toMatchObject({ id: 'maint-east', role: 'maintenance', scope: 'unit-east' });
+    expect((await t.api('GET', '/api/v1/me', undefined, tokens.prop)).body).toMatchObject({ id: 'prop-green', role: 'property', scope: 'co-green', scopeName: '绿城物业' });
+    expect((await t.api('GET', '/api/v1/me', undefined, tokens.maint)).body).toMatchObject({ id: 'maint-east', role: 'maintenance', scope: 'unit-east', scopeName: '东方电梯维保' });
     await shot(admin, 'accounts');
 
     const street = admin.locator('tr.account-row[data-id="street-ns"]');
@@ -354,6 +354,8 @@ describe('console registry pages', () => {
   it('the property account signs in with its token and sees only its company: sites, devices, its own company, no accounts page', async () => {
     const page = await signIn(tokens.prop!);
     expect(await visibleNav(page)).toEqual(['告警', '设备', '概览', '小区', '单位', '导入导出']);
+    // the company's name, not its id, in the header
+    expect(await text(page, '#who')).toBe('prop-green · 物业 · 绿城物业');
     // no accounts page, even by its address
     await page.evaluate(() => { location.hash = '#/accounts'; });
     await page.waitForFunction(() => !document.getElementById('view-alerts')!.hidden);

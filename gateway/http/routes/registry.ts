@@ -55,7 +55,14 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
   return async (app) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
 
-    r.get('/me', { schema: { tags: ['accounts'], summary: 'Who the token belongs to: id, role, scope' } }, async (req) => req.principal);
+    r.get('/me', { schema: { tags: ['accounts'], summary: 'Who the token belongs to: id, role, scope, and the name of the company or unit the scope is' } }, async (req) => {
+      const { id, role, scope } = req.principal;
+      // what a person reads: the company's or unit's name next to its id (a street / community scope is a name already)
+      const scopeName = scope === undefined ? undefined
+        : role === 'property' ? registry.getCompany(scope)?.name
+          : role === 'maintenance' ? registry.getMaintenanceUnit(scope)?.name : undefined;
+      return { id, role, ...(scope === undefined ? {} : { scope }), ...(scopeName === undefined ? {} : { scopeName }) };
+    });
 
     // ---- property companies and maintenance units: an admin creates them; each may keep its own name and phone ----
 

@@ -346,7 +346,7 @@ function route() {
 function renderHeader() {
   const me = store.me;
   if (!me) return;
-  $('who').textContent = [me.id, t(`role.${me.role}`), me.scope].filter(Boolean).join(' · ');
+  $('who').textContent = [me.id, t(`role.${me.role}`), me.scopeName ?? me.scope].filter(Boolean).join(' · ');
   setLive($('live').dataset.state || 'connecting');
 }
 
