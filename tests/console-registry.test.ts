@@ -5,20 +5,17 @@
  * and the API), a site handed over, scoping per role, import and export, and the English labels.
  * Screenshots go to tests/artifacts/.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './harness/browser.js';
 import { ADMIN_TOKEN, connectDevice, registerDevice, startTestGateway, type TestGateway } from './harness/gateway.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
-/** Debian's package; never a downloaded browser build. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
 
-// The gateway starts before the tests are collected, so that whether the import endpoint exists can decide a skipIf.
+// one gateway for the whole file, its pages built on one another's entries
 const t: TestGateway = await startTestGateway({ alerts: { schedules: { runAtStart: false } } });
 
 let browser: Browser;
@@ -69,9 +66,8 @@ async function mqttLogin(id: string, secret: string): Promise<boolean> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   // another company with a site and a device, which the property account must not see
   expect((await t.api('POST', '/api/v1/companies', { id: 'co-blue', name: '蓝天物业' })).status).toBe(201);
   await registerDevice(t, { id: 'pump-blue-1', kind: 'water_pump', siteId: 'site-blue', companyId: 'co-blue' });

@@ -4,11 +4,12 @@
  * devices after the page is open, so they must arrive over the console's live feed. Screenshots go
  * to tests/artifacts/ for a person to look at.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './harness/browser.js';
 import type { MqttClient } from 'mqtt';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -16,10 +17,6 @@ import { ConsoleLive } from '../dashboards/console/live.js';
 import { connectDevice, publish, registerDevice, startTestGateway, waitFor, type TestGateway } from './harness/gateway.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
-/** Debian's package; never a downloaded browser build. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 let t: TestGateway;
 let browser: Browser;
@@ -62,10 +59,9 @@ const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACT
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent())?.trim() ?? '';
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   t = await startTestGateway({ alerts: { schedules: { runAtStart: false } } });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
   await device('lift-a1', 'elevator', 'site-a', 'co-a', { maintenanceUnitId: 'unit-a', location: '3号楼 1单元 客梯', building: '3' });
   await device('lift-a2', 'elevator', 'site-a', 'co-a', { maintenanceUnitId: 'unit-a', location: '5号楼 货梯' }, false);
   await device('panel-a1', 'fire_panel', 'site-a', 'co-a', { location: '消防控制室' });

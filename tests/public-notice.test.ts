@@ -4,13 +4,14 @@
  * The pages are checked in Debian's headless Chromium (playwright-core, never a downloaded browser):
  * the label's QR code is rendered there and decoded with jsQR from the pixels on screen.
  */
-import { existsSync, mkdirSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from './harness/browser.js';
 import jsQRModule from 'jsqr';
 import { buildHttp } from '../gateway/http/server.js';
 import type { HttpDeps } from '../gateway/http/deps.js';
@@ -22,10 +23,6 @@ import {
 import { telHref } from '../dashboards/notice/render.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
-/** Debian's package; never a downloaded browser build. */
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const CHROMIUM_ARGS = ['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage', '--disable-background-networking',
-  '--disable-component-update', '--disable-sync', '--no-first-run'];
 
 // jsQR is a CommonJS bundle: its function is module.exports.default (TypeScript's view) or module.exports itself
 type Decode = typeof jsQRModule.default;
@@ -110,12 +107,11 @@ async function open(path: string, viewport = { width: 420, height: 800 }): Promi
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent())?.trim() ?? '';
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`no browser at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
   mkdirSync(ARTIFACTS, { recursive: true });
   app = await noticeApp();
   await app.listen({ port: 0, host: '127.0.0.1' });
   url = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchChromium();
 });
 
 afterAll(async () => {
