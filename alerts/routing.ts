@@ -7,7 +7,7 @@
  *
  * Decisions only: the alert service applies them to its working copy and appends the messages.
  */
-import { queueOf } from '../registry/index.js';
+import { queueOf, queueParty } from '../registry/index.js';
 import type { AlertType, QueueRole } from './catalog.js';
 import type { AlertsConfig, Responsibility } from './config.js';
 import { ACTIVE_STATES, type Alert } from './model.js';
@@ -15,13 +15,6 @@ import type { QueueEvent } from './queues.js';
 
 /** One message to append: the queue and the event it hears (its cursor once appended). */
 export interface Delivery { queue: string; event: QueueEvent; cursor: number }
-
-/** The party role whose queue this is (`property/…`, `maintenance/…`); undefined for the authorities' queues. */
-function partyOf(queue: string): 'property' | 'maintenance' | undefined {
-  if (queue.startsWith('property/')) return 'property';
-  if (queue.startsWith('maintenance/')) return 'maintenance';
-  return undefined;
-}
 
 export class Routing {
   private readonly withhold: ReadonlySet<QueueRole>;
@@ -77,7 +70,7 @@ export class Routing {
     const kept: string[] = [];
     const joining: string[] = [];
     for (const q of draft.queues) {
-      const role = partyOf(q);
+      const role = queueParty(q);
       const own = role === undefined ? q : queueOf(role, draft);
       if (own === q) kept.push(q);
       else {

@@ -11,7 +11,7 @@ export {
 } from './schemas.js';
 export {
   type Principal, type ScopedDevice, type ScopedAlert, type ScopedSite, canSeeSite, canSeeDevice, canSeeCompany, canManageCompany, canSeeMaintenanceUnit, canManageMaintenanceUnit, isAdmin,
-  canSeeAlert, alertScopeCondition, type AlertScopeTable, QUEUE_ROLES, type QueueRole, AUTHORITY_QUEUES, queueOf, isQueueName, QUEUE_NAME_HINT, ownQueue,
+  canSeeAlert, alertScopeCondition, type AlertScopeTable, QUEUE_ROLES, type QueueRole, AUTHORITY_QUEUES, queueOf, queueParty, isQueueName, QUEUE_NAME_HINT, ownQueue,
   canReadQueue, partyKey,
 } from './scope.js';
 export { ADMIN_PRINCIPAL, resolveAdminToken, isAdminToken } from './admin.js';

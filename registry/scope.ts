@@ -178,6 +178,13 @@ export function queueOf(role: QueueRole, owner: { companyId: string; maintenance
   }
 }
 
+/** The party role whose queue this is (`property/…`, `maintenance/…`); undefined for the authorities' queues. */
+export function queueParty(queue: string): 'property' | 'maintenance' | undefined {
+  if (queue.startsWith('property/')) return 'property';
+  if (queue.startsWith('maintenance/')) return 'maintenance';
+  return undefined;
+}
+
 // an id as the registry allows it (schemas.ts idSchema)
 const QUEUE_RE = /^(market-supervision|fire-service|(property|maintenance)\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$/;
 export const QUEUE_NAME_HINT = 'a queue: market-supervision, fire-service, property/{companyId} or maintenance/{unitId}';
