@@ -20,7 +20,7 @@ import { TimerHeap } from './heap.js';
 import { AlertLedger } from './ledger.js';
 import { QueueLog } from './queues.js';
 import { AlertService } from './service.js';
-import { RuleEngine, RULE_STATE_MIGRATIONS, type ClusterView, type RuleStateTables } from './rules/engine.js';
+import { RuleEngine, RULE_STATE_MIGRATIONS, type ClusterView, type MaintenanceRecord, type RuleStateTables } from './rules/engine.js';
 import { MqttDelivery, type MqttPublisher } from './delivery/mqtt.js';
 import { QueueStreams } from './delivery/sse.js';
 import { WebhookDelivery } from './delivery/webhooks.js';
@@ -28,17 +28,20 @@ import { alertRoutes } from './routes.js';
 import { createAlertMetrics } from './metrics.js';
 import { QueueReadAudit } from './queue-reads.js';
 import type { AlertChangeListener } from './changes.js';
+import { AlertFacts } from './facts.js';
 
 export { alertsConfigSchema, type AlertsConfig } from './config.js';
 export { ManualClock, systemClock, type Clock } from '../core/clock.js';
 export { ALERT_TYPES, type AlertType } from './catalog.js';
 export type { Alert, AlertState, Action } from './model.js';
 export type { Parties } from './service.js';
+export type { MaintenanceRecord } from './rules/engine.js';
 export type { QueueMessage, QueueEvent } from './queues.js';
 export type { AlertChange, AlertChangeKind, AlertChangeListener, QueueDelivery } from './changes.js';
 export { QUEUE_READ_AUDIT_WINDOW_MS } from './queue-reads.js';
 export { signature as webhookSignature } from './delivery/webhooks.js';
 export { alertTopic } from './delivery/mqtt.js';
+export { AlertFacts, type AlertFact, type FactFilter } from './facts.js';
 
 export interface AlertsDeps {
   config: AlertsConfig;
@@ -68,6 +71,8 @@ export interface Alerts {
   readonly ledger: AlertLedger;
   readonly queues: QueueLog;
   readonly engine: RuleEngine;
+  /** A period's alerts as the supervision figures read them (facts.ts). */
+  readonly facts: AlertFacts;
   /** Ingest listener: accepted readings and events, after they are stored. */
   readonly onAccepted: (items: readonly Accepted[]) => void;
   /** Records an authority reading its queue (the audit is folded per account and queue: queue-reads.ts). */
@@ -84,6 +89,10 @@ export interface Alerts {
   tick(): void;
   /** Runs the inspection and maintenance checks now (also runs per `schedules.cron`). */
   runSchedules(): void;
+  /** Where the valid maintenance visits are kept (supervision): the 15-day check counts only those. */
+  useMaintenanceRecord(record: MaintenanceRecord): void;
+  /** A valid maintenance visit was recorded for the elevator: its maintenance check runs again now. */
+  maintenanceVisited(deviceId: string): void;
   /**
    * Cluster mode: this node takes or gives up the cluster-wide timers (deadlines and escalation,
    * verify windows, offline checks, the daily schedules, webhooks, queue pruning). The embedded
@@ -181,7 +190,7 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
   };
 
   const alerts: Alerts = {
-    clock, service, ledger, queues, engine,
+    clock, service, ledger, queues, engine, facts: new AlertFacts(db),
     onAccepted: engine.onAccepted,
     onChange: (listener) => ledger.onChange(listener),
     routes: alertRoutes({ service, ledger, queues, sse, config, reads }),
@@ -231,6 +240,8 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
     },
     tick: () => engine.tick(),
     runSchedules: () => engine.runSchedules(),
+    useMaintenanceRecord: (record) => engine.useMaintenanceRecord(record),
+    maintenanceVisited: (deviceId) => safely('maintenance check failed', () => engine.maintenanceVisited(deviceId))(),
     async stop() {
       started = false;
       deps.registry.off('deviceChanged', onDeviceChanged);

@@ -52,7 +52,10 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [{
    CREATE INDEX alerts_type ON alerts (type, id);
    CREATE TABLE alert_history (alert_id BIGINT NOT NULL, seq INTEGER NOT NULL, at BIGINT NOT NULL, actor TEXT NOT NULL,
      action TEXT NOT NULL, note TEXT, detail TEXT, PRIMARY KEY (alert_id, seq));`,
-}];
+},
+// the supervision figures read a period's alerts by when they opened (alerts/facts.ts)
+'CREATE INDEX alerts_opened ON alerts (opened_at)',
+];
 
 /** The states of an active alert (the `alerts_one_active` index lists the same). */
 const ACTIVE_STATE_LIST: readonly AlertState[] = [...ACTIVE_STATES];

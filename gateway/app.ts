@@ -30,8 +30,9 @@ import { seedRegistry } from '../registry/index.js';
 import { openAlerts, systemClock, type Alerts, type Clock } from '../alerts/index.js';
 import { consolePlugin } from '../dashboards/console/plugin.js';
 import { StreamGate } from '../core/streams.js';
+import { dateIn } from '../core/dates.js';
 import { LeaderElection } from '../core/db/leader.js';
-import { SiteHandovers } from '../supervision/index.js';
+import { openSupervision, type Supervision, type VisitSource } from '../supervision/index.js';
 import { createRedisTransport, type RedisTransport } from './broker/redis.js';
 import { NodeDirectory } from './cluster/nodes.js';
 import { clusterRoutes } from './http/routes/cluster.js';
@@ -52,6 +53,7 @@ export interface Gateway {
   pipeline: IngestPipeline;
   broker: Broker;
   alerts: Alerts;
+  supervision: Supervision;
   http: App;
   /** This node's name (cluster.nodeId, or the host name). */
   nodeId: string;
@@ -155,10 +157,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   // after the broker, so that alerts raised by restored timers can be published
   alerts.attachBroker(broker);
   alerts.start();
-  // handovers fixed for later fall due on the alert clock, on the node that leads the timers
-  const handovers = new SiteHandovers({ registry, alerts: alerts.service, clock, timeZone: config.alerts.schedules.timezone, log });
-  if (clustered) handovers.setLeading(false);
-  handovers.start();
+  // handovers fixed for later, open visits and order deadlines fall due on the alert clock, on the node that leads the timers
+  const supervision = await openSupervision({
+    db: database, registry, alerts, telemetry: writer, presence, clock, config: config.supervision, timeZone: config.alerts.schedules.timezone,
+    audit, log, dataDir: config.dataDir, clustered,
+  });
+  const { handovers } = supervision;
+  supervision.start();
 
   // cluster mode: what the other nodes commit reaches this node's memory, and one node leads the timers
   let leader: LeaderElection | undefined;
@@ -179,7 +184,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       if (notice.topic === 'presence') return presence.remote(notice.ids);
       const work = notice.topic === 'registry' ? registry.refresh(notice.ids)
         : notice.topic === 'resync' ? Promise.all([registry.reload(), alerts.resync()])
-          : alerts.onNotice(notice);
+          : notice.topic === 'supervision' ? supervision.onNotice(notice.ids)
+            : alerts.onNotice(notice);
       work.catch((err: unknown) => log.error({ err, topic: notice.topic }, 'taking another node\'s change failed'));
     });
     database.onRefused(() => {
@@ -202,11 +208,11 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
           // the last-seen times of every device first, so that no device is judged silent on this node's partial view
           takingLead = pull().catch((err: unknown) => log.error({ err }, 'reading last-seen times failed')).finally(() => {
             alerts.setLeading(leader?.isLeader ?? false);
-            handovers.setLeading(leader?.isLeader ?? false);
+            supervision.setLeading(leader?.isLeader ?? false);
           });
         } else {
           alerts.setLeading(false);
-          handovers.setLeading(false);
+          supervision.setLeading(false);
         }
       },
       onError: (err) => log.warn({ err }, 'leader election: lost the connection'),
@@ -225,7 +231,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const http = await buildHttp({
     log, metrics, registry, presence, deadLetters, writer, audit, handovers,
     store: { durable: () => changes.durable(), get saturated() { return database.saturated; } },
-    extraRoutes: [alerts.routes, clusterRoutes({ nodes, nodeId })],
+    extraRoutes: [alerts.routes, ...supervision.routes, clusterRoutes({ nodes, nodeId })],
     server: config.http,
     auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
     ready: () => [
@@ -240,14 +246,15 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     publicBaseUrl: config.http.publicBaseUrl ?? `http://localhost:${config.http.port}`,
     rateLimit: { perMinute: config.http.publicNoticePerMinute, burst: config.http.publicNoticePerMinute },
     onLimited: () => metrics.publicNoticeLimited.inc(),
-    elevator: elevatorNotices({ registry, presence, alerts }),
+    elevator: elevatorNotices({ registry, presence, alerts, visits: supervision.visits, timeZone: config.alerts.schedules.timezone }),
   }));
+  for (const routes of supervision.publicRoutes) await http.register(routes);
   broker.attachWebSocket(http.server);
   await http.listen({ port: config.http.port, host: config.http.host });
 
   let closed = false;
   const gateway: Gateway = {
-    config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, http,
+    config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, supervision, http,
     ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
     ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
     async close() {
@@ -259,7 +266,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await leader?.stop();
       await nodes.stop();
       registry.off('accountRevoked', endStreams);
-      handovers.stop();
+      supervision.stop();
       // before the HTTP server: it would wait for the open event streams
       await alerts.stop();
       await http.close();
@@ -289,7 +296,7 @@ function storeCheck(database: Database): { name: string; ok: boolean; detail?: s
  * What the public notice shows of an elevator (see http/routes/public-notice.ts), found by its
  * registration code through an index kept current by the registry's change events.
  */
-function elevatorNotices(deps: { registry: Registry; presence: Presence; alerts: Alerts }) {
+function elevatorNotices(deps: { registry: Registry; presence: Presence; alerts: Alerts; visits: Pick<VisitSource, 'lastValidVisitAt'>; timeZone: string }) {
   const byCode = new Map<string, string>();
   const codeOf = new Map<string, string>();
   const index = (d: { id: string; kind: string; registrationCode?: string | undefined }) => {
@@ -317,10 +324,14 @@ function elevatorNotices(deps: { registry: Registry; presence: Presence; alerts:
       registrationCode: code, siteName: deps.registry.getSite(d.siteId)?.name ?? '', location: d.location ?? null,
       // a unit carried forward from an id alone has no phone yet: the page says it is not registered
       maintenanceUnit: unit ? { name: unit.name, phone: unit.phone || null } : null,
-      // maintenance visits are recorded by the supervision issue (14); until then there is none to show
-      lastMaintenanceVisit: null,
+      lastMaintenanceVisit: lastVisit(deps.visits.lastValidVisitAt(d.id), deps.timeZone),
       nextInspectionDue: d.nextInspectionDue ?? null,
       state: publicState({ offline, mode: seen?.latest.mode, alerts: active }),
     };
   };
+}
+
+/** The day of the last valid maintenance visit (YYYY-MM-DD in the installation's time zone), as the notice shows it. */
+function lastVisit(at: number | undefined, timeZone: string): string | null {
+  return at === undefined ? null : dateIn(at, timeZone);
 }

@@ -8,6 +8,7 @@ import { z } from 'zod';
 import { registrySeedSchema } from '../registry/index.js';
 import { influxSettingsSchema, ingestLimitsSchema, presenceSettingsSchema, timeseriesSettingsSchema } from '../ingest/index.js';
 import { alertsConfigSchema } from '../alerts/index.js';
+import { supervisionConfigSchema } from '../supervision/index.js';
 import { parseAddressOrBlock } from './proxy-protocol.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -207,6 +208,8 @@ export const configSchema = z.object({
   presence: presenceSettingsSchema.prefault({}),
   /** Alert rules, the responsibility list, queues and their delivery (alerts/config.ts). */
   alerts: alertsConfigSchema.prefault({}),
+  /** Maintenance visits, rectification orders, scorecards and the ranking (supervision/config.ts). */
+  supervision: supervisionConfigSchema.prefault({}),
   /** Registry seed: sites, devices and accounts created at start when missing. */
   seed: registrySeedSchema.prefault({}),
   /** Cluster mode (docs/cluster.md): without `databaseUrl` the gateway is one process on DATA_DIR's SQLite file. */

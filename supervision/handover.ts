@@ -39,9 +39,16 @@ export interface AlertMover {
   reassign(match: (a: Readonly<Alert>) => boolean, partiesOf: (a: Readonly<Alert>) => Parties, at: number, actor: string, reason: 'handover' | 'unit_changed'): number;
 }
 
+/** What moves with a site besides its alerts: its open rectification orders (orders/). */
+export interface OrderMover {
+  /** Inside the handover's unit of work: the site's open orders to `fromCompanyId` go to `toCompanyId`; returns how many. */
+  reassignSite(siteId: string, fromCompanyId: string, toCompanyId: string, at: number, actor: string): number;
+}
+
 export interface HandoverDeps {
   registry: Registry;
   alerts: AlertMover;
+  orders?: OrderMover | undefined;
   /** The alert clock: a handover falls due on it, as deadlines do. */
   clock: Clock;
   /** The installation's time zone, for dates. */
@@ -49,7 +56,7 @@ export interface HandoverDeps {
   log: Logger;
 }
 
-export type HandoverResult = { applied: true; site: Site; alertsMoved: number } | { applied: false; site: Site };
+export type HandoverResult = { applied: true; site: Site; alertsMoved: number; ordersMoved: number } | { applied: false; site: Site };
 
 export class SiteHandovers {
   private leading = true;
@@ -106,16 +113,18 @@ export class SiteHandovers {
 
   /** The site's company changes, and its open alerts move with it, in one unit of work. */
   private apply(siteId: string, to: { companyId: string; emergencyUntil?: string | undefined }, at: number, actor: string): HandoverResult {
-    const { registry, alerts } = this.deps;
-    let alertsMoved = 0;
+    const { registry, alerts, orders } = this.deps;
+    let alertsMoved = 0, ordersMoved = 0;
     // the alerts' unit of work outside: the rules that hear of the devices' new company join it, and
     // nobody hears of any of it before the whole handover is stored
     const site = alerts.atomically(() => registry.atomically(() => {
+      const before = registry.getSite(siteId)?.companyId;
       const next = registry.handOver(siteId, to, at, actor);
       alertsMoved = alerts.reassign((a) => a.siteId === siteId, (a) => this.partiesOf(a), at, actor, 'handover');
+      if (orders && before !== undefined && before !== to.companyId) ordersMoved = orders.reassignSite(siteId, before, to.companyId, at, actor);
       return next;
     }));
-    return { applied: true, site, alertsMoved };
+    return { applied: true, site, alertsMoved, ordersMoved };
   }
 
   /** Who answers for an alert now: its device's company and unit as the registry has them. */

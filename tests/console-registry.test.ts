@@ -86,7 +86,7 @@ describe('console registry pages', () => {
 
   it('an admin creates a company, a maintenance unit and a site through the forms', async () => {
     admin = await signIn(ADMIN_TOKEN);
-    expect(await visibleNav(admin)).toEqual(['告警', '设备', '概览', '小区', '账号', '单位', '导入导出']);
+    expect(await visibleNav(admin)).toEqual(['告警', '设备', '概览', '小区', '账号', '单位', '导入导出', '维保记录', '整改通知', '考核排名']);
 
     await go(admin, 'orgs', 'tr.company-row[data-id="co-blue"]');
     await admin.click('#company-new');
@@ -349,7 +349,7 @@ describe('console registry pages', () => {
 
   it('the property account signs in with its token and sees only its company: sites, devices, its own company, no accounts page', async () => {
     const page = await signIn(tokens.prop!);
-    expect(await visibleNav(page)).toEqual(['告警', '设备', '概览', '小区', '单位', '导入导出']);
+    expect(await visibleNav(page)).toEqual(['告警', '设备', '概览', '小区', '单位', '导入导出', '维保记录', '整改通知', '考核排名']);
     // the company's name, not its id, in the header
     expect(await text(page, '#who')).toBe('prop-green · 物业 · 绿城物业');
     // no accounts page, even by its address
@@ -390,7 +390,7 @@ describe('console registry pages', () => {
 
   it('a maintenance account sees only its unit and changes its 24 h phone', async () => {
     const page = await signIn(tokens.maint!);
-    expect(await visibleNav(page)).toEqual(['告警', '设备', '概览', '单位']);
+    expect(await visibleNav(page)).toEqual(['告警', '设备', '概览', '单位', '维保记录', '整改通知', '考核排名']);
     await go(page, 'orgs', 'tr.unit-row');
     expect(await rowIds(page, 'tr.unit-row')).toEqual(['unit-east']);
     expect(await page.locator('#companies').count()).toBe(0);
@@ -412,7 +412,7 @@ describe('console registry pages', () => {
 
   it('the registry pages are all in English after the toggle, with no label key shown raw', async () => {
     await admin.click('#lang-toggle');
-    expect(await visibleNav(admin)).toEqual(['Alerts', 'Devices', 'Overview', 'Sites', 'Accounts', 'Organisations', 'Import / export']);
+    expect(await visibleNav(admin)).toEqual(['Alerts', 'Devices', 'Overview', 'Sites', 'Accounts', 'Organisations', 'Import / export', 'Maintenance visits', 'Rectification orders', 'Scorecards and ranking']);
     const leftovers = () => admin.evaluate(() => {
       const labels = [...document.querySelectorAll('main h2, main h3, main th, main label, main button, dialog h2, dialog label, dialog button, dialog .notice, .field-error, .hint, td.role, td.area, .missing, .notice, .dev-state')]
         .filter((el) => (el as HTMLElement).offsetParent !== null || el.closest('dialog[open]'));

@@ -166,13 +166,13 @@ describe('operator console', () => {
   it('the language switch turns every label to English and back, and is remembered', async () => {
     const page = await signIn(tokens.prop!);
     expect(await page.getAttribute('html', 'lang')).toBe('zh-CN');
-    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['告警', '设备', '概览', '小区', '单位', '导入导出']);
+    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['告警', '设备', '概览', '小区', '单位', '导入导出', '维保记录', '整改通知', '考核排名']);
     await page.locator('li.alert-row[data-type="elevator.trapped"] a').click();
     await page.waitForSelector('#alert-detail');
 
     await page.click('#lang-toggle');
     expect(await page.getAttribute('html', 'lang')).toBe('en');
-    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['Alerts', 'Devices', 'Overview', 'Sites', 'Organisations', 'Import / export']);
+    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['Alerts', 'Devices', 'Overview', 'Sites', 'Organisations', 'Import / export', 'Maintenance visits', 'Rectification orders', 'Scorecards and ranking']);
     expect(await text(page, '#sign-out')).toBe('Sign out');
     expect(await text(page, '#lang-toggle')).toBe('中文');
     expect(await text(page, '#live')).toBe('Live');
@@ -194,9 +194,9 @@ describe('operator console', () => {
     // remembered across a reload (and the session too: the token is in sessionStorage)
     await page.reload();
     await page.waitForSelector('#live[data-state="live"]');
-    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['Alerts', 'Devices', 'Overview', 'Sites', 'Organisations', 'Import / export']);
+    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['Alerts', 'Devices', 'Overview', 'Sites', 'Organisations', 'Import / export', 'Maintenance visits', 'Rectification orders', 'Scorecards and ranking']);
     await page.click('#lang-toggle');
-    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['告警', '设备', '概览', '小区', '单位', '导入导出']);
+    expect(await page.locator('#app-nav a:visible').allTextContents()).toEqual(['告警', '设备', '概览', '小区', '单位', '导入导出', '维保记录', '整改通知', '考核排名']);
     // signing out forgets the token
     await page.click('#sign-out');
     await page.waitForSelector('#sign-in-form');

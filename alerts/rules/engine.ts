@@ -74,6 +74,11 @@ function deviceInfo(d: Device): DeviceInfo {
   };
 }
 
+/** The valid maintenance visits, kept by supervision (a layer above): what the 15-day check reads. */
+export interface MaintenanceRecord {
+  lastValidVisitAt(deviceId: string): number | undefined;
+}
+
 export interface RuleStateTables {
   alert_rule_state: { device_id: string; first_seen_at: number; data: string };
 }
@@ -113,6 +118,7 @@ export class RuleEngine implements SlotHost {
   private readonly queries;
   private readonly dateFormat: Intl.DateTimeFormat;
   private readonly staleAfter: number;
+  private maintenanceRecord: MaintenanceRecord | undefined;
 
   constructor(private readonly deps: RuleEngineDeps) {
     this.store = deps.store;
@@ -419,6 +425,31 @@ export class RuleEngine implements SlotHost {
       });
     }
     if (!device.disabled) this.watchOffline(s);
+  }
+
+  /** Where the valid maintenance visits are kept (supervision): the 15-day check counts only those. */
+  useMaintenanceRecord(record: MaintenanceRecord): void {
+    this.maintenanceRecord = record;
+  }
+
+  /** The end of the elevator's last valid maintenance visit, as the maintenance record has it. */
+  lastValidVisitAt(deviceId: string): number | undefined {
+    return this.maintenanceRecord?.lastValidVisitAt(deviceId);
+  }
+
+  /** A valid visit was recorded: the elevator's daily checks run again now, on the node that runs them. */
+  maintenanceVisited(deviceId: string): void {
+    if (!this.deps.service.isLeading) return;
+    const d = this.deps.registry.getDevice(deviceId);
+    if (!d || d.disabled) return;
+    const mod = MODULES[d.kind];
+    if (!mod.daily) return;
+    const now = this.deps.clock.now();
+    this.deps.service.atomically(() => {
+      const s = this.stateFor(d.id, now);
+      if (s) mod.daily!(this, s, now);
+      this.flush();
+    });
   }
 
   /** The daily checks of the kinds that have any (the elevators' inspection and maintenance); node-cron calls this. */

@@ -61,9 +61,10 @@ export interface Store<Tables> {
 
 /**
  * What a notice is about: alerts (ids), queues (names), registry entries (`site:`, `device:`,
- * `account:` + id), presence (`{deviceId}:1` connected to the sender, `:0` disconnected from it).
+ * `account:` + id), presence (`{deviceId}:1` connected to the sender, `:0` disconnected from it),
+ * supervision records (`visit:` + device id, `order:` + id).
  */
-export type NoticeTopic = 'alerts' | 'queues' | 'registry' | 'presence';
+export type NoticeTopic = 'alerts' | 'queues' | 'registry' | 'presence' | 'supervision';
 
 /**
  * A change another node committed. `resync`: notices may have been missed (the listening

@@ -150,7 +150,7 @@ export function registryRoutes(deps: HttpDeps): FastifyPluginAsync {
       const changed = Object.values(patch).some((v) => v !== undefined) ? registry.updateSite(site.id, patch, req.principal.id) : registry.getSite(site.id)!;
       return {
         ...registry.siteView(changed),
-        ...(handover ? { handover: handover.applied ? { applied: true, alertsMoved: handover.alertsMoved } : { applied: false } } : {}),
+        ...(handover ? { handover: handover.applied ? { applied: true, alertsMoved: handover.alertsMoved, ordersMoved: handover.ordersMoved } : { applied: false } } : {}),
       };
     });
 

@@ -14,6 +14,9 @@ import { createSitesView } from './sites.js';
 import { createAccountsView } from './accounts.js';
 import { createOrgsView } from './orgs.js';
 import { createImportView } from './import.js';
+import { createVisitsView } from './visits.js';
+import { createOrdersView } from './orders.js';
+import { createScorecardsView } from './scorecards.js';
 
 const $ = (id) => document.getElementById(id);
 /** How often the device list is read again while it is on screen (presence has no live feed). */
@@ -72,6 +75,9 @@ const registryViews = {
   accounts: createAccountsView(context($('view-accounts'))),
   orgs: createOrgsView(context($('view-orgs'))),
   import: createImportView(context($('view-import'))),
+  visits: createVisitsView(context($('view-visits'))),
+  orders: createOrdersView(context($('view-orders'))),
+  scorecards: createScorecardsView(context($('view-scorecards'))),
 };
 
 // ---- sign-in ----
