@@ -77,6 +77,10 @@ export const ALERT_TYPES = {
   'elevator.alarm_button': { domain: 'elevator', entry: e('major', [M, P], 3 * MIN, 30 * MIN, [MS], '轿厢报警按钮', 'Alarm button pressed') },
   'elevator.ebike': { domain: 'fire', entry: e('warning', [P, FS], 30 * MIN, 24 * HOUR, [], '电动车入梯', 'E-bike entering the elevator') },
   'elevator.special_mode': { domain: 'elevator', entry: e('major', [M, P], 30 * MIN, 24 * HOUR, [MS], '电梯进入特殊运行模式', 'Elevator in fire, emergency power or earthquake mode') },
+  // about the mode itself, so never suppressed by it; the unit and the property company end it, and market
+  // supervision hears only when it is still on at the resolve deadline (no acknowledge deadline: a
+  // technician who forgot the switch answers by ending the mode, which clears the alert)
+  'elevator.inspection_mode_long': { domain: 'elevator', entry: e('major', [M, P], null, 2 * HOUR, [MS], '检修/维保模式持续时间过长', 'Inspection or maintenance mode left on too long') },
   'elevator.long_idle': { domain: 'elevator', entry: e('warning', [P], 24 * HOUR, 7 * DAY, [], '电梯长时间停用', 'Elevator idle for a long time') },
   'elevator.inspection_due': { domain: 'elevator', entry: e('warning', [P], null, null, [], '年度检验即将到期', 'Annual inspection due soon') },
   'elevator.inspection_overdue': { domain: 'elevator', entry: e('major', [MS, P], DAY, 30 * DAY, [], '年度检验逾期', 'Annual inspection overdue') },

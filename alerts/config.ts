@@ -41,9 +41,20 @@ export const elevatorRulesSchema = z.object({
   suppressInModes: modes.default(['inspection', 'maintenance']),
   /** Modes that raise elevator.special_mode while the car is in them (fire return, emergency power, earthquake...). */
   alertModes: modes.default(['fire_return', 'firefighter', 'emergency_power', 'earthquake']),
-  /** Modes whose start counts as a maintenance visit. */
+  /**
+   * Modes in which the car is under inspection or maintenance, besides `suppressInModes`: the car in
+   * any of them continuously for `inspectionModeMaxDuration` raises elevator.inspection_mode_long.
+   */
   maintenanceModes: modes.default(['inspection', 'maintenance']),
-  /** No maintenance visit for this long: elevator.maintenance_overdue (market supervision). */
+  /**
+   * Practice (DOMAIN.md, practitioner review: "a few hours", 4 h): inspection or maintenance mode left
+   * on longer hides every fault from the authorities, so it is an alert of its own.
+   */
+  inspectionModeMaxDuration: duration.prefault('4h'),
+  /**
+   * No valid maintenance visit (supervision's maintenance record: signed in and out, backed by the
+   * elevator's telemetry) for this long: elevator.maintenance_overdue (market supervision). TSG T5002: 15 days.
+   */
   maintenanceInterval: duration.prefault('15d'),
   /** Annual inspection due within this: elevator.inspection_due (the property company). */
   inspectionReminder: duration.prefault('30d'),
@@ -217,6 +228,16 @@ export const alertsConfigSchema = z.object({
     verifyWindow: duration.prefault('3m'),
     /** A second detector, a flow switch or the panel within this window corroborates an alarm on the same site. */
     corroborationWindow: duration.prefault('10m'),
+  }).prefault({}),
+  rescue: z.object({
+    /**
+     * Trapped passengers: the maintenance unit must arrive on site within this of the alert opening,
+     * by the site's area (TSG T5001 / T5002 and city rules: 30 min in a city, 1 h elsewhere). It is the
+     * alert's `deadlines.arrive`; missing it escalates once (`arrive_overdue`).
+     */
+    arriveWithin: z.object({ urban: duration.prefault('30m'), rural: duration.prefault('60m') }).prefault({}),
+    /** Who hears a missed arrival deadline (market supervision supervises rescue). */
+    escalateTo: z.array(role).default(['market-supervision']),
   }).prefault({}),
   suppression: z.object({
     /** Queues that do not get elevator alerts raised in inspection or maintenance mode (they stay in the ledger). */

@@ -1,6 +1,7 @@
 /**
  * Deadlines and escalation: each alert's `acknowledgeBy` / `resolveBy` from the responsibility list,
- * and a fire alarm's verify window. When a deadline passes and the alert has not met it, the alert
+ * a trapped-passenger alert's `deadlines.arrive` (the site's rescue arrival deadline), and a fire alarm's
+ * verify window. When a deadline passes and the alert has not met it, the alert
  * is escalated once per deadline (its escalation targets join its queues, and every queue hears
  * `escalated`); an alarm nobody verified or dismissed in its window is treated as real and goes to
  * the queues it was held from (`verify_window_passed`).
@@ -16,8 +17,8 @@ import type { Alert, AlertState, Escalation } from './model.js';
 export type DeadlineKind = Escalation['kind'] | 'verify_window_passed';
 
 const UNRESOLVED: ReadonlySet<AlertState> = new Set(['open', 'acknowledged', 'dispatched']);
-const SLOTS: readonly DeadlineKind[] = ['acknowledge_overdue', 'resolve_overdue', 'verify_window_passed'];
-const SLOT_ACK = 0, SLOT_RESOLVE = 1, SLOT_VERIFY = 2;
+const SLOTS: readonly DeadlineKind[] = ['acknowledge_overdue', 'resolve_overdue', 'verify_window_passed', 'arrive_overdue'];
+const SLOT_ACK = 0, SLOT_RESOLVE = 1, SLOT_VERIFY = 2, SLOT_ARRIVE = 3;
 
 class DeadlineTimer implements TimerTarget {
   constructor(private readonly alertId: number, private readonly onDue: (alertId: number, kind: DeadlineKind, now: number) => void) {}
@@ -30,11 +31,12 @@ export class Deadlines {
 
   /** Arms the timers of the deadlines the alert has not passed yet (a new alert, or an active one at start). */
   schedule(a: Readonly<Alert>): void {
-    const { acknowledgeBy, resolveBy, verifyBy } = a.deadlines;
+    const { acknowledgeBy, resolveBy, verifyBy, arrive: arriveBy } = a.deadlines;
     const timer = new DeadlineTimer(a.id, this.onDue);
     // first, so that at equal times a fire alarm is forwarded (raised) before any escalation
     if (verifyBy !== null && a.confirmation === 'unconfirmed' && !a.forwardedUnverified) this.heap.push(verifyBy, timer, SLOT_VERIFY);
     if (acknowledgeBy !== null && !escalated(a, 'acknowledge_overdue')) this.heap.push(acknowledgeBy, timer, SLOT_ACK);
+    if (arriveBy !== null && (a.arrivedAt === null || a.arrivedAt > arriveBy) && !escalated(a, 'arrive_overdue')) this.heap.push(arriveBy, timer, SLOT_ARRIVE);
     if (resolveBy !== null && !escalated(a, 'resolve_overdue')) this.heap.push(resolveBy, timer, SLOT_RESOLVE);
   }
 }
@@ -48,6 +50,11 @@ export function isDue(a: Readonly<Alert>, kind: DeadlineKind, now: number): bool
       return a.state === 'open' && a.deadlines.acknowledgeBy !== null && a.deadlines.acknowledgeBy <= now && !escalated(a, kind);
     case 'resolve_overdue':
       return UNRESOLVED.has(a.state) && a.deadlines.resolveBy !== null && a.deadlines.resolveBy <= now && !escalated(a, kind);
+    case 'arrive_overdue': {
+      // arrival at or before the deadline meets it; one recorded after it (but before this timer ran) does not
+      const by = a.deadlines.arrive;
+      return UNRESOLVED.has(a.state) && by !== null && by <= now && (a.arrivedAt === null || a.arrivedAt > by) && !escalated(a, kind);
+    }
     case 'verify_window_passed':
       return a.confirmation === 'unconfirmed' && !a.forwardedUnverified && a.deadlines.verifyBy !== null && a.deadlines.verifyBy <= now;
   }

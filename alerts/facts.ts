@@ -22,9 +22,16 @@ export interface AlertFact {
   suppressed: boolean;
   openedAt: number;
   acknowledgedAt: number | null;
-  /** The first acknowledgement by the elevator's maintenance unit (the 3-minute response counts only this one). */
+  /**
+   * The first acknowledgement by the elevator's maintenance unit (the 3-minute response counts only this one):
+   * its acknowledge, or its first arrive / dispatch / resolve if it acted before acknowledging. The property
+   * company's never sets it. Null on alerts stored before it was kept.
+   */
   unitAcknowledgedAt: number | null;
-  /** Trapped passengers: when the maintenance unit arrived on site, and by when it had to. */
+  /**
+   * Trapped passengers: when the maintenance unit arrived on site (recorded by the unit, or by the property
+   * company seeing it arrive), and by when it had to (opened + the site's deadline; null before it was kept).
+   */
   arrivedAt: number | null;
   arriveBy: number | null;
   resolveBy: number | null;
@@ -50,7 +57,7 @@ export interface FactFilter {
 /** The document fields read, by their path in the stored JSON. */
 const FIELDS = {
   acknowledgedAt: ['acknowledgedAt'], unitAcknowledgedAt: ['unitAcknowledgedAt'], arrivedAt: ['arrivedAt'],
-  arriveBy: ['deadlines', 'arriveBy'], resolveBy: ['deadlines', 'resolveBy'], resolvedAt: ['resolvedAt'], closedAt: ['closedAt'],
+  arriveBy: ['deadlines', 'arrive'], resolveBy: ['deadlines', 'resolveBy'], resolvedAt: ['resolvedAt'], closedAt: ['closedAt'],
   clearedAt: ['clearedAt'], confirmation: ['confirmation'], dismissed: ['details', 'dismissed'],
 } as const;
 

@@ -16,7 +16,7 @@ import { sql, type Generated, type Kysely } from 'kysely';
 import type { Migration } from '../core/db/query.js';
 import { StoreConflictError, type Awaitable, type Database, type Store } from '../core/db/store.js';
 import { alertScopeCondition, type Principal } from '../registry/index.js';
-import { ACTIVE_STATES, type Alert, type AlertState, type HistoryEntry } from './model.js';
+import { ACTIVE_STATES, upgradeAlert, type Alert, type AlertState, type HistoryEntry } from './model.js';
 import type { AlertChange, AlertChangeListener } from './changes.js';
 
 export interface LedgerTables {
@@ -103,6 +103,10 @@ export const ledgerQueries = (q: Kysely<LedgerTables>) => ({
     if (f.type) s = s.where('type', '=', f.type);
     if (f.deviceId) s = s.where('device_id', '=', f.deviceId);
     if (f.siteId) s = s.where('site_id', '=', f.siteId);
+    if (f.companyId) s = s.where('company_id', '=', f.companyId);
+    if (f.maintenanceUnitId) s = s.where('maintenance_unit_id', '=', f.maintenanceUnitId);
+    if (f.from !== undefined) s = s.where('opened_at', '>=', f.from);
+    if (f.to !== undefined) s = s.where('opened_at', '<', f.to);
     if (f.before !== undefined) s = s.where('id', '<', f.before);
     return s.orderBy('id', 'desc').limit(f.limit);
   },
@@ -115,6 +119,11 @@ export interface AlertFilter {
   type?: string | undefined;
   deviceId?: string | undefined;
   siteId?: string | undefined;
+  companyId?: string | undefined;
+  maintenanceUnitId?: string | undefined;
+  /** Opened at or after `from` and before `to` (epoch ms): the period of a scorecard row. */
+  from?: number | undefined;
+  to?: number | undefined;
   before?: number | undefined;
   limit: number;
   /** Only the alerts this principal may see. */
@@ -146,7 +155,7 @@ const NO_ALERTS: ReadonlyArray<Readonly<Alert>> = Object.freeze([]);
 
 /**
  * The working copy of a snapshot: every field by name (the compiler asks for a new one here), and
- * new arrays for the two that changes push to. Cheaper than a spread, and snapshots are not frozen
+ * new arrays for the three that changes push to. Cheaper than a spread, and snapshots are not frozen
  * at run time for the same reason: `Readonly<Alert>` is what the ledger hands out.
  */
 function copyOf(a: Readonly<Alert>): Alert {
@@ -157,7 +166,8 @@ function copyOf(a: Readonly<Alert>): Alert {
     siteName: a.siteName, companyName: a.companyName, maintenanceUnitName: a.maintenanceUnitName, street: a.street, community: a.community,
     location: a.location, openedAt: a.openedAt, updatedAt: a.updatedAt, lastRaisedAt: a.lastRaisedAt, count: a.count,
     conditionActive: a.conditionActive, suppressed: a.suppressed, confirmation: a.confirmation, forwardedUnverified: a.forwardedUnverified,
-    deadlines: a.deadlines, acknowledgedAt: a.acknowledgedAt, dispatchedAt: a.dispatchedAt, resolvedAt: a.resolvedAt,
+    deadlines: a.deadlines, acknowledgedAt: a.acknowledgedAt, acknowledgements: a.acknowledgements.slice(), unitAcknowledgedAt: a.unitAcknowledgedAt,
+    arrivedAt: a.arrivedAt, arrivedBy: a.arrivedBy, dispatchedAt: a.dispatchedAt, resolvedAt: a.resolvedAt,
     closedAt: a.closedAt, clearedAt: a.clearedAt, escalations: a.escalations.slice(), queues: a.queues.slice(), details: a.details,
   };
 }
@@ -180,7 +190,7 @@ export class AlertLedger {
     await store.migrate('alerts', LEDGER_MIGRATIONS);
     await store.prepareIds('alerts');
     const ledger = new AlertLedger(store, onError);
-    for (const r of await store.all(ledger.queries.activeDocs())) ledger.remember(JSON.parse(r.doc) as Alert);
+    for (const r of await store.all(ledger.queries.activeDocs())) ledger.remember(upgradeAlert(JSON.parse(r.doc) as Alert));
     return ledger;
   }
 
@@ -376,7 +386,7 @@ export class AlertLedger {
   async refresh(ids: readonly number[]): Promise<Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> }>> {
     if (ids.length === 0) return [];
     const rows = await this.store.all(this.queries.docs(ids));
-    return rows.map((r) => this.take(JSON.parse(r.doc) as Alert));
+    return rows.map((r) => this.take(upgradeAlert(JSON.parse(r.doc) as Alert)));
   }
 
   /** Reads every active alert again (after a refused commit, or notices missed); returns what changed. */
@@ -384,7 +394,7 @@ export class AlertLedger {
     const rows = await this.store.all(this.queries.activeDocs());
     const fresh = new Map<number, Alert>();
     for (const r of rows) {
-      const a = JSON.parse(r.doc) as Alert;
+      const a = upgradeAlert(JSON.parse(r.doc) as Alert);
       fresh.set(a.id, a);
     }
     const out: Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> | undefined }> = [];
@@ -392,7 +402,7 @@ export class AlertLedger {
       if (fresh.has(old.id)) continue;
       // no longer active: its stored state says how it ended
       const stored = await this.store.get(this.queries.get(old.id));
-      if (stored) out.push(this.take(JSON.parse(stored.doc) as Alert));
+      if (stored) out.push(this.take(upgradeAlert(JSON.parse(stored.doc) as Alert)));
       else {
         this.activeById.delete(old.id);
         this.active.delete(activeKey(old.deviceId, old.type, old.subject));
@@ -423,7 +433,7 @@ export class AlertLedger {
   async list(f: AlertFilter): Promise<Array<Readonly<Alert>>> {
     const rows = await this.store.all(this.queries.list(f));
     // an active alert's freshest copy is the one in memory
-    return rows.map((r) => this.activeById.get(r.id) ?? (JSON.parse(r.doc) as Alert));
+    return rows.map((r) => this.activeById.get(r.id) ?? (upgradeAlert(JSON.parse(r.doc) as Alert)));
   }
 
   /** How many alerts the principal may see, per type and state (counted in SQL: the ledger keeps closed alerts for years). */
@@ -434,5 +444,5 @@ export class AlertLedger {
 }
 
 function parseDoc(row: { doc: string } | undefined): Alert | undefined {
-  return row ? (JSON.parse(row.doc) as Alert) : undefined;
+  return row ? (upgradeAlert(JSON.parse(row.doc) as Alert)) : undefined;
 }

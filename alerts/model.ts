@@ -3,6 +3,7 @@
  * a frozen snapshot: a change works on a copy (`AlertLedger.edit`), and the copy replaces the
  * snapshot only once its transaction has committed.
  */
+import type { Role } from '../registry/index.js';
 import type { AlertType, Domain, Severity } from './catalog.js';
 
 export const ALERT_STATES = ['open', 'acknowledged', 'dispatched', 'resolved', 'closed', 'cleared'] as const;
@@ -11,12 +12,22 @@ export type AlertState = (typeof ALERT_STATES)[number];
 export const ACTIVE_STATES: ReadonlySet<AlertState> = new Set(['open', 'acknowledged', 'dispatched', 'resolved']);
 
 /** Who may take which, and when: alerts/permissions.ts. */
-export const ACTIONS = ['acknowledge', 'dispatch', 'resolve', 'close', 'confirm', 'dismiss'] as const;
+export const ACTIONS = ['acknowledge', 'arrive', 'dispatch', 'resolve', 'close', 'confirm', 'dismiss'] as const;
 export type Action = (typeof ACTIONS)[number];
 
 export type Confirmation = 'unconfirmed' | 'confirmed';
 
-export interface Escalation { kind: 'acknowledge_overdue' | 'resolve_overdue'; at: number; queues: string[] }
+export interface Escalation { kind: 'acknowledge_overdue' | 'resolve_overdue' | 'arrive_overdue'; at: number; queues: string[] }
+
+/**
+ * One party's acknowledgement. A party is a role: the alert's scope leaves each role one organisation
+ * of the alert (its property company, its maintenance unit, each authority), so a second account of
+ * the same company or unit is the same party.
+ */
+export interface Acknowledgement { role: Role; actor: string; at: number }
+
+/** Who recorded the maintenance unit's arrival on site (the unit itself, or the property company seeing it arrive). */
+export interface Arrival { role: Role; actor: string }
 
 export interface Alert {
   id: number;
@@ -56,8 +67,20 @@ export interface Alert {
   confirmation: Confirmation | null;
   /** Fire alarms: the verify window passed without a verdict, so it went to the fire service unconfirmed. */
   forwardedUnverified: boolean;
-  deadlines: { acknowledgeBy: number | null; resolveBy: number | null; verifyBy: number | null };
+  /**
+   * `arrive` (SPEC 10 `deadlines.arrive`): trapped passengers only, opened + the site's arrival deadline (`alerts.rescue.arriveWithin`
+   * by the site's area); null for other types and for alerts stored before arrival was tracked.
+   */
+  deadlines: { acknowledgeBy: number | null; resolveBy: number | null; verifyBy: number | null; arrive: number | null };
+  /** The first acknowledgement by anyone: the alert left `open` then. */
   acknowledgedAt: number | null;
+  /** Every party's first acknowledgement, in order (acknowledging, or acting before it did: see lifecycle.ts). */
+  acknowledgements: Acknowledgement[];
+  /** The first acknowledgement by a maintenance account: what the 3-minute response rate reads. */
+  unitAcknowledgedAt: number | null;
+  /** Trapped passengers: when the maintenance unit arrived on site (到场), and who recorded it. */
+  arrivedAt: number | null;
+  arrivedBy: Arrival | null;
   dispatchedAt: number | null;
   resolvedAt: number | null;
   closedAt: number | null;
@@ -99,6 +122,8 @@ export interface DeviceInfo {
   disabled?: boolean | undefined;
   /** registration time (epoch ms) */
   createdAt?: number | undefined;
+  /** The site's area: sets the rescue arrival deadline of a trapped-passenger alert. */
+  area?: 'urban' | 'rural' | undefined;
 }
 
 /** A rule's report that a condition holds: opens an alert, or repeats the active one. */
@@ -109,4 +134,18 @@ export interface RaiseInput {
   details: Record<string, unknown>;
   suppressed: boolean;
   at: number;
+}
+
+/**
+ * A stored alert document as the current shape: alerts stored before a field existed lack it, and
+ * read as "never happened" (no arrival deadline, no arrival, no acknowledgement by a named party).
+ */
+export function upgradeAlert(doc: Alert): Alert {
+  const d = doc as Alert & Partial<Pick<Alert, 'acknowledgements' | 'unitAcknowledgedAt' | 'arrivedAt' | 'arrivedBy'>>;
+  d.acknowledgements ??= [];
+  d.unitAcknowledgedAt ??= null;
+  d.arrivedAt ??= null;
+  d.arrivedBy ??= null;
+  d.deadlines.arrive ??= null;
+  return d;
 }

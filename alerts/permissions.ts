@@ -4,15 +4,23 @@
  * the READMEs (a test reads their tables back and compares them with this one).
  *
  * Scope comes first and is not decided here: an alert a principal may not see (registry/scope.ts)
- * does not exist for it (404). Then the role (403 ALERT_ACTION_FORBIDDEN), then the alert's state and, for
- * confirm / dismiss, whether it is an unconfirmed fire alarm (409 ALERT_INVALID_TRANSITION). The
- * role is asked before the state so that a refusal for the role reads the same in every state.
+ * does not exist for it (404). Then the role (403 ALERT_ACTION_FORBIDDEN), then the alert (409
+ * ALERT_INVALID_TRANSITION): its state; for confirm / dismiss, whether it is an unconfirmed fire alarm;
+ * for arrive, whether it is a trapped-passenger alert without a recorded arrival; for acknowledge,
+ * whether the caller's party has acknowledged it already. The role is asked before the alert so that
+ * a refusal for the role reads the same in every state.
  *
- * To add an action (e.g. `arrive` for rescue supervision): add it to ACTIONS in model.ts, give it a
- * row here (the compiler asks for it), a case in `applyAction` (lifecycle.ts), and a row in both READMEs.
+ * To add an action: add it to ACTIONS in model.ts, give it a row here (the compiler asks for it), a
+ * case in `applyAction` (lifecycle.ts), and a row in both READMEs.
  */
 import { AUTHORITY_QUEUES, ownQueue, type Principal, type Role } from '../registry/index.js';
 import { ACTIONS, type Action, type Alert, type AlertState } from './model.js';
+
+/**
+ * A condition on the alert for everyone, admins included: `unconfirmed-fire-alarm` (confirm, dismiss);
+ * `trapped-not-arrived`: a trapped-passenger alert whose rescuers' arrival is not recorded yet (arrive).
+ */
+export type Only = 'unconfirmed-fire-alarm' | 'trapped-not-arrived';
 
 /**
  * `if-routed-to-it`: an authority, when the alert was routed to its queue (its `queues` include
@@ -25,17 +33,29 @@ export interface ActionRule {
   label: { zh: string; en: string };
   /** The states the alert must be in. */
   from: readonly AlertState[];
-  /** A condition on the alert for everyone, admins included. */
-  only?: 'unconfirmed-fire-alarm';
+  only?: Only;
+  /**
+   * Once per party (a role: acknowledge): the first party's acknowledgement moves the alert on, and
+   * each other party may still acknowledge it in any of `from`, once.
+   */
+  oncePerParty?: true;
   roles: Record<Role, Grant>;
 }
 
 const OPEN_WORK: readonly AlertState[] = ['open', 'acknowledged', 'dispatched'];
 
 export const ACTION_RULES: Record<Action, ActionRule> = {
+  // every party's response is its own (the maintenance unit's counts in its 3-minute response rate,
+  // the property company's does not), so one party's acknowledgement does not close it for the others
   acknowledge: {
-    label: { zh: '确认', en: 'Acknowledge' }, from: ['open'],
+    label: { zh: '确认', en: 'Acknowledge' }, from: OPEN_WORK, oncePerParty: true,
     roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'yes', 'fire-service': 'yes', street: 'no', community: 'no' },
+  },
+  // the maintenance unit arrived on site (到场) for trapped passengers: its own sign-in, or the property
+  // company seeing it arrive; supervision counts it against the site's arrival deadline
+  arrive: {
+    label: { zh: '到场', en: 'Arrived on site' }, from: OPEN_WORK, only: 'trapped-not-arrived',
+    roles: { admin: 'yes', property: 'yes', maintenance: 'yes', 'market-supervision': 'no', 'fire-service': 'no', street: 'no', community: 'no' },
   },
   dispatch: {
     label: { zh: '派单', en: 'Dispatch' }, from: ['open', 'acknowledged'],
@@ -84,15 +104,27 @@ export function roleMay(p: Principal, a: Pick<Alert, 'queues'>, action: Action):
   }
 }
 
-/** Whether the alert is such that the action can be taken now (anyone's role aside). */
-export function alertAllows(a: Pick<Alert, 'state' | 'confirmation'>, action: Action): boolean {
+type Checked = Pick<Alert, 'state' | 'confirmation' | 'type' | 'arrivedAt' | 'acknowledgements'>;
+
+/** Why the alert does not allow the principal's action now (its role aside), or undefined when it does. */
+export type AlertRefusal = 'state' | Only | 'acknowledged-by-party';
+
+export function alertRefusal(p: Pick<Principal, 'role'>, a: Checked, action: Action): AlertRefusal | undefined {
   const rule = ACTION_RULES[action];
-  if (!rule.from.includes(a.state)) return false;
-  return rule.only !== 'unconfirmed-fire-alarm' || a.confirmation === 'unconfirmed';
+  if (!rule.from.includes(a.state)) return 'state';
+  if (rule.only === 'unconfirmed-fire-alarm' && a.confirmation !== 'unconfirmed') return rule.only;
+  if (rule.only === 'trapped-not-arrived' && (a.type !== 'elevator.trapped' || a.arrivedAt !== null)) return rule.only;
+  if (rule.oncePerParty && acknowledgedBy(a, p.role)) return 'acknowledged-by-party';
+  return undefined;
+}
+
+/** Whether the role's party has acknowledged the alert. */
+export function acknowledgedBy(a: Pick<Alert, 'acknowledgements'>, role: Role): boolean {
+  return a.acknowledgements.some((k) => k.role === role);
 }
 
 export function mayAct(p: Principal, a: Alert, action: Action): boolean {
-  return roleMay(p, a, action) && alertAllows(a, action);
+  return roleMay(p, a, action) && alertRefusal(p, a, action) === undefined;
 }
 
 /** The actions the principal may take on the alert now, in the order of ACTIONS (the console's buttons). */

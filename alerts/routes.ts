@@ -30,6 +30,17 @@ export interface AlertRoutesDeps {
 }
 
 const idParams = z.object({ id: z.coerce.number().int().positive() });
+
+/** A point in time in a query: epoch milliseconds, or an ISO 8601 date-time with its offset (`2026-11-01T00:00:00+08:00`). */
+const instant = z.string().max(40).transform((v, ctx) => {
+  const ms = /^\d{1,15}$/.test(v) ? Number(v)
+    : /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/.test(v) ? Date.parse(v) : NaN;
+  if (Number.isNaN(ms)) {
+    ctx.addIssue({ code: 'custom', message: '须为 ISO 8601 时间（含时区）或毫秒时间戳 / must be an ISO 8601 date-time with its offset, or epoch milliseconds' });
+    return z.NEVER;
+  }
+  return ms;
+});
 const cursor = z.coerce.number().int().min(0);
 
 function queueFrom(p: Principal, params: { queue: string; unit?: string | undefined }): string {
@@ -54,6 +65,11 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
           type: z.enum(ALERT_TYPE_NAMES as [string, ...string[]]).optional(),
           deviceId: z.string().max(128).optional(),
           siteId: z.string().max(128).optional(),
+          companyId: z.string().max(128).optional(),
+          maintenanceUnitId: z.string().max(128).optional(),
+          /** opened at or after `from` and before `to` (the scorecards' period links) */
+          from: instant.optional(),
+          to: instant.optional(),
           before: z.coerce.number().int().positive().optional(),
           limit: z.coerce.number().int().min(1).max(1000).default(100),
         }),
@@ -69,7 +85,8 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
         }
       }
       const items = await ledger.list({
-        states, type: req.query.type, deviceId: req.query.deviceId, siteId: req.query.siteId, before: req.query.before,
+        states, type: req.query.type, deviceId: req.query.deviceId, siteId: req.query.siteId, companyId: req.query.companyId,
+        maintenanceUnitId: req.query.maintenanceUnitId, from: req.query.from, to: req.query.to, before: req.query.before,
         limit: req.query.limit, viewer: req.principal,
       });
       return { items: items.map((a) => forCaller(req.principal, a)), ...(items.length === req.query.limit ? { nextBefore: items[items.length - 1]!.id } : {}) };
@@ -86,7 +103,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
     r.post('/alerts/:id/:action', {
       schema: {
         tags: ['alerts'],
-        summary: 'Act on an alert: acknowledge, dispatch, resolve, close (销号); confirm or dismiss an unconfirmed fire alarm. 404 outside your scope, 403 ALERT_ACTION_FORBIDDEN when your role may not, 409 ALERT_INVALID_TRANSITION when the alert does not allow it now',
+        summary: 'Act on an alert: acknowledge (once per party), arrive (trapped passengers: the maintenance unit on site), dispatch, resolve, close (销号); confirm or dismiss an unconfirmed fire alarm. 404 outside your scope, 403 ALERT_ACTION_FORBIDDEN when your role may not, 409 ALERT_INVALID_TRANSITION when the alert does not allow it now',
         params: idParams.extend({ action: z.enum(ACTIONS) }),
         body: z.object({ note: z.string().max(2000).optional() }).nullish(),
       },

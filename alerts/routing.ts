@@ -90,9 +90,17 @@ export class Routing {
 
   /** Where an escalation of the alert goes: the entry's escalation targets, less the withheld ones of a suppressed alert. */
   escalationTargets(a: Readonly<Alert>): string[] {
-    const entry = this.entry(a.type, a.deviceKind);
+    return this.queuesFor(a, this.entry(a.type, a.deviceKind).escalateTo);
+  }
+
+  /** Where a missed rescue arrival deadline goes (`alerts.rescue.escalateTo`), less the withheld ones of a suppressed alert. */
+  rescueTargets(a: Readonly<Alert>): string[] {
+    return this.queuesFor(a, this.config.rescue.escalateTo);
+  }
+
+  private queuesFor(a: Readonly<Alert>, roles: readonly QueueRole[]): string[] {
     const targets: string[] = [];
-    for (const role of entry.escalateTo) {
+    for (const role of roles) {
       if (a.suppressed && this.withhold.has(role)) continue;
       const q = queueOf(role, a);
       if (q && !targets.includes(q)) targets.push(q);

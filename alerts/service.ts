@@ -137,7 +137,9 @@ export class AlertService {
   private open(input: RaiseInput): Readonly<Alert> {
     const { ledger, config } = this.deps;
     const at = input.at;
-    const a = ledger.create(newAlert(input, this.routing.entry(input.type, input.device.kind), config.fire.verifyWindow));
+    // a site without an area is urban: the registry's default, and the shorter deadline
+    const arriveWithin = input.type === 'elevator.trapped' ? config.rescue.arriveWithin[input.device.area ?? 'urban'] : null;
+    const a = ledger.create(newAlert(input, this.routing.entry(input.type, input.device.kind), config.fire.verifyWindow, arriveWithin));
     ledger.addHistory(a.id, { at, actor: SYSTEM_ACTOR, action: 'raised', detail: { ...input.details, ...(input.suppressed ? { suppressed: true } : {}) } });
     let others: Alert[] = [];
     if (a.type === 'fire.alarm') {
@@ -269,7 +271,7 @@ export class AlertService {
     checkAction(p, current, action);
     const a = ledger.edit(current);
     const from = a.state;
-    const step = applyAction(a, action, p.id, at);
+    const step = applyAction(a, action, p, at);
     ledger.addHistory(a.id, { at, actor: p.id, action: PAST[action], note });
     audit.record(p.id, `alert.${action}`, `alert:${a.id}`, { from, to: a.state, ...(note ? { note } : {}) });
     this.record(a, step, at, { actor: p.id, note });
@@ -327,7 +329,7 @@ export class AlertService {
         this.record(a, { kind: 'updated', reason: kind }, now);
         return;
       }
-      const targets = this.routing.escalationTargets(a);
+      const targets = kind === 'arrive_overdue' ? this.routing.rescueTargets(a) : this.routing.escalationTargets(a);
       escalate(a, kind, targets, now);
       ledger.addHistory(a.id, { at: now, actor: SYSTEM_ACTOR, action: 'escalated', detail: { kind, queues: targets } });
       this.record(a, { kind: 'escalated', reason: kind }, now, undefined, this.routing.everyQueue(a, 'escalated'));

@@ -65,6 +65,8 @@ export interface Device {
   /** The site's street and community, where it has them. */
   street?: string | undefined;
   community?: string | undefined;
+  /** The site's area (urban or rural): the rescue arrival deadline of a trapped-passenger alert. */
+  area?: SiteArea | undefined;
   location?: string | undefined;
   building?: string | undefined;
   maintenanceUnitId?: string | undefined;
@@ -151,7 +153,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private named(row: DeviceRow): DeviceRow {
     const site = this.sites.get(row.siteId)!;
     const { maintenanceUnitName: _old, street: _street, community: _community, ...rest } = row;
-    const next: DeviceRow = { ...rest, companyId: site.companyId, siteName: site.name, companyName: this.companyName(site.companyId) };
+    const next: DeviceRow = { ...rest, companyId: site.companyId, siteName: site.name, companyName: this.companyName(site.companyId), area: site.area };
     if (site.street !== undefined) next.street = site.street;
     if (site.community !== undefined) next.community = site.community;
     if (row.maintenanceUnitId !== undefined) next.maintenanceUnitName = this.units.get(row.maintenanceUnitId)?.name ?? row.maintenanceUnitId;

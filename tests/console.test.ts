@@ -107,8 +107,9 @@ describe('operator console', () => {
     await page.waitForSelector('#alert-detail[data-state="open"]');
     expect(await text(page, '#alert-detail ol.history li[data-action="raised"] .history-action')).toBe('告警产生');
 
-    // only what the gateway would accept: no 销号 (close) while open, nor ever for an alert market supervision received
-    expect(await buttons(page)).toEqual(['acknowledge', 'dispatch', 'resolve']);
+    // only what the gateway would accept: no 销号 (close) while open, nor ever for an alert market supervision received;
+    // 到场 (the maintenance unit on site) only on a trapped-passenger alert
+    expect(await buttons(page)).toEqual(['acknowledge', 'arrive', 'dispatch', 'resolve']);
     expect(await page.getAttribute('#alert-detail button[data-action="acknowledge"]', 'class')).toContain('primary');
 
     await page.fill('#note', '已联系维保单位赶赴现场 / unit on its way');
@@ -181,7 +182,7 @@ describe('operator console', () => {
     expect(await row.locator('.alert-title').textContent()).toContain('Passengers trapped in elevator');
     expect(await row.locator('.sev-badge').textContent()).toBe('Critical');
     expect(await row.locator('.state-badge').textContent()).toBe('Acknowledged');
-    expect(await page.locator('#alert-detail button[data-action]').allTextContents()).toEqual(['Dispatch', 'Resolve']);
+    expect(await page.locator('#alert-detail button[data-action]').allTextContents()).toEqual(['Arrived on site', 'Dispatch', 'Resolve']);
     expect(await text(page, '#alert-detail ol.history li[data-action="acknowledged"] .history-action')).toBe('Acknowledged');
     // no label is left in Chinese: only data (site names, locations, notes) may be
     const leftovers = await page.evaluate(() => {

@@ -23,50 +23,58 @@ const ROLES = ['admin', 'property', 'maintenance', 'market-supervision', 'fire-s
 type Role = (typeof ROLES)[number];
 /** The account of each role: property company co-a, maintenance unit unit-a. */
 const WHO: Record<Role, string> = { admin: 'root', property: 'propA', maintenance: 'maintA', 'market-supervision': 'market', 'fire-service': 'fire' };
-const ACTIONS = ['acknowledge', 'dispatch', 'resolve', 'close', 'confirm', 'dismiss'] as const;
+const ACTIONS = ['acknowledge', 'arrive', 'dispatch', 'resolve', 'close', 'confirm', 'dismiss'] as const;
 type Action = (typeof ACTIONS)[number];
 const CODE = { 403: 'ALERT_ACTION_FORBIDDEN', 404: 'ALERT_NOT_FOUND', 409: 'ALERT_INVALID_TRANSITION' } as const;
 /** The state an alert must be in for the action (the lifecycle), so that only the role can refuse it. */
-const BEFORE: Record<Action, 'open' | 'resolved'> = { acknowledge: 'open', dispatch: 'open', resolve: 'open', close: 'resolved', confirm: 'open', dismiss: 'open' };
-const AFTER: Record<Action, string> = { acknowledge: 'acknowledged', dispatch: 'dispatched', resolve: 'resolved', close: 'closed', confirm: 'open', dismiss: 'closed' };
+const BEFORE: Record<Action, 'open' | 'resolved'> = { acknowledge: 'open', arrive: 'open', dispatch: 'open', resolve: 'open', close: 'resolved', confirm: 'open', dismiss: 'open' };
+const AFTER: Record<Action, string> = { acknowledge: 'acknowledged', arrive: 'acknowledged', dispatch: 'dispatched', resolve: 'resolved', close: 'closed', confirm: 'open', dismiss: 'closed' };
 
-type Scenario = 'lift' | 'fireUnconfirmed' | 'fireConfirmed' | 'water';
+type Scenario = 'lift' | 'trapped' | 'fireUnconfirmed' | 'fireConfirmed' | 'water';
 /**
  * lift: elevator overspeed of unit-a at co-a, routed to maintenance/unit-a, property/co-a and
- * market-supervision. fireUnconfirmed: a fire alarm nobody verified yet, only with property/co-a
+ * market-supervision; trapped: passengers trapped in the same elevator, routed the same way (the only
+ * type on which an arrival on site is recorded). fireUnconfirmed: a fire alarm nobody verified yet, only with property/co-a
  * (the fire service gets it once confirmed). fireConfirmed: the same confirmed, so also with the
  * fire service. water: a flooded pump room, routed only to property/co-a.
  *
- * Outcomes per action in the order acknowledge dispatch resolve close confirm dismiss.
+ * Outcomes per action in the order acknowledge arrive dispatch resolve close confirm dismiss.
  */
 const EXPECTED: Record<Scenario, Record<Role, string>> = {
   lift: {
-    admin: 'ok ok ok ok 409 409',
-    property: 'ok ok ok 403 409 409',
-    maintenance: 'ok ok ok 403 403 403',
-    'market-supervision': 'ok 403 403 ok 403 403',
-    'fire-service': '404 404 404 404 404 404',
+    admin: 'ok 409 ok ok ok 409 409',
+    property: 'ok 409 ok ok 403 409 409',
+    maintenance: 'ok 409 ok ok 403 403 403',
+    'market-supervision': 'ok 403 403 403 ok 403 403',
+    'fire-service': '404 404 404 404 404 404 404',
+  },
+  trapped: {
+    admin: 'ok ok ok ok ok 409 409',
+    property: 'ok ok ok ok 403 409 409',
+    maintenance: 'ok ok ok ok 403 403 403',
+    'market-supervision': 'ok 403 403 403 ok 403 403',
+    'fire-service': '404 404 404 404 404 404 404',
   },
   fireUnconfirmed: {
-    admin: 'ok ok ok ok ok ok',
-    property: 'ok ok ok ok ok ok',
-    maintenance: '404 404 404 404 404 404',
-    'market-supervision': '404 404 404 404 404 404',
-    'fire-service': 'ok 403 403 403 ok ok',
+    admin: 'ok 409 ok ok ok ok ok',
+    property: 'ok 409 ok ok ok ok ok',
+    maintenance: '404 404 404 404 404 404 404',
+    'market-supervision': '404 404 404 404 404 404 404',
+    'fire-service': 'ok 403 403 403 403 ok ok',
   },
   fireConfirmed: {
-    admin: 'ok ok ok ok 409 409',
-    property: 'ok ok ok 403 409 409',
-    maintenance: '404 404 404 404 404 404',
-    'market-supervision': '404 404 404 404 404 404',
-    'fire-service': 'ok 403 403 ok 409 409',
+    admin: 'ok 409 ok ok ok 409 409',
+    property: 'ok 409 ok ok 403 409 409',
+    maintenance: '404 404 404 404 404 404 404',
+    'market-supervision': '404 404 404 404 404 404 404',
+    'fire-service': 'ok 403 403 403 ok 409 409',
   },
   water: {
-    admin: 'ok ok ok ok 409 409',
-    property: 'ok ok ok ok 409 409',
-    maintenance: '404 404 404 404 404 404',
-    'market-supervision': '404 404 404 404 404 404',
-    'fire-service': '404 404 404 404 404 404',
+    admin: 'ok 409 ok ok ok 409 409',
+    property: 'ok 409 ok ok ok 409 409',
+    maintenance: '404 404 404 404 404 404 404',
+    'market-supervision': '404 404 404 404 404 404 404',
+    'fire-service': '404 404 404 404 404 404 404',
   },
 };
 
@@ -75,6 +83,7 @@ let sites = 0;
 async function fresh(s: Scenario, state: 'open' | 'resolved' = 'open'): Promise<number> {
   let id: number;
   if (s === 'lift') id = raiseAlert(t, 'elevator.overspeed', { kind: 'elevator', companyId: 'co-a', siteId: 'site-a', maintenanceUnitId: 'unit-a' });
+  else if (s === 'trapped') id = raiseAlert(t, 'elevator.trapped', { kind: 'elevator', companyId: 'co-a', siteId: 'site-a', maintenanceUnitId: 'unit-a' });
   else if (s === 'water') id = raiseAlert(t, 'water.flooded', { kind: 'water_pump', companyId: 'co-a', siteId: 'site-a' });
   // its own site each: two alarms on one site would confirm each other
   else id = raiseAlert(t, 'fire.alarm', { kind: 'smoke_detector', companyId: 'co-a', siteId: `fire-site-${++sites}` });
@@ -289,6 +298,8 @@ describe('audit', () => {
 describe('the documented table', () => {
   /** Cells of the README table: ✓ allowed, — not, ✓¹ if the alert was routed to this authority, ✓² if no authority received it. */
   const GRANT_OF: Record<string, string> = { '✓': 'yes', '—': 'no', '✓¹': 'if-routed-to-it', '✓²': 'if-no-authority' };
+  /** Marks in the states column: ³ only an unconfirmed fire alarm, ⁴ only a trapped-passenger alert not yet reached, ⁵ once per party. */
+  const MARKS = /[³⁴⁵]/g;
 
   for (const file of ['README.md', 'alerts/README.md']) {
     it(`DOC-1 ${file} shows the role × action table the code enforces`, async () => {
@@ -311,8 +322,10 @@ describe('the documented table', () => {
           expect(GRANT_OF[cell], `${file}: ${action} × ${role} is "${cell}"`).toBe(rule.roles[role]);
         }
         const when = row[columns.indexOf('from')]!;
-        expect(when.replace('³', '').trim().split(', '), `${action}: states`).toEqual([...rule.from]);
+        expect(when.replace(MARKS, '').trim().split(', '), `${action}: states`).toEqual([...rule.from]);
         expect(when.includes('³'), `${action}: only an unconfirmed fire alarm`).toBe(rule.only === 'unconfirmed-fire-alarm');
+        expect(when.includes('⁴'), `${action}: only a trapped-passenger alert without an arrival`).toBe(rule.only === 'trapped-not-arrived');
+        expect(when.includes('⁵'), `${action}: once per party`).toBe(rule.oncePerParty === true);
       }
     });
   }

@@ -11,11 +11,15 @@
  *   movement (the car leaves the landing with doors open while not running); safety circuit open;
  *   main power lost; long idle; the device's own fault events; alarm button; e-bike.
  * - in inspection / maintenance mode everything is recorded but suppressed (technicians trigger
- *   faults on purpose), and entering such a mode counts as a maintenance visit; fire return,
- *   firefighter, emergency power and earthquake modes raise elevator.special_mode while they last.
+ *   faults on purpose); the car left in such a mode for `inspectionModeMaxDuration` raises
+ *   elevator.inspection_mode_long, which is not suppressed (it is about the mode hiding the rest) and
+ *   ends when the car leaves those modes; fire return, firefighter, emergency power and earthquake
+ *   modes raise elevator.special_mode while they last.
  * - the daily checks (`daily`): the annual inspection due within `inspectionReminder` or overdue
  *   (by the registry's `nextInspectionDue`, checked again at once when that date changes), and no
- *   maintenance visit for `maintenanceInterval` (counted from registration when there never was one).
+ *   valid maintenance visit for `maintenanceInterval` (counted from registration when there never was
+ *   one). Only supervision's maintenance record says what a valid visit is (signed in and out, and the
+ *   telemetry shows the mode for long enough): a mode switched on for a moment is not a visit.
  */
 import { ELEVATOR_FAULTS } from '../../ingest/index.js';
 import type { AlertType } from '../catalog.js';
@@ -25,7 +29,7 @@ import { RuleState, above, flag, occur, setOff, setOn, type KindModule, type Slo
 
 export const TRAPPED = 1, STOPPED_OUTSIDE = 2, DOOR_OPEN_RUNNING = 3, MOVING_DOOR_OPEN = 4, OVERSPEED = 5, TOP_OVERRUN = 6,
   BOTTOM_OVERRUN = 7, SAFETY_CIRCUIT = 8, POWER_LOST = 9, IDLE = 10, INSPECTION_DUE = 11, INSPECTION_OVERDUE = 12, MAINTENANCE_OVERDUE = 13,
-  SPECIAL_MODE = 14;
+  SPECIAL_MODE = 14, INSPECTION_LONG = 15;
 
 const DAY = 86_400_000;
 
@@ -33,7 +37,7 @@ const SLOTS: readonly AlertType[] = [
   'device.offline', 'elevator.trapped', 'elevator.stopped_outside_door_zone', 'elevator.door_open_while_running',
   'elevator.moving_with_door_open', 'elevator.overspeed', 'elevator.top_overrun', 'elevator.bottom_overrun',
   'elevator.safety_circuit_open', 'elevator.power_lost', 'elevator.long_idle', 'elevator.inspection_due',
-  'elevator.inspection_overdue', 'elevator.maintenance_overdue', 'elevator.special_mode',
+  'elevator.inspection_overdue', 'elevator.maintenance_overdue', 'elevator.special_mode', 'elevator.inspection_mode_long',
 ];
 
 /** Device fault codes that are their own alert type (`elevator.<fault>`), except trapped, which has a slot. */
@@ -44,12 +48,15 @@ const FAULT_TYPES: Readonly<Record<string, AlertType>> = Object.fromEntries(
 /** Resolved once per device: the config plus sets for the per-message mode checks. */
 export interface ElevatorParams extends ElevatorRules {
   suppress: ReadonlySet<string>;
-  visit: ReadonlySet<string>;
+  /** The inspection and maintenance modes (`suppressInModes` and `maintenanceModes`): left on too long is an alert. */
+  service: ReadonlySet<string>;
   special: ReadonlySet<string>;
 }
 
 export function elevatorParams(r: ElevatorRules): ElevatorParams {
-  return { ...r, suppress: new Set(r.suppressInModes), visit: new Set(r.maintenanceModes), special: new Set(r.alertModes) };
+  return {
+    ...r, suppress: new Set(r.suppressInModes), service: new Set([...r.suppressInModes, ...r.maintenanceModes]), special: new Set(r.alertModes),
+  };
 }
 
 export class ElevatorState extends RuleState {
@@ -65,7 +72,8 @@ export class ElevatorState extends RuleState {
   occupiedPendingSince = 0;
   doorClosedAt = 0;
   stoppedAt = 0;
-  lastMaintenanceAt = 0;
+  /** The last valid maintenance visit as the daily check read it (0: none), for the alert's details; not saved. */
+  lastVisitAt = 0;
   speed = 0;
 }
 
@@ -85,12 +93,9 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     // the mode of this reading decides whether what it raises is suppressed
     s.mode = mode;
 
-    if (p.visit.has(mode) && (first || !p.visit.has(previousMode))) {
-      s.lastMaintenanceAt = now;
-      h.markDirty(s);
-      setOff(h, s, MAINTENANCE_OVERDUE, now);
-    }
     flag(h, s, SPECIAL_MODE, p.special.has(mode), now);
+    // held continuously across a switch between two such modes; raised by the timer after the hold
+    flag(h, s, INSPECTION_LONG, p.service.has(mode), now);
     if (first || running !== s.running) {
       if (!running) s.stoppedAt = now;
       h.markDirty(s);
@@ -182,6 +187,7 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
       case SAFETY_CIRCUIT: return p.safetyCircuitOpenAfter;
       case POWER_LOST: return p.powerLostAfter;
       case IDLE: return p.idleAfter;
+      case INSPECTION_LONG: return p.inspectionModeMaxDuration;
       default: return 0;
     }
   },
@@ -195,18 +201,20 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
       case BOTTOM_OVERRUN: return { ...base, bottomFloor: s.params.bottomFloor };
       case IDLE: return { idleSince: s.since[IDLE] };
       case INSPECTION_DUE: case INSPECTION_OVERDUE: return { nextInspectionDue: s.device.nextInspectionDue };
-      case MAINTENANCE_OVERDUE: return { lastVisitAt: s.lastMaintenanceAt || null, since: s.lastMaintenanceAt || s.firstSeenAt };
+      case MAINTENANCE_OVERDUE: return { lastVisitAt: s.lastVisitAt || null, since: maintainedSince(s) };
       case SPECIAL_MODE: return { ...base, since: s.since[SPECIAL_MODE] };
+      case INSPECTION_LONG: return { ...base, since: s.since[INSPECTION_LONG], maxDurationMs: s.params.inspectionModeMaxDuration };
       default: return { ...base, since: s.since[slot] };
     }
   },
 
-  suppressed(s) { return s.params.suppress.has(s.mode); },
+  // the long-mode alert is about the mode itself: suppressing it by that mode would hide it for good
+  suppressed(s, slot) { return slot !== INSPECTION_LONG && s.params.suppress.has(s.mode); },
 
   save(s) {
     return {
       hasTelemetry: s.hasTelemetry, mode: s.mode, running: s.running, door: s.door, doorZone: s.doorZone, floor: s.floor,
-      occupied: s.occupied, doorClosedAt: s.doorClosedAt, stoppedAt: s.stoppedAt, lastMaintenanceAt: s.lastMaintenanceAt,
+      occupied: s.occupied, doorClosedAt: s.doorClosedAt, stoppedAt: s.stoppedAt,
     };
   },
 
@@ -220,16 +228,16 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     s.occupied = v.occupied === true;
     s.doorClosedAt = Number(v.doorClosedAt) || 0;
     s.stoppedAt = Number(v.stoppedAt) || 0;
-    s.lastMaintenanceAt = Number(v.lastMaintenanceAt) || 0;
+    // states saved before visits came from the maintenance record also hold `lastMaintenanceAt` (a mode
+    // entry, not a valid visit): it is left unread
   },
 
   params: (r) => elevatorParams(r as ElevatorRules),
 
   daily(h, s, now) {
     checkInspection(h, s, now);
-    // never visited: counted from registration (or from when this gateway first saw it, if earlier)
-    const base = s.lastMaintenanceAt || Math.min(s.firstSeenAt, s.device.createdAt ?? s.firstSeenAt);
-    if (now - base > s.params.maintenanceInterval) setOn(h, s, MAINTENANCE_OVERDUE, now);
+    s.lastVisitAt = h.lastValidVisitAt(s.device.id) ?? 0;
+    if (now - maintainedSince(s) > s.params.maintenanceInterval) setOn(h, s, MAINTENANCE_OVERDUE, now);
     else setOff(h, s, MAINTENANCE_OVERDUE, now);
   },
 
@@ -238,6 +246,11 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     if (before.nextInspectionDue !== s.device.nextInspectionDue) checkInspection(h, s, now);
   },
 };
+
+/** Since when the interval counts: the last valid visit, or, never visited, registration (or when this gateway first saw it, if earlier). */
+function maintainedSince(s: ElevatorState): number {
+  return s.lastVisitAt || Math.min(s.firstSeenAt, s.device.createdAt ?? s.firstSeenAt);
+}
 
 /** The annual inspection by the registry's date: a reminder within `inspectionReminder`, overdue after it. */
 function checkInspection(h: SlotHost, s: ElevatorState, now: number): void {

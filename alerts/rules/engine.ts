@@ -15,7 +15,8 @@
  * and a restart finds the last-seen times that presence saved.
  *
  * What only one kind does (the elevators' daily inspection and maintenance checks, their
- * settings' resolution) is that kind's module, through the hooks of `KindModule`.
+ * settings' resolution) is that kind's module, through the hooks of `KindModule`; what such a check
+ * reads from a layer above (supervision's maintenance record) reaches it through `SlotHost`.
  */
 import type { Kysely } from 'kysely';
 import type { Store } from '../../core/db/store.js';
@@ -71,6 +72,8 @@ function deviceInfo(d: Device): DeviceInfo {
     // names (and the site's street and community) as the registry has them now, for the alerts raised
     siteName: d.siteName, companyName: d.companyName, maintenanceUnitName: d.maintenanceUnitName, street: d.street, community: d.community,
     location: d.location, nextInspectionDue: d.nextInspectionDue, disabled: d.disabled, createdAt: d.createdAt,
+    // the site's area sets a trapped-passenger alert's arrival deadline
+    area: d.area,
   };
 }
 
@@ -304,7 +307,7 @@ export class RuleEngine implements SlotHost {
   }
 
   raiseSlot(s: RuleState, slot: number, now: number): void {
-    this.deps.service.raise({ device: s.device, type: s.mod.slots[slot]!, subject: '', details: s.mod.details(s, slot), suppressed: s.mod.suppressed(s), at: now });
+    this.deps.service.raise({ device: s.device, type: s.mod.slots[slot]!, subject: '', details: s.mod.details(s, slot), suppressed: s.mod.suppressed(s, slot), at: now });
   }
 
   endSlot(s: RuleState, slot: number, now: number): void {

@@ -22,6 +22,8 @@ export interface SlotHost {
   fireFlow(s: RuleState, now: number): void;
   /** The calendar date of `now` (YYYY-MM-DD) in the schedules' time zone, the form of registry dates. */
   today(now: number): string;
+  /** When the device's last valid maintenance visit ended, by supervision's maintenance record (undefined: none). */
+  lastValidVisitAt(deviceId: string): number | undefined;
 }
 
 /** The rules of one device kind: module-level functions, so no closure is made per device or message. */
@@ -34,8 +36,8 @@ export interface KindModule<S extends RuleState = RuleState, P = unknown> {
   /** How long the slot's condition must hold before its alert is raised. */
   hold(s: S, slot: number): number;
   details(s: S, slot: number): Record<string, unknown>;
-  /** Whether alerts raised now are recorded only (elevator inspection / maintenance mode). */
-  suppressed(s: S): boolean;
+  /** Whether alerts raised now are recorded only (elevator inspection / maintenance mode); `slot` when a slot's alert is raised. */
+  suppressed(s: S, slot?: number): boolean;
   /** Kind-specific fields to keep across a restart. */
   save(s: S): Record<string, unknown>;
   restore(s: S, saved: Record<string, unknown>): void;

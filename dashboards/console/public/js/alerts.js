@@ -96,6 +96,13 @@ function refusal(err, action) {
   if (err.status === 409 && d && d.confirmation !== undefined && !Array.isArray(d.allowedFrom)) {
     return t('action.onlyUnconfirmed', { action: t(`action.${action}`) });
   }
+  if (err.status === 409 && d && d.type !== undefined && !Array.isArray(d.allowedFrom)) {
+    return t('action.onlyTrapped', { action: t(`action.${action}`) });
+  }
+  if (err.status === 409 && d && typeof d.role === 'string' && !Array.isArray(d.allowedFrom)) {
+    const role = t(`role.${d.role}`);
+    return t('action.alreadyAcknowledged', { role: getLang() === 'en' ? role.toLowerCase() : role });
+  }
   if (err.status === 409 && d && typeof d.state === 'string' && Array.isArray(d.allowedFrom)) {
     const lower = (s) => (getLang() === 'en' ? s.toLowerCase() : s);
     return t('action.notAllowed', {
@@ -105,6 +112,11 @@ function refusal(err, action) {
     });
   }
   return t(err.status === 409 || err.status === 403 ? 'action.refused' : 'action.failed', { msg: '' }).trim();
+}
+
+/** When the rescuers arrived, and who recorded it (the unit itself, or the property company seeing it arrive). */
+function arrivalText(a) {
+  return a.arrivedBy ? `${formatTime(a.arrivedAt)} · ${t(`role.${a.arrivedBy.role}`)} · ${a.arrivedBy.actor}` : formatTime(a.arrivedAt);
 }
 
 export function renderAlertDetail(root, store) {
@@ -138,6 +150,14 @@ export function renderAlertDetail(root, store) {
     ...fact('detail.count', String(a.count)),
     ...fact('detail.ackBy', deadlineEl(a.deadlines.acknowledgeBy, a.acknowledgedAt)),
     ...fact('detail.resolveBy', deadlineEl(a.deadlines.resolveBy, a.resolvedAt)),
+    // trapped passengers: the maintenance unit's arrival on site against the site's deadline (absent on older alerts)
+    a.deadlines.arrive != null ? fact('detail.arriveBy', deadlineEl(a.deadlines.arrive, a.arrivedAt)) : [],
+    a.arrivedAt != null ? fact('detail.arrivedAt', arrivalText(a)) : [],
+    Array.isArray(a.acknowledgements) && a.acknowledgements.length > 0
+      // each party's own: the maintenance unit's is what its 3-minute response rate counts
+      ? fact('detail.acknowledgements', ...a.acknowledgements.map((k) => h('div.acknowledgement', { dataset: { role: k.role } },
+        `${t(`role.${k.role}`)} · ${k.actor} · ${formatTime(k.at)}`)))
+      : [],
     // the verify window counts only while an unconfirmed fire alarm waits for a verdict
     a.deadlines.verifyBy !== null && a.confirmation === 'unconfirmed' && !a.forwardedUnverified && ACTIVE_STATES.has(a.state)
       ? fact('detail.verifyBy', deadlineEl(a.deadlines.verifyBy, null)) : [],
