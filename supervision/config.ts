@@ -16,6 +16,8 @@ export const visitsConfigSchema = z.object({
   maxReadingGap: duration.prefault('5m'),
   /** A visit nobody finished is ended by the gateway after this long, and judged on what the telemetry showed. */
   maxOpen: duration.prefault('12h'),
+  /** How often the timer leader looks for visits left open past `maxOpen` (a manual clock also triggers it). */
+  checkEvery: duration.prefault('30s'),
 });
 
 export const ordersConfigSchema = z.object({

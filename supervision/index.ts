@@ -29,7 +29,7 @@ export interface SupervisionDeps {
   db: Database;
   registry: Registry;
   alerts: Pick<Alerts, 'service' | 'facts' | 'useMaintenanceRecord' | 'maintenanceVisited'>;
-  telemetry: Pick<TimeSeriesWriter, 'query'>;
+  telemetry: Pick<TimeSeriesWriter, 'query' | 'flush'>;
   presence: Pick<Presence, 'get'>;
   /** The alert clock: visits, deadlines of orders and periods run on it. */
   clock: Clock;
@@ -61,7 +61,7 @@ export interface Supervision {
 export async function openSupervision(deps: SupervisionDeps): Promise<Supervision> {
   const { db, registry, alerts, clock, config, timeZone, audit, log } = deps;
   const visits = await MaintenanceVisits.open({
-    db, registry, telemetry: deps.telemetry, clock, config: config.visits, audit, log, onValidVisit: (deviceId) => alerts.maintenanceVisited(deviceId),
+    db, registry, telemetry: deps.telemetry, clock, config: config.visits, timeZone, audit, log, onValidVisit: (deviceId) => alerts.maintenanceVisited(deviceId),
   });
   // the 15-day maintenance check counts only the visits the telemetry supports
   alerts.useMaintenanceRecord(visits);
