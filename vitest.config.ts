@@ -16,18 +16,22 @@ export const POSTGRES_SUITES = [
   'tests/alerts-last-seen.test.ts',
   'tests/alerts-lifecycle.test.ts',
   'tests/alerts-mqtt-persistence.test.ts',
+  'tests/alerts-rescue.test.ts',
   'tests/alerts-rules.test.ts',
   'tests/alerts-scope.test.ts',
   'tests/api-registry.test.ts',
   'tests/area-roles.test.ts',
   'tests/handover.test.ts',
+  'tests/orders.test.ts',
   'tests/registry-import.test.ts',
   'tests/auth-acl.test.ts',
   'tests/bad-payloads.test.ts',
   'tests/device-path.test.ts',
   'tests/restart.test.ts',
+  'tests/scorecards.test.ts',
   'tests/security-actions.test.ts',
   'tests/sse.test.ts',
+  'tests/visits.test.ts',
 ];
 
 export default defineConfig({

@@ -13,6 +13,7 @@ import type { DeviceKind } from '../ingest/index.js';
 import { startInfluxd, type InfluxdHandle } from './influxd.js';
 import { measureAlertLatency, type LatencyResult } from './latency.js';
 import { measureCluster, rssOf, type ClusterResults } from './cluster.js';
+import { measureScorecards, type ScorecardsBench } from './scorecards.js';
 
 const HELP = `Usage: npm run bench -- [options]
 
@@ -28,6 +29,9 @@ Measures, on this machine, in one run / 在本机一次运行中测量:
      that throughput, and each node's RSS, next to the single-process ingest as the baseline.
      On a small machine the nodes share its cores with PostgreSQL, Redis, influxd and the load
      generator: the rows show what cluster mode costs there and that it works, not how it scales.
+  7. scorecards: 10,000 elevators, 100,000 alerts and 70,000 maintenance visits of a quarter seeded
+     into a temporary SQLite store; the unit and company scorecards and both rankings, cold and warm,
+     each alone and the console page's four requests in a row
 
 Options:
   --quick              short phases (under 2 minutes in all)
@@ -40,7 +44,7 @@ Options:
   --outage <s>         InfluxDB outage length (default 60, quick 10)
   --latency-rate <n>   background msg/s for the latency phase (default: half the measured ingest)
   --no-influx          skip the InfluxDB phases even if influxd is installed
-  --only <list>        comma-separated phases: raw,ingest,influx,latency,memory,outage,cluster
+  --only <list>        comma-separated phases: raw,ingest,influx,latency,memory,outage,cluster,scorecards
   --out <dir>          results folder (default bench/results)
   -h, --help           this help
 `;
@@ -62,6 +66,7 @@ interface Results {
   memory?: { devices: number; gatewayBytesPerDevice: number; rawBytesPerDevice: number; gatewayConnectRate: number; rawConnectRate: number };
   outage?: { outageSeconds: number; backlogPoints: number; replaySeconds: number; replayRate: number; ingestRate: number; multiple: number };
   cluster?: ClusterResults;
+  scorecards?: ScorecardsBench;
   targets: Array<{ target: string; value: string; met: boolean | null }>;
 }
 interface IngestResult { storedRate: number; ackRate: number; ratioToRaw: number; rejected: number; summary: Partial<LoadSummary>; rssBytes?: number }
@@ -110,7 +115,7 @@ async function main(): Promise<void> {
   const idleDevices = Number(values.idle ?? (quick ? 1000 : 5000));
   const outageMs = Number(values.outage ?? (quick ? 10 : 60)) * 1000;
   const influxAvailable = !values['no-influx'] && existsSync('/usr/bin/influxd');
-  const phases = new Set((values.only ?? (values.cluster ? 'ingest,influx,latency,cluster' : 'raw,ingest,influx,latency,memory,outage')).split(','));
+  const phases = new Set((values.only ?? (values.cluster ? 'ingest,influx,latency,cluster' : 'raw,ingest,influx,latency,memory,outage,scorecards')).split(','));
   const nodeCounts = [...new Set((values.nodes ?? '1,2,3').split(',').map(Number))];
   if (nodeCounts.some((n) => !Number.isInteger(n) || n < 1)) throw new Error(`--nodes: expected a list of node counts, got "${values.nodes}"`);
   const outDir = values.out ?? join(here, '..', '..', 'bench', 'results');
@@ -149,6 +154,10 @@ async function main(): Promise<void> {
       const rate = Math.round((results.ingest?.influx?.storedRate ?? results.ingest?.embedded?.storedRate ?? 10_000) / 2);
       results.outage = await outageReplay(loader, influxd, publishers, rate, outageMs);
     }
+    if (phases.has('scorecards')) {
+      log('6/6 scorecards: a quarter of a city (10,000 elevators, 100,000 alerts)');
+      results.scorecards = await measureScorecards(log);
+    }
   } finally {
     await loader.stop();
     await influxd?.dispose();
@@ -168,6 +177,11 @@ async function main(): Promise<void> {
     { target: 'gateway ingest ≥ 0.6 × raw Aedes', value: rawRate && results.ingest?.embedded ? `${(results.ingest.embedded.storedRate / rawRate).toFixed(2)} × (embedded)` + (results.ingest.influx ? `, ${(results.ingest.influx.storedRate / rawRate).toFixed(2)} × (InfluxDB)` : '') : 'not measured', met: rawRate && ingestRate ? Math.min(results.ingest!.embedded!.storedRate, results.ingest?.influx?.storedRate ?? Infinity) / rawRate >= 0.6 : null },
     { target: 'p99 alert latency ≤ 50 ms at half load', value: results.latency?.p99 !== undefined ? `${results.latency.p99.toFixed(1)} ms` : 'not measured', met: results.latency?.p99 !== undefined ? results.latency.p99 <= 50 : null },
     { target: '≤ 40 KB per idle connected device', value: results.memory ? `${(results.memory.gatewayBytesPerDevice / 1024).toFixed(1)} KB` : 'not measured', met: results.memory ? results.memory.gatewayBytesPerDevice <= 40 * 1024 : null },
+    (() => {
+      const sc = results.scorecards;
+      const slowest = sc ? Math.max(sc.units.coldMs, sc.companies.coldMs, sc.unitRanking.coldMs, sc.companyRanking.coldMs) : undefined;
+      return { target: 'scorecards and ranking of a quarter, 10,000 elevators / 100,000 alerts < 1 s each', value: slowest === undefined ? 'not measured' : `${slowest} ms (slowest, cold)`, met: slowest === undefined ? null : slowest < 1000 };
+    })(),
     { target: 'outage backlog replayed ≥ 3 × ingest rate', value: results.outage ? `${results.outage.multiple.toFixed(1)} ×` : 'not measured', met: results.outage ? results.outage.multiple >= 3 : null },
   ];
   mkdirSync(outDir, { recursive: true });
@@ -311,6 +325,8 @@ function markdown(r: Results): string {
     `| alert latency p50 / p95 / p99 (ms) at ${n(r.latency?.rate)} msg/s | ${r.latency?.p50 !== undefined ? `${r.latency.p50.toFixed(1)} / ${r.latency.p95!.toFixed(1)} / ${r.latency.p99!.toFixed(1)} (${r.latency.samples} alerts)` : (r.latency?.note ?? '—')} |`,
     `| memory per idle device: gateway / raw Aedes (KB) | ${r.memory ? `${(r.memory.gatewayBytesPerDevice / 1024).toFixed(1)} / ${(r.memory.rawBytesPerDevice / 1024).toFixed(1)} (${r.memory.devices} devices)` : '—'} |`,
     `| connect rate: gateway / raw Aedes (connections/s) | ${r.memory ? `${n(r.memory.gatewayConnectRate)} / ${n(r.memory.rawConnectRate)}` : '—'} |`,
+    `| scorecards of a quarter (${r.scorecards ? `${n(r.scorecards.elevators)} elevators, ${n(r.scorecards.alerts)} alerts, ${n(r.scorecards.visits)} visits` : '—'}): units / companies / unit ranking / company ranking, cold · warm (ms) | ${r.scorecards ? [r.scorecards.units, r.scorecards.companies, r.scorecards.unitRanking, r.scorecards.companyRanking].map((x) => `${x.coldMs} · ${x.warmMs}`).join(' / ') : '—'} |`,
+    `| the console's scorecards page: its four requests in a row, cold · warm (ms); longest event-loop wait meanwhile | ${r.scorecards ? `${r.scorecards.page.coldMs} · ${r.scorecards.page.warmMs}; ${r.scorecards.longestStallMs} ms` : '—'} |`,
     `| InfluxDB outage replay (points/s; × ingest rate) | ${r.outage ? `${n(r.outage.replayRate)} (${r.outage.multiple.toFixed(1)} × ${n(r.outage.ingestRate)}; ${n(r.outage.backlogPoints)} points after ${r.outage.outageSeconds} s)` : '—'} |`,
     '',
     '| target 目标 | measured 实测 | met 达标 |',

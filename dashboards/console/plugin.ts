@@ -16,7 +16,7 @@ import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { Alerts } from '../../alerts/index.js';
 import type { StreamGate } from '../../core/streams.js';
 import { ConsoleLive, type LiveOptions } from './live.js';
-import { defaultPublicDir, loadStaticFiles, type StaticFile } from './static.js';
+import { defaultPublicDir, loadStaticFiles, loadVendorFiles, type StaticFile } from './static.js';
 
 export interface ConsoleDeps {
   alerts: Pick<Alerts, 'onChange' | 'clock' | 'ledger'>;
@@ -45,7 +45,8 @@ const LIVE_DEFAULTS: LiveOptions = {
 const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
-  const files = loadStaticFiles(deps.publicDir ?? defaultPublicDir());
+  // the console's own files, and the chart library (scorecards) from node_modules
+  const files = new Map([...loadStaticFiles(deps.publicDir ?? defaultPublicDir()), ...loadVendorFiles()]);
   const live = new ConsoleLive(deps.alerts.clock, { ...LIVE_DEFAULTS, ...deps.live }, deps.streams);
   const unsubscribe = deps.alerts.onChange(live.onChange);
 

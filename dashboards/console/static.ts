@@ -9,6 +9,7 @@
  */
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, extname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -70,5 +71,27 @@ export function loadStaticFiles(root: string): Map<string, StaticFile> {
   };
   walk(root);
   if (!files.has('/index.html')) throw new Error(`console: ${root} has no index.html`);
+  return files;
+}
+
+/**
+ * Files of installed npm packages the console loads, served like its own (no CDN): URL path → the
+ * package and the file in its `dist/`. Chart.js draws the scorecards' charts; its UMD build is one
+ * self-contained file that a module can import (it sets `globalThis.Chart`), where the ES build
+ * would need an import map, which the page's script policy does not allow inline.
+ */
+const VENDOR_FILES: Record<string, { pkg: string; file: string }> = {
+  '/vendor/chart.umd.min.js': { pkg: 'chart.js', file: 'chart.umd.min.js' },
+};
+
+/** The vendor files, read once from node_modules (a package's `exports` hide its dist/: found next to its main file). */
+export function loadVendorFiles(moduleUrl: string = import.meta.url): Map<string, StaticFile> {
+  const require = createRequire(moduleUrl);
+  const files = new Map<string, StaticFile>();
+  for (const [path, { pkg, file }] of Object.entries(VENDOR_FILES)) {
+    const body = readFileSync(join(dirname(require.resolve(pkg)), file));
+    const etag = `"${createHash('sha1').update(body).digest('base64url').slice(0, 20)}"`;
+    files.set(path, { body, type: TYPES[extname(file)]!, etag });
+  }
   return files;
 }
