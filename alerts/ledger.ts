@@ -19,12 +19,36 @@ import { alertScopeCondition, type Principal } from '../registry/index.js';
 import { ACTIVE_STATES, upgradeAlert, type Alert, type AlertState, type HistoryEntry } from './model.js';
 import type { AlertChange, AlertChangeListener } from './changes.js';
 
+/**
+ * The times and marks the supervision figures compare (alerts/facts.ts), kept as columns next to the
+ * document that holds them too: written with every change, so a period's facts are read without
+ * parsing a document. Column, kind, path in the document.
+ */
+const FACT_COLUMN_DDL = [
+  ['acknowledged_at', 'time', 'acknowledgedAt'], ['unit_acknowledged_at', 'time', 'unitAcknowledgedAt'], ['arrived_at', 'time', 'arrivedAt'],
+  ['arrive_by', 'time', 'deadlines.arrive'], ['resolve_by', 'time', 'deadlines.resolveBy'], ['resolved_at', 'time', 'resolvedAt'],
+  ['closed_at', 'time', 'closedAt'], ['cleared_at', 'time', 'clearedAt'], ['confirmation', 'text', 'confirmation'], ['dismissed', 'flag', 'details.dismissed'],
+] as const;
+
+export interface FactColumns {
+  acknowledged_at: number | null; unit_acknowledged_at: number | null; arrived_at: number | null; arrive_by: number | null; resolve_by: number | null;
+  resolved_at: number | null; closed_at: number | null; cleared_at: number | null; confirmation: string | null; dismissed: number | null;
+}
+
+function factColumns(a: Readonly<Alert>): FactColumns {
+  return {
+    acknowledged_at: a.acknowledgedAt, unit_acknowledged_at: a.unitAcknowledgedAt ?? null, arrived_at: a.arrivedAt ?? null, arrive_by: a.deadlines.arrive ?? null,
+    resolve_by: a.deadlines.resolveBy, resolved_at: a.resolvedAt, closed_at: a.closedAt, cleared_at: a.clearedAt, confirmation: a.confirmation,
+    dismissed: a.details.dismissed === true ? 1 : null,
+  };
+}
+
 export interface LedgerTables {
   alerts: {
     id: Generated<number>; type: string; subject: string; device_id: string; device_kind: string; site_id: string; company_id: string;
     maintenance_unit_id: string | null; domain: string; state: string; severity: string; suppressed: number; opened_at: number;
     updated_at: number; doc: string;
-  };
+  } & FactColumns;
   alert_history: { alert_id: number; seq: number; at: number; actor: string; action: string; note: string | null; detail: string | null };
 }
 
@@ -55,6 +79,21 @@ export const LEDGER_MIGRATIONS: readonly Migration[] = [{
 },
 // the supervision figures read a period's alerts by when they opened (alerts/facts.ts)
 'CREATE INDEX alerts_opened ON alerts (opened_at)',
+// ... and the times they compare, as columns: taking them out of 100,000 documents costs more than a second
+{
+  sqlite: `${FACT_COLUMN_DDL.map(([c, t]) => `ALTER TABLE alerts ADD COLUMN ${c} ${t === 'time' ? 'INTEGER' : t === 'flag' ? 'INTEGER' : 'TEXT'};`).join('\n')}
+   UPDATE alerts SET ${FACT_COLUMN_DDL.map(([c, , path]) => `${c} = json_extract(doc, '$.${path}')`).join(', ')};`,
+  postgres: `${FACT_COLUMN_DDL.map(([c, t]) => `ALTER TABLE alerts ADD COLUMN ${c} ${t === 'time' ? 'BIGINT' : t === 'flag' ? 'INTEGER' : 'TEXT'};`).join('\n')}
+   UPDATE alerts SET ${FACT_COLUMN_DDL.map(([c, t, path]) => {
+     const text = `(doc::jsonb #>> '{${path.split('.').join(',')}}')`;
+     return `${c} = ${t === 'time' ? `CAST(ROUND(CAST(${text} AS NUMERIC)) AS BIGINT)` : t === 'flag' ? `CASE WHEN ${text} = 'true' THEN 1 ELSE NULL END` : text}`;
+   }).join(', ')};`,
+},
+// the facts a period's figures read, in an index that holds them all: read without visiting the rows
+// (whose documents make them long), in the order of opening
+`CREATE INDEX alerts_facts ON alerts (opened_at, id, type, domain, device_id, device_kind, site_id, company_id, maintenance_unit_id, state,
+   suppressed, acknowledged_at, unit_acknowledged_at, arrived_at, arrive_by, resolve_by, resolved_at, closed_at, cleared_at, confirmation, dismissed);
+ DROP INDEX alerts_opened;`,
 ];
 
 /** The states of an active alert (the `alerts_one_active` index lists the same). */
@@ -62,13 +101,13 @@ const ACTIVE_STATE_LIST: readonly AlertState[] = [...ACTIVE_STATES];
 
 /** `canSeeAlert` (registry/scope.ts) as a condition on the `alerts` table, for listing and counting alerts in the store. */
 
-type AlertUpdate = Pick<LedgerTables['alerts'], 'state' | 'severity' | 'suppressed' | 'company_id' | 'maintenance_unit_id' | 'updated_at' | 'doc'>;
+type AlertUpdate = Pick<LedgerTables['alerts'], 'state' | 'severity' | 'suppressed' | 'company_id' | 'maintenance_unit_id' | 'updated_at' | 'doc'> & FactColumns;
 
 /** The ledger's queries, the same for both stores. */
 export const ledgerQueries = (q: Kysely<LedgerTables>) => ({
   activeDocs: () => q.selectFrom('alerts').select('doc').where('state', 'in', ACTIVE_STATE_LIST),
   /** A new alert with the id the store gave it (its document is written by the first `update`). */
-  insert: (row: Omit<LedgerTables['alerts'], 'doc' | 'id'> & { id: number }) => q.insertInto('alerts').values({ ...row, doc: '{}' }),
+  insert: (row: Omit<LedgerTables['alerts'], 'doc' | 'id' | keyof FactColumns> & { id: number }) => q.insertInto('alerts').values({ ...row, doc: '{}' }),
   /**
    * The alert's new state, over the one this node last saw (`seenUpdatedAt`): if another node
    * changed it meanwhile, no row matches and the commit is refused (cluster mode), never overwritten.
@@ -291,7 +330,7 @@ export class AlertLedger {
     const seen = w.previous?.updatedAt;
     this.store.write(this.queries.update(draft.id, {
       state: draft.state, severity: draft.severity, suppressed: draft.suppressed ? 1 : 0, company_id: draft.companyId, maintenance_unit_id: draft.maintenanceUnitId,
-      updated_at: draft.updatedAt, doc: JSON.stringify(draft),
+      updated_at: draft.updatedAt, doc: JSON.stringify(draft), ...factColumns(draft),
     }, seen), seen === undefined ? undefined : ({ changes }) => {
       if (changes !== 1) throw new StoreConflictError(`alert ${draft.id} was changed by another node`);
     });

@@ -5,11 +5,21 @@
 
 const DATE_RE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
+/** One formatter per zone and use: making one costs far more than formatting with it (a quarter's figures ask thousands of times). */
+const clockFormats = new Map<string, Intl.DateTimeFormat>();
+const dateFormats = new Map<string, Intl.DateTimeFormat>();
+
+function formatter(cache: Map<string, Intl.DateTimeFormat>, timeZone: string, make: () => Intl.DateTimeFormat): Intl.DateTimeFormat {
+  let f = cache.get(timeZone);
+  if (!f) cache.set(timeZone, (f = make()));
+  return f;
+}
+
 /** The zone's offset from UTC at `epochMs`, in ms (+8 h for Asia/Shanghai). */
 function offsetAt(epochMs: number, timeZone: string): number {
-  const parts = new Intl.DateTimeFormat('en-US', {
+  const parts = formatter(clockFormats, timeZone, () => new Intl.DateTimeFormat('en-US', {
     timeZone, hourCycle: 'h23', year: 'numeric', month: '2-digit', day: '2-digit', hour: '2-digit', minute: '2-digit', second: '2-digit',
-  }).formatToParts(new Date(epochMs));
+  })).formatToParts(new Date(epochMs));
   const n = (type: string) => Number(parts.find((p) => p.type === type)!.value);
   const asUtc = Date.UTC(n('year'), n('month') - 1, n('day'), n('hour'), n('minute'), n('second'));
   return asUtc - Math.floor(epochMs / 1000) * 1000;
@@ -31,7 +41,7 @@ export function startOfDate(date: string, timeZone: string): number | undefined 
 
 /** The date (YYYY-MM-DD) in the zone at `epochMs`. */
 export function dateIn(epochMs: number, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' }).format(new Date(epochMs));
+  return formatter(dateFormats, timeZone, () => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })).format(new Date(epochMs));
 }
 
 /** `date` plus `months` calendar months, the day kept or, past the end of the shorter month, its last day (31 Aug + 6 = 28/29 Feb). */

@@ -231,7 +231,11 @@ describe('one query layer, two stores', () => {
       lite.run(q.lite.insert({ ...a, id: i + 1 }));
       await pgs.run(q.pg.insert({ ...a, id: i + 1 }));
     }
-    const update = (id: number, state: string, at: number) => ({ state, severity: 'critical', suppressed: alerts[id - 1]!.suppressed, company_id: alerts[id - 1]!.company_id, maintenance_unit_id: id === 1 ? 'mu-9' : alerts[id - 1]!.maintenance_unit_id, updated_at: at, doc: JSON.stringify({ id, state }) });
+    const NO_FACTS = {
+      acknowledged_at: null, unit_acknowledged_at: null, arrived_at: null, arrive_by: null, resolve_by: null, resolved_at: null, closed_at: null, cleared_at: null,
+      confirmation: null, dismissed: null,
+    };
+    const update = (id: number, state: string, at: number) => ({ state, severity: 'critical', suppressed: alerts[id - 1]!.suppressed, company_id: alerts[id - 1]!.company_id, maintenance_unit_id: id === 1 ? 'mu-9' : alerts[id - 1]!.maintenance_unit_id, updated_at: at, doc: JSON.stringify({ id, state }), ...NO_FACTS });
     for (const [id, state] of [[1, 'acknowledged'], [2, 'open'], [3, 'closed'], [4, 'resolved']] as const) {
       expect(lite.run(q.lite.update(id, update(id, state, t0 + 100))).changes).toBe(1);
       expect((await pgs.run(q.pg.update(id, update(id, state, t0 + 100)))).changes).toBe(1);

@@ -38,12 +38,13 @@ const TABLE = (id: string, time: string) => `CREATE TABLE maintenance_visits (id
 
 // - one_open: one visit under way per elevator, across every node (the database decides a race between two)
 // - open: the visits the timer leader may have to end (started before now − maxOpen)
-// - started / device / unit / company: the lists and the scorecards' periods, newest first
+// - started / device / unit / company: the lists and the scorecards' periods, newest first; `started`
+//   holds what the scorecards read, so a quarter of a city's visits is read from it alone
 // - last_valid: the memory of each elevator's last valid visit, loaded at start
 const INDEXES = `
    CREATE UNIQUE INDEX maintenance_visits_one_open ON maintenance_visits (device_id) WHERE finished_at IS NULL;
    CREATE INDEX maintenance_visits_open ON maintenance_visits (started_at) WHERE finished_at IS NULL;
-   CREATE INDEX maintenance_visits_started ON maintenance_visits (started_at, id);
+   CREATE INDEX maintenance_visits_started ON maintenance_visits (started_at, id, device_id, site_id, company_id, unit_id, finished_at, valid, suspect, mode_ms);
    CREATE INDEX maintenance_visits_device ON maintenance_visits (device_id, started_at);
    CREATE INDEX maintenance_visits_unit ON maintenance_visits (unit_id, started_at);
    CREATE INDEX maintenance_visits_company ON maintenance_visits (company_id, started_at);
@@ -103,7 +104,9 @@ export const visitQueries = (q: Kysely<VisitsTables>) => ({
   },
   /** The scorecards' period: started in [from, to), oldest first. */
   inPeriod: (f: { from: number; to: number; unitId?: string | undefined; deviceId?: string | undefined }) => {
-    let s = q.selectFrom('maintenance_visits').selectAll().where('started_at', '>=', f.from).where('started_at', '<', f.to);
+    let s = q.selectFrom('maintenance_visits')
+      .select(['id', 'device_id', 'site_id', 'company_id', 'unit_id', 'started_at', 'finished_at', 'valid', 'suspect', 'mode_ms'])
+      .where('started_at', '>=', f.from).where('started_at', '<', f.to);
     if (f.unitId !== undefined) s = s.where('unit_id', '=', f.unitId);
     if (f.deviceId !== undefined) s = s.where('device_id', '=', f.deviceId);
     return s.orderBy('started_at').orderBy('id');
