@@ -55,6 +55,21 @@ export class GatewayApi {
     return res.body;
   }
 
+  /** Uploads a file as the raw body (attachments); an answer outside 2xx is a SIM_API error. */
+  async upload<T = unknown>(path: string, contentType: string, bytes: Buffer): Promise<T> {
+    const headers: Record<string, string> = { 'content-type': contentType };
+    if (this.token) headers.authorization = `Bearer ${this.token}`;
+    let res: Response;
+    try {
+      res = await fetch(this.base + path, { method: 'POST', headers, body: new Uint8Array(bytes) });
+    } catch (err) {
+      throw new SimError('SIM_API', `cannot reach the gateway API at ${this.base}: ${(err as Error).message} / 无法连接网关 API`);
+    }
+    const body = await res.json().catch(() => undefined) as { error?: { code?: string; message?: string } } | undefined;
+    if (!res.ok) throw new SimError('SIM_API', `POST ${path} → ${res.status} ${body?.error?.code ?? ''} ${body?.error?.message ?? ''}`.trim(), { status: res.status, code: body?.error?.code });
+    return body as T;
+  }
+
   async telemetry(deviceId: string, q: { channel?: 'telemetry' | 'events'; from?: number; to?: number; limit?: number } = {}): Promise<TelemetryRow[]> {
     const params = new URLSearchParams({ channel: q.channel ?? 'telemetry', limit: String(q.limit ?? 100_000) });
     if (q.from !== undefined) params.set('from', String(Math.max(0, Math.floor(q.from))));

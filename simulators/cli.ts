@@ -15,6 +15,9 @@ import { planFleet, provision, readSecrets, renewRefusedSecrets, writeSecrets, K
 import { SCENARIOS, getScenario } from './scenarios/catalogue.js';
 import { runScenarioStandalone } from './scenarios/standalone.js';
 import type { Scenario } from './scenarios/types.js';
+import { PEOPLE_SCENARIOS, getPeopleScenario, playPeopleScenario, type PeopleScenario } from './supervision/scenarios.js';
+import { Cast, wallClock } from './supervision/cast.js';
+import { runHistory } from './supervision/history.js';
 
 export interface CommonArgs {
   broker: string;
@@ -43,6 +46,8 @@ export type ParsedCli =
   | { command: 'list'; json: boolean }
   | { command: 'fleet'; common: CommonArgs; fleet: FleetArgs }
   | { command: 'scenario'; common: CommonArgs; scenario: Scenario; timeScale: number; verify: boolean }
+  | { command: 'people'; common: CommonArgs; scenario: PeopleScenario; timeScale: number }
+  | { command: 'history'; months: number; dataDir: string; seed: string | undefined; prefix: string; json: boolean }
   | { command: 'load'; common: CommonArgs; devices: number; kinds: DeviceKind[]; rate: number; durationMs: number; batch: number; window: number; progressEveryMs: number }
   | { command: 'demo'; common: CommonArgs; fleet: FleetArgs; everyMs: number; firstAfterMs: number; scenarios: Scenario[] };
 
@@ -84,6 +89,7 @@ Commands 命令:
   scenario <name>    run one scenario on its own devices 运行单个场景
   load               load test: publish telemetry at a given rate 压力测试
   demo               a small live fleet; every few minutes a scenario that raises an alert 演示模式
+  history            fill a stopped installation with months of plausible history 生成历史数据
 
 Run "<command> --help" for a command's options. 各命令选项见 "<command> --help"。
 Durations 时长: 500ms, 10s, 3m, 1h, or plain milliseconds.
@@ -114,7 +120,28 @@ Options 选项:
 
 ${COMMON_HELP}
 
-Scenarios: see "simulate list". 场景列表见 "simulate list"。`,
+Scenarios: see "simulate list". 场景列表见 "simulate list"。
+The supervision scenarios (rescue.arrival, visit.fake, order.returned-then-closed) also register a
+company, a maintenance unit, market supervision and a street office with accounts, act over the API
+as those people, and check what the gateway recorded (exit code 6 if not). --time-scale shortens
+their waits (the gateway's own deadlines stay in real time).
+监管场景会创建各方账号，以其身份调用接口，并核对网关记录。`,
+  history: `Usage: simulate history --months N [--data-dir DIR] [--seed S] [--prefix P] [--json]
+
+Fills an installation with N months of plausible history, ending now: 3 property companies, 3
+maintenance units of different quality, 6 sites and 36 elevators; trapped passengers with
+response and arrival, faults repaired on time or late, maintenance visits (some faked),
+rectification orders (some returned), the daily checks. It runs the gateway in this process on
+the data directory (stop the running gateway first) on a clock that starts N months ago, so
+everything goes through the real paths. The other settings come from the environment and
+CONFIG_FILE as for "npm start". 在停止的网关数据目录中生成 N 个月的历史数据，供考核、排名与季度通报使用。
+
+Options 选项:
+  --months N          months of history, 1 to 24 历史月数 (required)
+  --data-dir DIR      the installation's data directory 数据目录 (default: $DATA_DIR or ./data)
+  --seed S            the same seed gives the same history 随机种子 (default history)
+  --prefix P          id prefix of what it registers 编号前缀 (default hist)
+  --json              print the summary as JSON`,
   load: `Usage: simulate load [options]
 
 Registers --devices devices (site <prefix>-load) and publishes valid telemetry at --rate messages
@@ -182,6 +209,7 @@ const OPTIONS = {
     batch: { type: 'string' }, window: { type: 'string' }, 'progress-every': { type: 'string' },
   },
   demo: { ...commonOptions, ...fleetOptions, every: { type: 'string' }, 'first-after': { type: 'string' }, scenarios: { type: 'string' } },
+  history: { months: { type: 'string' }, 'data-dir': { type: 'string' }, seed: { type: 'string' }, prefix: { type: 'string' }, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } },
 } as const satisfies Record<string, ParseArgsConfig['options']>;
 
 type Command = keyof typeof OPTIONS;
@@ -268,6 +296,16 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
   const maxPositionals = command === 'scenario' ? 1 : 0;
   if (positionals.length > maxPositionals) throw new SimError('SIM_BAD_ARGS', `unexpected argument "${positionals[maxPositionals]}"\n\n${HELP[command]}`);
   if (command === 'list') return { command: 'list', json: values.json === true };
+  if (command === 'history') {
+    if (values.months === undefined) throw new SimError('SIM_BAD_ARGS', `--months is required / 请指定 --months\n\n${HELP.history}`);
+    const prefix = (values.prefix as string | undefined) ?? 'hist';
+    if (!/^[A-Za-z0-9][A-Za-z0-9_-]{0,20}$/.test(prefix)) throw new SimError('SIM_BAD_ARGS', `--prefix: "${prefix}" must be letters, digits, _ - (at most 21)`);
+    return {
+      command, prefix, json: values.json === true, seed: values.seed as string | undefined,
+      months: num(values, 'months', 3, (n) => Number.isInteger(n) && n >= 1 && n <= 24, 'an integer from 1 to 24'),
+      dataDir: (values['data-dir'] as string | undefined) ?? env.DATA_DIR ?? './data',
+    };
+  }
 
   const common = parseCommon(values, env);
   if (!common.token) throw new SimError('SIM_BAD_ARGS', 'no admin token: pass --token or set ADMIN_TOKEN (the gateway prints it at first start) / 缺少管理员令牌');
@@ -277,8 +315,10 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
     case 'scenario': {
       const name = positionals[0];
       if (!name) throw new SimError('SIM_BAD_ARGS', `which scenario? / 请指定场景\n\n${HELP.scenario}`);
+      const people = getPeopleScenario(name);
+      if (people) return { command: 'people', common, scenario: people, timeScale: num(values, 'time-scale', 1, (n) => n > 0, 'a number > 0') };
       const scenario = getScenario(name);
-      if (!scenario) throw new SimError('SIM_UNKNOWN_SCENARIO', `unknown scenario "${name}" / 未知场景; known: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+      if (!scenario) throw new SimError('SIM_UNKNOWN_SCENARIO', `unknown scenario "${name}" / 未知场景; known: ${[...SCENARIOS, ...PEOPLE_SCENARIOS].map((s) => s.name).join(', ')}`);
       return { command, common, scenario, timeScale: num(values, 'time-scale', 1, (n) => n > 0, 'a number > 0'), verify: values.verify === true };
     }
     case 'load': {
@@ -331,12 +371,19 @@ async function provisionFleet(common: CommonArgs, sites: number, perKind: PerKin
 }
 
 function listText(json: boolean): string {
-  if (json) return JSON.stringify(SCENARIOS.map((s) => ({ name: s.name, title: s.title, devices: s.devices, durationMs: s.durationMs, alerts: s.alerts, expect: s.expect })), null, 2);
-  const width = Math.max(...SCENARIOS.map((s) => s.name.length));
-  return SCENARIOS.map((s) => {
+  if (json) {
+    return JSON.stringify([
+      ...SCENARIOS.map((s) => ({ name: s.name, title: s.title, devices: s.devices, durationMs: s.durationMs, alerts: s.alerts, expect: s.expect })),
+      ...PEOPLE_SCENARIOS.map((s) => ({ name: s.name, title: s.title, description: s.description, durationMs: s.durationMs, supervision: true })),
+    ], null, 2);
+  }
+  const width = Math.max(...[...SCENARIOS, ...PEOPLE_SCENARIOS].map((s) => s.name.length));
+  const devices = SCENARIOS.map((s) => {
     const alerts = s.alerts.map((a) => (a.expect === 'raised' ? a.type : `${a.type} (suppressed 抑制)`)).join(', ') || 'no alert 无告警 (checks stored data)';
     return `${s.name.padEnd(width)}  ${s.title.zh} / ${s.title.en}\n${' '.repeat(width)}  devices ${Object.values(s.devices).join(' + ')}, ${Math.round(s.durationMs / 1000)} s → ${alerts}`;
-  }).join('\n');
+  });
+  const people = PEOPLE_SCENARIOS.map((s) => `${s.name.padEnd(width)}  ${s.title.zh} / ${s.title.en}\n${' '.repeat(width)}  supervision 监管闭环, ${Math.round(s.durationMs / 60_000)} min: ${s.description}`);
+  return [...devices, ...people].join('\n');
 }
 
 /** Resolves on Ctrl-C / SIGTERM or after `ms` (0 = never). */
@@ -424,6 +471,34 @@ async function runScenarioCommand(p: Extract<ParsedCli, { command: 'scenario' }>
   return 0;
 }
 
+async function runPeopleCommand(p: Extract<ParsedCli, { command: 'people' }>): Promise<number> {
+  const { common, scenario } = p;
+  say(`scenario 场景 ${scenario.name}: ${scenario.title.zh} / ${scenario.title.en}`);
+  say(`  ${scenario.description}`);
+  const clock = wallClock(p.timeScale);
+  const cast = await Cast.assemble({ apiUrl: common.api, mqttUrl: common.broker, adminToken: common.token, prefix: common.prefix, clock });
+  try {
+    const result = await playPeopleScenario(scenario, cast, clock, (line) => say(`  ${line}`));
+    if (common.json) process.stdout.write(JSON.stringify(result, null, 2) + '\n');
+    else for (const c of result.checks) say(`  ${c.ok ? '✓' : '✗'} ${c.what}${c.ok ? '' : ` ${JSON.stringify(c.detail)}`}`);
+    return result.ok ? 0 : SIM_ERRORS.SIM_EXPECTATION_FAILED;
+  } finally {
+    await cast.close();
+  }
+}
+
+async function runHistoryCommand(p: Extract<ParsedCli, { command: 'history' }>): Promise<void> {
+  say(`history 历史数据: ${p.months} months 个月 into ${p.dataDir}`);
+  const summary = await runHistory({ dataDir: p.dataDir, months: p.months, seed: p.seed, prefix: p.prefix, onProgress: (line) => { if (!p.json) say(`  ${line}`); } });
+  if (summary.generatedAdminToken) {
+    // a new installation: the gateway made its admin token now, and nobody else will show it
+    process.stderr.write(`\n  Admin token (shown once, keep it safe) / 管理员令牌（仅显示一次，请妥善保存）:\n\n    ${summary.generatedAdminToken}\n\n`);
+  }
+  const { generatedAdminToken: _shownAbove, ...printable } = summary;
+  if (p.json) process.stdout.write(JSON.stringify(printable, null, 2) + '\n');
+  else say(`done 完成: ${summary.elevators} elevators 电梯, ${summary.trapped} trapped 困人, ${summary.faults} faults 故障, ${summary.visits} visits 维保 (${summary.fakeVisits} faked 虚假), ${summary.orders} orders 整改通知`);
+}
+
 async function runLoadCommand(p: Extract<ParsedCli, { command: 'load' }>, signal: AbortSignal): Promise<void> {
   const { common } = p;
   const perKind: PerKind = {};
@@ -468,6 +543,8 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       case 'fleet': await runFleetCommand(parsed.common, parsed.fleet, stop.signal); return 0;
       case 'demo': await runFleetCommand(parsed.common, parsed.fleet, stop.signal, parsed); return 0;
       case 'scenario': return await runScenarioCommand(parsed, stop.signal);
+      case 'people': return await runPeopleCommand(parsed);
+      case 'history': await runHistoryCommand(parsed); return 0;
       case 'load': await runLoadCommand(parsed, stop.signal); return 0;
     }
   } catch (err) {
