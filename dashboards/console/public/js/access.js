@@ -10,9 +10,9 @@ export const VIEW_ROLES = {
   accounts: ['admin'],
   orgs: ['admin', 'property', 'maintenance'],
   import: ['admin', 'property'],
-  visits: ['admin', 'maintenance', 'property', 'market-supervision'],
+  visits: ['admin', 'maintenance', 'property', 'market-supervision', 'street', 'community'],
   orders: ['admin', 'property', 'maintenance', 'market-supervision', 'fire-service', 'street', 'community'],
-  scorecards: ['admin', 'market-supervision', 'street', 'community', 'property', 'maintenance'],
+  scorecards: ['admin', 'market-supervision', 'fire-service', 'street', 'community', 'property', 'maintenance'],
 };
 
 export const VIEWS = Object.keys(VIEW_ROLES);
