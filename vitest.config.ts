@@ -10,7 +10,11 @@ import { defineConfig } from 'vitest/config';
  */
 export const POSTGRES_SUITES = [
   'tests/alerts-config.test.ts',
+  'tests/alerts-corrections-elevator.test.ts',
+  'tests/alerts-corrections-fire.test.ts',
+  'tests/alerts-corrections-water.test.ts',
   'tests/alerts-delivery.test.ts',
+  'tests/alerts-drainage.test.ts',
   'tests/alerts-escalation.test.ts',
   'tests/alerts-fire-zone.test.ts',
   'tests/alerts-last-seen.test.ts',

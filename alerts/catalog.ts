@@ -72,7 +72,7 @@ export const ALERT_TYPES = {
   'elevator.repeated_door_cycling': { domain: 'elevator', entry: lesser('反复开关门', 'Repeated door cycling') },
   'elevator.motor_runtime_limiter': { domain: 'elevator', entry: lesser('电动机运转时间限制器动作', 'Motor run-time limiter tripped') },
   'elevator.position_lost': { domain: 'elevator', entry: lesser('楼层位置丢失', 'Floor position lost') },
-  'elevator.restart_blocked': { domain: 'elevator', entry: lesser('故障无法再启动', 'Fault prevents restart') },
+  'elevator.restart_blocked': { domain: 'elevator', entry: lesser('防止电梯再运行的故障', 'Fault preventing restart') },
   'elevator.power_lost': { domain: 'elevator', entry: e('major', [M, P], 10 * MIN, 4 * HOUR, [MS], '电梯主电源断电', 'Elevator main power lost') },
   'elevator.alarm_button': { domain: 'elevator', entry: e('major', [M, P], 3 * MIN, 30 * MIN, [MS], '轿厢报警按钮', 'Alarm button pressed') },
   'elevator.ebike': { domain: 'fire', entry: e('warning', [P, FS], 30 * MIN, 24 * HOUR, [], '电动车入梯', 'E-bike entering the elevator') },
@@ -102,6 +102,17 @@ export const ALERT_TYPES = {
   'fire_water.low_tank': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防水箱水位低', 'Fire-water tank level low') },
   'fire_water.pump_fault': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防泵故障', 'Fire pump fault') },
   'fire_water.pump_power_lost': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防泵断电', 'Fire pump power lost') },
+  // the float valve does not close: overflow now, and a valve that sticks may next stick shut
+  'fire_water.high_tank': { domain: 'fire', entry: e('minor', [P], 2 * HOUR, 24 * HOUR, [FS], '消防水箱水位高', 'Fire-water tank level high') },
+  // the main fire pump started: a fire, a test run or a leak; the fire service sees it at once, and it
+  // stays until someone has looked (the pump stopping is recorded, not a reason to forget the start)
+  'fire_water.pump_started': {
+    domain: 'fire',
+    entry: e('major', [P, FS], 10 * MIN, 2 * HOUR, [FS], '消防泵启动', 'Fire pump started', { autoClear: false }),
+  },
+  // 手动状态: the pumps will not start by themselves in a fire, a hazard for the fire service too
+  'fire_water.pump_manual': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防泵控制柜处于手动状态', 'Fire pump cabinet not in automatic') },
+  'fire_water.valve_closed': { domain: 'fire', entry: e('major', [P, FS], 30 * MIN, 24 * HOUR, [FS], '消防信号阀关闭', 'Fire-water signal valve closed') },
   // secondary water supply
   'water.outlet_pressure_low': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '供水出口压力低', 'Outlet pressure low') },
   'water.outlet_pressure_high': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '供水出口压力高', 'Outlet pressure high') },
@@ -110,10 +121,29 @@ export const ALERT_TYPES = {
   'water.pump_power_lost': { domain: 'water', entry: e('major', [P], 30 * MIN, 24 * HOUR, [], '供水泵断电', 'Water pump power lost') },
   'water.flooded': { domain: 'water', entry: e('critical', [P], 15 * MIN, 4 * HOUR, [], '泵房水淹', 'Pump room flooded') },
   'water.turbidity_high': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '浑浊度超标', 'Turbidity above 1 NTU') },
-  'water.chlorine_low': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '余氯过低', 'Free chlorine too low') },
-  'water.chlorine_high': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '余氯过高', 'Free chlorine too high') },
+  'water.chlorine_low': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '游离氯过低', 'Free chlorine too low') },
+  'water.chlorine_high': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], '游离氯过高', 'Free chlorine too high') },
   'water.ph_abnormal': { domain: 'water', entry: e('major', [P], HOUR, 24 * HOUR, [], 'pH 超出范围', 'pH out of range') },
   'water.door_open': { domain: 'water', entry: e('warning', [P], HOUR, 24 * HOUR, [], '泵房门被打开', 'Pump-room door opened') },
+  // per supply zone: the alert's subject is the zone (low / mid / high)
+  'water.zone_pressure_low': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '分区供水压力低', 'Supply-zone pressure low') },
+  'water.zone_pressure_high': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '分区供水压力高', 'Supply-zone pressure high') },
+  'water.inlet_pressure_low': { domain: 'water', entry: e('minor', [P], HOUR, 24 * HOUR, [], '市政进水压力低', 'Municipal inlet pressure low') },
+  // a fire sign in the pump room (drive cabinets): the fire domain, so the fire service, which hears it
+  // when the property company has not acknowledged it in time, may see it
+  'water.smoke': { domain: 'fire', entry: e('critical', [P], 5 * MIN, 2 * HOUR, [FS, P], '泵房烟雾报警', 'Smoke in the pump room') },
+  'water.temperature_abnormal': { domain: 'water', entry: e('minor', [P], 2 * HOUR, 24 * HOUR, [], '泵房温度异常', 'Pump-room temperature out of range') },
+  'water.humidity_high': { domain: 'water', entry: e('warning', [P], 2 * HOUR, 24 * HOUR, [], '泵房湿度过高', 'Pump-room humidity high') },
+  // drainage (排水: sump pits and sewage-lift pumps in basements and garages). The property company runs
+  // the pumps and is the only party that can act (start the standby pump, bring a mobile pump, close the
+  // garage), so every drainage alert is its own. None goes to the fire service: its queue is for fire
+  // alarms and fire hazards, and it sees only fire-domain alerts (registry/scope.ts); a flooded fire
+  // pump room is reported by the fire-water monitor's own alerts, which do reach it. Flooding escalates
+  // fast: unacknowledged after 10 min, every queue of the alert hears `escalated` (the on-call chain).
+  'drainage.high_level': { domain: 'water', entry: e('major', [P], 15 * MIN, 4 * HOUR, [], '集水坑高水位', 'Sump pit level high') },
+  'drainage.pump_fault': { domain: 'water', entry: e('major', [P], 30 * MIN, 24 * HOUR, [], '排水泵故障', 'Drainage pump fault') },
+  'drainage.power_lost': { domain: 'water', entry: e('major', [P], 30 * MIN, 24 * HOUR, [], '排水泵断电', 'Drainage pump power lost') },
+  'drainage.flooded': { domain: 'water', entry: e('critical', [P], 10 * MIN, 4 * HOUR, [], '地下室水淹', 'Basement flooded') },
   // any device
   'device.offline': {
     domain: 'device',
@@ -136,6 +166,6 @@ export function domainOf(type: AlertType, kind: string): Domain {
   const d = typeDef(type).domain;
   if (d !== 'device') return d;
   if (kind === 'elevator') return 'elevator';
-  if (kind === 'water_pump') return 'water';
+  if (kind === 'water_pump' || kind === 'drainage') return 'water';
   return 'fire';
 }

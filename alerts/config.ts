@@ -27,8 +27,19 @@ export const elevatorRulesSchema = z.object({
   /** Practice: about 30 s of debounce; badly installed door switches report open doors for a moment. */
   doorOpenWhileRunningAfter: duration.prefault('30s'),
   movingWithDoorOpenAfter: duration.prefault('30s'),
-  /** Above this speed: overspeed. Set it per device from the rated speed (governor trips at about 115 %). */
+  /**
+   * Above the registry's rated speed × this: overspeed. The governor must trip at ≥ 115 % of rated
+   * speed (GB 7588; DOMAIN.md, practitioner review), so a car faster than that is one the governor
+   * should have stopped. Relative, because a fixed limit misses slow lifts and alarms fast ones cruising.
+   */
+  overspeedRatio: z.number().min(1).max(2).default(1.15),
+  /**
+   * Fallback for an elevator registered without a rated speed: above this speed (m/s), overspeed.
+   * 2.5 m/s is the fixed limit used before rated speeds were read: right only for a car rated about
+   * 2.2 m/s (2.5 / 1.15), so register the rated speed rather than rely on it.
+   */
   overspeedMps: z.number().min(0).max(20).default(2.5),
+  /** Overspeed ends at or below the limit in force minus this (a speed sensor hovering at the limit raises once). */
   overspeedHysteresisMps: z.number().min(0).default(0.2),
   /** Highest and lowest served floor; a reported floor beyond them is an overrun. Unset: only the device's own fault events. */
   topFloor: z.number().int().optional(),
@@ -61,28 +72,55 @@ export const elevatorRulesSchema = z.object({
 });
 
 export const firePanelRulesSchema = z.object({
-  /** GB 25506: the centre and each device check each other at least every 2 hours. */
+  /** GB 50440 / GB 25506: the centre and each panel or transmission device check each other at least every 2 hours; 15 min of margin. */
   offlineAfter: duration.prefault('135m'),
   powerFaultAfter: duration.prefault(0),
 });
 
 export const smokeDetectorRulesSchema = z.object({
-  offlineAfter: duration.prefault('135m'),
+  /**
+   * Battery NB-IoT smoke alarms send a heartbeat every 12 to 24 h (practice, DOMAIN.md), so 25 h: one
+   * missed heartbeat of the slowest is offline. The 2 h polling of GB 50440 is for panels and
+   * transmission devices (fire_panel); a mains-powered detector that reports more often gets a
+   * shorter timeout per model (`rules.models`).
+   */
+  offlineAfter: duration.prefault('25h'),
   lowBatteryPercent: z.number().min(0).max(100).default(20),
   batteryHysteresisPercent: z.number().min(0).max(100).default(5),
 });
 
 export const fireWaterRulesSchema = z.object({
   offlineAfter: duration.prefault('10m'),
-  /** Pipe network pressure below this (MPa) for `lowPressureAfter`: fire_water.low_pressure. */
-  minPressureMpa: mpa.default(0.1),
+  /**
+   * Pipe network pressure below this (MPa) for `lowPressureAfter`: fire_water.low_pressure. The default
+   * is for a sensor at the most unfavourable point, where standby pressure must be at least 0.15 MPa
+   * (GB 50974; practice). A sensor elsewhere (at the pump outlet, low in the building) reads the
+   * static head on top of it: set its own minimum per device (`rules.devices`).
+   */
+  minPressureMpa: mpa.default(0.15),
   pressureHysteresisMpa: mpa.default(0.02),
   lowPressureAfter: duration.prefault('60s'),
   minTankLevelM: z.number().min(0).max(200).default(1),
+  /**
+   * Tank / pool level above this (m) for `highTankAfter`: fire_water.high_tank (the float valve does not
+   * close, water overflows). Unset: tank sizes differ, so only the device's own `tankHigh` switch counts.
+   */
+  tankHighLevelM: z.number().min(0).max(200).optional(),
   tankHysteresisM: z.number().min(0).default(0.05),
   lowTankAfter: duration.prefault('60s'),
+  highTankAfter: duration.prefault('60s'),
   pumpFaultAfter: duration.prefault(0),
+  /**
+   * Pump control cabinet out of automatic (手动状态) this long: fire_water.pump_manual. Practice: the
+   * weekly / monthly test runs switch it to manual for minutes; left so, the pumps will not start in a fire.
+   */
+  pumpManualAfter: duration.prefault('10m'),
+  /** Signal valve reading closed this long: fire_water.valve_closed (the delay rides out a valve switch's bounce). */
+  valveClosedAfter: duration.prefault('60s'),
 });
+
+/** A supply zone's outlet pressure limits (MPa); unset: the outlet's. */
+const zoneLimits = z.object({ minMpa: mpa.optional(), maxMpa: mpa.optional() }).strict();
 
 export const waterPumpRulesSchema = z.object({
   offlineAfter: duration.prefault('10m'),
@@ -106,6 +144,70 @@ export const waterPumpRulesSchema = z.object({
   phHysteresis: z.number().min(0).default(0.1),
   /** Online analysers spike on air bubbles: a quality reading must stay out of range this long. */
   qualityAfter: duration.prefault('60s'),
+  /**
+   * Limits of each supply zone's outlet pressure (`outletPressureLow` / `Mid` / `High`): water.zone_pressure_low /
+   * _high, one alert per zone (its subject), with `pressureHysteresisMpa` for `outletPressureAfter`. A limit
+   * left unset is the outlet's (`minOutletPressureMpa` / `maxOutletPressureMpa`): a zone's right pressure is
+   * its set point, which depends on the building, so set them per installation (set point ± 10–15 %).
+   * A per-device override replaces the whole object.
+   */
+  zonePressure: z.object({
+    low: zoneLimits.prefault({}),
+    mid: zoneLimits.prefault({}),
+    high: zoneLimits.prefault({}),
+  }).prefault({}),
+  /**
+   * Municipal inlet pressure below this (MPa) for `inletPressureAfter`: water.inlet_pressure_low. Practice:
+   * mains service pressure is rarely below 0.14 MPa, and a tank-fed room still runs at 0.1; raise it for
+   * direct (叠压) boosting, which must not draw the mains down.
+   */
+  minInletPressureMpa: mpa.default(0.1),
+  /** Mains pressure dips for minutes at the district's peaks: only a longer drop is worth an alert. */
+  inletPressureAfter: duration.prefault('5m'),
+  /** Pump-room smoke detector (`smoke: true`) this long: water.smoke. 0: the detector verifies before it reports. */
+  smokeAfter: duration.prefault(0),
+  /**
+   * Pump-room temperature outside these (°C) for `climateAfter`: water.temperature_abnormal. Practice: below
+   * 5 °C pipes and meters risk freezing; above 40 °C drives and motors derate (their rated ambient).
+   */
+  minTemperatureC: z.number().min(-50).max(200).default(5),
+  maxTemperatureC: z.number().min(-50).max(200).default(40),
+  temperatureHysteresisC: z.number().min(0).default(1),
+  /** Relative humidity above this (%) for `climateAfter`: water.humidity_high. Practice: condensation in the control cabinets above ~85 %. */
+  maxHumidityPercent: z.number().min(0).max(100).default(85),
+  humidityHysteresisPercent: z.number().min(0).max(100).default(5),
+  /** Room climate changes slowly and a door left open moves it for a while: it must stay out of range this long. */
+  climateAfter: duration.prefault('10m'),
+});
+
+/**
+ * Drainage (排水): sump pits and sewage-lift stations in basements and garages. The duty pump starts
+ * and stops between two levels of its own controller; the alarm level sits above the standby pump's
+ * start level, so a level held above it means the pumps are losing to the inflow.
+ */
+export const drainageRulesSchema = z.object({
+  /**
+   * Drainage monitors are pump-room RTUs reporting every 10 to 60 s, not battery sensors; in a storm a
+   * pit fills in tens of minutes, so a longer silence would hide the very flooding they watch.
+   */
+  offlineAfter: duration.prefault('10m'),
+  /**
+   * Pit level (m above the pit floor) that raises drainage.high_level once held `highLevelAfter`. Practice:
+   * pits are 1.5 to 3 m deep with the alarm level around 1.2 m, below the inlet pipe; set it per device
+   * from the pit's own levels.
+   */
+  maxLevelM: z.number().min(0).max(200).default(1.2),
+  levelHysteresisM: z.number().min(0).default(0.05),
+  /**
+   * The inflow's surge and a pump's start make the surface wave over the alarm level for seconds; a
+   * pit that stays above it this long is filling faster than the pumps empty it. The high-level float
+   * switch (`highLevel`, or the `high_level` event) raises at once: it is the backup for a level
+   * transmitter that failed.
+   */
+  highLevelAfter: duration.prefault('60s'),
+  pumpFaultAfter: duration.prefault(0),
+  /** The floor sensor is a wet contact: water on the floor is already the incident. */
+  floodedAfter: duration.prefault(0),
 });
 
 export const KIND_RULE_SCHEMAS = {
@@ -114,6 +216,7 @@ export const KIND_RULE_SCHEMAS = {
   smoke_detector: smokeDetectorRulesSchema,
   fire_water: fireWaterRulesSchema,
   water_pump: waterPumpRulesSchema,
+  drainage: drainageRulesSchema,
 } as const;
 
 export type ElevatorRules = z.infer<typeof elevatorRulesSchema>;
@@ -121,6 +224,7 @@ export type FirePanelRules = z.infer<typeof firePanelRulesSchema>;
 export type SmokeDetectorRules = z.infer<typeof smokeDetectorRulesSchema>;
 export type FireWaterRules = z.infer<typeof fireWaterRulesSchema>;
 export type WaterPumpRules = z.infer<typeof waterPumpRulesSchema>;
+export type DrainageRules = z.infer<typeof drainageRulesSchema>;
 
 /**
  * A per-device override: any setting of any kind (checked against the device's kind when it is
@@ -128,7 +232,7 @@ export type WaterPumpRules = z.infer<typeof waterPumpRulesSchema>;
  */
 const deviceOverrideSchema = z.object({
   ...optionalNoDefaults(elevatorRulesSchema), ...optionalNoDefaults(firePanelRulesSchema), ...optionalNoDefaults(smokeDetectorRulesSchema),
-  ...optionalNoDefaults(fireWaterRulesSchema), ...optionalNoDefaults(waterPumpRulesSchema),
+  ...optionalNoDefaults(fireWaterRulesSchema), ...optionalNoDefaults(waterPumpRulesSchema), ...optionalNoDefaults(drainageRulesSchema),
 }).strict();
 
 /** `.partial()` would still fill in defaults (zod 4), and an override must carry only what it sets. */
@@ -157,7 +261,7 @@ type EntryOverride = z.infer<typeof entryOverride>;
 
 const responsibilityOverride = entryOverride.extend({
   /** Differences per device kind. */
-  kinds: z.partialRecord(z.enum(['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump']), entryOverride).optional(),
+  kinds: z.partialRecord(z.enum(['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump', 'drainage']), entryOverride).optional(),
 }).strict();
 
 export interface Responsibility extends ResponsibilityEntry {
@@ -226,8 +330,16 @@ export const alertsConfigSchema = z.object({
   fire: z.object({
     /** An unconfirmed alarm waits this long for the property company to verify or dismiss it, then goes to the fire service anyway. */
     verifyWindow: duration.prefault('3m'),
-    /** A second detector, a flow switch or the panel within this window corroborates an alarm on the same site. */
+    /** A second detector, a flow switch or the panel within this window corroborates an alarm in the same building (or site, below). */
     corroborationWindow: duration.prefault('10m'),
+    /**
+     * Which sources count: `building` (default) only those whose registry device is in the same building
+     * as the alarm's (a 小区 has many buildings, and a monthly sprinkler test in one must not confirm a
+     * kitchen alarm in another: DOMAIN.md, practitioner review); devices without a building count only
+     * among themselves, site-wide, as before. `site`: any source on the site (the behaviour before).
+     * A second point of the same panel zone always confirms (GB 50116).
+     */
+    corroborateWithin: z.enum(['building', 'site']).default('building'),
   }).prefault({}),
   rescue: z.object({
     /**
@@ -267,7 +379,14 @@ export const alertsConfigSchema = z.object({
     smoke_detector: smokeDetectorRulesSchema.prefault({}),
     fire_water: fireWaterRulesSchema.prefault({}),
     water_pump: waterPumpRulesSchema.prefault({}),
-    /** Overrides keyed by device id, e.g. `{"elev-7": {"overspeedMps": 1.9, "topFloor": 18}}`. */
+    drainage: drainageRulesSchema.prefault({}),
+    /**
+     * Overrides keyed by device model (the registry device's `model`), applied over the kind's settings
+     * and under the per-device ones: a heartbeat interval is the model's, e.g.
+     * `{"NB-SD-100": {"offlineAfter": "25h"}, "MAINS-SD-2": {"offlineAfter": "135m"}}`.
+     */
+    models: z.record(z.string(), deviceOverrideSchema).default({}),
+    /** Overrides keyed by device id, e.g. `{"elev-7": {"overspeedRatio": 1.1, "topFloor": 18}}`. */
     devices: z.record(z.string(), deviceOverrideSchema).default({}),
   }).prefault({}),
   /** Overrides of the responsibility list, keyed by alert type (see catalog.ts for the defaults). */

@@ -18,6 +18,10 @@ export const ALERT_ERRORS = {
   ALERT_QUEUE_FORBIDDEN: 403,
   ALERT_BAD_CURSOR: 400,
   ALERT_BAD_QUERY: 400,
+  /** Test mode asked for a device that is not a fire device (fire_panel, smoke_detector, fire_water). */
+  ALERT_TEST_MODE_KIND: 400,
+  /** A test mode's end that is not after now, or more than 24 h ahead. */
+  ALERT_TEST_MODE_UNTIL: 400,
 } as const;
 export type AlertErrorCode = keyof typeof ALERT_ERRORS;
 

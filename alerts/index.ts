@@ -29,6 +29,7 @@ import { createAlertMetrics } from './metrics.js';
 import { QueueReadAudit } from './queue-reads.js';
 import type { AlertChangeListener } from './changes.js';
 import { AlertFacts } from './facts.js';
+import { TestModes, testModeRoutes } from './test-mode.js';
 
 export { alertsConfigSchema, type AlertsConfig } from './config.js';
 export { ManualClock, systemClock, type Clock } from '../core/clock.js';
@@ -135,6 +136,10 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
     else if (c.kind === 'escalated' && c.reason) metrics.escalated.labels(c.reason).inc();
   });
   const engine = new RuleEngine({ store: ruleStore, registry: deps.registry, service, heap, clock, config, log, presence: deps.presence, cluster: deps.cluster });
+  // fire devices' test mode: its end is a timer in the same heap, on the same clock, run by the leader
+  const testModes = new TestModes({ registry: deps.registry, heap, clock, isLeading: () => service.isLeading, log });
+  const routes = alertRoutes({ service, ledger, queues, sse, config, reads });
+  const testModeApi = testModeRoutes(testModes);
   // a cluster node leads only once elected (setLeading); the embedded gateway is its own leader
   if (deps.cluster) service.setLeading(false);
   await engine.load();
@@ -155,6 +160,7 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
   };
   const onDeviceChanged = (device: Parameters<RuleEngine['deviceChanged']>[0]) => {
     if (started) safely('alert rules: device change failed', () => engine.deviceChanged(device))();
+    if (started) testModes.deviceChanged(device);
   };
   const daily = safely('alert schedules failed', () => {
     engine.runSchedules();
@@ -193,7 +199,10 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
     clock, service, ledger, queues, engine, facts: new AlertFacts(db),
     onAccepted: engine.onAccepted,
     onChange: (listener) => ledger.onChange(listener),
-    routes: alertRoutes({ service, ledger, queues, sse, config, reads }),
+    routes: async (app, opts) => {
+      await routes(app, opts);
+      await testModeApi(app, opts);
+    },
     queueRead: (p, queue, via, cursors) => reads.record(p, queue, via, cursors),
     attachBroker(broker) {
       mqtt = new MqttDelivery(broker, log);
@@ -202,6 +211,7 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
     start() {
       service.start();
       engine.start();
+      testModes.scheduleAll();
       started = true;
       deps.registry.on('deviceChanged', onDeviceChanged);
       timers.push(setInterval(safely('alert timers failed', () => engine.tick()), config.tickMs));
@@ -215,6 +225,7 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
       service.setLeading(leading);
       if (leading) {
         engine.watchAll();
+        testModes.scheduleAll();
         if (started) startLeaderDuties();
         safely('alert timers failed', () => engine.tick())();
       } else {

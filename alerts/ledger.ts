@@ -203,7 +203,8 @@ function copyOf(a: Readonly<Alert>): Alert {
     deviceId: a.deviceId, deviceKind: a.deviceKind, siteId: a.siteId, companyId: a.companyId, maintenanceUnitId: a.maintenanceUnitId,
     // optional, so the compiler does not ask for them: without them a change would drop the names and the area
     siteName: a.siteName, companyName: a.companyName, maintenanceUnitName: a.maintenanceUnitName, street: a.street, community: a.community,
-    location: a.location, openedAt: a.openedAt, updatedAt: a.updatedAt, lastRaisedAt: a.lastRaisedAt, count: a.count,
+    // the building fire corroboration groups by: a change that dropped it would move the alarm to another group
+    building: a.building, location: a.location, openedAt: a.openedAt, updatedAt: a.updatedAt, lastRaisedAt: a.lastRaisedAt, count: a.count,
     conditionActive: a.conditionActive, suppressed: a.suppressed, confirmation: a.confirmation, forwardedUnverified: a.forwardedUnverified,
     deadlines: a.deadlines, acknowledgedAt: a.acknowledgedAt, acknowledgements: a.acknowledgements.slice(), unitAcknowledgedAt: a.unitAcknowledgedAt,
     arrivedAt: a.arrivedAt, arrivedBy: a.arrivedBy, dispatchedAt: a.dispatchedAt, resolvedAt: a.resolvedAt,

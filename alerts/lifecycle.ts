@@ -47,13 +47,14 @@ export function newAlert(input: RaiseInput, entry: Responsibility, verifyWindowM
 }
 
 /** The names and place the device info has, for what people read (absent ones are left out). */
-function named(device: RaiseInput['device']): Pick<Alert, 'siteName' | 'companyName' | 'maintenanceUnitName' | 'street' | 'community'> {
-  const out: Pick<Alert, 'siteName' | 'companyName' | 'maintenanceUnitName' | 'street' | 'community'> = {};
+function named(device: RaiseInput['device']): Pick<Alert, 'siteName' | 'companyName' | 'maintenanceUnitName' | 'street' | 'community' | 'building'> {
+  const out: Pick<Alert, 'siteName' | 'companyName' | 'maintenanceUnitName' | 'street' | 'community' | 'building'> = {};
   if (device.siteName !== undefined) out.siteName = device.siteName;
   if (device.companyName !== undefined) out.companyName = device.companyName;
   if (device.maintenanceUnitId !== undefined && device.maintenanceUnitName !== undefined) out.maintenanceUnitName = device.maintenanceUnitName;
   if (device.street !== undefined) out.street = device.street;
   if (device.community !== undefined) out.community = device.community;
+  if (device.building !== undefined) out.building = device.building;
   return out;
 }
 
@@ -66,6 +67,17 @@ export function repeat(draft: Alert, input: RaiseInput): void {
   draft.details = { ...draft.details, ...input.details };
   // the same condition outside maintenance mode is real: the withheld queues get it now
   if (draft.suppressed && !input.suppressed) draft.suppressed = false;
+}
+
+/**
+ * The reason an alert was withheld from the authorities is gone while its condition still holds (an
+ * elevator fault raised in inspection / maintenance mode, the car back out of that mode): it is real
+ * now, as a repeat outside the mode would make it, and the withheld queues get it (`raised`).
+ */
+export function release(draft: Alert, at: number): Step {
+  draft.suppressed = false;
+  draft.updatedAt = at;
+  return { kind: 'updated', reason: 'mode_ended' };
 }
 
 /**

@@ -53,6 +53,8 @@ export interface Alert {
   maintenanceUnitName?: string | undefined;
   street?: string | undefined;
   community?: string | undefined;
+  /** The device's building (registry) when the alert opened: fire alarms are corroborated within it (corroboration.ts). */
+  building?: string | undefined;
   location: string | null;
   openedAt: number;
   updatedAt: number;
@@ -118,12 +120,18 @@ export interface DeviceInfo {
   street?: string | undefined;
   community?: string | undefined;
   location?: string | undefined;
+  /** The building label: fire alarms are corroborated within a building. */
+  building?: string | undefined;
+  /** Fire devices: in test mode (set over the API) until this time (epoch ms); what they raise before it is a test. */
+  testModeUntil?: number | undefined;
   nextInspectionDue?: string | undefined;
   disabled?: boolean | undefined;
   /** registration time (epoch ms) */
   createdAt?: number | undefined;
   /** The site's area: sets the rescue arrival deadline of a trapped-passenger alert. */
   area?: 'urban' | 'rural' | undefined;
+  /** An elevator's rated speed (m/s, registry): the overspeed limit is a ratio of it. */
+  ratedSpeed?: number | undefined;
 }
 
 /** A rule's report that a condition holds: opens an alert, or repeats the active one. */

@@ -2,7 +2,8 @@
  * Routing by the responsibility list: which queues an alert belongs in, and which message each
  * queue gets for one change. The first message a queue gets about an alert is `raised`; after
  * that it gets every change. Elevator alerts raised in inspection / maintenance mode are withheld
- * from the queues in `suppression.withholdFrom`; a fire alarm is withheld from the queues in its
+ * from the queues in `suppression.withholdFrom` (and a fire device's alerts in test mode from the fire
+ * service); a fire alarm is withheld from the queues in its
  * entry's `holdUntilConfirmed` (the fire service) until it is confirmed or its verify window passed.
  *
  * Decisions only: the alert service applies them to its working copy and appends the messages.
@@ -29,13 +30,22 @@ export class Routing {
     return (r.kinds[kind] as Responsibility | undefined) ?? r;
   }
 
+  /**
+   * Whether a suppressed alert stays out of the role's queue: the queues of `suppression.withholdFrom`,
+   * and the fire service always for an alert of a fire device in test mode (a monthly alarm test is
+   * the owner's business; whatever withholdFrom says, a test must never send the fire service out).
+   */
+  private withheld(a: Readonly<Alert>, role: QueueRole): boolean {
+    return a.suppressed && (this.withhold.has(role) || (role === 'fire-service' && a.details.testMode === true));
+  }
+
   /** The queues an alert should be in now, by the responsibility list, suppression and confirmation. */
   targets(a: Readonly<Alert>): string[] {
     const entry = this.entry(a.type, a.deviceKind);
     const out: string[] = [];
     const held = a.confirmation === 'unconfirmed' && !a.forwardedUnverified;
     for (const role of entry.queues) {
-      if (a.suppressed && this.withhold.has(role)) continue;
+      if (this.withheld(a, role)) continue;
       if (held && entry.holdUntilConfirmed.includes(role)) continue;
       const q = queueOf(role, a);
       if (q && !out.includes(q)) out.push(q);
@@ -101,7 +111,7 @@ export class Routing {
   private queuesFor(a: Readonly<Alert>, roles: readonly QueueRole[]): string[] {
     const targets: string[] = [];
     for (const role of roles) {
-      if (a.suppressed && this.withhold.has(role)) continue;
+      if (this.withheld(a, role)) continue;
       const q = queueOf(role, a);
       if (q && !targets.includes(q)) targets.push(q);
     }

@@ -25,9 +25,13 @@ import type { QueueLog, Extra } from './queues.js';
 import { ACTIVE_STATES, SYSTEM_ACTOR, type Action, type Alert, type RaiseInput } from './model.js';
 import { AlertError } from './errors.js';
 import { Routing, type Delivery } from './routing.js';
-import { applyAction, checkAction, conditionEnded, newAlert, PAST, repeat, type Step } from './lifecycle.js';
-import { confirmFire, FireCorroboration, type Corroboration } from './corroboration.js';
+import { applyAction, checkAction, conditionEnded, newAlert, PAST, release, repeat, type Step } from './lifecycle.js';
+import { confirmFire, FireCorroboration, isTest, type Corroboration, type Place } from './corroboration.js';
 import { Deadlines, escalate, forwardUnverified, isDue, type DeadlineKind } from './deadlines.js';
+
+/** The history note of an alert raised in test mode (monthly fire alarm tests: DOMAIN.md, practitioner review). */
+const TEST_NOTE = '测试模式：仅记录，不转发消防部门 / test mode: recorded, not forwarded to the fire service';
+const TEST_ENDED_NOTE = '测试模式外再次报警：按真实报警处理 / reported again outside test mode: handled as a real alarm';
 
 /** Who answers for an alert: its company and maintenance unit, with their names. */
 export interface Parties { companyId: string; companyName?: string | undefined; maintenanceUnitId: string | null; maintenanceUnitName?: string | undefined }
@@ -57,7 +61,7 @@ export class AlertService {
 
   constructor(private readonly deps: AlertServiceDeps) {
     this.routing = new Routing(deps.config);
-    this.fire = new FireCorroboration((id) => deps.ledger.getActive(id), deps.config.fire.corroborationWindow);
+    this.fire = new FireCorroboration((id) => deps.ledger.getActive(id), deps.config.fire.corroborationWindow, deps.config.fire.corroborateWithin);
     this.deadlines = new Deadlines(deps.heap, (id, kind, now) => this.onDeadline(id, kind, now));
   }
 
@@ -140,7 +144,10 @@ export class AlertService {
     // a site without an area is urban: the registry's default, and the shorter deadline
     const arriveWithin = input.type === 'elevator.trapped' ? config.rescue.arriveWithin[input.device.area ?? 'urban'] : null;
     const a = ledger.create(newAlert(input, this.routing.entry(input.type, input.device.kind), config.fire.verifyWindow, arriveWithin));
-    ledger.addHistory(a.id, { at, actor: SYSTEM_ACTOR, action: 'raised', detail: { ...input.details, ...(input.suppressed ? { suppressed: true } : {}) } });
+    ledger.addHistory(a.id, {
+      at, actor: SYSTEM_ACTOR, action: 'raised', detail: { ...input.details, ...(input.suppressed ? { suppressed: true } : {}) },
+      ...(isTest(a) ? { note: TEST_NOTE } : {}),
+    });
     let others: Alert[] = [];
     if (a.type === 'fire.alarm') {
       this.fire.track(a);
@@ -157,7 +164,9 @@ export class AlertService {
     const at = input.at;
     const a = ledger.edit(existing);
     const previousPoint = a.details.point;
+    const wasTest = isTest(a);
     repeat(a, input);
+    this.testModeFollows(a, wasTest, input.details.testMode === true, at);
     const second = this.fire.secondPoint(a, previousPoint, input.details.point);
     if (second) this.confirm(a, at, second);
     ledger.addHistory(a.id, { at, actor: SYSTEM_ACTOR, action: 'repeated', detail: { count: a.count, ...input.details } });
@@ -181,6 +190,25 @@ export class AlertService {
     });
   }
 
+  /**
+   * A suppressed alert whose condition still holds when the elevator leaves inspection / maintenance
+   * mode (DOMAIN.md, practitioner review): it goes to the authorities at that moment. Its queues hear
+   * `updated` and the withheld ones join with `raised` (routing, as for a repeat outside the mode),
+   * reason `mode_ended`; the history (`released`) says which mode ended. One whose condition ended,
+   * or that was not suppressed, is left as it is.
+   */
+  release(deviceId: string, type: AlertType, subject: string, at: number, why: Record<string, unknown>): void {
+    const current = this.deps.ledger.findActive(deviceId, type, subject);
+    if (!current || !current.suppressed || !current.conditionActive) return;
+    this.atomically(() => {
+      const { ledger } = this.deps;
+      const a = ledger.edit(current);
+      const step = release(a, at);
+      ledger.addHistory(a.id, { at, actor: SYSTEM_ACTOR, action: 'released', note: 'the condition still held when inspection / maintenance mode ended', detail: why });
+      this.record(a, step, at);
+    });
+  }
+
   /** Ends every active alert of this type on a device (a panel reset without a zone). */
   /** Whether the device has an active alert of this type (any subject is not asked: the subject is ''). */
   hasActive(deviceId: string, type: AlertType): boolean {
@@ -193,9 +221,9 @@ export class AlertService {
     for (const s of subjects) this.conditionEnded(deviceId, type, s, at);
   }
 
-  /** A sprinkler flow switch shows water flowing on a site: it corroborates the site's fire alarms. */
-  fireFlow(siteId: string, at: number): void {
-    const toConfirm = this.fire.flow(siteId, at);
+  /** A sprinkler flow switch shows water flowing in a building: it corroborates the fire alarms there (corroboration.ts). */
+  fireFlow(where: Place, at: number): void {
+    const toConfirm = this.fire.flow(where, at);
     if (toConfirm.length === 0) return;
     this.atomically(() => {
       for (const o of toConfirm) {
@@ -206,10 +234,22 @@ export class AlertService {
     });
   }
 
+  /**
+   * A repeat decides whether the alert is a test: a test alarm reported again outside test mode is
+   * real from now on (lifecycle's `repeat` lifts the suppression, so the fire service hears it as
+   * routing allows); an alert already routed as real stays real when a repeat comes in test mode,
+   * since the fire service has it already and a test cannot take it back.
+   */
+  private testModeFollows(a: Alert, wasTest: boolean, test: boolean, at: number): void {
+    if (wasTest === test) return;
+    a.details = { ...a.details, testMode: wasTest && test };
+    if (wasTest) this.deps.ledger.addHistory(a.id, { at, actor: SYSTEM_ACTOR, action: 'test_mode_ended', note: TEST_ENDED_NOTE });
+  }
+
   // ---- fire confirmation ----
 
   /**
-   * Checks a fire alarm (a working copy) against the other sources on its site. Confirms it when
+   * Checks a fire alarm (a working copy) against the other sources in its building. Confirms it when
    * corroborated, and returns the working copies of the other alarms it confirmed in turn (the
    * caller records them after itself).
    */

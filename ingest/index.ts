@@ -5,7 +5,7 @@
  */
 export {
   DEVICE_KINDS, deviceKindSchema, type DeviceKind, ELEVATOR_MODES, ELEVATOR_FAULTS, KIND_SCHEMAS, KIND_CONTRACTS, type KindContract,
-  type ElevatorTelemetry, type ElevatorEvent, type FirePanelEvent, type SmokeDetectorTelemetry, type FireWaterTelemetry, type WaterPumpTelemetry,
+  type ElevatorTelemetry, type ElevatorEvent, type FirePanelEvent, type SmokeDetectorTelemetry, type FireWaterTelemetry, type WaterPumpTelemetry, type DrainageTelemetry,
   type FieldType, type FieldTypes,
 } from './schemas/kinds.js';
 export { IngestPipeline, DeviceContext, Verdict, type Accepted, type Rejection, type Channel, type IngestDevice, type IngestLimits, type IngestCounters } from './pipeline.js';

@@ -4,6 +4,6 @@
  */
 import { z } from 'zod';
 
-export const DEVICE_KINDS = ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump'] as const;
+export const DEVICE_KINDS = ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump', 'drainage'] as const;
 export type DeviceKind = (typeof DEVICE_KINDS)[number];
 export const deviceKindSchema = z.enum(DEVICE_KINDS);

@@ -69,6 +69,14 @@ export interface Device {
   area?: SiteArea | undefined;
   location?: string | undefined;
   building?: string | undefined;
+  /** Device model (型号): rule settings per model (alerts.rules.models). */
+  model?: string | undefined;
+  /**
+   * Fire devices in test mode (monthly alarm tests) until this time, epoch ms, and the note given:
+   * what they raise until then is recorded, not sent to the fire service. Absent when not in test mode.
+   */
+  testModeUntil?: number | undefined;
+  testModeNote?: string | undefined;
   maintenanceUnitId?: string | undefined;
   maintenanceUnitName?: string | undefined;
   registrationCode?: string | undefined;
@@ -142,7 +150,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private deviceOf(r: RegistryTables['devices']): DeviceRow {
     return this.named({
       id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: '', siteName: '', companyName: '',
-      location: r.location ?? undefined, building: r.building ?? undefined,
+      location: r.location ?? undefined, building: r.building ?? undefined, model: r.model ?? undefined,
+      // PostgreSQL's BIGINT may come back as a string
+      testModeUntil: r.test_mode_until === null || r.test_mode_until === undefined ? undefined : Number(r.test_mode_until), testModeNote: r.test_mode_note ?? undefined,
       maintenanceUnitId: r.maintenance_unit_id ?? undefined, registrationCode: r.registration_code ?? undefined,
       nextInspectionDue: r.next_inspection_due ?? undefined, ...elevatorOf(r), disabled: r.disabled === 1, createdAt: r.created_at,
       secretHash: r.secret_hash,
@@ -436,7 +446,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const secretHash = given?.secretHash ?? (given?.secret ? hashChosenSecret(given.secret) : hashSecret(secret!));
     const row: DeviceRow = this.named({ ...input, companyId: site.companyId, siteName: site.name, companyName: '', disabled: given?.disabled ?? false, createdAt: this.now(), secretHash });
     this.store.write(this.queries.insertDevice({
-      id: row.id, kind: row.kind, site_id: row.siteId, location: row.location ?? null, building: row.building ?? null,
+      id: row.id, kind: row.kind, site_id: row.siteId, location: row.location ?? null, building: row.building ?? null, model: row.model ?? null,
       maintenance_unit_id: row.maintenanceUnitId ?? null, registration_code: row.registrationCode ?? null,
       next_inspection_due: row.nextInspectionDue ?? null, secret_hash: secretHash, disabled: row.disabled ? 1 : 0, created_at: row.createdAt,
       ...elevatorRow(row),
@@ -468,7 +478,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.ensureUnit(patch.maintenanceUnitId, actor);
     next = this.named(next);
     this.store.write(this.queries.updateDevice(id, {
-      site_id: next.siteId, location: next.location ?? null, building: next.building ?? null, maintenance_unit_id: next.maintenanceUnitId ?? null,
+      site_id: next.siteId, location: next.location ?? null, building: next.building ?? null, model: next.model ?? null, maintenance_unit_id: next.maintenanceUnitId ?? null,
       registration_code: next.registrationCode ?? null, next_inspection_due: next.nextInspectionDue ?? null, disabled: next.disabled ? 1 : 0,
       ...elevatorRow(next),
     }));
@@ -478,6 +488,36 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const device = publicDevice(next);
     this.emit('deviceChanged', device);
     if (next.disabled && !row.disabled) this.emit('deviceRevoked', id);
+    return device;
+  }
+
+  /**
+   * Puts a fire device in test mode until `until` (epoch ms), or changes its end; `endTestMode` ends it
+   * (`reason`: `ended` by a person, `expired` at its end). Both stored with the device, so a restart
+   * keeps them, and audited. Which devices and who may: the alerts capability's test-mode routes.
+   */
+  setTestMode(id: string, until: number, note: string | undefined, actor: string): Device {
+    const row = this.devices.get(id);
+    if (!row) throw notFound('device', id);
+    return this.writeTestMode(row, until, note, actor, 'device.test_mode.start', { until: new Date(until).toISOString(), ...(note ? { note } : {}) });
+  }
+
+  endTestMode(id: string, actor: string, reason: 'ended' | 'expired'): Device {
+    const row = this.devices.get(id);
+    if (!row) throw notFound('device', id);
+    return this.writeTestMode(row, undefined, undefined, actor, `device.test_mode.${reason === 'expired' ? 'expire' : 'end'}`,
+      row.testModeUntil === undefined ? { wasOn: false } : { until: new Date(row.testModeUntil).toISOString() });
+  }
+
+  private writeTestMode(row: DeviceRow, until: number | undefined, note: string | undefined, actor: string, action: string, detail: Record<string, unknown>): Device {
+    this.store.write(this.queries.updateDevice(row.id, { test_mode_until: until ?? null, test_mode_note: note ?? null }));
+    const { testModeUntil: _until, testModeNote: _note, ...rest } = row;
+    const next: DeviceRow = { ...rest, ...(until === undefined ? {} : { testModeUntil: until }), ...(note === undefined ? {} : { testModeNote: note }) };
+    this.devices.set(row.id, next);
+    this.store.notify('registry', [`device:${row.id}`]);
+    this.audit.record(actor, action, `device:${row.id}`, detail);
+    const device = publicDevice(next);
+    this.emit('deviceChanged', device);
     return device;
   }
 

@@ -87,8 +87,10 @@ const deviceBase = z.object({
   siteId: idSchema,
   /** Free-text location, e.g. "3号楼 东梯 / Building 3, east lift". */
   location: z.string().max(200).optional(),
-  /** Building label, stored as a tag with every reading. */
+  /** Building label, stored as a tag with every reading; fire alarms are corroborated within a building. */
   building: z.string().max(64).optional(),
+  /** Device model (型号), e.g. `NB-SD-100`: rule settings such as the offline timeout may be set per model (alerts.rules.models). */
+  model: z.string().trim().min(1).max(64).optional(),
   maintenanceUnitId: idSchema.optional(),
   /** Elevator registration code (注册代码). */
   registrationCode: z.string().max(64).optional(),

@@ -20,6 +20,10 @@ export interface RegistryTables {
     id: string; kind: string; site_id: string; location: string | null; building: string | null; maintenance_unit_id: string | null;
     registration_code: string | null; next_inspection_due: string | null; secret_hash: string; disabled: number; created_at: number;
     rated_speed: number | null; top_floor: number | null; bottom_floor: number | null; installed_at: string | null; warranty_until: string | null;
+    /** The device model (型号): its rule settings may differ (alerts.rules.models). */
+    model: string | null;
+    /** Fire devices: in test mode until this time (epoch ms), with the note given; null when not. */
+    test_mode_until: number | null; test_mode_note: string | null;
   };
   accounts: { id: string; role: string; scope: string | null; name: string | null; token_hash: string; disabled: number; created_at: number };
   kv: { key: string; value: string };
@@ -90,6 +94,10 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [{
   postgres: `ALTER TABLE sites ADD COLUMN emergency_until TEXT; ALTER TABLE sites ADD COLUMN handover_company_id TEXT;
     ALTER TABLE sites ADD COLUMN handover_at BIGINT; ALTER TABLE sites ADD COLUMN handover_emergency_until TEXT; ALTER TABLE sites ADD COLUMN handover_actor TEXT;
     ${RESPONSIBILITY('BIGINT')}`,
+}, {
+  // version 5: the device model (rule settings per model) and a fire device's test mode, which must outlive a restart
+  sqlite: `ALTER TABLE devices ADD COLUMN model TEXT; ALTER TABLE devices ADD COLUMN test_mode_until INTEGER; ALTER TABLE devices ADD COLUMN test_mode_note TEXT;`,
+  postgres: `ALTER TABLE devices ADD COLUMN model TEXT; ALTER TABLE devices ADD COLUMN test_mode_until BIGINT; ALTER TABLE devices ADD COLUMN test_mode_note TEXT;`,
 }];
 
 /** The bootstrap admin's token hash lives in a key-value table of its own. */
@@ -102,7 +110,9 @@ type AccountRow = RegistryTables['accounts'];
 type SiteV3 = 'street' | 'community' | 'grid' | 'area' | SiteV4;
 /** The columns version 4 added (handover). */
 type SiteV4 = 'emergency_until' | 'handover_company_id' | 'handover_at' | 'handover_emergency_until' | 'handover_actor';
-type DeviceV3 = 'rated_speed' | 'top_floor' | 'bottom_floor' | 'installed_at' | 'warranty_until';
+type DeviceV3 = 'rated_speed' | 'top_floor' | 'bottom_floor' | 'installed_at' | 'warranty_until' | DeviceV5;
+/** The columns version 5 added (model, test mode). */
+type DeviceV5 = 'model' | 'test_mode_until' | 'test_mode_note';
 type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 type CompanyRow = RegistryTables['companies'];
 type UnitRow = RegistryTables['maintenance_units'];

@@ -69,6 +69,7 @@ const FLEET_HELP = `Fleet options 设备群选项 (counts are per site 每个小
   --smoke-detectors N     standalone smoke alarms 独立式烟感 (default 2)
   --fire-water N          fire-water pressure / tank monitors 消防水监测 (default 1)
   --water-pumps N         secondary water supply pump rooms 二次供水泵房 (default 1)
+  --drainage N            basement sump pits / sewage-lift pumps 排水 (default 1)
   --interval DURATION     time between two readings of a device 上报间隔 (default 10s)
   --jitter FRACTION       ± random share of the interval 抖动 (default 0.2)
   --batch N               readings per telemetry message 批量条数 (default 1)
@@ -191,6 +192,7 @@ const fleetOptions = {
   'smoke-detectors': { type: 'string' },
   'fire-water': { type: 'string' },
   'water-pumps': { type: 'string' },
+  drainage: { type: 'string' },
   interval: { type: 'string' },
   jitter: { type: 'string' },
   batch: { type: 'string' },
@@ -256,6 +258,7 @@ function parseFleet(v: Values, defaults: Partial<FleetArgs> = {}): FleetArgs {
       smoke_detector: int(v, 'smoke-detectors', 2),
       fire_water: int(v, 'fire-water', 1),
       water_pump: int(v, 'water-pumps', 1),
+      drainage: int(v, 'drainage', 1),
     },
     intervalMs: dur(v, 'interval', 10_000),
     jitter: num(v, 'jitter', 0.2, (n) => n >= 0 && n < 1, 'between 0 and 1'),
@@ -344,7 +347,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
       const names = typeof values.scenarios === 'string' ? values.scenarios.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
       const scenarios = names
         ? names.map((n) => getScenario(n) ?? (() => { throw new SimError('SIM_UNKNOWN_SCENARIO', `unknown scenario "${n}"`); })())
-        : interleaveFamilies(SCENARIOS.filter((s) => s.alerts.some((a) => a.expect === 'raised')));
+        : interleaveFamilies(SCENARIOS.filter((s) => s.alerts.some((a) => a.expect !== 'suppressed')));
       return { command, common, fleet: parseFleet(values), everyMs: dur(values, 'every', 180_000), firstAfterMs: dur(values, 'first-after', 20_000), scenarios };
     }
   }
@@ -379,7 +382,7 @@ function listText(json: boolean): string {
   }
   const width = Math.max(...[...SCENARIOS, ...PEOPLE_SCENARIOS].map((s) => s.name.length));
   const devices = SCENARIOS.map((s) => {
-    const alerts = s.alerts.map((a) => (a.expect === 'raised' ? a.type : `${a.type} (suppressed 抑制)`)).join(', ') || 'no alert 无告警 (checks stored data)';
+    const alerts = s.alerts.map((a) => (a.expect === 'raised' ? a.type : a.expect === 'released' ? `${a.type} (suppressed, then released 抑制后推送)` : `${a.type} (suppressed 抑制)`)).join(', ') || 'no alert 无告警 (checks stored data)';
     return `${s.name.padEnd(width)}  ${s.title.zh} / ${s.title.en}\n${' '.repeat(width)}  devices ${Object.values(s.devices).join(' + ')}, ${Math.round(s.durationMs / 1000)} s → ${alerts}`;
   });
   const people = PEOPLE_SCENARIOS.map((s) => `${s.name.padEnd(width)}  ${s.title.zh} / ${s.title.en}\n${' '.repeat(width)}  supervision 监管闭环, ${Math.round(s.durationMs / 60_000)} min: ${s.description}`);
@@ -428,7 +431,7 @@ async function runFleetCommand(common: CommonArgs, f: FleetArgs, signal: AbortSi
           if (err instanceof SimError && err.code === 'SIM_NO_DEVICES') continue; // devices busy with a longer scenario: try the next one
           throw err;
         }
-        const alerts = scenario.alerts.filter((a) => a.expect === 'raised').map((a) => a.type).join(', ');
+        const alerts = scenario.alerts.filter((a) => a.expect !== 'suppressed').map((a) => a.type).join(', ');
         say(`▶ scenario 注入场景 ${scenario.name}: ${scenario.title.zh} / ${scenario.title.en} (${Math.round(scenario.durationMs / f.timeScale / 1000)} s) → expect alert 预期告警 ${alerts}`);
         void run.then((r) => say(`■ scenario done 场景结束 ${r.scenario} on ${Object.values(r.devices).join(', ')}${r.errors.length ? ` errors: ${r.errors.join('; ')}` : ''}`), (err) => say(`scenario failed 场景失败: ${(err as Error).message}`));
         return;

@@ -17,6 +17,8 @@ export interface SimDeviceSpec {
   secret: string;
   siteId?: string | undefined;
   building?: string | undefined;
+  /** An elevator's rated speed as registered (m/s); its model runs at it. */
+  ratedSpeed?: number | undefined;
 }
 
 export interface SimClock {
@@ -83,7 +85,7 @@ export class SimDevice {
   constructor(readonly spec: SimDeviceSpec, private readonly opts: SimDeviceOptions, private readonly clock: SimClock, model?: DeviceModel) {
     this.id = spec.id;
     this.kind = spec.kind;
-    this.model = model ?? createModel(spec.kind, spec.id, opts.seed === undefined ? undefined : `${opts.seed}:${spec.id}`);
+    this.model = model ?? createModel(spec.kind, spec.id, opts.seed === undefined ? undefined : `${opts.seed}:${spec.id}`, spec);
     this.topics = topicsOf(spec.id);
     this.opt = { qos: opts.qos };
     this.onPublished = (err) => {
@@ -243,5 +245,6 @@ function outOfRange(kind: DeviceKind, r: Record<string, unknown>): Record<string
     case 'smoke_detector': return { ...r, battery: 140 };
     case 'fire_water': return { ...r, pressure: -0.2 };
     case 'water_pump': return { ...r, ph: 15 };
+    case 'drainage': return { ...r, level: -0.5 };
   }
 }

@@ -105,22 +105,32 @@ export class Fleet implements SimClock {
   get(id: string): SimDevice | undefined { return this.devices.find((d) => d.id === id); }
 
   /**
-   * Picks free devices for a scenario's roles, all on one site (a corroborating detector must be
-   * in the same community), preferring `siteId` when given.
+   * Picks free devices for a scenario's roles, all on one site and, where the site has them, in one
+   * building (a corroborating detector or flow switch must be in the alarm's building: the gateway's
+   * `alerts.fire.corroborateWithin`), preferring `siteId` when given.
    */
   pickDevices(scenario: Scenario, siteId?: string): Record<string, SimDevice> {
     const sites = [...new Set(this.devices.map((d) => d.spec.siteId ?? ''))];
     const order = siteId ? [siteId, ...sites.filter((s) => s !== siteId)] : sites.sort(() => this.random() - 0.5);
-    for (const site of order) {
+    const roles = Object.entries(scenario.devices);
+    const pick = (pool: readonly SimDevice[]): Record<string, SimDevice> | undefined => {
       const taken = new Set<SimDevice>();
       const picked: Record<string, SimDevice> = {};
-      for (const [role, kind] of Object.entries(scenario.devices)) {
-        const d = this.devices.find((x) => x.kind === kind && (x.spec.siteId ?? '') === site && !x.busy && !taken.has(x));
-        if (!d) break;
+      for (const [role, kind] of roles) {
+        const d = pool.find((x) => x.kind === kind && !taken.has(x));
+        if (!d) return undefined;
         picked[role] = d;
         taken.add(d);
       }
-      if (Object.keys(picked).length === Object.keys(scenario.devices).length) return picked;
+      return picked;
+    };
+    for (const site of order) {
+      const free = this.devices.filter((x) => (x.spec.siteId ?? '') === site && !x.busy);
+      const buildings = [...new Set(free.map((x) => x.spec.building ?? ''))];
+      for (const pool of [...buildings.map((b) => free.filter((x) => (x.spec.building ?? '') === b)), free]) {
+        const picked = pick(pool);
+        if (picked) return picked;
+      }
     }
     const need = Object.values(scenario.devices).join(', ');
     throw new SimError('SIM_NO_DEVICES', `no site has free devices for ${scenario.name} (needs ${need}) / 没有可用于该场景的空闲设备`);

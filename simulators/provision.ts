@@ -11,6 +11,7 @@ import { DEVICE_KINDS, type DeviceKind } from '../ingest/index.js';
 import type { GatewayApi } from './api.js';
 import type { SimDevice, SimDeviceSpec } from './device.js';
 import { SimError } from './errors.js';
+import { DEFAULT_RATED_SPEED } from './models/elevator.js';
 
 export type PerKind = Partial<Record<DeviceKind, number>>;
 
@@ -36,6 +37,8 @@ export interface DeviceInput {
   maintenanceUnitId?: string;
   registrationCode?: string;
   nextInspectionDue?: string;
+  /** An elevator's rated speed (m/s): the gateway's overspeed limit is a ratio of it, the model runs at it. */
+  ratedSpeed?: number;
 }
 
 export interface FleetPlan {
@@ -44,7 +47,7 @@ export interface FleetPlan {
 }
 
 export const KIND_SHORT: Record<DeviceKind, string> = {
-  elevator: 'elev', fire_panel: 'panel', smoke_detector: 'smoke', fire_water: 'fwater', water_pump: 'pump',
+  elevator: 'elev', fire_panel: 'panel', smoke_detector: 'smoke', fire_water: 'fwater', water_pump: 'pump', drainage: 'sump',
 };
 
 const KIND_LABEL: Record<DeviceKind, { zh: string; en: string }> = {
@@ -53,6 +56,7 @@ const KIND_LABEL: Record<DeviceKind, { zh: string; en: string }> = {
   smoke_detector: { zh: '独立式烟感', en: 'smoke alarm' },
   fire_water: { zh: '消防水监测', en: 'fire water monitor' },
   water_pump: { zh: '二次供水泵房', en: 'pump room' },
+  drainage: { zh: '地下室集水坑', en: 'basement sump' },
 };
 
 const pad = (n: number) => String(n).padStart(2, '0');
@@ -70,8 +74,9 @@ export function planFleet(o: FleetPlanOptions): FleetPlan {
     for (const kind of DEVICE_KINDS) {
       const n = o.perKind[kind] ?? 0;
       for (let i = 1; i <= n; i++) {
-        // two elevators per building; one of everything else per building in turn
-        const building = `${kind === 'elevator' ? Math.ceil(i / 2) : i}号楼`;
+        // two elevators and two smoke alarms per building (a second detector corroborates a fire alarm
+        // only in its own building); one of everything else per building in turn
+        const building = `${kind === 'elevator' || kind === 'smoke_detector' ? Math.ceil(i / 2) : i}号楼`;
         const d: DeviceInput = {
           id: `${siteId}-${KIND_SHORT[kind]}${pad(i)}`, kind, siteId, building,
           location: `${building} ${KIND_LABEL[kind].zh}${kind === 'elevator' ? (i % 2 ? ' 东梯' : ' 西梯') : ''} / Building ${building.replace('号楼', '')} ${KIND_LABEL[kind].en}`,
@@ -81,6 +86,7 @@ export function planFleet(o: FleetPlanOptions): FleetPlan {
           // 注册代码 is 20 digits; this one is recognisably fake (all-zero area code)
           d.registrationCode = `3110000000${pad(s)}${String(i).padStart(8, '0')}`;
           d.nextInspectionDue = due;
+          d.ratedSpeed = DEFAULT_RATED_SPEED;
         }
         devices.push(d);
       }
@@ -157,7 +163,7 @@ export async function provision(api: GatewayApi, plan: FleetPlan, opts: { secret
         result.devicesRotated++;
       }
     }
-    result.devices.push({ id: d.id, kind: d.kind, secret, siteId: d.siteId, building: d.building });
+    result.devices.push({ id: d.id, kind: d.kind, secret, siteId: d.siteId, building: d.building, ratedSpeed: d.ratedSpeed });
     if (++done % 100 === 0) opts.onProgress?.(`provisioned 已注册 ${done}/${plan.devices.length}`);
   }
   return result;

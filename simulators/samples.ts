@@ -13,6 +13,8 @@ export function sampleTelemetry(kind: DeviceKind, seq = 0): Record<string, unkno
       return { seq, pressure: 0.32, tankLevel: 3.8, pumpRunning: false, pumpFault: false, pumpPowerOk: true, flowSwitch: false };
     case 'water_pump':
       return { seq, inletPressure: 0.18, outletPressure: 0.45, tankLevel: 2.6, pumpsRunning: 2, pumpFault: false, flooded: false, doorOpen: false, turbidity: 0.3, chlorine: 0.4, ph: 7.2 };
+    case 'drainage':
+      return { seq, level: 0.6, highLevel: false, pumpsRunning: 1, pumpFault: false, powerOk: true, flooded: false };
   }
 }
 
@@ -23,5 +25,6 @@ export function sampleEvent(kind: DeviceKind): Record<string, unknown> {
     case 'smoke_detector': return { type: 'alarm' };
     case 'fire_water': return { type: 'pump_fault', pump: 'P1' };
     case 'water_pump': return { type: 'flooded' };
+    case 'drainage': return { type: 'high_level' };
   }
 }

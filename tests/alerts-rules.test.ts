@@ -80,6 +80,12 @@ const SCENARIOS: Scenario[] = [
   { type: 'water.chlorine_high', kind: 'water_pump', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ chlorine: 2.6 }, 'water_pump') },
   { type: 'water.ph_abnormal', kind: 'water_pump', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ ph: 9.1 }, 'water_pump') },
   { type: 'water.door_open', kind: 'water_pump', severity: 'warning', queues: ['p'], trigger: tel({ doorOpen: true }, 'water_pump') },
+  // drainage: the property company only
+  { type: 'drainage.high_level', kind: 'drainage', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ level: 1.4, pumpsRunning: 2 }, 'drainage') },
+  { type: 'drainage.high_level', kind: 'drainage', severity: 'major', queues: ['p'], trigger: ev({ type: 'high_level' }) },
+  { type: 'drainage.pump_fault', kind: 'drainage', severity: 'major', queues: ['p'], trigger: ev({ type: 'pump_fault', pump: 'P1', code: 'OL' }) },
+  { type: 'drainage.power_lost', kind: 'drainage', severity: 'major', queues: ['p'], trigger: tel({ powerOk: false, pumpsRunning: 0 }, 'drainage') },
+  { type: 'drainage.flooded', kind: 'drainage', severity: 'critical', queues: ['p'], trigger: tel({ flooded: true }, 'drainage') },
   // silence: no valid data for the kind's timeout, and the device never comes back
   { type: 'device.offline', kind: 'fire_water', severity: 'major', queues: ['p'], hold: 10 * 60_000, trigger: async () => {} },
   { type: 'device.offline', kind: 'elevator', severity: 'minor', queues: ['p', 'm'], hold: 5 * 60_000, trigger: async () => {} },

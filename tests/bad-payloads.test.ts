@@ -15,6 +15,7 @@ const FIELD_CASES: Record<DeviceKind, { wrongType: [string, unknown]; required: 
   smoke_detector: { wrongType: ['smoke', 'high'], required: 'battery', outOfRange: ['battery', 140] },
   fire_water: { wrongType: ['pressure', '0.3'], required: 'tankLevel', outOfRange: ['pressure', -0.2] },
   water_pump: { wrongType: ['pumpsRunning', 1.5], required: 'flooded', outOfRange: ['ph', 15] },
+  drainage: { wrongType: ['pumpFault', 'no'], required: 'level', outOfRange: ['level', -0.5] },
 };
 
 interface ErrorMessage { reason: string; message: string; issues: Array<{ path: string; message: string }>; index?: number }

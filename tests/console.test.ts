@@ -295,6 +295,28 @@ describe('operator console', () => {
     await prop.context().close();
   });
 
+  it('a fire device in test mode (测试模式) shows it in the device list, and its alarm shows it in the alert detail', async () => {
+    await device('smoke-a1', 'smoke_detector', 'site-a', 'co-a', { location: '3号楼 2单元 楼道' });
+    const until = Date.now() + 3_600_000;
+    expect((await t.api('PUT', '/api/v1/devices/smoke-a1/test-mode', { until: new Date(until).toISOString(), note: '月度测试' }, tokens.prop)).status).toBe(200);
+    await publish(devices['smoke-a1']!, 'devices/smoke-a1/events', { type: 'alarm' });
+    const page = await signIn(tokens.prop!);
+    const row = page.locator('li.alert-row[data-device="smoke-a1"]');
+    await row.locator('a').click();
+    await page.waitForSelector('#alert-detail #test-mode');
+    expect(await text(page, '#alert-detail #test-mode')).toBe('测试模式下发生（仅记录，未转发消防部门）');
+    expect(await text(page, '#alert-detail ol.history li[data-action="raised"] .history-note')).toContain('测试模式');
+
+    await page.click('#app-nav a[data-view="devices"]');
+    await page.waitForSelector('tr.device-row[data-id="smoke-a1"][data-test-mode="true"]');
+    expect(await text(page, 'tr.device-row[data-id="smoke-a1"] .test-mode .badge')).toBe('测试模式');
+    // only the device in test mode says so
+    expect(await page.locator('tr.device-row[data-test-mode="true"]').evaluateAll((rows) => rows.map((r) => (r as HTMLElement).dataset.id))).toEqual(['smoke-a1']);
+    await shot(page, 'test-mode');
+    await page.context().close();
+    expect((await t.api('DELETE', '/api/v1/devices/smoke-a1/test-mode', undefined, tokens.prop)).status).toBe(200);
+  });
+
   it('serves the page and its files with their content types, validators and cache headers; the feed needs a token', async () => {
     const index = await fetch(t.httpUrl + '/');
     expect(index.status).toBe(200);

@@ -180,14 +180,24 @@ describe('dashboards against a real InfluxDB 1.x filled by the real gateway', ()
     ]));
     await withDevice('fire-water-1', secretOf('fire-water-1'), async (c) => {
       await publish(c, 'devices/fire-water-1/events', { ts: later, type: 'pump_fault', pump: 'P1' });
-      await publish(c, 'devices/fire-water-1/telemetry', { ts: later, pressure: 0.08, tankLevel: 0.9, pumpRunning: false, pumpFault: true, pumpPowerOk: true, flowSwitch: false });
+      await publish(c, 'devices/fire-water-1/telemetry', { ts: later, pressure: 0.08, tankLevel: 0.9, pumpRunning: false, pumpFault: true, pumpPowerOk: true, flowSwitch: false, pumpAuto: false, signalValveOpen: false });
     });
+    // the other monitor: its main pump on a test run while the float valve overfills the tank
+    await withDevice('fire-water-2', secretOf('fire-water-2'), (c) => publish(c, 'devices/fire-water-2/telemetry', {
+      ts: later, pressure: 0.5, tankLevel: 4.2, pumpRunning: true, pumpFault: false, pumpPowerOk: true, flowSwitch: false, firePumpRunning: true, pumpAuto: true, signalValveOpen: true, tankHigh: true,
+    }));
     await withDevice('water-pump-1', secretOf('water-pump-1'), async (c) => {
       await publish(c, 'devices/water-pump-1/events', { ts: later, type: 'flooded' });
       await publish(c, 'devices/water-pump-1/telemetry', {
         ts: later, inletPressure: 0.17, outletPressure: 0.42, outletPressureLow: 0.3, outletPressureMid: 0.45, outletPressureHigh: 0.6,
-        tankLevel: 2.4, pumpsRunning: 1, pumpFault: true, flooded: true, doorOpen: true, turbidity: 1.4, chlorine: 0.03, ph: 8.7, temperature: 28, humidity: 91,
+        tankLevel: 2.4, pumpsRunning: 1, pumpFault: true, flooded: true, doorOpen: true, turbidity: 1.4, chlorine: 0.03, ph: 8.7, temperature: 28, humidity: 91, smoke: true,
       });
+    });
+
+    // a sump overflowing with its pumps out of power: the drainage stats count it
+    await withDevice('drainage-1', secretOf('drainage-1'), async (c) => {
+      await publish(c, 'devices/drainage-1/events', [{ ts: later, type: 'power_lost' }, { ts: later + 1, type: 'high_level' }, { ts: later + 2, type: 'flooded' }]);
+      await publish(c, 'devices/drainage-1/telemetry', { ts: later, level: 1.9, highLevel: true, pumpsRunning: 0, pumpFault: true, powerOk: false, flooded: true });
     });
 
     // acknowledged means spooled; wait until the spool has reached InfluxDB

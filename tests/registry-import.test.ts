@@ -167,11 +167,12 @@ describe('CSV import', () => {
   });
 
   it('takes Chinese headers, a BOM, Chinese kind names and full-width digits', async () => {
-    const csv = '\uFEFF编号,类型,小区编号,位置,最高层,最低层,停用\nzh-lift-1,电梯,imp-s1,2号楼,３０,1,否\n';
+    const csv = '\uFEFF编号,类型,小区编号,位置,最高层,最低层,停用\nzh-lift-1,电梯,imp-s1,2号楼,３０,1,否\nzh-sump-1,排水,imp-s1,地下车库,,,否\n';
     const res = await importCsv('devices', csv);
     expect(res.status).toBe(200);
-    expect(res.json.devices.created).toBe(1);
+    expect(res.json.devices.created).toBe(2);
     expect((await t.api('GET', '/api/v1/devices/zh-lift-1')).body).toMatchObject({ kind: 'elevator', siteId: 'imp-s1', location: '2号楼', topFloor: 30, bottomFloor: 1, disabled: false });
+    expect((await t.api('GET', '/api/v1/devices/zh-sump-1')).body).toMatchObject({ kind: 'drainage', siteId: 'imp-s1', location: '地下车库' });
     // and the bilingual headers the export writes
     const bilingual = await importCsv('sites', '编号 id,名称 name,物业公司编号 companyId,城乡 area\nzh-s1,双语小区,co-a,农村');
     expect(bilingual.json.sites.created).toBe(1);

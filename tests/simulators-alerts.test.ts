@@ -5,7 +5,9 @@
  * rules' own durations (45 s outside the door zone, 60 s of low pressure, 10 min offline, the 3 min
  * fire verify window) hold as written, without waiting for them. Each alert is checked on the queues
  * the responsibility list in force gives for it, as received over a real MQTT subscription; the
- * maintenance visit's faults must be recorded as suppressed and withheld from market supervision.
+ * maintenance visit's faults (and a fire device's test) must be recorded as suppressed and withheld
+ * from the authorities (market supervision, the fire service), and
+ * a fault still there when maintenance ends must reach the withheld queues then (`released`).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, waitFor, type TestGateway } from './harness/gateway.js';
@@ -91,6 +93,19 @@ describe('scenarios raise the alert they declare (stepped on the gateway clock)'
       }, 3000, 20).catch(() => undefined);
       const seen = watcher.messages.filter(of).map((m) => `${m.event}@${m.queue}${m.alert.suppressed ? ' (suppressed)' : ''}`);
       expect(got, `raised on every queue of ${type}; got: ${seen.join(', ') || 'nothing'}`).toBeDefined();
+    } else if (outcome === 'released') {
+      // the scenario ran to its end in beforeAll, every publish acknowledged: the queue log is final
+      const log = (await Promise.all(ids.map((id) => logged(t, id, type)))).flat();
+      const property = queueOf('property', prefix);
+      const queues = entry!.queues.map((q) => queueOf(q, prefix));
+      expect(log.find((m) => m.queue === property)?.alert.suppressed, 'first recorded as suppressed').toBe(true);
+      expect(log.some((m) => m.queue === property && m.reason === 'mode_ended' && !m.alert.suppressed), 'the property company hears it released').toBe(true);
+      // the withheld queues hear nothing until the mode ended, then get it as raised, unsuppressed
+      for (const q of queues.filter((x) => x !== property)) {
+        const first = log.find((m) => m.queue === q);
+        expect(first && [first.event, first.reason, first.alert.suppressed], q).toEqual(['raised', 'mode_ended', false]);
+      }
+      await watcher.waitFor(ids[0]!, type, 'raised', queues);
     } else {
       const got = await waitFor(() => {
         const raised = watcher.messages.filter((m) => of(m) && m.event === 'raised');
@@ -99,7 +114,9 @@ describe('scenarios raise the alert they declare (stepped on the gateway clock)'
       expect(got, `${type} recorded and sent to the property company`).toBeDefined();
       expect(got!.every((m) => m.alert.suppressed), 'recorded as suppressed').toBe(true);
       // the scenario ran to its end in beforeAll, every publish acknowledged: the queue log is final
-      expect((await Promise.all(ids.map((id) => logged(t, id, type)))).flat().filter((m) => m.queue === 'market-supervision').map((m) => m.event), 'nothing to market supervision').toEqual([]);
+      // neither authority: market supervision (an elevator in maintenance) nor the fire service (a fire device's test)
+      const toAuthorities = (await Promise.all(ids.map((id) => logged(t, id, type)))).flat().filter((m) => m.queue === 'market-supervision' || m.queue === 'fire-service');
+      expect(toAuthorities.map((m) => `${m.event}@${m.queue}`), 'nothing to the authorities').toEqual([]);
       const ledger = await t.api('GET', `/api/v1/alerts?deviceId=${encodeURIComponent(ids[0]!)}&type=${encodeURIComponent(type)}`);
       expect(ledger.status).toBe(200);
       const items = ledger.body.items as Array<{ suppressed: boolean }>;

@@ -65,7 +65,7 @@ describe('simulate CLI', () => {
   });
 
   it('load: defaults, kinds by name or short name', () => {
-    expect(parseCli(['load'], env)).toMatchObject({ command: 'load', devices: 100, rate: 5000, durationMs: 30_000, batch: 1, window: 100, kinds: ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump'] });
+    expect(parseCli(['load'], env)).toMatchObject({ command: 'load', devices: 100, rate: 5000, durationMs: 30_000, batch: 1, window: 100, kinds: ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump', 'drainage'] });
     expect(parseCli(['load', '--kinds', 'elev,fire_water', '--rate', '12000', '--devices', '500'], env)).toMatchObject({ kinds: ['elevator', 'fire_water'], rate: 12_000, devices: 500 });
     expect(parseError(['load', '--kinds', 'toaster']).code).toBe('SIM_BAD_ARGS');
   });

@@ -19,7 +19,7 @@ import { SimError } from '../simulators/errors.js';
 let t: TestGateway;
 let api: GatewayApi;
 let dir: string;
-const perKind = { elevator: 2, fire_panel: 1, smoke_detector: 2, fire_water: 1, water_pump: 1 };
+const perKind = { elevator: 2, fire_panel: 1, smoke_detector: 2, fire_water: 1, water_pump: 1, drainage: 1 };
 
 beforeAll(async () => {
   t = await startTestGateway();
@@ -35,7 +35,7 @@ describe('provisioning', () => {
   it('plans ids from the prefix, with elevator registry fields', () => {
     const plan = planFleet({ prefix: 'p', sites: 2, perKind });
     expect(plan.sites.map((s) => s.id)).toEqual(['p-s01', 'p-s02']);
-    expect(plan.devices).toHaveLength(14);
+    expect(plan.devices).toHaveLength(16);
     const elev = plan.devices.find((d) => d.id === 'p-s01-elev01')!;
     expect(elev).toMatchObject({ kind: 'elevator', siteId: 'p-s01', maintenanceUnitId: 'p-mu' });
     expect(elev.registrationCode).toMatch(/^\d{20}$/);

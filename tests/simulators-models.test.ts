@@ -1,7 +1,7 @@
 /** Device models: every reading of a simulated day fits the kind's schema and behaves physically. */
 import { describe, expect, it } from 'vitest';
 import { DEVICE_KINDS, KIND_SCHEMAS } from '../ingest/schemas/kinds.js';
-import { createModel, ElevatorModel, FireWaterModel, SmokeDetectorModel, WaterPumpModel, type DeviceModel } from '../simulators/models/index.js';
+import { createModel, DrainageModel, ElevatorModel, FireWaterModel, SmokeDetectorModel, WaterPumpModel, type DeviceModel } from '../simulators/models/index.js';
 
 const DAY0 = Date.parse('2025-03-03T00:00:00+08:00');
 
@@ -101,6 +101,60 @@ describe('device models', () => {
     expect(leak.readings.at(-1)!.pressure as number).toBeLessThan(0.15);
   });
 
+  it('fire water: in standby the cabinet is in automatic, the valve open, the main pump off; in manual the flow switch cannot start it', () => {
+    const m = new FireWaterModel('w2');
+    const standby = run(m, 2, 10);
+    for (const r of standby.readings) {
+      expect(r).toMatchObject({ pumpAuto: true, signalValveOpen: true, tankHigh: false, firePumpRunning: false });
+    }
+    // the jockey pump's starts are not the fire pump's
+    expect(standby.events.filter((e) => e.type === 'pump_started').every((e) => e.firePump === undefined)).toBe(true);
+    m.act('manual');
+    m.act('sprinklerFlow', { mpaPerMin: 0.3 });
+    const manual = run(m, 0.1, 5, DAY0 + 3 * 3600_000);
+    expect(manual.readings.every((r) => r.firePumpRunning === false && r.pumpAuto === false)).toBe(true);
+    m.act('automatic');
+    const auto = run(m, 0.05, 5, DAY0 + 4 * 3600_000);
+    expect(auto.events).toContainEqual(expect.objectContaining({ type: 'pump_started', pump: 'P2', firePump: true }));
+    expect(auto.readings.at(-1)!.firePumpRunning).toBe(true);
+    expectValid('fire_water', [...manual.readings, ...auto.readings], auto.events);
+  });
+
+  it('fire water: a float valve stuck open fills the tank to the high-level switch, and the repair brings it back', () => {
+    const m = new FireWaterModel('w3');
+    m.act('overfill');
+    const over = run(m, 0.1, 10);
+    expect(over.readings.at(-1)!.tankHigh).toBe(true);
+    m.act('repair');
+    const after = run(m, 0.2, 10, DAY0 + 3600_000);
+    expect(after.readings.at(-1)!.tankHigh).toBe(false);
+  });
+
+  it('pump room: one zone\'s pumps trip and only that zone falls; smoke and a stopped fan show in the readings', () => {
+    const m = new WaterPumpModel('p2');
+    const normal = run(m, 1, 30, DAY0 + 10 * 3600_000).readings;
+    for (const r of normal) {
+      expect(r.smoke).toBe(false);
+      expect(r.temperature as number).toBeGreaterThan(5);
+      expect(r.temperature as number).toBeLessThan(40);
+      expect(r.humidity as number).toBeLessThan(85);
+      expect(r.inletPressure as number).toBeGreaterThan(0.1);
+    }
+    m.act('zonePumpsFail', { zone: 'high' });
+    m.act('mainsLow', { by: 0.14 });
+    m.act('smoke');
+    m.act('ventilationFail', { heat: 25, damp: 35 });
+    const bad = run(m, 0.5, 30, DAY0 + 12 * 3600_000).readings;
+    const last = bad.at(-1)!;
+    expect(last.outletPressureHigh as number).toBeLessThan(0.1);
+    expect(last.outletPressureMid as number).toBeGreaterThan(0.3);
+    expect(last.inletPressure as number).toBeLessThan(0.1);
+    expect(last.smoke).toBe(true);
+    expect(last.temperature as number).toBeGreaterThan(40);
+    expect(last.humidity as number).toBeGreaterThan(85);
+    expectValid('water_pump', bad, []);
+  });
+
   it('pump room: more pumps at the morning peak than at night; a fault sags the outlet pressure', () => {
     const m = new WaterPumpModel('p1');
     const night = run(m, 1, 30, DAY0 + 2 * 3600_000).readings;
@@ -115,5 +169,37 @@ describe('device models', () => {
     const failed = run(m, 0.1, 10, DAY0 + 8 * 3600_000).readings;
     expect(failed.at(-1)!.outletPressure as number).toBeLessThan(0.3);
     expect(failed.at(-1)!.pumpsRunning).toBe(0);
+  });
+
+  it('drainage: on a normal day the pumps cycle the pit below the alarm level, alternating the lead', () => {
+    const m = new DrainageModel('d1');
+    const { readings, events } = run(m, 24, 10);
+    // 1.2 m: the drainage.high_level default
+    for (const r of readings) {
+      expect(r.level as number, JSON.stringify(r)).toBeLessThan(1.2);
+      expect(r).toMatchObject({ highLevel: false, flooded: false, pumpFault: false, powerOk: true });
+    }
+    const starts = events.filter((e) => e.type === 'pump_started');
+    expect(starts.length).toBeGreaterThan(10);
+    expect(new Set(starts.map((e) => e.pump))).toEqual(new Set(['P1', 'P2']));
+    expectValid('drainage', readings, events);
+  });
+
+  it('drainage: a cloudburst with the pumps out of power trips the float switch and floods the floor; power back drains it', () => {
+    const m = new DrainageModel('d2');
+    const t0 = DAY0 + 15 * 3600_000;
+    m.act('powerLost');
+    m.act('rain', { mmPerHour: 150 });
+    const storm = run(m, 10 / 60, 5, t0);
+    expect(storm.readings.every((r) => r.pumpsRunning === 0 && r.powerOk === false)).toBe(true);
+    expect(storm.events.map((e) => e.type)).toEqual(expect.arrayContaining(['power_lost', 'high_level', 'flooded']));
+    expect(storm.readings.at(-1)).toMatchObject({ highLevel: true, flooded: true });
+    m.act('repair');
+    m.act('stopRain');
+    const after = run(m, 15 / 60, 5, t0 + 10 * 60_000 + 5000);
+    expect(after.events.map((e) => e.type)).toEqual(expect.arrayContaining(['power_restored', 'pump_started', 'flood_cleared', 'high_level_cleared']));
+    expect(after.readings.some((r) => r.pumpsRunning === 2)).toBe(true);
+    expect(after.readings.at(-1)).toMatchObject({ highLevel: false, flooded: false });
+    expect(after.readings.at(-1)!.level as number).toBeLessThan(1.2);
   });
 });

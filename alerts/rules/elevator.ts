@@ -7,12 +7,17 @@
  * - stopped outside the door zone: 45 s by default (30 s raised false alarms).
  * - door open while running / moving with doors open: 30 s of debounce (bad door switches); which
  *   one it is depends on what came first, the run or the open door.
- * - overspeed with hysteresis; top / bottom overrun beyond the configured floors; unintended
+ * - overspeed above the registry's rated speed × `overspeedRatio` (the governor must trip at ≥ 115 %),
+ *   or above `overspeedMps` for a car registered without a rated speed, with hysteresis; the alert's
+ *   details say which limit and why. Top / bottom overrun beyond the configured floors; unintended
  *   movement (the car leaves the landing with doors open while not running); safety circuit open;
  *   main power lost; long idle; the device's own fault events; alarm button; e-bike.
  * - in inspection / maintenance mode everything is recorded but suppressed (technicians trigger
- *   faults on purpose); the car left in such a mode for `inspectionModeMaxDuration` raises
- *   elevator.inspection_mode_long, which is not suppressed (it is about the mode hiding the rest) and
+ *   faults on purpose). When the car leaves those modes, each condition raised there that still holds
+ *   goes to the authorities at that moment (`releaseSlot`): the technician is gone and the fault is not.
+ *   A device's own fault report is one moment, not a condition known to hold, so it is not released
+ *   (a repeat outside the mode makes it real, as any repeat does). The car left in such a mode for
+ *   `inspectionModeMaxDuration` raises elevator.inspection_mode_long, which is not suppressed (it is about the mode hiding the rest) and
  *   ends when the car leaves those modes; fire return, firefighter, emergency power and earthquake
  *   modes raise elevator.special_mode while they last.
  * - the daily checks (`daily`): the annual inspection due within `inspectionReminder` or overdue
@@ -25,7 +30,7 @@ import { ELEVATOR_FAULTS } from '../../ingest/index.js';
 import type { AlertType } from '../catalog.js';
 import type { ElevatorRules } from '../config.js';
 import type { DeviceInfo } from '../model.js';
-import { RuleState, above, flag, occur, setOff, setOn, type KindModule, type SlotHost } from './state.js';
+import { OFFLINE, RuleState, above, flag, occur, setOff, setOn, type KindModule, type SlotHost } from './state.js';
 
 export const TRAPPED = 1, STOPPED_OUTSIDE = 2, DOOR_OPEN_RUNNING = 3, MOVING_DOOR_OPEN = 4, OVERSPEED = 5, TOP_OVERRUN = 6,
   BOTTOM_OVERRUN = 7, SAFETY_CIRCUIT = 8, POWER_LOST = 9, IDLE = 10, INSPECTION_DUE = 11, INSPECTION_OVERDUE = 12, MAINTENANCE_OVERDUE = 13,
@@ -140,7 +145,7 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     const speed = d.speed;
     if (typeof speed === 'number') {
       s.speed = speed;
-      above(h, s, OVERSPEED, speed, p.overspeedMps, p.overspeedHysteresisMps, now);
+      above(h, s, OVERSPEED, speed, overspeedLimit(s), p.overspeedHysteresisMps, now);
     }
     if (p.topFloor !== undefined) flag(h, s, TOP_OVERRUN, floor > p.topFloor, now);
     if (p.bottomFloor !== undefined) flag(h, s, BOTTOM_OVERRUN, floor < p.bottomFloor, now);
@@ -152,6 +157,8 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     else setOn(h, s, IDLE, now, s.stoppedAt);
 
     if (mode !== previousMode) h.markDirty(s);
+    // after this reading's conditions, so one that ended in the same reading is not sent
+    if (p.suppress.has(previousMode) && !p.suppress.has(mode)) releaseHeld(h, s, previousMode, now);
     s.running = running; s.door = door; s.doorZone = doorZone; s.floor = floor;
     // the reading itself is not kept: elevators are the most numerous devices, their state stays a few scalars
     s.hasTelemetry = true;
@@ -196,7 +203,7 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     const base = { floor: s.floor, mode: s.mode, door: s.door, doorZone: s.doorZone, running: s.running };
     switch (slot) {
       case TRAPPED: return { ...base, levelled: s.doorZone, occupied: s.occupied, since: s.since[TRAPPED] };
-      case OVERSPEED: return { ...base, speed: s.speed, limit: s.params.overspeedMps };
+      case OVERSPEED: return { ...base, speed: s.speed, ...overspeedBasis(s) };
       case TOP_OVERRUN: return { ...base, topFloor: s.params.topFloor };
       case BOTTOM_OVERRUN: return { ...base, bottomFloor: s.params.bottomFloor };
       case IDLE: return { idleSince: s.since[IDLE] };
@@ -246,6 +253,31 @@ export const elevator: KindModule<ElevatorState, ElevatorParams> = {
     if (before.nextInspectionDue !== s.device.nextInspectionDue) checkInspection(h, s, now);
   },
 };
+
+/**
+ * The overspeed limit in force (m/s): the registry's rated speed × `overspeedRatio`, or the fallback
+ * `overspeedMps` for a car registered without a rated speed.
+ */
+function overspeedLimit(s: ElevatorState): number {
+  const rated = s.device.ratedSpeed;
+  // rounded to µm/s so that 1.75 × 1.15 is the 2.0125 people compute, not 2.0124999999999997
+  return rated ? Math.round(rated * s.params.overspeedRatio * 1e6) / 1e6 : s.params.overspeedMps;
+}
+
+/** The limit an overspeed alert was raised against, and where it came from, for the people reading it. */
+function overspeedBasis(s: ElevatorState): Record<string, unknown> {
+  const rated = s.device.ratedSpeed;
+  return rated
+    ? { limit: overspeedLimit(s), limitFrom: 'rated_speed', ratedSpeed: rated, overspeedRatio: s.params.overspeedRatio }
+    : { limit: s.params.overspeedMps, limitFrom: 'fallback', ratedSpeed: null };
+}
+
+/** The car left inspection / maintenance mode: every condition raised (suppressed) there that still holds goes to the authorities. */
+function releaseHeld(h: SlotHost, s: ElevatorState, from: string, now: number): void {
+  for (let slot = OFFLINE + 1; slot < SLOTS.length; slot++) {
+    if (s.active[slot] === 1) h.releaseSlot(s, slot, now, { previousMode: from, mode: s.mode });
+  }
+}
 
 /** Since when the interval counts: the last valid visit, or, never visited, registration (or when this gateway first saw it, if earlier). */
 function maintainedSince(s: ElevatorState): number {

@@ -35,9 +35,10 @@ import { elevator } from './elevator.js';
 import { firePanel, smokeDetector } from './fire.js';
 import { fireWater } from './fire-water.js';
 import { waterPump } from './water.js';
+import { drainage } from './drainage.js';
 
 const MODULES: Readonly<Record<DeviceKind, KindModule<any, any>>> = { // eslint-disable-line @typescript-eslint/no-explicit-any
-  elevator, fire_panel: firePanel, smoke_detector: smokeDetector, fire_water: fireWater, water_pump: waterPump,
+  elevator, fire_panel: firePanel, smoke_detector: smokeDetector, fire_water: fireWater, water_pump: waterPump, drainage,
 };
 
 export interface RuleEngineDeps {
@@ -74,6 +75,10 @@ function deviceInfo(d: Device): DeviceInfo {
     location: d.location, nextInspectionDue: d.nextInspectionDue, disabled: d.disabled, createdAt: d.createdAt,
     // the site's area sets a trapped-passenger alert's arrival deadline
     area: d.area,
+    // an elevator's overspeed limit is a ratio of its rated speed
+    ratedSpeed: d.ratedSpeed,
+    // fire alarms are corroborated within a building; a fire device in test mode raises tests
+    building: d.building, testModeUntil: d.testModeUntil,
   };
 }
 
@@ -110,6 +115,16 @@ export const ruleStateQueries = (q: Kysely<RuleStateTables>) => ({
   upsert: (rows: ReadonlyArray<RuleStateTables['alert_rule_state']>) => q.insertInto('alert_rule_state').values(rows)
     .onConflict((oc) => oc.column('device_id').doUpdateSet((eb) => ({ first_seen_at: eb.ref('excluded.first_seen_at'), data: eb.ref('excluded.data') }))),
 });
+
+/**
+ * Whether what the device raises now is a test (DOMAIN.md, practitioner review: monthly alarm tests):
+ * its test mode, set over the API, ends at `testModeUntil` on this clock (exactly: not in test at that
+ * instant), or the device says so itself (its `test` flag). Offline is never a test: a device that
+ * goes silent during its test is still a device nobody hears, so `checkOffline` does not ask.
+ */
+function inTestMode(s: RuleState, now: number): boolean {
+  return s.selfTest || (s.device.testModeUntil ?? 0) > now;
+}
 
 export class RuleEngine implements SlotHost {
   private readonly states = new Map<string, RuleState>();
@@ -159,7 +174,8 @@ export class RuleEngine implements SlotHost {
   private restore(s: RuleState, r: RuleStateTables['alert_rule_state']): void {
     // presence keeps the newest reading's timestamp, which is the newest one the rules evaluated
     s.lastTs = this.deps.presence.get(s.device.id)?.latestAt ?? 0;
-    const data = JSON.parse(r.data) as { since?: number[]; active?: number[]; x?: Record<string, unknown> };
+    const data = JSON.parse(r.data) as { since?: number[]; active?: number[]; x?: Record<string, unknown>; test?: boolean };
+    s.selfTest = data.test === true;
     const n = s.since.length;
     data.since?.forEach((v, i) => { if (i < n) s.since[i] = v; });
     data.active?.forEach((v, i) => { if (i < n) s.active[i] = v ? 1 : 0; });
@@ -182,21 +198,33 @@ export class RuleEngine implements SlotHost {
     this.schedule(s, OFFLINE, Math.max(lastSeen, s.firstSeenAt, this.startedAt) + (s.params as { offlineAfter: number }).offlineAfter);
   }
 
-  private paramsFor(device: Pick<Device, 'id' | 'kind'>): unknown {
+  /**
+   * The device's settings: its kind's, then its model's (`rules.models`: a heartbeat interval is the
+   * model's), then its own (`rules.devices`). Shared per kind and model when the device has none of its own.
+   */
+  private paramsFor(device: Pick<Device, 'id' | 'kind' | 'model'>): unknown {
     const rules = this.deps.config.rules;
     const mod = MODULES[device.kind];
+    const model = device.model === undefined ? undefined : rules.models[device.model];
     const override = rules.devices[device.id];
     if (!override) {
-      let p = this.kindParams.get(device.kind);
+      const key = model ? `${device.kind}\u0000${device.model}` : device.kind;
+      let p = this.kindParams.get(key);
       if (p === undefined) {
-        p = mod.params ? mod.params(rules[device.kind]) : rules[device.kind];
-        this.kindParams.set(device.kind, p);
+        p = model ? this.merged(device.kind, [model]) : mod.params ? mod.params(rules[device.kind]) : rules[device.kind];
+        this.kindParams.set(key, p);
       }
       return p;
     }
-    const known = KIND_RULE_SCHEMAS[device.kind].shape as Record<string, unknown>;
-    const merged: Record<string, unknown> = { ...rules[device.kind] };
-    for (const [k, v] of Object.entries(override)) if (v !== undefined && k in known) merged[k] = v;
+    return this.merged(device.kind, model ? [model, override] : [override]);
+  }
+
+  /** The kind's settings with the overrides' settings of that kind over them, in order. */
+  private merged(kind: DeviceKind, overrides: ReadonlyArray<Record<string, unknown>>): unknown {
+    const known = KIND_RULE_SCHEMAS[kind].shape as Record<string, unknown>;
+    const merged: Record<string, unknown> = { ...this.deps.config.rules[kind] };
+    for (const o of overrides) for (const [k, v] of Object.entries(o)) if (v !== undefined && k in known) merged[k] = v;
+    const mod = MODULES[kind];
     return mod.params ? mod.params(merged) : merged;
   }
 
@@ -238,8 +266,15 @@ export class RuleEngine implements SlotHost {
           // device whose clock was corrected backwards from being ignored until its clock catches up.
           if (item.ts + this.staleAfter >= s.lastTs) {
             if (item.ts > s.lastTs) s.lastTs = item.ts;
+            // the device's own test flag (fire panels, smoke alarms) holds as long as its readings say so
+            const selfTest = item.data.test === true;
+            if (selfTest !== s.selfTest) { s.selfTest = selfTest; this.markDirty(s); }
             s.mod.telemetry(this, s, item.data, now);
           }
+        } else if (item.data.test === true && !s.selfTest) {
+          // an event flagged as a test (a detector's test button) is a test on its own
+          s.selfTest = true;
+          try { s.mod.event(this, s, item.data, now); } finally { s.selfTest = false; }
         } else {
           s.mod.event(this, s, item.data, now);
         }
@@ -307,15 +342,24 @@ export class RuleEngine implements SlotHost {
   }
 
   raiseSlot(s: RuleState, slot: number, now: number): void {
-    this.deps.service.raise({ device: s.device, type: s.mod.slots[slot]!, subject: '', details: s.mod.details(s, slot), suppressed: s.mod.suppressed(s, slot), at: now });
+    const test = inTestMode(s, now);
+    this.deps.service.raise({
+      device: s.device, type: s.mod.slots[slot]!, subject: s.mod.subjects?.[slot] ?? '', details: test ? { ...s.mod.details(s, slot), testMode: true } : s.mod.details(s, slot),
+      suppressed: test || s.mod.suppressed(s, slot), at: now,
+    });
   }
 
   endSlot(s: RuleState, slot: number, now: number): void {
-    this.deps.service.conditionEnded(s.device.id, s.mod.slots[slot]!, '', now);
+    this.deps.service.conditionEnded(s.device.id, s.mod.slots[slot]!, s.mod.subjects?.[slot] ?? '', now);
+  }
+
+  releaseSlot(s: RuleState, slot: number, now: number, why: Record<string, unknown>): void {
+    this.deps.service.release(s.device.id, s.mod.slots[slot]!, s.mod.subjects?.[slot] ?? '', now, why);
   }
 
   raiseEvent(s: RuleState, type: AlertType, subject: string, details: Record<string, unknown>, now: number): void {
-    this.deps.service.raise({ device: s.device, type, subject, details, suppressed: s.mod.suppressed(s), at: now });
+    const test = inTestMode(s, now);
+    this.deps.service.raise({ device: s.device, type, subject, details: test ? { ...details, testMode: true } : details, suppressed: test || s.mod.suppressed(s), at: now });
   }
 
   endEvent(s: RuleState, type: AlertType, subject: string, now: number): void {
@@ -326,7 +370,10 @@ export class RuleEngine implements SlotHost {
     this.deps.service.conditionEndedAll(s.device.id, type, now);
   }
 
-  fireFlow(s: RuleState, now: number): void { this.deps.service.fireFlow(s.device.siteId, now); }
+  /** Water flowing in a sprinkler branch backs the fire alarms of its building; a flow switch under test backs nothing. */
+  fireFlow(s: RuleState, now: number): void {
+    if (!inTestMode(s, now)) this.deps.service.fireFlow(s.device, now);
+  }
 
   today(now: number): string { return this.dateFormat.format(new Date(now)); }
 
@@ -349,7 +396,7 @@ export class RuleEngine implements SlotHost {
         s.dirty = false;
         // in a cluster the node a device is connected to saves its state; the others' copies (the leader's offline watch) are not
         if (cluster && !cluster.isLocal(s.device.id)) continue;
-        const data = JSON.stringify({ since: Array.from(s.since), active: Array.from(s.active), x: s.mod.save(s) });
+        const data = JSON.stringify({ since: Array.from(s.since), active: Array.from(s.active), x: s.mod.save(s), ...(s.selfTest ? { test: true } : {}) });
         rows.set(s.device.id, { device_id: s.device.id, first_seen_at: s.firstSeenAt, data });
       }
       const all = [...rows.values()];

@@ -14,6 +14,12 @@ export interface SlotHost {
   schedule(s: RuleState, slot: number, due: number): void;
   raiseSlot(s: RuleState, slot: number, now: number): void;
   endSlot(s: RuleState, slot: number, now: number): void;
+  /**
+   * The slot's alert was raised suppressed (recorded, withheld from the authorities) and its condition
+   * still holds now that the reason for suppressing it is gone: the alert goes to them now. `why` is
+   * kept in its history.
+   */
+  releaseSlot(s: RuleState, slot: number, now: number, why: Record<string, unknown>): void;
   markDirty(s: RuleState): void;
   onSlotTimer(s: RuleState, slot: number, now: number): void;
   raiseEvent(s: RuleState, type: AlertType, subject: string, details: Record<string, unknown>, now: number): void;
@@ -36,6 +42,8 @@ export interface KindModule<S extends RuleState = RuleState, P = unknown> {
   /** How long the slot's condition must hold before its alert is raised. */
   hold(s: S, slot: number): number;
   details(s: S, slot: number): Record<string, unknown>;
+  /** The alert's subject for a slot (a pump room's supply zone); without it, every slot's is empty. */
+  subjects?: readonly string[];
   /** Whether alerts raised now are recorded only (elevator inspection / maintenance mode); `slot` when a slot's alert is raised. */
   suppressed(s: S, slot?: number): boolean;
   /** Kind-specific fields to keep across a restart. */
@@ -58,6 +66,11 @@ export class RuleState implements TimerTarget {
   readonly active: Uint8Array;
   /** Device timestamp of the last telemetry evaluated: older readings (replays) are stored but not evaluated. */
   lastTs = 0;
+  /**
+   * The device says it is being tested (fire panels and smoke alarms: the `test` flag of its last
+   * reading, or of the event being evaluated): what it raises is recorded, not sent to the fire service.
+   */
+  selfTest = false;
   /** When the gateway first saw this device (baseline for schedule checks). */
   firstSeenAt = 0;
   /** Latest telemetry object, for the details of an alert. */

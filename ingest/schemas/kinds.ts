@@ -61,50 +61,62 @@ const elevatorEvent = z.discriminatedUnion('type', [
   z.object({ ...base, type: z.literal('fault'), fault: z.enum(ELEVATOR_FAULTS), code: vendorCode, levelled: z.boolean().optional() }),
 ]);
 
+/**
+ * Fire panels and smoke alarms may flag what they send as a test (`test: true`: the panel's test
+ * state, a detector's test button): recorded, not sent to the fire service. Optional, so firmware
+ * without it stays valid.
+ */
+const fireBase = { ...base, test: z.boolean().optional() };
+
 const firePanelTelemetry = z.object({
-  ...base,
+  ...fireBase,
   mainPowerOk: z.boolean(),
   backupPowerOk: z.boolean(),
 });
 
 const zoneFields = { zone: z.string().min(1).max(64), point: z.string().max(64).optional(), component: z.string().max(64).optional() };
 const firePanelEvent = z.discriminatedUnion('type', [
-  z.object({ ...base, type: z.literal('fire_alarm'), ...zoneFields }),
-  z.object({ ...base, type: z.literal('fault'), ...zoneFields, code: vendorCode }),
-  z.object({ ...base, type: z.literal('supervisory'), ...zoneFields }),
-  z.object({ ...base, type: z.literal('disabled'), ...zoneFields }),
-  z.object({ ...base, type: z.literal('restored'), ...zoneFields }),
+  z.object({ ...fireBase, type: z.literal('fire_alarm'), ...zoneFields }),
+  z.object({ ...fireBase, type: z.literal('fault'), ...zoneFields, code: vendorCode }),
+  z.object({ ...fireBase, type: z.literal('supervisory'), ...zoneFields }),
+  z.object({ ...fireBase, type: z.literal('disabled'), ...zoneFields }),
+  z.object({ ...fireBase, type: z.literal('restored'), ...zoneFields }),
   // A panel reset may be for the whole panel, so its zone is optional.
-  z.object({ ...base, type: z.literal('reset'), ...zoneFields, zone: zoneFields.zone.optional() }),
+  z.object({ ...fireBase, type: z.literal('reset'), ...zoneFields, zone: zoneFields.zone.optional() }),
 ]);
 
 const smokeDetectorTelemetry = z.object({
-  ...base,
+  ...fireBase,
   smoke: z.number().min(0).max(100), // dB/m obscuration
   temperature: celsius,
   battery: percent,
 });
 
 const smokeDetectorEvent = z.discriminatedUnion('type', [
-  z.object({ ...base, type: z.literal('alarm') }),
-  z.object({ ...base, type: z.literal('alarm_cleared') }),
-  z.object({ ...base, type: z.literal('low_battery'), battery: percent.optional() }),
-  z.object({ ...base, type: z.literal('tamper') }),
+  z.object({ ...fireBase, type: z.literal('alarm') }),
+  z.object({ ...fireBase, type: z.literal('alarm_cleared') }),
+  z.object({ ...fireBase, type: z.literal('low_battery'), battery: percent.optional() }),
+  z.object({ ...fireBase, type: z.literal('tamper') }),
 ]);
 
 const fireWaterTelemetry = z.object({
   ...base,
   pressure: mpa, // pipe network pressure
   tankLevel: metres, // fire tank / pool level
-  pumpRunning: z.boolean().optional(),
+  pumpRunning: z.boolean().optional(), // any pump, the jockey pump (稳压泵) included: it cycles in standby
   pumpFault: z.boolean().optional(),
   pumpPowerOk: z.boolean().optional(),
   flowSwitch: z.boolean().optional(), // water flowing in a sprinkler branch
+  firePumpRunning: z.boolean().optional(), // the main fire pump (消防主泵), not the jockey pump
+  pumpAuto: z.boolean().optional(), // pump control cabinet in automatic (false: 手动状态)
+  signalValveOpen: z.boolean().optional(), // signal valve (信号阀) on the supply main
+  tankHigh: z.boolean().optional(), // the tank's own high-level switch
 });
 
 const pumpEvents = ['pump_started', 'pump_stopped', 'pump_fault', 'pump_fault_cleared', 'power_lost', 'power_restored'] as const;
 const fireWaterEvent = z.discriminatedUnion('type', [
-  ...pumpEvents.map((t) => z.object({ ...base, type: z.literal(t), pump: z.string().max(64).optional(), code: vendorCode })),
+  // firePump: the event is about the main fire pump (unmarked: a jockey pump or unknown, which raises nothing)
+  ...pumpEvents.map((t) => z.object({ ...base, type: z.literal(t), pump: z.string().max(64).optional(), code: vendorCode, firePump: z.boolean().optional() })),
   z.object({ ...base, type: z.literal('flow_detected'), branch: z.string().max(64).optional() }),
 ] as unknown as [z.ZodObject, ...z.ZodObject[]]);
 
@@ -125,11 +137,28 @@ const waterPumpTelemetry = z.object({
   ph: z.number().min(0).max(14).optional(),
   temperature: celsius.optional(),
   humidity: percent.optional(),
+  smoke: z.boolean().optional(), // pump-room smoke detector
 });
 
 const waterPumpEvent = z.discriminatedUnion('type', [
   ...pumpEvents.map((t) => z.object({ ...base, type: z.literal(t), pump: z.string().max(64).optional(), code: vendorCode })),
   ...(['flooded', 'flood_cleared', 'door_opened', 'door_closed'] as const).map((t) => z.object({ ...base, type: z.literal(t) })),
+] as unknown as [z.ZodObject, ...z.ZodObject[]]);
+
+/** Drainage (排水): a sump pit or sewage-lift station in a basement or garage, its pumps, and the floor's water sensor. */
+const drainageTelemetry = z.object({
+  ...base,
+  level: metres, // water level in the pit, above its floor
+  highLevel: z.boolean().optional(), // high-level float switch (the backup of the level transmitter)
+  pumpsRunning: z.number().int().min(0).max(64),
+  pumpFault: z.boolean(),
+  powerOk: z.boolean().optional(), // pump control cabinet supply
+  flooded: z.boolean(), // water sensor on the basement floor
+});
+
+const drainageEvent = z.discriminatedUnion('type', [
+  ...pumpEvents.map((t) => z.object({ ...base, type: z.literal(t), pump: z.string().max(64).optional(), code: vendorCode })),
+  ...(['high_level', 'high_level_cleared', 'flooded', 'flood_cleared'] as const).map((t) => z.object({ ...base, type: z.literal(t) })),
 ] as unknown as [z.ZodObject, ...z.ZodObject[]]);
 
 export const KIND_SCHEMAS = {
@@ -138,6 +167,7 @@ export const KIND_SCHEMAS = {
   smoke_detector: { telemetry: smokeDetectorTelemetry, event: smokeDetectorEvent },
   fire_water: { telemetry: fireWaterTelemetry, event: fireWaterEvent },
   water_pump: { telemetry: waterPumpTelemetry, event: waterPumpEvent },
+  drainage: { telemetry: drainageTelemetry, event: drainageEvent },
 } as const satisfies Record<DeviceKind, { telemetry: z.ZodObject; event: z.ZodType }>;
 
 export type ElevatorTelemetry = z.infer<typeof elevatorTelemetry>;
@@ -146,6 +176,7 @@ export type FirePanelEvent = z.infer<typeof firePanelEvent>;
 export type SmokeDetectorTelemetry = z.infer<typeof smokeDetectorTelemetry>;
 export type FireWaterTelemetry = z.infer<typeof fireWaterTelemetry>;
 export type WaterPumpTelemetry = z.infer<typeof waterPumpTelemetry>;
+export type DrainageTelemetry = z.infer<typeof drainageTelemetry>;
 
 /** How a field is stored: InfluxDB fixes a field's type on first write, so an integer must never become a float. */
 export type FieldType = 'int' | 'float' | 'bool' | 'string';

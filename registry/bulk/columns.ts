@@ -35,6 +35,8 @@ export const DEVICE_COLUMNS: readonly Column[] = [
   { field: 'siteId', zh: '小区编号', type: 'text' },
   { field: 'location', zh: '位置', type: 'text' },
   { field: 'building', zh: '楼栋', type: 'text' },
+  // rule settings such as the offline timeout may be per model (alerts.rules.models)
+  { field: 'model', zh: '型号', type: 'text' },
   { field: 'maintenanceUnitId', zh: '维保单位编号', type: 'text' },
   { field: 'registrationCode', zh: '注册代码', type: 'text' },
   { field: 'nextInspectionDue', zh: '下次检验日期', type: 'date' },
@@ -69,7 +71,7 @@ export function entityOfSheet(name: string): Entity | undefined {
 }
 
 /** Chinese names people write in a kind or area cell; the API names are taken as they are. */
-const KIND_ZH: Record<string, DeviceKind> = { 电梯: 'elevator', 消防主机: 'fire_panel', 烟感: 'smoke_detector', 烟雾探测器: 'smoke_detector', 消防水: 'fire_water', 水泵: 'water_pump' };
+const KIND_ZH: Record<string, DeviceKind> = { 电梯: 'elevator', 消防主机: 'fire_panel', 烟感: 'smoke_detector', 烟雾探测器: 'smoke_detector', 消防水: 'fire_water', 水泵: 'water_pump', 排水: 'drainage', 排水设备: 'drainage', 集水坑: 'drainage' };
 const AREA_ZH: Record<string, SiteArea> = { 城市: 'urban', 城镇: 'urban', 农村: 'rural' };
 
 export function kindOf(text: string): string {

@@ -28,6 +28,8 @@ export interface ElevatorOptions {
   seed?: number | string;
 }
 
+/** Rated speed of a simulated car unless given (m/s); provisioning registers it, so the gateway's overspeed limit matches the model. */
+export const DEFAULT_RATED_SPEED = 1.75;
 /** Half-height of the unlocking zone: within this distance of a landing the doors may open. */
 const DOOR_ZONE_M = 0.1;
 const DOOR_MOVE_S = 2.5;
@@ -72,7 +74,7 @@ export class ElevatorModel extends DeviceModel<ElevatorTelemetry> {
     this.floors = [];
     for (let f = lowest; f <= highest; f++) if (f !== 0) this.floors.push(f);
     this.floorHeight = opts.floorHeightM ?? 3;
-    this.ratedSpeed = opts.ratedSpeed ?? 1.75;
+    this.ratedSpeed = opts.ratedSpeed ?? DEFAULT_RATED_SPEED;
     this.speedLimit = this.ratedSpeed;
     this.accel = opts.accel ?? 0.8;
     this.callsPerHour = opts.callsPerHour ?? 40;
@@ -107,6 +109,14 @@ export class ElevatorModel extends DeviceModel<ElevatorTelemetry> {
       this.halt(false, this.passengers > 0, true);
       // the reading sent with the trip still shows the car running fast
       this.forceOnce({ running: true, speed, direction: 'down' });
+    },
+    /**
+     * The car runs at `ratio` × its rated speed and the terminal reports no fault of its own (a drive or
+     * brake fault the governor has not caught; a terminal that only reads the speed): only the speed
+     * reading shows it, until a `release` step. The gateway's rated-speed rule is what must notice.
+     */
+    runFast: (p) => {
+      this.force({ running: true, direction: 'down', door: 'closed', speed: round(this.ratedSpeed * param(p, 'ratio', 1.2), 2) });
     },
     /** The car passes the top or bottom terminal landing and stops on the final limit switch. */
     overrun: (p) => {

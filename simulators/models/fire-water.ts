@@ -4,6 +4,9 @@
  * low set point and stops at the high one; the fire tank loses a little to evaporation and is
  * topped up by its float valve. Faults (a leak the pump cannot keep up with, a stuck inlet valve,
  * a pump fault or lost pump power, a sprinkler head opening) make the values drift the way they do.
+ * The fire pump control cabinet normally stands in automatic and the signal valves open; scenario
+ * actions switch the cabinet to manual (the main pump then does not start by itself), close a valve,
+ * start the main pump by hand (a test run) or stick the float valve open until the tank overflows.
  */
 import type { FireWaterTelemetry } from '../../ingest/index.js';
 import { clamp, round } from '../random.js';
@@ -28,6 +31,9 @@ const MAIN_SHUTOFF_MPA = 0.7;
 const MAIN_START_BELOW_JOCKEY = 0.05;
 const EVAPORATION_M_S = 2e-7;
 const REFILL_M_S = 0.002;
+/** The high-level switch sits 10 cm above full; the overflow pipe 30 cm above it (nothing rises higher). */
+const HIGH_SWITCH_ABOVE_FULL_M = 0.1;
+const OVERFLOW_ABOVE_FULL_M = 0.3;
 
 export class FireWaterModel extends DeviceModel<FireWaterTelemetry> {
   readonly kind = 'fire_water' as const;
@@ -43,6 +49,9 @@ export class FireWaterModel extends DeviceModel<FireWaterTelemetry> {
   pumpFault = false;
   pumpPowerOk = true;
   flowSwitch = false;
+  /** The pump control cabinet in automatic (false: 手动状态, the main pump starts only by hand). */
+  pumpAuto = true;
+  signalValveOpen = true;
   /** Extra leakage (MPa/s) from a broken pipe or an open test valve. */
   private extraLeak = 0;
   private inletStuck = false;
@@ -50,6 +59,8 @@ export class FireWaterModel extends DeviceModel<FireWaterTelemetry> {
   private tankDrain = 0;
   private tankFloor = 0;
   private refilling = false;
+  /** The float valve stuck open: the tank fills past full up to the overflow. */
+  private floatStuckOpen = false;
 
   constructor(id: string, opts: FireWaterOptions = {}) {
     super(id, opts.seed ?? id, 1);
@@ -87,16 +98,42 @@ export class FireWaterModel extends DeviceModel<FireWaterTelemetry> {
       this.extraLeak = param(p, 'mpaPerMin', 0.3) / 60 + PUMP_MPA_S;
       this.emit({ type: 'flow_detected', branch: param(p, 'branch', 'B1') });
     },
+    /** The cabinet's selector to manual (手动), as a technician leaves it after a test. */
+    manual: () => { this.pumpAuto = false; },
+    automatic: () => { this.pumpAuto = true; },
+    /** A signal valve on the supply main is shut (maintenance on a branch, or by mistake). */
+    closeValve: () => { this.signalValveOpen = false; },
+    openValve: () => { this.signalValveOpen = true; },
+    /** The main fire pump started by hand (the monthly test run, GB 50974), whatever the selector. */
+    startFirePump: () => { this.startMain(); },
+    stopFirePump: () => { this.stopMain(); },
+    /** The float valve sticks open: the tank fills at the inlet's rate to the overflow. */
+    overfill: () => { this.floatStuckOpen = true; },
     repair: () => {
       this.extraLeak = 0;
       this.tankDrain = 0;
       this.inletStuck = false;
+      this.floatStuckOpen = false;
       this.flowSwitch = false;
-      if (this.mainPumpRunning) { this.mainPumpRunning = false; this.emit({ type: 'pump_stopped', pump: 'P2' }); }
+      this.pumpAuto = true;
+      this.signalValveOpen = true;
+      this.stopMain();
       if (this.pumpFault) { this.pumpFault = false; this.emit({ type: 'pump_fault_cleared', pump: 'P1' }); }
       if (!this.pumpPowerOk) { this.pumpPowerOk = true; this.emit({ type: 'power_restored', pump: 'P1' }); }
     },
   };
+
+  private startMain(): void {
+    if (this.mainPumpRunning) return;
+    this.mainPumpRunning = true;
+    this.emit({ type: 'pump_started', pump: 'P2', firePump: true });
+  }
+
+  private stopMain(): void {
+    if (!this.mainPumpRunning) return;
+    this.mainPumpRunning = false;
+    this.emit({ type: 'pump_stopped', pump: 'P2', firePump: true });
+  }
 
   protected advance(dt: number): void {
     const canPump = !this.pumpFault && this.pumpPowerOk;
@@ -107,14 +144,9 @@ export class FireWaterModel extends DeviceModel<FireWaterTelemetry> {
       this.pumpRunning = false;
       this.emit({ type: 'pump_stopped', pump: 'P1' });
     }
-    if (this.mainPumpRunning && !canPump) {
-      this.mainPumpRunning = false;
-      this.emit({ type: 'pump_stopped', pump: 'P2' });
-    }
-    if (!this.mainPumpRunning && this.flowSwitch && canPump && this.pressure <= this.start - MAIN_START_BELOW_JOCKEY) {
-      this.mainPumpRunning = true;
-      this.emit({ type: 'pump_started', pump: 'P2' });
-    }
+    if (!canPump) this.stopMain();
+    // in manual the pressure switch cannot start the main pump: that is why manual is a hazard
+    if (this.flowSwitch && canPump && this.pumpAuto && this.pressure <= this.start - MAIN_START_BELOW_JOCKEY) this.startMain();
     // the main pump's curve: strong at low pressure, nothing at its shut-off head
     const main = this.mainPumpRunning ? MAIN_PUMP_MPA_S * Math.max(0, 1 - this.pressure / MAIN_SHUTOFF_MPA) : 0;
     this.pressure += ((this.pumpRunning ? PUMP_MPA_S : 0) + main - LEAK_MPA_S - this.extraLeak) * dt;
@@ -123,9 +155,11 @@ export class FireWaterModel extends DeviceModel<FireWaterTelemetry> {
     if (this.tankDrain > 0) this.tankLevel = Math.max(this.tankLevel, this.tankFloor);
     // the float valve opens 10 cm below full and closes when full
     if (this.tankLevel < this.tankFull - 0.1) this.refilling = true;
-    else if (this.tankLevel >= this.tankFull) this.refilling = false;
-    if (this.refilling && !this.inletStuck) this.tankLevel += REFILL_M_S * dt;
-    this.tankLevel = clamp(this.tankLevel, 0, this.tankFull + 0.05);
+    else if (this.tankLevel >= this.tankFull && !this.floatStuckOpen) this.refilling = false;
+    if ((this.refilling || this.floatStuckOpen) && !this.inletStuck) this.tankLevel += REFILL_M_S * dt;
+    // once the float valve is repaired the technician drains the excess down to the normal band
+    if (!this.floatStuckOpen && this.tankLevel > this.tankFull + 0.05) this.tankLevel -= REFILL_M_S * dt;
+    this.tankLevel = clamp(this.tankLevel, 0, this.tankFull + OVERFLOW_ABOVE_FULL_M);
   }
 
   protected reading(): FireWaterTelemetry {
@@ -136,6 +170,10 @@ export class FireWaterModel extends DeviceModel<FireWaterTelemetry> {
       pumpFault: this.pumpFault,
       pumpPowerOk: this.pumpPowerOk,
       flowSwitch: this.flowSwitch,
+      firePumpRunning: this.mainPumpRunning,
+      pumpAuto: this.pumpAuto,
+      signalValveOpen: this.signalValveOpen,
+      tankHigh: this.tankLevel >= this.tankFull + HIGH_SWITCH_ABOVE_FULL_M,
     };
   }
 }

@@ -5,7 +5,8 @@
  * pumps run at the peaks; a pump fault leaves too few pumps and the outlet pressure sags. Water
  * quality (GB 5749-2022: turbidity ≤ 1 NTU, free chlorine 0.05 to 2 mg/L, pH 6.5 to 8.5) reads with
  * sensor noise around healthy values; scenario actions push a parameter out of its limits, flood
- * the room or open its door.
+ * the room or open its door, trip one zone's pumps, lower the mains pressure, fill the room with
+ * smoke or stop its ventilation (the room heats up and gets damp).
  */
 import type { WaterPumpTelemetry } from '../../ingest/index.js';
 import { clamp, hourOfDay, round } from '../random.js';
@@ -24,6 +25,10 @@ export interface WaterPumpOptions {
 }
 
 type Quality = 'turbidity' | 'chlorine' | 'ph';
+type Zone = 'low' | 'mid' | 'high';
+const ZONES: readonly Zone[] = ['low', 'mid', 'high'];
+/** MPa per metre of water: a zone whose pumps stopped sees only the tank's head. */
+const MPA_PER_M = 0.0098;
 
 export class WaterPumpModel extends DeviceModel<WaterPumpTelemetry> {
   readonly kind = 'water_pump' as const;
@@ -47,6 +52,16 @@ export class WaterPumpModel extends DeviceModel<WaterPumpTelemetry> {
   private demandNoise = 0;
   private readonly quality: Record<Quality, { value: number; target: number; tau: number; normal: number }>;
   private humidity: number;
+  /** Zones whose pump set tripped. */
+  private readonly zoneFailed = new Set<Zone>();
+  /** Mains pressure pulled down by a district problem (a burst main, a valve closed upstream), MPa. */
+  private mainsDrop = 0;
+  smoke = false;
+  /** Ventilation stopped: the drives' heat stays in the room (°C above normal, towards `heatTarget`). */
+  private heat = 0;
+  private heatTarget = 0;
+  private dampTarget = 0;
+  private damp = 0;
 
   constructor(id: string, opts: WaterPumpOptions = {}) {
     super(id, opts.seed ?? id, 1);
@@ -97,9 +112,27 @@ export class WaterPumpModel extends DeviceModel<WaterPumpTelemetry> {
     },
     openDoor: () => { if (!this.doorOpen) { this.doorOpen = true; this.emit({ type: 'door_opened' }); } },
     closeDoor: () => { if (this.doorOpen) { this.doorOpen = false; this.emit({ type: 'door_closed' }); } },
+    /** One zone's pump set trips (its own drive): that zone's header falls to the tank's head. */
+    zonePumpsFail: (p) => {
+      const zone = param<Zone>(p, 'zone', 'high');
+      if (!ZONES.includes(zone) || this.zoneFailed.has(zone)) return;
+      this.zoneFailed.add(zone);
+      this.emit({ type: 'pump_fault', pump: `${zone.toUpperCase()}-P1`, code: param(p, 'code', 'VFD-OC') });
+    },
+    /** The municipal supply pressure drops by `by` MPa (a burst main, an upstream valve); `mainsRestored` ends it. */
+    mainsLow: (p) => { this.mainsDrop = param(p, 'by', 0.14); },
+    mainsRestored: () => { this.mainsDrop = 0; },
+    /** Smoke from a drive cabinet reaches the room's detector. */
+    smoke: () => { this.smoke = true; },
+    clearSmoke: () => { this.smoke = false; },
+    /** The extract fan stops: the room heats by `heat` °C and its humidity rises by `damp` % over tens of minutes. */
+    ventilationFail: (p) => { this.heatTarget = param(p, 'heat', 25); this.dampTarget = param(p, 'damp', 30); },
+    ventilationRestored: () => { this.heatTarget = 0; this.dampTarget = 0; },
     repair: () => {
       for (let i = 1; i <= this.faultedPumps; i++) this.emit({ type: 'pump_fault_cleared', pump: `P${i}` });
       this.faultedPumps = 0;
+      for (const z of this.zoneFailed) this.emit({ type: 'pump_fault_cleared', pump: `${z.toUpperCase()}-P1` });
+      this.zoneFailed.clear();
     },
   };
 
@@ -134,31 +167,38 @@ export class WaterPumpModel extends DeviceModel<WaterPumpTelemetry> {
       if (this.flooded && this.floodLevel <= 0) { this.flooded = false; this.emit({ type: 'flood_cleared' }); }
       if (this.floodLevel <= 0 || this.floodLevel >= 1) this.floodRate = 0;
     }
-    const humidityTarget = this.flooded ? 97 : 60 + 8 * this.floodLevel;
+    // a room without ventilation warms and dampens over minutes (time constant 3 min), not at once
+    const k = 1 - Math.exp(-dt / 180);
+    this.heat += (this.heatTarget - this.heat) * k;
+    this.damp += (this.dampTarget - this.damp) * k;
+    const humidityTarget = Math.min(99, (this.flooded ? 97 : 60 + 8 * this.floodLevel) + this.damp);
     this.humidity += (humidityTarget - this.humidity) * (1 - Math.exp(-dt / 600));
     for (const q of Object.values(this.quality)) q.value += (q.target - q.value) * (1 - Math.exp(-dt / Math.max(1, q.tau)));
   }
 
   private inlet(now: number): number {
     // municipal pressure dips when the whole district draws water
-    return 0.22 - 0.04 * (this.demand(now) / ((this.households * 0.2) / 24) - 1) / 1.4;
+    return 0.22 - 0.04 * (this.demand(now) / ((this.households * 0.2) / 24) - 1) / 1.4 - this.mainsDrop;
   }
 
   protected reading(now: number): WaterPumpTelemetry {
     const n = (sd: number) => this.rng.gauss(0, sd);
-    const inlet = clamp(this.inlet(now) + n(0.003), 0.05, 0.4);
-    // with no pump running the outlet sees only the inlet pressure through the bypass
-    const zone = (sp: number) => round(clamp(this.supply === 0 ? inlet * 0.9 : sp * (0.75 + 0.25 * this.supply) + n(0.004), 0, 10), 3);
+    const inlet = clamp(this.inlet(now) + n(0.003), 0.02, 0.4);
+    // with no pump running the outlet sees only the inlet pressure through the bypass; a zone whose
+    // own pumps tripped, only the tank's head
+    const zone = (z: Zone) => round(clamp(
+      this.zoneFailed.has(z) ? this.tankLevel * MPA_PER_M + n(0.002)
+        : this.supply === 0 ? inlet * 0.9 : this.setpoints[z] * (0.75 + 0.25 * this.supply) + n(0.004), 0, 10), 3);
     const q = this.quality;
     const h = hourOfDay(now);
     // the main outlet gauge sits on the mid zone's header
-    const mid = zone(this.setpoints.mid);
+    const mid = zone('mid');
     return {
       inletPressure: round(inlet, 3),
       outletPressure: mid,
-      outletPressureLow: zone(this.setpoints.low),
+      outletPressureLow: zone('low'),
       outletPressureMid: mid,
-      outletPressureHigh: zone(this.setpoints.high),
+      outletPressureHigh: zone('high'),
       tankLevel: round(clamp(this.tankLevel + n(0.005), 0, 200), 3),
       pumpsRunning: this.pumpsRunning,
       pumpFault: this.faultedPumps > 0,
@@ -167,8 +207,9 @@ export class WaterPumpModel extends DeviceModel<WaterPumpTelemetry> {
       turbidity: round(clamp(q.turbidity.value * (1 + n(0.05)), 0.01, 4000), 3),
       chlorine: round(clamp(q.chlorine.value + n(0.01), 0, 100), 3),
       ph: round(clamp(q.ph.value + n(0.02), 0, 14), 2),
-      temperature: round(clamp(18 + 3 * Math.sin(((h - 9) / 24) * 2 * Math.PI) + n(0.1), -50, 200), 1),
+      temperature: round(clamp(18 + 3 * Math.sin(((h - 9) / 24) * 2 * Math.PI) + this.heat + n(0.1), -50, 200), 1),
       humidity: round(clamp(this.humidity + n(0.5), 0, 100), 1),
+      smoke: this.smoke,
     };
   }
 }

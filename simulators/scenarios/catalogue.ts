@@ -106,7 +106,7 @@ export const SCENARIOS: readonly Scenario[] = [
       { at: 2 * MIN, do: 'recover' },
     ],
     expect: [
-      { telemetry: { running: true, speed: { gt: 2.5 } }, note: 'above the governor tripping speed (115 % of rated) and the default 2.5 m/s alert threshold' },
+      { telemetry: { running: true, speed: { gt: 2.5 } }, note: 'above the governor tripping speed and the alert limit (115 % of the rated 1.75 m/s: 2.01 m/s), and above the 2.5 m/s fallback' },
       { event: { type: 'fault', fault: 'overspeed' } },
       { telemetry: { running: false, safetyCircuit: 'open', doorZone: false } },
     ],
@@ -229,6 +229,40 @@ export const SCENARIOS: readonly Scenario[] = [
       { type: 'elevator.stopped_outside_door_zone', expect: 'suppressed', note: 'inspection mode' },
     ],
   },
+  {
+    name: 'elevator.fault-after-maintenance',
+    title: { en: 'Fault still there when maintenance ends', zh: '维保结束时故障仍在' },
+    description: 'A technician switches the car to maintenance and opens the safety circuit (recorded, withheld from the authorities); after 1 min the car is switched back to normal with the circuit still open, so the alert goes to market supervision and the maintenance unit at that moment. The circuit is closed 1.5 min later.',
+    devices: { car: 'elevator' },
+    durationMs: 3 * MIN,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 0, do: 'setMode', with: { mode: 'maintenance' } },
+      { at: 20 * S, do: 'openSafetyCircuit' },
+      { at: MIN, do: 'setMode', with: { mode: 'normal' } },
+      { at: 2 * MIN + 30 * S, do: 'recover' },
+    ],
+    expect: [
+      { telemetry: { mode: 'maintenance', safetyCircuit: 'open' } },
+      { telemetry: { mode: 'normal', safetyCircuit: 'open' }, after: MIN, note: 'back in normal mode, the circuit still open' },
+    ],
+    alerts: [{ type: 'elevator.safety_circuit_open', expect: 'released', note: 'suppressed in maintenance mode; sent on when the mode returned to normal with the circuit still open' }],
+  },
+  {
+    name: 'elevator.overspeed-rated',
+    title: { en: 'Overspeed of a slow lift, by its rated speed', zh: '低速电梯超速（按额定速度判定）' },
+    description: 'A car rated 1.0 m/s runs down at 1.2 m/s: 120 % of rated, past the 115 % at which the governor must trip, yet far below the old fixed 2.5 m/s limit. The terminal reports only its speed, no fault of its own, so the gateway\'s rated-speed rule is what raises the alert. Normal again after 30 s. On a fleet\'s car it runs at 120 % of that car\'s rated speed.',
+    devices: { car: 'elevator' },
+    deviceFields: { car: { ratedSpeed: 1 } },
+    durationMs: 60 * S,
+    reportIntervalMs: ELEVATOR_REPORT,
+    steps: [
+      { at: 10 * S, do: 'runFast', with: { ratio: 1.2 } },
+      { at: 40 * S, release: true },
+    ],
+    expect: [{ telemetry: { running: true, speed: { gt: 1.15, lt: 2.5 } }, note: 'above 115 % of the rated 1.0 m/s, below the old fixed limit' }],
+    alerts: [{ type: 'elevator.overspeed', expect: 'raised', note: 'limit 1.0 m/s × overspeedRatio 1.15 = 1.15 m/s' }],
+  },
 
   // ---------------------------------------------------------------- fire
   {
@@ -327,11 +361,28 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     alerts: [{ type: 'fire.alarm', expect: 'raised', note: 'unconfirmed from the detector, confirmed by the flow switch (corroboration window)' }],
   },
+  {
+    name: 'fire.test-mode',
+    title: { en: 'Monthly smoke alarm test (the device\'s test flag)', zh: '独立式烟感月度测试（设备测试标志）' },
+    description: 'The property company presses the test button of a standalone smoke alarm: the alarm and its clearing carry the device\'s test flag. The alarm is recorded for the property company, and the fire service is not sent out, not even when the 3 min verify window passes without a verdict.',
+    devices: { detector: 'smoke_detector' },
+    durationMs: 4 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 5 * S, event: { type: 'alarm', test: true } },
+      { at: 30 * S, event: { type: 'alarm_cleared', test: true } },
+    ],
+    expect: [
+      { event: { type: 'alarm', test: true } },
+      { event: { type: 'alarm_cleared', test: true }, after: 30 * S },
+    ],
+    alerts: [{ type: 'fire.alarm', expect: 'suppressed', note: 'test mode: recorded for the property company, never forwarded to the fire service (the run passes the verify window)' }],
+  },
 
   {
     name: 'fire_water.low-pressure',
     title: { en: 'Low fire-water pressure', zh: '消防管网压力低' },
-    description: 'A pipe leak bigger than the jockey pump can make up: the network pressure falls below 0.1 MPa within about 3.5 min and stays there until the repair at 6 min.',
+    description: 'A pipe leak bigger than the jockey pump can make up: the network pressure falls below the 0.15 MPa minimum (and on to below 0.1 MPa) within about 3.5 min and stays there until the repair at 6 min.',
     devices: { monitor: 'fire_water' },
     durationMs: 8 * MIN,
     reportIntervalMs: 10 * S,
@@ -348,7 +399,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'fire_water.tank-low',
-    title: { en: 'Fire water tank low', zh: '消防水池液位低' },
+    title: { en: 'Fire water tank low', zh: '消防水箱水位低' },
     description: 'The tank inlet valve sticks shut while water is drawn off: the level falls from about 4 m to 0.8 m.',
     devices: { monitor: 'fire_water' },
     durationMs: 7 * MIN,
@@ -395,6 +446,72 @@ export const SCENARIOS: readonly Scenario[] = [
       { event: { type: 'power_restored' }, after: 3 * MIN },
     ],
     alerts: [{ type: 'fire_water.pump_power_lost', expect: 'raised' }],
+  },
+  {
+    name: 'fire_water.pump-manual',
+    title: { en: 'Fire pump cabinet left in manual', zh: '消防泵控制柜处于手动状态' },
+    description: 'After the monthly test run a technician leaves the pump control cabinet in manual: in a fire the main pump would not start by itself. It is switched back to automatic after 14 min.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 15 * MIN,
+    reportIntervalMs: 30 * S,
+    steps: [
+      { at: 0, do: 'manual' },
+      { at: 14 * MIN, do: 'automatic' },
+    ],
+    expect: [
+      { telemetry: { pumpAuto: false } },
+      { telemetry: { pumpAuto: true }, after: 14 * MIN },
+    ],
+    alerts: [{ type: 'fire_water.pump_manual', expect: 'raised', note: 'after 10 min in manual (pumpManualAfter); to the fire service too' }],
+  },
+  {
+    name: 'fire_water.valve-closed',
+    title: { en: 'Signal valve closed', zh: '消防信号阀关闭' },
+    description: 'A signal valve on the sprinkler supply main is shut for work on a branch and reopened after 4 min.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 5 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'closeValve' },
+      { at: 4 * MIN, do: 'openValve' },
+    ],
+    expect: [
+      { telemetry: { signalValveOpen: false } },
+      { telemetry: { signalValveOpen: true }, after: 4 * MIN },
+    ],
+    alerts: [{ type: 'fire_water.valve_closed', expect: 'raised', note: 'after 60 s closed (valveClosedAfter)' }],
+  },
+  {
+    name: 'fire_water.pump-started',
+    title: { en: 'Fire pump started', zh: '消防泵启动' },
+    description: 'The main fire pump is started by hand for its monthly test run and stopped after 3 min; the jockey pump keeps cycling as usual.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 4 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 30 * S, do: 'startFirePump' },
+      { at: 3 * MIN + 30 * S, do: 'stopFirePump' },
+    ],
+    expect: [
+      { event: { type: 'pump_started', pump: 'P2', firePump: true }, after: 30 * S },
+      { telemetry: { firePumpRunning: true } },
+      { event: { type: 'pump_stopped', pump: 'P2', firePump: true }, after: 3 * MIN + 30 * S },
+    ],
+    alerts: [{ type: 'fire_water.pump_started', expect: 'raised', note: 'the fire service sees every start; it stays open after the stop (someone must look)' }],
+  },
+  {
+    name: 'fire_water.tank-high',
+    title: { en: 'Fire water tank overfilling', zh: '消防水池（水箱）水位高' },
+    description: 'The tank\'s float valve sticks open: the level rises past full to the high-level switch and on to the overflow; repaired after 6 min.',
+    devices: { monitor: 'fire_water' },
+    durationMs: 8 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'overfill' },
+      { at: 6 * MIN, do: 'repair' },
+    ],
+    expect: [{ telemetry: { tankHigh: true } }],
+    alerts: [{ type: 'fire_water.high_tank', expect: 'raised', note: 'from the tank\'s own high-level switch, after 60 s' }],
   },
   // ---------------------------------------------------------------- water supply
   {
@@ -450,7 +567,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'water.chlorine-low',
-    title: { en: 'Free chlorine too low', zh: '余氯不足' },
+    title: { en: 'Free chlorine too low', zh: '游离氯过低' },
     description: 'Water stands too long in the tank: free chlorine falls to 0.02 mg/L (GB 5749: at least 0.05 mg/L).',
     devices: { room: 'water_pump' },
     durationMs: 8 * MIN,
@@ -464,7 +581,7 @@ export const SCENARIOS: readonly Scenario[] = [
   },
   {
     name: 'water.chlorine-high',
-    title: { en: 'Free chlorine too high', zh: '余氯超标' },
+    title: { en: 'Free chlorine too high', zh: '游离氯过高' },
     description: 'A dosing pump overdoses: free chlorine rises to 2.6 mg/L (GB 5749: at most 2 mg/L).',
     devices: { room: 'water_pump' },
     durationMs: 8 * MIN,
@@ -489,6 +606,138 @@ export const SCENARIOS: readonly Scenario[] = [
     ],
     expect: [{ telemetry: { ph: { gt: 8.5 } } }],
     alerts: [{ type: 'water.ph_abnormal', expect: 'raised' }],
+  },
+  {
+    name: 'water.zone-pressure-low',
+    title: { en: 'High supply zone loses pressure', zh: '高区供水压力低' },
+    description: 'The high zone\'s pump set trips: its header falls to the tank\'s head (about 0.03 MPa) while the low and mid zones keep their pressure; repaired after 4 min.',
+    devices: { room: 'water_pump' },
+    durationMs: 5 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'zonePumpsFail', with: { zone: 'high' } },
+      { at: 4 * MIN, do: 'repair' },
+    ],
+    expect: [
+      { event: { type: 'pump_fault', pump: 'HIGH-P1' } },
+      { telemetry: { outletPressureHigh: { lt: 0.1 }, outletPressureMid: { gt: 0.3 } } },
+    ],
+    alerts: [{ type: 'water.zone_pressure_low', expect: 'raised', note: 'subject: high; the zone\'s limits default to the outlet\'s (0.1 MPa)' }],
+  },
+  {
+    name: 'water.inlet-pressure-low',
+    title: { en: 'Municipal inlet pressure low', zh: '市政进水压力低' },
+    description: 'A burst main upstream pulls the municipal pressure down by 0.14 MPa for 8 min.',
+    devices: { room: 'water_pump' },
+    durationMs: 9 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'mainsLow', with: { by: 0.14 } },
+      { at: 8 * MIN, do: 'mainsRestored' },
+    ],
+    expect: [{ telemetry: { inletPressure: { lt: 0.1 } } }],
+    alerts: [{ type: 'water.inlet_pressure_low', expect: 'raised', note: 'after 5 min below 0.1 MPa (inletPressureAfter)' }],
+  },
+  {
+    name: 'water.room-smoke',
+    title: { en: 'Smoke in the pump room', zh: '泵房烟雾报警' },
+    description: 'A drive cabinet overheats and smoke reaches the pump room\'s detector; it clears after 3 min.',
+    devices: { room: 'water_pump' },
+    durationMs: 4 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 10 * S, do: 'smoke' },
+      { at: 3 * MIN + 10 * S, do: 'clearSmoke' },
+    ],
+    expect: [
+      { telemetry: { smoke: true }, after: 10 * S },
+      { telemetry: { smoke: false }, after: 3 * MIN + 10 * S },
+    ],
+    alerts: [{ type: 'water.smoke', expect: 'raised', note: 'the property company at once; the fire service if not acknowledged within 5 min' }],
+  },
+  {
+    name: 'water.room-climate',
+    title: { en: 'Pump-room ventilation fails', zh: '泵房通风故障（温湿度超限）' },
+    description: 'The extract fan stops on a summer day: the drives\' heat and the damp stay in the room, which passes 40 °C and 85 % relative humidity within about 15 min; the fan is restarted after 28 min.',
+    devices: { room: 'water_pump' },
+    durationMs: 30 * MIN,
+    reportIntervalMs: 30 * S,
+    steps: [
+      { at: 0, do: 'ventilationFail', with: { heat: 25, damp: 35 } },
+      { at: 28 * MIN, do: 'ventilationRestored' },
+    ],
+    expect: [
+      { telemetry: { temperature: { gt: 40 } } },
+      { telemetry: { humidity: { gt: 85 } } },
+    ],
+    alerts: [
+      { type: 'water.temperature_abnormal', expect: 'raised', note: 'after 10 min above 40 °C (climateAfter)' },
+      { type: 'water.humidity_high', expect: 'raised', note: 'after 10 min above 85 %' },
+    ],
+  },
+
+  // ---------------------------------------------------------------- drainage
+  {
+    name: 'drainage.high-level',
+    title: { en: 'Sump pit level high in a cloudburst', zh: '暴雨致集水坑高水位' },
+    description: 'A cloudburst of 150 mm/h drains from the garage ramps into the sump: twice what both pumps move. The pit rises past the alarm level and trips the float switch; the rain eases after 4 min and the pumps bring the pit down.',
+    devices: { sump: 'drainage' },
+    durationMs: 8 * MIN + 30 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'rain', with: { mmPerHour: 150 } },
+      { at: 4 * MIN, do: 'stopRain' },
+    ],
+    expect: [
+      { telemetry: { pumpsRunning: 2 }, note: 'the lag pump joins the lead' },
+      { telemetry: { level: { gt: 1.2 } } },
+      { event: { type: 'high_level' }, note: 'the float switch' },
+      { event: { type: 'high_level_cleared' }, after: 4 * MIN },
+    ],
+    alerts: [{ type: 'drainage.high_level', expect: 'raised', note: 'the float switch raises at once; the level alone after 60 s above 1.2 m; clears when both are back' }],
+  },
+  {
+    name: 'drainage.pump-fault',
+    title: { en: 'Drainage pump fault', zh: '排水泵故障' },
+    description: 'The lead sump pump\'s motor protection trips (a rag in the impeller); the lag pump takes over; the pump is repaired after 4 min.',
+    devices: { sump: 'drainage' },
+    durationMs: 4 * MIN + 20 * S,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'pumpFault', with: { pump: 'P1', code: 'OL' } },
+      { at: 4 * MIN, do: 'repair' },
+    ],
+    expect: [
+      { event: { type: 'pump_fault', pump: 'P1' } },
+      { telemetry: { pumpFault: true } },
+      { event: { type: 'pump_fault_cleared' }, after: 4 * MIN },
+    ],
+    alerts: [{ type: 'drainage.pump_fault', expect: 'raised' }],
+  },
+  {
+    name: 'drainage.flooded',
+    title: { en: 'Basement flooded: cloudburst with the pumps out of power', zh: '地下室水淹（暴雨停电）' },
+    description: 'The storm cuts the pump cabinet\'s supply while 150 mm/h of rain runs into the sump: the pit overflows within minutes and water spreads over the garage floor. Power returns and the rain eases after 5 min; the pumps empty the pit and the floor dries.',
+    devices: { sump: 'drainage' },
+    durationMs: 8 * MIN,
+    reportIntervalMs: 10 * S,
+    steps: [
+      { at: 0, do: 'powerLost' },
+      { at: 0, do: 'rain', with: { mmPerHour: 150 } },
+      { at: 5 * MIN, do: 'repair' },
+      { at: 5 * MIN, do: 'stopRain' },
+    ],
+    expect: [
+      { event: { type: 'power_lost' } },
+      { telemetry: { powerOk: false, pumpsRunning: 0 } },
+      { event: { type: 'flooded' } },
+      { telemetry: { flooded: true } },
+      { event: { type: 'flood_cleared' }, after: 5 * MIN },
+    ],
+    alerts: [
+      { type: 'drainage.flooded', expect: 'raised', note: 'critical: water on the floor is already the incident' },
+      { type: 'drainage.power_lost', expect: 'raised' },
+    ],
   },
 
   // ---------------------------------------------------------------- any device

@@ -6,6 +6,7 @@ import type { GatewayApi } from '../api.js';
 import { Fleet } from '../fleet.js';
 import { provision, renewRefusedSecrets, type DeviceInput, type SecretsFile } from '../provision.js';
 import { SimError } from '../errors.js';
+import { DEFAULT_RATED_SPEED } from '../models/elevator.js';
 import type { ScenarioRun, StepClock } from './runner.js';
 import type { Scenario } from './types.js';
 import { verifyScenario, type ExpectationResult } from './verify.js';
@@ -44,7 +45,9 @@ export async function runScenarioStandalone(scenario: Scenario, opts: Standalone
   const ids = scenarioDeviceIds(scenario, prefix);
   const devices: DeviceInput[] = Object.entries(scenario.devices).map(([role, kind]) => ({
     id: ids[role]!, kind, siteId, building: '1号楼', location: `scenario ${scenario.name} (${role})`,
-    ...(kind === 'elevator' ? { maintenanceUnitId: `${prefix}-mu` } : {}),
+    // an elevator is registered with the rated speed its model runs at (the gateway's overspeed limit is a ratio of it)
+    ...(kind === 'elevator' ? { maintenanceUnitId: `${prefix}-mu`, ratedSpeed: DEFAULT_RATED_SPEED } : {}),
+    ...scenario.deviceFields?.[role],
   }));
   const provisioned = await provision(opts.api, {
     sites: [{ id: siteId, name: `场景测试小区 / Scenario site`, companyId: `${prefix}-co` }],

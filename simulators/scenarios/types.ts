@@ -58,8 +58,10 @@ export type Expectation = {
 export type AlertOutcome =
   /** The alert should open. */
   | 'raised'
-  /** The condition is recorded but must not alert the authorities (e.g. during maintenance). */
-  | 'suppressed';
+  /** The condition is recorded but must not alert the authorities (e.g. during maintenance, or a fire device's test). */
+  | 'suppressed'
+  /** Recorded as suppressed, then sent to the authorities when the reason ended with the condition still holding (maintenance mode left with the fault still there). */
+  | 'released';
 
 /** Metadata for the alert rules: which alert this scenario is meant to trigger. */
 export interface AlertIntent {
@@ -75,6 +77,11 @@ export interface Scenario {
   description: string;
   /** Role → device kind; the first role is the scenario's main device. */
   devices: Readonly<Record<string, DeviceKind>>;
+  /**
+   * What a role's device is registered with, when the scenario depends on it (an elevator's rated
+   * speed); its model is built to match. Run on a fleet's free devices, they keep their own.
+   */
+  deviceFields?: Readonly<Record<string, { ratedSpeed?: number }>>;
   /** How long the scenario lasts (simulated ms); the devices go back to normal service after it. */
   durationMs: number;
   /** Reading interval of the scenario's devices while it runs (simulated ms), denser than usual. */

@@ -59,7 +59,7 @@ export type AttachmentRow = OrderTables['attachments'];
 
 const FIRE_KINDS: ReadonlySet<string> = new Set(['fire_panel', 'smoke_detector', 'fire_water']);
 const KIND_LABELS: Record<string, string> = {
-  elevator: '电梯', fire_panel: '火灾报警控制器', smoke_detector: '烟感', fire_water: '消防水', water_pump: '二次供水',
+  elevator: '电梯', fire_panel: '火灾报警控制器', smoke_detector: '烟感', fire_water: '消防水', water_pump: '二次供水', drainage: '排水',
 };
 
 export class RectificationOrders implements OrderSource, OrderMover {

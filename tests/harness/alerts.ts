@@ -85,6 +85,7 @@ export const NORMAL: Record<string, Record<string, unknown>> = {
   smoke_detector: { smoke: 0.02, temperature: 24.5, battery: 87 },
   fire_water: { pressure: 0.32, tankLevel: 3.8, pumpRunning: false, pumpFault: false, pumpPowerOk: true, flowSwitch: false },
   water_pump: { inletPressure: 0.18, outletPressure: 0.45, tankLevel: 2.6, pumpsRunning: 2, pumpFault: false, flooded: false, doorOpen: false, turbidity: 0.3, chlorine: 0.4, ph: 7.2 },
+  drainage: { level: 0.6, highLevel: false, pumpsRunning: 1, pumpFault: false, powerOk: true, flooded: false },
 };
 
 let direct = 0;

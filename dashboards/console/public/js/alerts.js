@@ -175,7 +175,9 @@ export function renderAlertDetail(root, store) {
       h('h2', null, pick(a.label, a.type)),
       stateBadge(a.state),
       h('span.muted', null, `${t('detail.id')} ${a.id}`)),
-    a.suppressed ? h('p.notice', null, t('detail.suppressed')) : null,
+    // a test alert is suppressed too (kept from the fire service); the notice says which
+    a.details?.testMode === true ? h('p.notice.test-mode#test-mode', null, t('detail.testMode'))
+      : a.suppressed ? h('p.notice', null, t('detail.suppressed')) : null,
     h('dl.facts', null, facts),
     h('section.actions', null,
       h('h3', null, t('detail.actions')),

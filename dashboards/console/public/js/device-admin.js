@@ -4,7 +4,7 @@ import { t } from './i18n.js';
 import { h } from './dom.js';
 import { confirmDialog, field, formDialog, input, localError, openDialog, secretDialog, select, toast, values } from './forms.js';
 
-export const KINDS = ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
+export const KINDS = ['elevator', 'fire_panel', 'smoke_detector', 'fire_water', 'water_pump', 'drainage'];
 const ELEVATOR_FIELDS = ['ratedSpeed', 'topFloor', 'bottomFloor', 'installedAt', 'warrantyUntil'];
 const OTHER = '__other';
 const enc = encodeURIComponent;

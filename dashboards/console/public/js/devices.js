@@ -1,7 +1,7 @@
 // Devices in the account's scope with their online state and latest readings (GET /api/v1/devices);
 // for an admin or a property company also registering and managing them (device-admin.js).
 import { fieldLabel, formatReading, t } from './i18n.js';
-import { ageEl, h } from './dom.js';
+import { ageEl, formatTime, h } from './dom.js';
 import { KINDS, deviceActions, registerDevice } from './device-admin.js';
 
 function stateCell(d) {
@@ -13,6 +13,13 @@ function stateCell(d) {
 function place(d) {
   if (d.location) return h('div.muted', null, d.location);
   return d.building ? h('div.muted', null, t('devices.building', { b: d.building })) : null;
+}
+
+/** A fire device in test mode (its alarms are recorded, not sent to the fire service): until when. */
+function testMode(d) {
+  if (d.testModeUntil == null) return null;
+  return h('div.test-mode', { title: d.testModeNote || '' }, h('span.badge', null, t('devices.testMode')), ' ',
+    h('span.muted', null, t('devices.testModeUntil', { until: formatTime(d.testModeUntil) })));
 }
 
 function readings(latest) {
@@ -43,8 +50,8 @@ export function renderDevices(root, store) {
       .filter(Boolean).map((k) => h('th', { scope: 'col' }, t(k))))),
     h('tbody', null, shown.map((d) => {
       const site = store.sites.get(d.siteId);
-      return h('tr.device-row', { dataset: { id: d.id, online: String(d.online), disabled: String(!!d.disabled) } },
-        h('td', { 'data-label': t('devices.device') }, h('strong', null, d.id), place(d)),
+      return h('tr.device-row', { dataset: { id: d.id, online: String(d.online), disabled: String(!!d.disabled), testMode: String(d.testModeUntil != null) } },
+        h('td', { 'data-label': t('devices.device') }, h('strong', null, d.id), place(d), testMode(d)),
         h('td', { 'data-label': t('devices.kind') }, t(`kind.${d.kind}`)),
         h('td', { 'data-label': t('devices.site') }, site ? site.name : d.siteName || d.siteId),
         h('td', { 'data-label': t('devices.state') }, stateCell(d)),
