@@ -12,6 +12,7 @@ export const POSTGRES_SUITES = [
   'tests/alerts-config.test.ts',
   'tests/alerts-corrections-elevator.test.ts',
   'tests/alerts-corrections-fire.test.ts',
+  'tests/alerts-corrections-routing.test.ts',
   'tests/alerts-corrections-water.test.ts',
   'tests/alerts-delivery.test.ts',
   'tests/alerts-drainage.test.ts',

@@ -138,7 +138,7 @@ export async function openAlerts(deps: AlertsDeps): Promise<Alerts> {
   const engine = new RuleEngine({ store: ruleStore, registry: deps.registry, service, heap, clock, config, log, presence: deps.presence, cluster: deps.cluster });
   // fire devices' test mode: its end is a timer in the same heap, on the same clock, run by the leader
   const testModes = new TestModes({ registry: deps.registry, heap, clock, isLeading: () => service.isLeading, log });
-  const routes = alertRoutes({ service, ledger, queues, sse, config, reads });
+  const routes = alertRoutes({ service, ledger, queues, sse, config, reads, siteName: (id) => deps.registry.getSite(id)?.name });
   const testModeApi = testModeRoutes(testModes);
   // a cluster node leads only once elected (setLeading); the embedded gateway is its own leader
   if (deps.cluster) service.setLeading(false);

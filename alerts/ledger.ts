@@ -151,7 +151,17 @@ export const ledgerQueries = (q: Kysely<LedgerTables>) => ({
   },
   countByTypeAndState: (viewer: Principal) => q.selectFrom('alerts').select((eb) => ['type', 'state', eb.fn.countAll<number>().as('n')])
     .where((eb) => alertScopeCondition(eb, viewer)).groupBy(['type', 'state']),
+  countBySite: (f: SiteCountFilter) => {
+    let s = q.selectFrom('alerts').select((eb) => ['site_id', eb.fn.countAll<number>().as('n')])
+      .where((eb) => alertScopeCondition(eb, f.viewer)).where('type', '=', f.type);
+    if (f.from !== undefined) s = s.where('opened_at', '>=', f.from);
+    if (f.to !== undefined) s = s.where('opened_at', '<', f.to);
+    return s.groupBy('site_id').orderBy('site_id');
+  },
 });
+
+/** Alerts of one type opened in [from, to) that the viewer may see. */
+export interface SiteCountFilter { viewer: Principal; type: string; from?: number | undefined; to?: number | undefined }
 
 export interface AlertFilter {
   states?: AlertState[] | undefined;
@@ -480,6 +490,11 @@ export class AlertLedger {
   async countByTypeAndState(viewer: Principal): Promise<Array<{ type: string; state: string; n: number }>> {
     // PostgreSQL counts in BIGINT
     return (await this.store.all(this.queries.countByTypeAndState(viewer))).map((r) => ({ ...r, n: Number(r.n) }));
+  }
+
+  /** How many alerts of a type the viewer may see opened in a period, per site (e-bikes in lifts: the street's statistics). */
+  async countBySite(f: SiteCountFilter): Promise<Array<{ siteId: string; n: number }>> {
+    return (await this.store.all(this.queries.countBySite(f))).map((r) => ({ siteId: r.site_id, n: Number(r.n) }));
   }
 }
 

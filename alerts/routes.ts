@@ -27,6 +27,8 @@ export interface AlertRoutesDeps {
   sse: QueueStreams;
   config: AlertsConfig;
   reads: QueueReadAudit;
+  /** What people read next to a site id in the statistics. */
+  siteName: (siteId: string) => string | undefined;
 }
 
 const idParams = z.object({ id: z.coerce.number().int().positive() });
@@ -51,7 +53,7 @@ function queueFrom(p: Principal, params: { queue: string; unit?: string | undefi
 }
 
 export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
-  const { service, ledger, queues, sse, config, reads } = deps;
+  const { service, ledger, queues, sse, config, reads, siteName } = deps;
   const forCaller = (p: Principal, a: Alert): AlertForCaller => ({ ...a, allowedActions: allowedActions(p, a) });
   return async (app) => {
     const r = app.withTypeProvider<ZodTypeProvider>();
@@ -90,6 +92,23 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsync {
         limit: req.query.limit, viewer: req.principal,
       });
       return { items: items.map((a) => forCaller(req.principal, a)), ...(items.length === req.query.limit ? { nextBefore: items[items.length - 1]!.id } : {}) };
+    });
+
+    // the statistics that go with routing e-bikes in lifts to the street (DOMAIN.md practitioner review),
+    // for any type: counted in SQL within the caller's scope, like the list
+    r.get('/alerts/stats', {
+      schema: {
+        tags: ['alerts'], summary: 'Alerts of one type in your scope opened in [from, to), per site (e.g. type=elevator.ebike)',
+        querystring: z.object({
+          type: z.enum(ALERT_TYPE_NAMES as [string, ...string[]]),
+          from: instant.optional(),
+          to: instant.optional(),
+        }),
+      },
+    }, async (req) => {
+      const { type, from, to } = req.query;
+      const sites = (await ledger.countBySite({ viewer: req.principal, type, from, to })).map((s) => ({ ...s, siteName: siteName(s.siteId) ?? null }));
+      return { type, from: from ?? null, to: to ?? null, total: sites.reduce((sum, s) => sum + s.n, 0), sites };
     });
 
     r.get('/alerts/responsibilities', { schema: { tags: ['alerts'], summary: 'The responsibility list in force (事件部件处置权责清单)' } },

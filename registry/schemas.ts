@@ -34,12 +34,22 @@ export type MaintenanceUnitInput = z.infer<typeof maintenanceUnitInputSchema>;
 export const maintenanceUnitPatchSchema = maintenanceUnitInputSchema.omit({ id: true }).partial();
 export type MaintenanceUnitPatch = z.infer<typeof maintenanceUnitPatchSchema>;
 
+/**
+ * A street name (街道, e.g. 南山街道): 1-100 characters, no control characters, and none of `/`, `+`,
+ * `#`, because it names a queue and an MQTT topic level (`alerts/street/{name}`), where `/` would split
+ * the level and `+` / `#` are wildcards.
+ */
+// eslint-disable-next-line no-control-regex
+export const STREET_NAME_RE = /^[^/+#\u0000-\u001f\u007f-\u009f]{1,100}$/;
+export const STREET_NAME_HINT = 'must be a street name of 1-100 characters, without control characters, "/", "+" or "#" / 街道名称：1-100 个字符，不含控制字符、"/"、"+"、"#"';
+
 export const SITE_AREAS = ['urban', 'rural'] as const;
 export type SiteArea = (typeof SITE_AREAS)[number];
 
 /** Where a site is: its street (街道), community (社区) and grid (网格); `area` sets the rescue arrival deadline (urban 30 min, rural 60). */
 const siteWhere = {
-  street: z.string().trim().min(1).max(100).optional(),
+  /** Also the name of the street's alert queue (`street/{street}`, MQTT topic `alerts/street/{street}`): no `/`, `+`, `#`. */
+  street: z.string().trim().pipe(z.string().regex(STREET_NAME_RE, STREET_NAME_HINT)).optional(),
   community: z.string().trim().min(1).max(100).optional(),
   grid: z.string().trim().min(1).max(100).optional(),
   /** Absent: urban. */
@@ -128,12 +138,15 @@ const ID_SCOPED: ReadonlySet<Role> = new Set(['property', 'maintenance']);
 // eslint-disable-next-line no-control-regex
 export const areaNameSchema = z.string().min(1).max(100).regex(/^[^\u0000-\u001f\u007f-\u009f]+$/, 'must be a name of 1-100 characters, without control characters');
 
+/** A street account's scope: a site's street name, which also names its queue. */
+const streetNameSchema = z.string().regex(STREET_NAME_RE, STREET_NAME_HINT);
+
 function scopeRule(a: { role: Role; scope?: string | undefined }, ctx: z.RefinementCtx) {
   const what = SCOPE_OF[a.role];
   if (what !== undefined && !a.scope) ctx.addIssue({ code: 'custom', path: ['scope'], message: `role ${a.role} needs a scope (${what})` });
   if (what === undefined && a.scope) ctx.addIssue({ code: 'custom', path: ['scope'], message: `role ${a.role} takes no scope` });
   if (a.scope !== undefined) {
-    const check = ID_SCOPED.has(a.role) ? idSchema.safeParse(a.scope) : areaNameSchema.safeParse(a.scope);
+    const check = ID_SCOPED.has(a.role) ? idSchema.safeParse(a.scope) : (a.role === 'street' ? streetNameSchema : areaNameSchema).safeParse(a.scope);
     if (!check.success) for (const issue of check.error.issues) ctx.addIssue({ code: 'custom', path: ['scope'], message: issue.message });
   }
 }

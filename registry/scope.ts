@@ -4,7 +4,9 @@
  * it. Anything outside answers exactly like something missing.
  *
  * - property: one company (scope = companyId): its sites, their devices and alerts, its queue.
- * - maintenance: one unit (scope = unit id): the elevators it maintains, their alerts, its queue.
+ * - maintenance: one unit (scope = unit id): the elevators it maintains and their alerts; the
+ *   secondary water supply's pump rooms (water_pump) it runs (二次供水管理单位: the device's
+ *   maintenanceUnitId) and their water-domain alerts (not a pump-room smoke alarm, a fire-domain alert); its queue.
  * - market-supervision: every elevator and its alerts, except those recorded in inspection /
  *   maintenance mode (never routed to the authorities); the market-supervision queue.
  * - fire-service: fire equipment (fire panels, smoke detectors, fire water) and every fire-domain
@@ -12,7 +14,9 @@
  *   the lift itself stays the elevator authorities' device. The fire-service queue.
  * - street / community: one area (scope = a street name such as 南山街道, or a community name): the
  *   sites whose `street` / `community` is that name, their devices and alerts. They read and take no
- *   action on alerts (alerts/permissions.ts), and have no queue. No company or unit entries.
+ *   action on alerts (alerts/permissions.ts). A street has a queue, `street/{name}` (city management
+ *   enforces the e-bike ban in lifts); a community has none: no alert type is routed to it. No
+ *   company or unit entries.
  * - admin: everything.
  *
  * Company entries: an admin, and a property company its own. Maintenance unit entries: an admin, a
@@ -21,7 +25,7 @@
  * Queue names are derived here too, so that routing (alerts) and reading (API, MQTT) cannot disagree.
  */
 import { sql, type Expression, type ExpressionBuilder, type SqlBool } from 'kysely';
-import type { Role } from './schemas.js';
+import { STREET_NAME_RE, type Role } from './schemas.js';
 import type { DeviceKind } from './kinds.js';
 import { ADMIN_PRINCIPAL } from './admin.js';
 
@@ -70,11 +74,20 @@ const inArea = (p: Principal, name: string | undefined) => p.scope !== undefined
 
 const FIRE_KINDS: ReadonlySet<DeviceKind> = new Set(['fire_panel', 'smoke_detector', 'fire_water']);
 
+/**
+ * The device kinds a maintenance unit may be responsible for: elevators (维保单位) and the pump rooms
+ * of the secondary water supply (二次供水管理单位); a unit named on any other device sees nothing of it.
+ */
+const MAINTAINED_KINDS: ReadonlySet<string> = new Set<DeviceKind>(['elevator', 'water_pump']);
+
+/** A maintenance unit's alerts: all of its elevators', and the water-domain ones of its pump rooms. */
+const maintainedAlert = (a: Pick<ScopedAlert, 'deviceKind' | 'domain'>) => a.deviceKind === 'elevator' || (a.deviceKind === 'water_pump' && a.domain === 'water');
+
 export function canSeeDevice(p: Principal, d: ScopedDevice): boolean {
   switch (p.role) {
     case 'admin': return true;
     case 'property': return d.companyId === p.scope;
-    case 'maintenance': return d.kind === 'elevator' && d.maintenanceUnitId === p.scope;
+    case 'maintenance': return MAINTAINED_KINDS.has(d.kind) && d.maintenanceUnitId === p.scope;
     case 'market-supervision': return d.kind === 'elevator';
     case 'fire-service': return FIRE_KINDS.has(d.kind);
     case 'street': return inArea(p, d.street);
@@ -116,7 +129,7 @@ export function canSeeAlert(p: Principal, a: ScopedAlert): boolean {
   switch (p.role) {
     case 'admin': return true;
     case 'property': return a.companyId === p.scope;
-    case 'maintenance': return a.deviceKind === 'elevator' && a.maintenanceUnitId === p.scope;
+    case 'maintenance': return maintainedAlert(a) && a.maintenanceUnitId === p.scope;
     case 'market-supervision': return a.deviceKind === 'elevator' && !a.suppressed;
     case 'fire-service': return a.domain === 'fire' && !a.suppressed;
     case 'street': return inArea(p, a.street);
@@ -145,7 +158,10 @@ export function alertScopeCondition(eb: ExpressionBuilder<{ alerts: AlertScopeTa
   switch (p.role) {
     case 'admin': return eb.lit(true);
     case 'property': return eb('company_id', '=', p.scope ?? '');
-    case 'maintenance': return eb.and([eb('device_kind', '=', 'elevator'), eb('maintenance_unit_id', '=', p.scope ?? '')]);
+    case 'maintenance': return eb.and([
+      eb.or([eb('device_kind', '=', 'elevator'), eb.and([eb('device_kind', '=', 'water_pump'), eb('domain', '=', 'water')])]),
+      eb('maintenance_unit_id', '=', p.scope ?? ''),
+    ]);
     case 'market-supervision': return eb.and([eb('device_kind', '=', 'elevator'), eb('suppressed', '=', 0)]);
     case 'fire-service': return eb.and([eb('domain', '=', 'fire'), eb('suppressed', '=', 0)]);
     case 'street': return areaSites(eb, 'street', p.scope);
@@ -161,43 +177,50 @@ function areaSites(eb: ExpressionBuilder<{ alerts: AlertScopeTable }, 'alerts'>,
 
 // ---- queues ----
 
-/** The parties an alert can be routed to; each has one queue (per company / unit where it is one of many). */
-export const QUEUE_ROLES = ['market-supervision', 'fire-service', 'property', 'maintenance'] as const;
+/** The parties an alert can be routed to; each has one queue (per company / unit / street where it is one of many). */
+export const QUEUE_ROLES = ['market-supervision', 'fire-service', 'property', 'maintenance', 'street'] as const;
 export type QueueRole = (typeof QUEUE_ROLES)[number];
 
 /** The authorities: they verify and close (销号) what they received. */
 export const AUTHORITY_QUEUES: readonly string[] = ['market-supervision', 'fire-service'];
 
-/** The queue of a party for a device or alert of `owner`; null when the party has none (an elevator without a maintenance unit). */
-export function queueOf(role: QueueRole, owner: { companyId: string; maintenanceUnitId?: string | null | undefined }): string | null {
+/**
+ * The queue of a party for a device or alert of `owner`; null when the party has none: a device
+ * without a maintenance unit, a site without a street, or a street stored before street names were
+ * checked whose name cannot be a queue (schemas.ts STREET_NAME_RE).
+ */
+export function queueOf(role: QueueRole, owner: { companyId: string; maintenanceUnitId?: string | null | undefined; street?: string | undefined }): string | null {
   switch (role) {
     case 'market-supervision': return 'market-supervision';
     case 'fire-service': return 'fire-service';
     case 'property': return `property/${owner.companyId}`;
     case 'maintenance': return owner.maintenanceUnitId ? `maintenance/${owner.maintenanceUnitId}` : null;
+    case 'street': return owner.street !== undefined && STREET_NAME_RE.test(owner.street) ? `street/${owner.street}` : null;
   }
 }
 
-/** The party role whose queue this is (`property/…`, `maintenance/…`); undefined for the authorities' queues. */
-export function queueParty(queue: string): 'property' | 'maintenance' | undefined {
+/** The party role whose queue this is (`property/…`, `maintenance/…`, `street/…`); undefined for the authorities' queues. */
+export function queueParty(queue: string): 'property' | 'maintenance' | 'street' | undefined {
   if (queue.startsWith('property/')) return 'property';
   if (queue.startsWith('maintenance/')) return 'maintenance';
+  if (queue.startsWith('street/')) return 'street';
   return undefined;
 }
 
-// an id as the registry allows it (schemas.ts idSchema)
-const QUEUE_RE = /^(market-supervision|fire-service|(property|maintenance)\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$/;
-export const QUEUE_NAME_HINT = 'a queue: market-supervision, fire-service, property/{companyId} or maintenance/{unitId}';
-export const isQueueName = (q: string) => QUEUE_RE.test(q);
+const ID_QUEUE_RE = /^(market-supervision|fire-service|(property|maintenance)\/[A-Za-z0-9][A-Za-z0-9_.:-]{0,127})$/; // an id as schemas.ts idSchema allows it
+const STREET_PREFIX = 'street/';
+export const QUEUE_NAME_HINT = 'a queue: market-supervision, fire-service, property/{companyId}, maintenance/{unitId} or street/{street name} / 队列：market-supervision、fire-service、property/{物业公司编号}、maintenance/{维保单位编号}或 street/{街道名称}';
+export const isQueueName = (q: string) => ID_QUEUE_RE.test(q) || (q.startsWith(STREET_PREFIX) && STREET_NAME_RE.test(q.slice(STREET_PREFIX.length)));
 
 /** The one queue an account reads (admins read them all: undefined). */
 export function ownQueue(p: Principal): string | undefined {
   switch (p.role) {
     case 'admin': return undefined;
     case 'market-supervision': case 'fire-service': return p.role;
-    case 'property': case 'maintenance': return p.scope ? queueOf(p.role, { companyId: p.scope, maintenanceUnitId: p.scope }) ?? undefined : undefined;
-    // the area roles have no queue: they read alerts through the API
-    case 'street': case 'community': return undefined;
+    case 'property': case 'maintenance': case 'street':
+      return p.scope ? queueOf(p.role, { companyId: p.scope, maintenanceUnitId: p.scope, street: p.scope }) ?? undefined : undefined;
+    // no alert type is routed to a community: it reads alerts through the API
+    case 'community': return undefined;
   }
 }
 

@@ -26,7 +26,7 @@ export interface FleetPlanOptions {
   maintenanceUnitId?: string;
 }
 
-export interface SiteInput { id: string; name: string; companyId: string; address?: string }
+export interface SiteInput { id: string; name: string; companyId: string; address?: string; street?: string }
 
 export interface DeviceInput {
   id: string;

@@ -9,7 +9,7 @@ import { AlertWatcher, NORMAL, addDevice, event, startAlertGateway, telemetry, t
 import type { TestGateway } from './harness/gateway.js';
 import { logged } from './harness/queue-log.js';
 
-type Role = 'ms' | 'fs' | 'p' | 'm';
+type Role = 'ms' | 'fs' | 'p' | 'm' | 's';
 interface Scenario {
   type: string;
   kind: string;
@@ -49,7 +49,7 @@ const SCENARIOS: Scenario[] = [
   { type: 'elevator.power_lost', kind: 'elevator', severity: 'major', queues: ['m', 'p'], trigger: ev({ type: 'power_lost' }) },
   { type: 'elevator.power_lost', kind: 'elevator', severity: 'major', queues: ['m', 'p'], trigger: tel({ powerOk: false }) },
   { type: 'elevator.alarm_button', kind: 'elevator', severity: 'major', queues: ['m', 'p'], trigger: ev({ type: 'alarm_button' }) },
-  { type: 'elevator.ebike', kind: 'elevator', severity: 'warning', queues: ['p', 'fs'], trigger: ev({ type: 'ebike_detected', confidence: 0.93 }) },
+  { type: 'elevator.ebike', kind: 'elevator', severity: 'warning', queues: ['p', 's'], trigger: ev({ type: 'ebike_detected', confidence: 0.93 }) },
   { type: 'elevator.special_mode', kind: 'elevator', severity: 'major', queues: ['m', 'p'], trigger: tel({ mode: 'earthquake' }) },
   lesserFault('door_open_fault'), lesserFault('door_close_fault'), lesserFault('repeated_door_cycling'),
   lesserFault('motor_runtime_limiter'), lesserFault('position_lost'), lesserFault('restart_blocked'),
@@ -75,10 +75,10 @@ const SCENARIOS: Scenario[] = [
   { type: 'water.pump_fault', kind: 'water_pump', severity: 'major', queues: ['p'], trigger: ev({ type: 'pump_fault', pump: 'P2' }) },
   { type: 'water.pump_power_lost', kind: 'water_pump', severity: 'major', queues: ['p'], trigger: ev({ type: 'power_lost' }) },
   { type: 'water.flooded', kind: 'water_pump', severity: 'critical', queues: ['p'], trigger: tel({ flooded: true }, 'water_pump') },
-  { type: 'water.turbidity_high', kind: 'water_pump', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ turbidity: 1.6 }, 'water_pump') },
-  { type: 'water.chlorine_low', kind: 'water_pump', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ chlorine: 0.02 }, 'water_pump') },
-  { type: 'water.chlorine_high', kind: 'water_pump', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ chlorine: 2.6 }, 'water_pump') },
-  { type: 'water.ph_abnormal', kind: 'water_pump', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ ph: 9.1 }, 'water_pump') },
+  { type: 'water.turbidity_high', kind: 'water_pump', severity: 'major', queues: ['p', 'm'], hold: 60_000, trigger: tel({ turbidity: 1.6 }, 'water_pump') },
+  { type: 'water.chlorine_low', kind: 'water_pump', severity: 'major', queues: ['p', 'm'], hold: 60_000, trigger: tel({ chlorine: 0.02 }, 'water_pump') },
+  { type: 'water.chlorine_high', kind: 'water_pump', severity: 'major', queues: ['p', 'm'], hold: 60_000, trigger: tel({ chlorine: 2.6 }, 'water_pump') },
+  { type: 'water.ph_abnormal', kind: 'water_pump', severity: 'major', queues: ['p', 'm'], hold: 60_000, trigger: tel({ ph: 9.1 }, 'water_pump') },
   { type: 'water.door_open', kind: 'water_pump', severity: 'warning', queues: ['p'], trigger: tel({ doorOpen: true }, 'water_pump') },
   // drainage: the property company only
   { type: 'drainage.high_level', kind: 'drainage', severity: 'major', queues: ['p'], hold: 60_000, trigger: tel({ level: 1.4, pumpsRunning: 2 }, 'drainage') },
@@ -106,14 +106,23 @@ afterAll(async () => {
   await t.dispose();
 });
 
+/** Every scenario's site is on this street, so alerts routed to the street reach a queue. */
+const STREET = '南山街道';
+const QUEUE: Record<Role, (d: TestDevice) => string> = {
+  ms: () => 'market-supervision', fs: () => 'fire-service', p: (d) => `property/${d.companyId}`, m: (d) => `maintenance/${d.unitId}`, s: () => `street/${STREET}`,
+};
 function queueNames(d: TestDevice, roles: Role[]): string[] {
-  return roles.map((r) => (r === 'ms' ? 'market-supervision' : r === 'fs' ? 'fire-service' : r === 'p' ? `property/${d.companyId}` : `maintenance/${d.unitId}`)).sort();
+  return roles.map((r) => QUEUE[r](d)).sort();
 }
 
 describe('built-in rules: one scenario per alert type', () => {
   for (const [i, s] of SCENARIOS.entries()) {
     it(`${s.type} (${s.kind}${s.hold ? `, after ${s.hold / 1000} s` : ''}) #${i}`, async () => {
-      const d = await addDevice(t, s.kind, s.id ? { id: s.id } : {});
+      const siteId = `site-rules-${i}`, unitId = `unit-rules-${i}`;
+      const created = await t.api('POST', '/api/v1/sites', { id: siteId, name: `小区 ${siteId}`, companyId: `co-rules-${i}`, street: STREET });
+      expect(created.status).toBe(201);
+      // a pump room names the unit running the secondary water supply, as an elevator its maintenance unit
+      const d = await addDevice(t, s.kind, { ...(s.id ? { id: s.id } : {}), siteId, companyId: `co-rules-${i}`, unitId, ...(s.kind === 'water_pump' ? { extra: { maintenanceUnitId: unitId } } : {}) });
       await telemetry(d, NORMAL[s.kind]!);
       await s.trigger(d);
       if (s.hold) {

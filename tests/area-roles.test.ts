@@ -1,7 +1,8 @@
 /**
  * The area roles: `street` (scope = a street name) and `community` (scope = a community name) see the
  * sites whose street / community is that name, their devices and alerts (the list in SQL, one alert
- * in memory: both must agree), take no action on alerts (403, audited) and have no queue.
+ * in memory: both must agree) and take no action on alerts (403, audited). A street reads its own
+ * queue (`street/{name}`, e-bikes in lifts) and no other; a community has no queue.
  */
 import mqtt from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -24,6 +25,9 @@ const SITES = [
   { id: 'site-s1', street: STREET_2, community: 'other' },
   { id: 'site-none' },
 ];
+
+/** The queue each area account reads: a street its own, a community none. */
+const OWN_QUEUE: Record<string, string | undefined> = { street1: `street/${STREET_1}`, street2: `street/${STREET_2}` };
 
 /** who sees which alert (and device: one each, named alike) */
 const SEES: Record<string, string[]> = {
@@ -117,19 +121,21 @@ describe('area roles', () => {
       expect((await t.api('GET', `/api/v1/alerts/${id}`, undefined, token)).body.state).toBe('open');
     });
 
-    it(`${who}: no queue (HTTP and MQTT)`, async () => {
+    it(`${who}: its street's queue only, a community none (HTTP and MQTT)`, async () => {
       const token = tokens[who]!;
+      const own = OWN_QUEUE[who];
+      // no alert here is routed to a street (none is an e-bike): nothing listed yet
       expect((await t.api('GET', '/api/v1/queues', undefined, token)).body).toEqual([]);
-      for (const q of ['property/co-area', 'market-supervision', 'fire-service']) {
-        const pull = await t.api('GET', `/api/v1/queues/${q}/messages`, undefined, token);
-        expect(pull.status, `${who} pulls ${q}`).toBe(403);
-        expect(pull.body.error.code).toBe('ALERT_QUEUE_FORBIDDEN');
+      for (const q of ['property/co-area', 'market-supervision', 'fire-service', `street/${STREET_1}`, `street/${STREET_2}`]) {
+        const pull = await t.api('GET', `/api/v1/queues/${q.split('/').map(encodeURIComponent).join('/')}/messages`, undefined, token);
+        expect(pull.status, `${who} pulls ${q}`).toBe(q === own ? 200 : 403);
+        if (q !== own) expect(pull.body.error.code).toBe('ALERT_QUEUE_FORBIDDEN');
       }
       const c = await mqtt.connectAsync(t.mqttUrl, { clientId: `${who}:area`, username: who, password: token, reconnectPeriod: 0 });
       try {
-        for (const topic of ['alerts/#', 'alerts/property/co-area', 'alerts/market-supervision']) {
+        for (const topic of ['alerts/#', 'alerts/street/+', 'alerts/property/co-area', 'alerts/market-supervision', `alerts/street/${STREET_1}`, `alerts/street/${STREET_2}`]) {
           const granted = await c.subscribeAsync(topic, { qos: 1 }).then((g) => g[0]!.qos, (e) => e?.packet?.granted?.[0]);
-          expect(granted, `${who} subscribes ${topic}`).toBe(128);
+          expect(granted, `${who} subscribes ${topic}`).toBe(topic === `alerts/${own}` ? 1 : 128);
         }
       } finally {
         await c.endAsync();
@@ -147,9 +153,12 @@ describe('area roles', () => {
       expect(control.status, role).toBe(400);
       const long = await t.api('POST', '/api/v1/accounts', { id: `long-scope-${role}`, role, scope: '街'.repeat(101) });
       expect(long.status, role).toBe(400);
-      const spaced = await t.api('POST', '/api/v1/accounts', { id: `spaced-${role}`, role, scope: '南山 街道 / Nanshan' });
+      const spaced = await t.api('POST', '/api/v1/accounts', { id: `spaced-${role}`, role, scope: '南山 街道 Nanshan' });
       expect(spaced.status, role).toBe(201);
-      expect(spaced.body).toMatchObject({ role, scope: '南山 街道 / Nanshan' });
+      expect(spaced.body).toMatchObject({ role, scope: '南山 街道 Nanshan' });
+      // a street name is also a queue name and an MQTT topic level: no "/", "+" or "#"; a community's is not
+      const slashed = await t.api('POST', '/api/v1/accounts', { id: `slashed-${role}`, role, scope: '南山街道 / Nanshan' });
+      expect(slashed.status, role).toBe(role === 'street' ? 400 : 201);
       // trimmed like the sites' names, so the account matches them
       const padded = await t.api('POST', '/api/v1/accounts', { id: `padded-${role}`, role, scope: '  南山街道 ' });
       expect(padded.status, role).toBe(201);

@@ -15,7 +15,7 @@ import { AlertWatcher, startAlertGateway, type ManualClock, type Received } from
 import { logged } from './harness/queue-log.js';
 import { GatewayApi } from '../simulators/api.js';
 import { SCENARIOS } from '../simulators/scenarios/catalogue.js';
-import { runScenarioStandalone, type StandaloneResult } from '../simulators/scenarios/standalone.js';
+import { runScenarioStandalone, SCENARIO_STREET, type StandaloneResult } from '../simulators/scenarios/standalone.js';
 import type { StepClock } from '../simulators/scenarios/runner.js';
 
 interface Entry { queues: string[]; kinds?: Record<string, { queues: string[] }> }
@@ -58,6 +58,7 @@ afterAll(async () => { await watcher?.close(); await t?.dispose(); });
 function queueOf(role: string, prefix: string): string {
   if (role === 'property') return `property/${prefix}-co`;
   if (role === 'maintenance') return `maintenance/${prefix}-mu`;
+  if (role === 'street') return `street/${SCENARIO_STREET}`;
   return role;
 }
 

@@ -174,7 +174,7 @@ export const SCENARIOS: readonly Scenario[] = [
       { at: 10 * S, do: 'ebike', with: { confidence: 0.94 } },
     ],
     expect: [{ event: { type: 'ebike_detected', confidence: { gte: 0.9 } } }],
-    alerts: [{ type: 'elevator.ebike', expect: 'raised', note: 'goes to the fire service and the property company' }],
+    alerts: [{ type: 'elevator.ebike', expect: 'raised', note: 'goes to the property company and the street; the fire service only if unresolved at the resolve deadline' }],
   },
   {
     name: 'elevator.power-lost',

@@ -35,6 +35,9 @@ export interface StandaloneResult {
   ok: boolean;
 }
 
+/** The street of the standalone scenarios' site. */
+export const SCENARIO_STREET = '场景街道';
+
 export function scenarioDeviceIds(scenario: Scenario, prefix = 'sim'): Record<string, string> {
   return Object.fromEntries(Object.keys(scenario.devices).map((role) => [role, `${prefix}-scn-${scenario.name}-${role}`]));
 }
@@ -45,12 +48,15 @@ export async function runScenarioStandalone(scenario: Scenario, opts: Standalone
   const ids = scenarioDeviceIds(scenario, prefix);
   const devices: DeviceInput[] = Object.entries(scenario.devices).map(([role, kind]) => ({
     id: ids[role]!, kind, siteId, building: '1号楼', location: `scenario ${scenario.name} (${role})`,
-    // an elevator is registered with the rated speed its model runs at (the gateway's overspeed limit is a ratio of it)
+    // an elevator is registered with the rated speed its model runs at (the gateway's overspeed limit is a ratio of it);
+    // the same unit runs the pump room (二次供水管理单位), so water-quality alerts reach a maintenance queue as well
     ...(kind === 'elevator' ? { maintenanceUnitId: `${prefix}-mu`, ratedSpeed: DEFAULT_RATED_SPEED } : {}),
+    ...(kind === 'water_pump' ? { maintenanceUnitId: `${prefix}-mu` } : {}),
     ...scenario.deviceFields?.[role],
   }));
   const provisioned = await provision(opts.api, {
-    sites: [{ id: siteId, name: `场景测试小区 / Scenario site`, companyId: `${prefix}-co` }],
+    // on a street: e-bikes in lifts are routed to the street's queue (street/{name})
+    sites: [{ id: siteId, name: `场景测试小区 / Scenario site`, companyId: `${prefix}-co`, street: SCENARIO_STREET }],
     devices,
   }, { secrets: opts.secrets });
   opts.onProvisioned?.(provisioned.devices);
