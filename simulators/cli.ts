@@ -14,7 +14,7 @@ import { runLoad, formatProgress, formatSummary } from './load.js';
 import { planFleet, provision, readSecrets, renewRefusedSecrets, writeSecrets, KIND_SHORT, type PerKind } from './provision.js';
 import { SCENARIOS, getScenario } from './scenarios/catalogue.js';
 import { runScenarioStandalone } from './scenarios/standalone.js';
-import type { Scenario } from './scenarios/types.js';
+import type { AlertOutcome, Scenario } from './scenarios/types.js';
 import { PEOPLE_SCENARIOS, getPeopleScenario, playPeopleScenario, type PeopleScenario } from './supervision/scenarios.js';
 import { Cast, wallClock } from './supervision/cast.js';
 import { runHistory } from './supervision/history.js';
@@ -347,7 +347,9 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = proce
       const names = typeof values.scenarios === 'string' ? values.scenarios.split(',').map((s) => s.trim()).filter(Boolean) : undefined;
       const scenarios = names
         ? names.map((n) => getScenario(n) ?? (() => { throw new SimError('SIM_UNKNOWN_SCENARIO', `unknown scenario "${n}"`); })())
-        : interleaveFamilies(SCENARIOS.filter((s) => s.alerts.some((a) => a.expect !== 'suppressed')));
+        // the rotation plays on the fleet's own devices: a scenario that needs its devices registered
+        // a certain way (rated speed, building, model) would show something else there
+        : interleaveFamilies(SCENARIOS.filter((s) => !s.deviceFields && s.alerts.some((a) => a.expect !== 'suppressed')));
       return { command, common, fleet: parseFleet(values), everyMs: dur(values, 'every', 180_000), firstAfterMs: dur(values, 'first-after', 20_000), scenarios };
     }
   }
@@ -373,6 +375,14 @@ async function provisionFleet(common: CommonArgs, sites: number, perKind: PerKin
   return { api, devices: result.devices };
 }
 
+/** How `list` says what a scenario's alert is meant to do. */
+const OUTCOME_TEXT: Record<AlertOutcome, string> = {
+  raised: '',
+  suppressed: ' (suppressed 抑制)',
+  released: ' (suppressed, then released 抑制后推送)',
+  unconfirmed: ' (unconfirmed, to the fire service after the verify window 未确认)',
+};
+
 function listText(json: boolean): string {
   if (json) {
     return JSON.stringify([
@@ -382,7 +392,7 @@ function listText(json: boolean): string {
   }
   const width = Math.max(...[...SCENARIOS, ...PEOPLE_SCENARIOS].map((s) => s.name.length));
   const devices = SCENARIOS.map((s) => {
-    const alerts = s.alerts.map((a) => (a.expect === 'raised' ? a.type : a.expect === 'released' ? `${a.type} (suppressed, then released 抑制后推送)` : `${a.type} (suppressed 抑制)`)).join(', ') || 'no alert 无告警 (checks stored data)';
+    const alerts = s.alerts.map((a) => `${a.type}${OUTCOME_TEXT[a.expect]}`).join(', ') || 'no alert 无告警 (checks stored data)';
     return `${s.name.padEnd(width)}  ${s.title.zh} / ${s.title.en}\n${' '.repeat(width)}  devices ${Object.values(s.devices).join(' + ')}, ${Math.round(s.durationMs / 1000)} s → ${alerts}`;
   });
   const people = PEOPLE_SCENARIOS.map((s) => `${s.name.padEnd(width)}  ${s.title.zh} / ${s.title.en}\n${' '.repeat(width)}  supervision 监管闭环, ${Math.round(s.durationMs / 60_000)} min: ${s.description}`);

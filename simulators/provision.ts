@@ -39,6 +39,8 @@ export interface DeviceInput {
   nextInspectionDue?: string;
   /** An elevator's rated speed (m/s): the gateway's overspeed limit is a ratio of it, the model runs at it. */
   ratedSpeed?: number;
+  /** Device model (型号), e.g. `NB-SD`: the gateway may set rule settings per model (the offline timeout of a heartbeat interval). */
+  model?: string;
 }
 
 export interface FleetPlan {

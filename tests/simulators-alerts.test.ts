@@ -6,8 +6,11 @@
  * fire verify window) hold as written, without waiting for them. Each alert is checked on the queues
  * the responsibility list in force gives for it, as received over a real MQTT subscription; the
  * maintenance visit's faults (and a fire device's test) must be recorded as suppressed and withheld
- * from the authorities (market supervision, the fire service), and
- * a fault still there when maintenance ends must reach the withheld queues then (`released`).
+ * from the authorities (market supervision, the fire service),
+ * a fault still there when maintenance ends must reach the withheld queues then (`released`), and a
+ * fire alarm that nothing in its building backs must stay unconfirmed and reach the fire service only
+ * when its verify window passed (`unconfirmed`). An intent's `notBefore` is checked on the same clock:
+ * a 26 h silence takes a few steps, not 26 h.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ADMIN_TOKEN, waitFor, type TestGateway } from './harness/gateway.js';
@@ -24,7 +27,8 @@ let t: TestGateway;
 let clock: ManualClock;
 let watcher: AlertWatcher;
 let responsibilities: Record<string, Entry>;
-const outcomes = new Map<string, { prefix: string; result: StandaloneResult }>();
+/** Per scenario: its ids' prefix, the run, and the gateway clock when it started (its offset 0). */
+const outcomes = new Map<string, { prefix: string; result: StandaloneResult; simStart: number }>();
 const WITH_ALERTS = SCENARIOS.filter((s) => s.alerts.length > 0);
 const WITHOUT_ALERTS = SCENARIOS.filter((s) => s.alerts.length === 0);
 
@@ -41,7 +45,7 @@ beforeAll(async () => {
     const prefix = `al${i}`;
     const simStart = clock.now();
     const result = await runScenarioStandalone(s, { mqttUrl: t.mqttUrl, api, prefix, clock: stepped, verify: true });
-    outcomes.set(s.name, { prefix, result });
+    outcomes.set(s.name, { prefix, result, simStart });
     if (process.env.SIM_TEST_VERBOSE) {
       const ids = Object.values(result.run.devices);
       console.log(`${s.name}: ${result.run.timeline?.length} points in ${result.run.endedAt - result.run.startedAt} ms`);
@@ -75,7 +79,7 @@ describe('scenarios raise the alert they declare (stepped on the gateway clock)'
 
   const cases = WITH_ALERTS.flatMap((s) => s.alerts.map((a) => [s.name, a.type, a.expect] as const));
   it.each(cases)('%s → %s (%s)', async (name, type, outcome) => {
-    const { prefix, result } = outcomes.get(name)!;
+    const { prefix, result, simStart } = outcomes.get(name)!;
     const scenario = SCENARIOS.find((s) => s.name === name)!;
     expect(result.run.errors).toEqual([]);
     expect(result.results!.filter((x) => !x.ok).map((x) => x.detail), 'stored data in stepped time').toEqual([]);
@@ -94,6 +98,21 @@ describe('scenarios raise the alert they declare (stepped on the gateway clock)'
       }, 3000, 20).catch(() => undefined);
       const seen = watcher.messages.filter(of).map((m) => `${m.event}@${m.queue}${m.alert.suppressed ? ' (suppressed)' : ''}`);
       expect(got, `raised on every queue of ${type}; got: ${seen.join(', ') || 'nothing'}`).toBeDefined();
+      const notBefore = scenario.alerts.find((a) => a.type === type)!.notBefore;
+      // `at` is the gateway clock when the rule raised it: the first point of the run at or after its timer (the
+      // runner stops at every reading interval), so a timeout shorter than the intent's is raised early and shows
+      if (notBefore !== undefined) expect(Math.min(...got!.raised.map((m) => m.at)) - simStart, `not raised before +${notBefore / 1000} s`).toBeGreaterThanOrEqual(notBefore);
+    } else if (outcome === 'unconfirmed') {
+      // the scenario ran to its end in beforeAll, every publish acknowledged and every timer run: the queue log is final
+      const property = queueOf('property', prefix);
+      for (const id of ids) {
+        const log = await logged(t, id, type);
+        expect(log.find((m) => m.queue === property)?.event, `${id}: the property company hears it`).toBe('raised');
+        expect([...new Set(log.map((m) => m.alert.confirmation))], `${id}: never confirmed`).toEqual(['unconfirmed']);
+        // not at once, as a confirmed alarm would be: only when the verify window passed without a verdict
+        const toFire = log.filter((m) => m.queue === 'fire-service');
+        expect(toFire[0] && [toFire[0].event, toFire[0].reason, toFire[0].alert.forwardedUnverified], `${id}: to the fire service`).toEqual(['raised', 'verify_window_passed', true]);
+      }
     } else if (outcome === 'released') {
       // the scenario ran to its end in beforeAll, every publish acknowledged: the queue log is final
       const log = (await Promise.all(ids.map((id) => logged(t, id, type)))).flat();

@@ -10,6 +10,7 @@ import type { Scenario } from './types.js';
 
 const S = 1000;
 const MIN = 60 * S;
+const HOUR = 60 * MIN;
 
 /** Elevator terminals report status about every 2 s while something is happening. */
 const ELEVATOR_REPORT = 2 * S;
@@ -285,6 +286,27 @@ export const SCENARIOS: readonly Scenario[] = [
       { device: 'first', event: { type: 'alarm_cleared' }, after: 5 * MIN },
     ],
     alerts: [{ type: 'fire.alarm', expect: 'raised', note: 'unconfirmed after the first detector (property verifies), confirmed by the second (fire service at once)' }],
+  },
+  {
+    name: 'fire.other-building',
+    title: { en: 'Fire alarms in two buildings of one site: not corroborated', zh: '同小区不同楼栋的烟感报警（不互相确认）' },
+    description: 'Smoke reaches a standalone detector in building 1; a minute later a detector in building 2 of the same site alarms too (a burnt pan in each, say). A detector in another building says nothing about this one, so neither alarm is confirmed: the property company verifies each, and the fire service hears of it only when the 3 min verify window passes without a verdict. The smoke clears after 5 min.',
+    devices: { first: 'smoke_detector', second: 'smoke_detector' },
+    deviceFields: { first: { building: '1号楼' }, second: { building: '2号楼' } },
+    durationMs: 6 * MIN,
+    reportIntervalMs: 5 * S,
+    steps: [
+      { at: 0, device: 'first', do: 'smoke', with: { level: 0.6, rampS: 40 } },
+      { at: 60 * S, device: 'second', do: 'smoke', with: { level: 0.4, rampS: 40 } },
+      { at: 5 * MIN, device: 'first', do: 'clearSmoke', with: { rampS: 30 } },
+      { at: 5 * MIN, device: 'second', do: 'clearSmoke', with: { rampS: 30 } },
+    ],
+    expect: [
+      { device: 'first', event: { type: 'alarm' } },
+      { device: 'second', event: { type: 'alarm' }, after: 60 * S, note: 'within the 10 min corroboration window, but in another building' },
+      { device: 'first', event: { type: 'alarm_cleared' }, after: 5 * MIN },
+    ],
+    alerts: [{ type: 'fire.alarm', expect: 'unconfirmed', note: 'no corroboration across buildings (alerts.fire.corroborateWithin: building); forwarded to the fire service when the verify window passed' }],
   },
   {
     name: 'fire.panel-alarm',
@@ -758,6 +780,23 @@ export const SCENARIOS: readonly Scenario[] = [
       { silence: true },
     ],
     alerts: [{ type: 'device.offline', expect: 'raised', note: 'from the per-kind data timeout; clears when readings resume' }],
+  },
+  {
+    name: 'device.silent-battery-smoke',
+    title: { en: 'Battery smoke alarm goes silent', zh: '电池供电 NB-IoT 烟感失联' },
+    description: 'A battery NB-IoT smoke alarm (model NB-SD) sends its heartbeat and then nothing more (a dead cell, or the NB-IoT module failing). Such alarms send a heartbeat only every 12 to 24 h, so 24 h of silence is still normal; at 25 h (one missed heartbeat of the slowest) it is offline. The run lasts 26 simulated hours.',
+    devices: { detector: 'smoke_detector' },
+    // the registry model, as installed; without an entry in alerts.rules.models it gets the smoke detectors' 25 h
+    deviceFields: { detector: { model: 'NB-SD' } },
+    durationMs: 26 * HOUR,
+    // its heartbeat; a stepped run then looks at 12 h and 24 h, before the offline timeout, and at the end
+    reportIntervalMs: 12 * HOUR,
+    steps: [{ at: 0, silence: true }],
+    expect: [
+      { readings: { min: 1 }, note: 'the heartbeat before the silence' },
+      { silence: true },
+    ],
+    alerts: [{ type: 'device.offline', expect: 'raised', notBefore: 25 * HOUR, note: 'the smoke detectors\' offlineAfter 25 h, counted from the last heartbeat: not at 24 h' }],
   },
   {
     name: 'device.malformed-storm',

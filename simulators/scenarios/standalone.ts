@@ -52,6 +52,7 @@ export async function runScenarioStandalone(scenario: Scenario, opts: Standalone
     // the same unit runs the pump room (二次供水管理单位), so water-quality alerts reach a maintenance queue as well
     ...(kind === 'elevator' ? { maintenanceUnitId: `${prefix}-mu`, ratedSpeed: DEFAULT_RATED_SPEED } : {}),
     ...(kind === 'water_pump' ? { maintenanceUnitId: `${prefix}-mu` } : {}),
+    // last: what the scenario depends on (a rated speed, another building, a device model) wins over the defaults
     ...scenario.deviceFields?.[role],
   }));
   const provisioned = await provision(opts.api, {

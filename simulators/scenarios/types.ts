@@ -61,12 +61,24 @@ export type AlertOutcome =
   /** The condition is recorded but must not alert the authorities (e.g. during maintenance, or a fire device's test). */
   | 'suppressed'
   /** Recorded as suppressed, then sent to the authorities when the reason ended with the condition still holding (maintenance mode left with the fault still there). */
-  | 'released';
+  | 'released'
+  /**
+   * A fire alarm that opens and is never confirmed, because nothing in its own building backs it (a
+   * detector in another building does not): the property company hears it at once, the fire service
+   * only when the verify window passes without a verdict (`forwardedUnverified`, reason
+   * `verify_window_passed`), and it stays unconfirmed.
+   */
+  | 'unconfirmed';
 
 /** Metadata for the alert rules: which alert this scenario is meant to trigger. */
 export interface AlertIntent {
   type: string;
   expect: AlertOutcome;
+  /**
+   * Simulated ms after the start before which it must not be raised: a timeout that must not fire
+   * early (a battery smoke alarm with a 24 h heartbeat is not offline at 24 h).
+   */
+  notBefore?: number;
   note?: string;
 }
 
@@ -78,10 +90,12 @@ export interface Scenario {
   /** Role → device kind; the first role is the scenario's main device. */
   devices: Readonly<Record<string, DeviceKind>>;
   /**
-   * What a role's device is registered with, when the scenario depends on it (an elevator's rated
-   * speed); its model is built to match. Run on a fleet's free devices, they keep their own.
+   * What a role's device is registered with, when the scenario depends on it: an elevator's rated
+   * speed (its model is built to match), the building (fire alarms are corroborated only within
+   * one), the device model (型号: rule settings such as the offline timeout may be set per model,
+   * `alerts.rules.models`). Run on a fleet's free devices, they keep their own.
    */
-  deviceFields?: Readonly<Record<string, { ratedSpeed?: number }>>;
+  deviceFields?: Readonly<Record<string, { ratedSpeed?: number; building?: string; model?: string }>>;
   /** How long the scenario lasts (simulated ms); the devices go back to normal service after it. */
   durationMs: number;
   /** Reading interval of the scenario's devices while it runs (simulated ms), denser than usual. */
