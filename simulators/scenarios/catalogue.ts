@@ -791,7 +791,8 @@ export const SCENARIOS: readonly Scenario[] = [
     durationMs: 26 * HOUR,
     // its heartbeat; a stepped run then looks at 12 h and 24 h, before the offline timeout, and at the end
     reportIntervalMs: 12 * HOUR,
-    steps: [{ at: 0, silence: true }],
+    // an hour after its heartbeat, well clear of it: compressed for a test, both would otherwise fall in one instant
+    steps: [{ at: HOUR, silence: true }],
     expect: [
       { readings: { min: 1 }, note: 'the heartbeat before the silence' },
       { silence: true },
