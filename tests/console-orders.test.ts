@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './harness/browser.js';
+import { launchChromium, signInToConsole } from './harness/browser.js';
 import { startTestGateway, type TestGateway } from './harness/gateway.js';
 import { account } from './harness/alerts.js';
 
@@ -23,18 +23,7 @@ const tokens = {} as Record<'street' | 'property', string>;
 /** Errors the pages reported (script errors, CSP violations, failed loads). */
 const pageErrors: string[] = [];
 
-async function signIn(token: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN', acceptDownloads: true });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`); });
-  await page.goto(t.httpUrl + '/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-form button[type="submit"]');
-  await page.waitForSelector('#live[data-state="live"]');
-  return page;
-}
+const signIn = (token: string): Promise<Page> => signInToConsole(browser, t.httpUrl, token, pageErrors);
 
 const text = async (page: Page, selector: string) => (await page.locator(selector).first().textContent())?.trim() ?? '';
 const shot = (page: Page, name: string) => page.screenshot({ path: join(ARTIFACTS, `console-orders-${name}.png`), fullPage: true });

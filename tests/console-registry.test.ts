@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './harness/browser.js';
+import { launchChromium, signInToConsole } from './harness/browser.js';
 import { ADMIN_TOKEN, connectDevice, registerDevice, startTestGateway, type TestGateway } from './harness/gateway.js';
 
 const ARTIFACTS = join(dirname(fileURLToPath(import.meta.url)), 'artifacts');
@@ -24,15 +24,7 @@ const tokens: Record<string, string> = {};
 const pageErrors: string[] = [];
 
 async function signIn(token: string, viewport = { width: 1360, height: 900 }): Promise<Page> {
-  const context = await browser.newContext({ viewport, locale: 'zh-CN', acceptDownloads: true });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()} @ ${msg.location().url}`); });
-  await page.goto(t.httpUrl + '/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-form button[type="submit"]');
-  await page.waitForSelector('#live[data-state="live"]');
+  const page = await signInToConsole(browser, t.httpUrl, token, pageErrors, viewport);
   await page.waitForSelector('#alert-list-panel .panel-head');
   return page;
 }

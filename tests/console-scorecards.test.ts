@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './harness/browser.js';
+import { launchChromium, signInToConsole } from './harness/browser.js';
 import type { TestGateway } from './harness/gateway.js';
 import { ManualClock, account, addDevice, event, startAlertGateway } from './harness/alerts.js';
 
@@ -23,19 +23,8 @@ let browser: Browser;
 const tokens = {} as Record<'msa' | 'coa', string>;
 const pageErrors: string[] = [];
 
-async function signIn(token: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN', acceptDownloads: true });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()} @ ${msg.location().url}`); });
-  await page.goto(t.httpUrl + '/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-form button[type="submit"]');
-  // the live feed's hello sets the page's clock to the gateway's (June 2025): the default period
-  await page.waitForSelector('#live[data-state="live"]');
-  return page;
-}
+// the live feed's hello sets the page's clock to the gateway's (June 2025): the default period
+const signIn = (token: string): Promise<Page> => signInToConsole(browser, t.httpUrl, token, pageErrors);
 
 const cells = (page: Page, selector: string) => page.locator(selector).allTextContents();
 

@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
 import type { MqttClient } from 'mqtt';
-import { launchChromium } from './harness/browser.js';
+import { launchChromium, signInToConsole } from './harness/browser.js';
 import { connectDevice, publish, registerDevice, startTestGateway, type TestGateway } from './harness/gateway.js';
 import { ManualClock, NORMAL, account } from './harness/alerts.js';
 
@@ -30,15 +30,7 @@ const tokens: Record<string, string> = {};
 const pageErrors: string[] = [];
 
 async function signIn(token: string): Promise<Page> {
-  const context = await browser.newContext({ viewport: { width: 1360, height: 900 }, locale: 'zh-CN' });
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()} @ ${msg.location().url}`); });
-  await page.goto(t.httpUrl + '/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-form button[type="submit"]');
-  await page.waitForSelector('#live[data-state="live"]');
+  const page = await signInToConsole(browser, t.httpUrl, token, pageErrors);
   await page.click('#app-nav a[data-view="visits"]');
   await page.waitForSelector('#view-visits h2');
   return page;

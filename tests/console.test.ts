@@ -9,7 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Browser, Page } from 'playwright-core';
-import { launchChromium } from './harness/browser.js';
+import { launchChromium, signInToConsole } from './harness/browser.js';
 import type { MqttClient } from 'mqtt';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -36,19 +36,9 @@ async function device(id: string, kind: string, siteId: string, companyId: strin
   if (connect) devices[id] = await connectDevice(t, id, secret);
 }
 
-/** A fresh browser context (its own sessionStorage and localStorage), signed in with `token`. */
+/** A fresh browser context, signed in with `token`, once the list has been read after the live feed opened. */
 async function signIn(token: string, viewport = { width: 1280, height: 820 }): Promise<Page> {
-  const context = await browser.newContext({ viewport, locale: 'zh-CN' });
-  // well under the test timeout, so a missing element fails with its selector rather than a timeout of the test
-  context.setDefaultTimeout(10_000);
-  const page = await context.newPage();
-  page.on('pageerror', (err) => pageErrors.push(`pageerror: ${err.message}`));
-  page.on('console', (msg) => { if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`); });
-  await page.goto(t.httpUrl + '/');
-  await page.fill('#token', token);
-  await page.click('#sign-in-form button[type="submit"]');
-  // the live feed is open, and the list has been read after it opened
-  await page.waitForSelector('#live[data-state="live"]');
+  const page = await signInToConsole(browser, t.httpUrl, token, pageErrors, viewport);
   await page.waitForSelector('#alert-list-panel .panel-head');
   return page;
 }
