@@ -14,6 +14,7 @@ import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { addMonths, dateIn, startOfDate } from '../core/dates.js';
+import { DueCheck } from './due-check.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { idSchema, isAdmin, type Principal, type Registry, type Site } from '../registry/index.js';
 import type { Alert, Parties } from '../alerts/index.js';
@@ -59,11 +60,11 @@ export interface HandoverDeps {
 export type HandoverResult = { applied: true; site: Site; alertsMoved: number; ordersMoved: number } | { applied: false; site: Site };
 
 export class SiteHandovers {
-  private leading = true;
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribeClock: (() => void) | undefined;
+  private readonly due: DueCheck;
 
-  constructor(private readonly deps: HandoverDeps) {}
+  constructor(private readonly deps: HandoverDeps) {
+    this.due = new DueCheck(deps.clock, CHECK_EVERY_MS, () => this.applyDue());
+  }
 
   /**
    * Hands `siteId` over as `req` asks (admin only): now when `from` is not later than now (a past
@@ -139,26 +140,13 @@ export class SiteHandovers {
   // ---- handovers fixed for later ----
 
   /** Cluster mode: only the node that runs the cluster-wide timers applies them. */
-  setLeading(leading: boolean): void {
-    this.leading = leading;
-    if (leading) this.applyDue();
-  }
-
-  start(): void {
-    this.timer = setInterval(() => this.applyDue(), CHECK_EVERY_MS);
-    this.timer.unref();
-    this.unsubscribeClock = this.deps.clock.onAdvance?.(() => this.applyDue());
-    this.applyDue();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.unsubscribeClock?.();
-  }
+  setLeading(leading: boolean): void { this.due.setLeading(leading); }
+  start(): void { this.due.start(); }
+  stop(): void { this.due.stop(); }
 
   /** Applies every handover that has fallen due, from the time it was fixed for. */
   applyDue(): void {
-    if (!this.leading) return;
+    if (!this.due.leading) return;
     const now = this.deps.clock.now();
     for (const site of this.deps.registry.listSites()) {
       const pending = site.pendingHandover;

@@ -35,6 +35,7 @@ import { AttachmentFiles, type AttachmentType } from './attachments.js';
 import { parseDue, type IssueRequest } from './input.js';
 import { MAX_UNUSED_PER_PARTY } from './limits.js';
 import { ordersRoutes } from './routes.js';
+import { DueCheck } from '../due-check.js';
 
 
 export interface OrdersDeps {
@@ -67,13 +68,13 @@ export class RectificationOrders implements OrderSource, OrderMover {
   private readonly openOrders = new Map<number, Readonly<Order>>();
   private readonly queries;
   readonly files: AttachmentFiles;
-  private leading = true;
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribeClock: (() => void) | undefined;
+  /** Deadlines are checked by the timer leader. */
+  private readonly due: DueCheck;
 
   private constructor(private readonly deps: OrdersDeps, private readonly store: Store<OrderTables>) {
     this.queries = orderQueries(store.q);
     this.files = new AttachmentFiles(deps.dataDir);
+    this.due = new DueCheck(deps.clock, deps.config.checkEvery, () => this.checkDue());
   }
 
   static async open(deps: OrdersDeps): Promise<RectificationOrders> {
@@ -473,7 +474,7 @@ export class RectificationOrders implements OrderSource, OrderMover {
 
   /** Marks every open order whose deadline has come (the timer leader only). */
   checkDue(): void {
-    if (!this.leading || !this.store.open) return;
+    if (!this.due.leading || !this.store.open) return;
     const now = this.deps.clock.now();
     for (const o of [...this.openOrders.values()]) {
       if (!this.isDue(o, now)) continue;
@@ -601,22 +602,9 @@ export class RectificationOrders implements OrderSource, OrderMover {
   readonly routes: FastifyPluginAsync = ordersRoutes(this, () => ({ config: this.deps.config, timeZone: this.deps.timeZone, now: () => this.deps.clock.now() }));
 
   /** Cluster mode: only the timer leader marks orders overdue and escalates them. */
-  setLeading(leading: boolean): void {
-    this.leading = leading;
-    if (leading) this.checkDue();
-  }
-
-  start(): void {
-    this.timer = setInterval(() => this.checkDue(), this.deps.config.checkEvery);
-    this.timer.unref();
-    this.unsubscribeClock = this.deps.clock.onAdvance?.(() => this.checkDue());
-    this.checkDue();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.unsubscribeClock?.();
-  }
+  setLeading(leading: boolean): void { this.due.setLeading(leading); }
+  start(): void { this.due.start(); }
+  stop(): void { this.due.stop(); }
 
   /** Another node's committed change (ids `order:{id}`): the mirror of open orders reads them again. */
   async onNotice(ids: readonly string[]): Promise<void> {

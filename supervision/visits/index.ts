@@ -22,6 +22,7 @@ import { VisitError } from './errors.js';
 import { modeReadings, modeTime } from './judge.js';
 import { VISIT_MIGRATIONS, visitQueries, type VisitFilter, type VisitRow, type VisitScope, type VisitsTables } from './store.js';
 import { visitRoutes } from './routes.js';
+import { DueCheck } from '../due-check.js';
 
 export { VISIT_ERRORS, VisitError, type VisitErrorCode } from './errors.js';
 export { modeTime } from './judge.js';
@@ -129,9 +130,8 @@ export class MaintenanceVisits implements VisitSource {
   private readonly store: Store<VisitsTables>;
   private readonly queries: ReturnType<typeof visitQueries>;
   private readonly modes: ReadonlySet<string>;
-  private leadingNow = true;
-  private timer: NodeJS.Timeout | undefined;
-  private unsubscribeClock: (() => void) | undefined;
+  /** Visits left open past `maxOpen` are ended by the timer leader. */
+  private readonly check: DueCheck;
   /** The runs of `finishDue`, one after the other. */
   private due: Promise<void> = Promise.resolve();
 
@@ -139,6 +139,7 @@ export class MaintenanceVisits implements VisitSource {
     this.store = deps.db.store<VisitsTables>();
     this.queries = visitQueries(this.store.q);
     this.modes = new Set(deps.config.modes);
+    this.check = new DueCheck(deps.clock, deps.config.checkEvery, () => void this.finishDue());
   }
 
   static async open(deps: VisitsDeps): Promise<MaintenanceVisits> {
@@ -246,25 +247,12 @@ export class MaintenanceVisits implements VisitSource {
   // ---- visits left open ----
 
   /** Whether this node ends visits left open (cluster mode: only the timer leader). */
-  get leading(): boolean { return this.leadingNow; }
+  get leading(): boolean { return this.check.leading; }
 
   /** Cluster mode: only the timer leader ends visits left open (`maxOpen`). */
-  setLeading(leading: boolean): void {
-    this.leadingNow = leading;
-    if (leading) void this.finishDue();
-  }
-
-  start(): void {
-    this.timer = setInterval(() => void this.finishDue(), this.deps.config.checkEvery);
-    this.timer.unref();
-    this.unsubscribeClock = this.deps.clock.onAdvance?.(() => void this.finishDue());
-    void this.finishDue();
-  }
-
-  stop(): void {
-    clearInterval(this.timer);
-    this.unsubscribeClock?.();
-  }
+  setLeading(leading: boolean): void { this.check.setLeading(leading); }
+  start(): void { this.check.start(); }
+  stop(): void { this.check.stop(); }
 
   /**
    * Ends every visit open for `maxOpen` or longer, judged on the telemetry up to `startedAt + maxOpen`
@@ -278,7 +266,7 @@ export class MaintenanceVisits implements VisitSource {
   }
 
   private async finishDueNow(): Promise<void> {
-    if (!this.leadingNow || !this.store.open) return;
+    if (!this.check.leading || !this.store.open) return;
     const { maxOpen } = this.deps.config;
     for (const row of await this.store.all(this.queries.dueOpen(this.deps.clock.now() - maxOpen))) {
       if (this.finishing.has(row.id)) continue;
