@@ -26,7 +26,11 @@ export interface FleetPlanOptions {
   maintenanceUnitId?: string;
 }
 
-export interface SiteInput { id: string; name: string; companyId: string; address?: string; street?: string }
+export interface SiteInput {
+  id: string; name: string; companyId: string; address?: string; street?: string; community?: string;
+  /** The rescue arrival deadline's area (urban 30 min, rural 60). */
+  area?: 'urban' | 'rural';
+}
 
 export interface DeviceInput {
   id: string;
@@ -41,6 +45,9 @@ export interface DeviceInput {
   ratedSpeed?: number;
   /** Device model (型号), e.g. `NB-SD`: the gateway may set rule settings per model (the offline timeout of a heartbeat interval). */
   model?: string;
+  /** An elevator's highest and lowest served floor (overruns beyond them). */
+  topFloor?: number;
+  bottomFloor?: number;
 }
 
 export interface FleetPlan {

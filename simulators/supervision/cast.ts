@@ -8,6 +8,7 @@
 import mqtt, { type MqttClient } from 'mqtt';
 import { GatewayApi } from '../api.js';
 import { SimError } from '../errors.js';
+import { provision } from '../provision.js';
 
 /** Time as the script sees it: the wall clock (scaled) from the CLI, a manual clock in the tests. */
 export interface PeopleClock {
@@ -95,8 +96,10 @@ export class Cast {
   async elevator(name: string): Promise<SimElevator> {
     const id = `${this.siteId}-${name}`;
     const registrationCode = `SIM${id.replace(/[^A-Za-z0-9]/g, '').toUpperCase()}`.slice(0, 40);
-    const secret = await deviceSecret(this.admin, { id, kind: 'elevator', siteId: this.siteId, maintenanceUnitId: this.unitId, location: `${name} 号梯`, registrationCode });
-    const e = await connectElevator(this.opts.mqttUrl, id, registrationCode, secret, this.opts.clock);
+    const { devices: [lift] } = await provision(this.admin, {
+      sites: [], devices: [{ id, kind: 'elevator', siteId: this.siteId, maintenanceUnitId: this.unitId, location: `${name} 号梯`, registrationCode }],
+    });
+    const e = await connectElevator(this.opts.mqttUrl, id, registrationCode, lift!.secret, this.opts.clock);
     this.elevators.push(e);
     return e;
   }
@@ -128,13 +131,6 @@ export async function accountToken(admin: GatewayApi, id: string, role: Party, s
   if (res.status !== 409) return (await admin.call<{ token: string }>('POST', '/api/v1/accounts', { id, role, ...(scope ? { scope } : {}) })).token;
   await admin.call('PATCH', `/api/v1/accounts/${encodeURIComponent(id)}`, { disabled: false });
   return (await admin.call<{ token: string }>('POST', `/api/v1/accounts/${encodeURIComponent(id)}/token`)).token;
-}
-
-export async function deviceSecret(admin: GatewayApi, body: Record<string, unknown>): Promise<string> {
-  const res = await admin.request<{ secret: string }>('POST', '/api/v1/devices', body);
-  if (res.status === 201) return res.body.secret;
-  if (res.status !== 409) return (await admin.call<{ secret: string }>('POST', '/api/v1/devices', body)).secret;
-  return (await admin.call<{ secret: string }>('POST', `/api/v1/devices/${encodeURIComponent(String(body.id))}/secret`)).secret;
 }
 
 /** Polls `read` (real time, the gateway works on its own) until it returns something. */

@@ -18,7 +18,8 @@ import { addMonths, dateIn, startOfDate } from '../../core/dates.js';
 import { GatewayApi } from '../api.js';
 import { SimError } from '../errors.js';
 import { Rng } from '../random.js';
-import { accountToken, connectElevator, deviceSecret, ensure, eventually, steppedClock, type SimElevator } from './cast.js';
+import { provision, type FleetPlan } from '../provision.js';
+import { accountToken, connectElevator, ensure, eventually, steppedClock, type SimElevator } from './cast.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -170,20 +171,25 @@ export async function runHistory(opts: HistoryOptions): Promise<HistorySummary> 
     };
     for (const u of UNITS) as.unit.push(new GatewayApi(apiUrl, await accountToken(admin, `${prefix}-${u.id}-duty`, 'maintenance', `${prefix}-${u.id}`)));
     for (const c of COMPANIES) as.company.push(new GatewayApi(apiUrl, await accountToken(admin, `${prefix}-${c.id}-duty`, 'property', `${prefix}-${c.id}`)));
+    const plan: FleetPlan = { sites: [], devices: [] };
+    const placed: Array<Omit<Lift, 'el'>> = [];
     for (const [i, s] of SITES.entries()) {
       const siteId = `${prefix}-${s.id}`;
-      await ensure(admin, '/api/v1/sites', { id: siteId, name: s.name, companyId: `${prefix}-${COMPANIES[s.company]!.id}`, street: s.street, community: s.community, area: s.area });
+      plan.sites.push({ id: siteId, name: s.name, companyId: `${prefix}-${COMPANIES[s.company]!.id}`, street: s.street, community: s.community, area: s.area });
       if (!as.street.has(s.street)) as.street.set(s.street, new GatewayApi(apiUrl, await accountToken(admin, `${prefix}-street-${as.street.size + 1}`, 'street', s.street)));
       for (let n = 1; n <= s.elevators; n++) {
-        const id = `${siteId}-e${String(n).padStart(2, '0')}`;
-        const code = `${prefix.toUpperCase()}${s.id.toUpperCase()}E${String(n).padStart(2, '0')}`.replace(/[^A-Z0-9]/g, '');
-        const due = dateIn(from + rng.int(20, 330) * DAY, TZ);
-        const secret = await deviceSecret(admin, {
-          id, kind: 'elevator', siteId, maintenanceUnitId: `${prefix}-${UNITS[s.unit]!.id}`, location: `${Math.ceil(n / 2)} 号楼 ${n % 2 === 0 ? '东' : '西'}梯`,
-          registrationCode: code, nextInspectionDue: due, ratedSpeed: 1.75, topFloor: 18 + (n % 3) * 6, bottomFloor: -1,
+        plan.devices.push({
+          id: `${siteId}-e${String(n).padStart(2, '0')}`, kind: 'elevator', siteId, maintenanceUnitId: `${prefix}-${UNITS[s.unit]!.id}`,
+          location: `${Math.ceil(n / 2)} 号楼 ${n % 2 === 0 ? '东' : '西'}梯`,
+          registrationCode: `${prefix.toUpperCase()}${s.id.toUpperCase()}E${String(n).padStart(2, '0')}`.replace(/[^A-Z0-9]/g, ''),
+          nextInspectionDue: dateIn(from + rng.int(20, 330) * DAY, TZ), ratedSpeed: 1.75, topFloor: 18 + (n % 3) * 6, bottomFloor: -1,
         });
-        lifts.push({ el: await connectElevator(mqttUrl, id, code, secret, people), siteIdx: i, unitIdx: s.unit, area: s.area });
+        placed.push({ siteIdx: i, unitIdx: s.unit, area: s.area });
       }
+    }
+    const { devices } = await provision(admin, plan);
+    for (const [k, d] of devices.entries()) {
+      lifts.push({ el: await connectElevator(mqttUrl, d.id, plan.devices[k]!.registrationCode!, d.secret, people), ...placed[k]! });
     }
     summary.elevators = lifts.length;
     log(`registered ${COMPANIES.length} companies, ${UNITS.length} maintenance units, ${SITES.length} sites, ${lifts.length} elevators / 已登记`);
