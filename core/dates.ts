@@ -44,6 +44,13 @@ export function dateIn(epochMs: number, timeZone: string): string {
   return formatter(dateFormats, timeZone, () => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })).format(new Date(epochMs));
 }
 
+/** `date` plus `days` calendar days ("by 30 November" ends where 1 December begins). */
+export function addDays(date: string, days: number): string {
+  const m = DATE_RE.exec(date);
+  if (!m) throw new Error(`not a date: ${date}`);
+  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + days)).toISOString().slice(0, 10);
+}
+
 /** `date` plus `months` calendar months, the day kept or, past the end of the shorter month, its last day (31 Aug + 6 = 28/29 Feb). */
 export function addMonths(date: string, months: number): string {
   const m = DATE_RE.exec(date);

@@ -1,7 +1,7 @@
 /** What the order routes accept: the request schemas, and dates as people give them. */
 import { z } from 'zod';
 import { idSchema } from '../../registry/index.js';
-import { startOfDate } from '../../core/dates.js';
+import { addDays, startOfDate } from '../../core/dates.js';
 import { ORDER_STATES, REFER_RE, TARGET_TYPES } from './model.js';
 import { MAX_REPLY_ATTACHMENTS } from './limits.js';
 
@@ -51,19 +51,11 @@ export const listQuerySchema = z.object({
 
 export const exportQuerySchema = listQuerySchema.omit({ before: true, limit: true }).extend({ format: z.enum(['csv', 'xlsx']) });
 
-const DAY_MS = 86_400_000;
-
-/** The day after `date` (YYYY-MM-DD), by the calendar. */
-function nextDate(date: string): string {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(y, m - 1, d) + DAY_MS).toISOString().slice(0, 10);
-}
-
 /** A deadline: a date-time as given, or a date's last millisecond in the zone ("by 30 November" means all of that day). */
 export function parseDue(text: string, timeZone: string): number | undefined {
   if (text.length === 10) {
     if (startOfDate(text, timeZone) === undefined) return undefined;
-    const next = startOfDate(nextDate(text), timeZone);
+    const next = startOfDate(addDays(text, 1), timeZone);
     return next === undefined ? undefined : next - 1;
   }
   const at = Date.parse(text);

@@ -17,7 +17,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { Clock } from '../../core/clock.js';
-import { startOfDate } from '../../core/dates.js';
+import { addDays, startOfDate } from '../../core/dates.js';
 import { badRequest, forbidden } from '../../core/errors.js';
 import { canSeeAlert, canSeeSite, type Principal, type Registry } from '../../registry/index.js';
 import type { Presence } from '../../ingest/index.js';
@@ -92,13 +92,6 @@ async function sliced<T>(from: number, to: number, read: (from: number, to: numb
     await new Promise<void>((resolve) => setImmediate(resolve));
   }
   return parts.flat();
-}
-
-/** `YYYY-MM-DD` + 1 day, as calendar arithmetic on the date (no time zone involved). */
-function nextDate(date: string): string | undefined {
-  const m = /^(\d{4})-(\d{2})-(\d{2})$/.exec(date);
-  if (!m) return undefined;
-  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]) + 1)).toISOString().slice(0, 10);
 }
 
 export class Scorecards {
@@ -179,8 +172,8 @@ export class Scorecards {
     const dueEnd = (date: string) => {
       let end = dueEnds.get(date);
       if (end === undefined) {
-        const next = nextDate(date);
-        end = (next === undefined ? undefined : startOfDate(next, this.deps.timeZone)) ?? null;
+        // registry dates are checked dates (YYYY-MM-DD)
+        end = startOfDate(addDays(date, 1), this.deps.timeZone) ?? null;
         dueEnds.set(date, end);
       }
       return end;

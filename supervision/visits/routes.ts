@@ -9,7 +9,7 @@
 import type { FastifyPluginAsync } from 'fastify';
 import type { ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { startOfDate } from '../../core/dates.js';
+import { addDays, startOfDate } from '../../core/dates.js';
 import { idSchema } from '../../registry/index.js';
 import { VisitError } from './errors.js';
 import type { MaintenanceVisits } from './index.js';
@@ -41,17 +41,11 @@ const listQuery = z.object({
 const DATE_RE = /^\d{4}-\d{2}-\d{2}$/;
 const DATE_TIME_RE = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,3})?)?(Z|[+-]\d{2}:\d{2})$/;
 
-/** The day after `date` (YYYY-MM-DD). */
-function nextDate(date: string): string {
-  const [y, m, d] = date.split('-').map(Number) as [number, number, number];
-  return new Date(Date.UTC(y, m - 1, d + 1)).toISOString().slice(0, 10);
-}
-
 /** A list bound: epoch ms, or a 400 naming the field. */
 export function parseBound(text: string, field: 'from' | 'to', timeZone: string): number {
   let at: number | undefined;
   // a date that is not real (2025-02-30) is refused before its next day is worked out
-  if (DATE_RE.test(text) && startOfDate(text, timeZone) !== undefined) at = startOfDate(field === 'to' ? nextDate(text) : text, timeZone);
+  if (DATE_RE.test(text) && startOfDate(text, timeZone) !== undefined) at = startOfDate(field === 'to' ? addDays(text, 1) : text, timeZone);
   else if (DATE_TIME_RE.test(text)) at = Date.parse(text);
   if (at === undefined || !Number.isFinite(at)) {
     throw new VisitError('VISIT_BAD_QUERY', `${field}: ${text} 不是日期 / is not a date: YYYY-MM-DD or an ISO date-time with its offset`, [{ path: field, message: 'not a date' }]);
