@@ -44,6 +44,13 @@ export function dateIn(epochMs: number, timeZone: string): string {
   return formatter(dateFormats, timeZone, () => new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: '2-digit', day: '2-digit' })).format(new Date(epochMs));
 }
 
+/** A moment people give as a date (its midnight in the zone) or as a date-time; undefined for anything else. */
+export function instantOf(text: string, timeZone: string): number | undefined {
+  if (text.length === 10) return startOfDate(text, timeZone);
+  const at = Date.parse(text);
+  return Number.isFinite(at) ? at : undefined;
+}
+
 /** `date` plus `days` calendar days ("by 30 November" ends where 1 December begins). */
 export function addDays(date: string, days: number): string {
   const m = DATE_RE.exec(date);

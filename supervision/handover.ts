@@ -13,7 +13,7 @@
 import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
-import { addMonths, dateIn, startOfDate } from '../core/dates.js';
+import { addMonths, dateIn, instantOf, startOfDate } from '../core/dates.js';
 import { DueCheck } from './due-check.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { idSchema, isAdmin, type Principal, type Registry, type Site } from '../registry/index.js';
@@ -162,8 +162,8 @@ export class SiteHandovers {
 }
 
 function parseFrom(from: string, timeZone: string): number {
-  const at = from.length === 10 ? startOfDate(from, timeZone) : Date.parse(from);
-  if (at === undefined || !Number.isFinite(at)) throw badRequest(`from: ${from} is not a date / 交接日期无效`, [{ path: 'from', message: 'not a date' }]);
+  const at = instantOf(from, timeZone);
+  if (at === undefined) throw badRequest(`from: ${from} is not a date / 交接日期无效`, [{ path: 'from', message: 'not a date' }]);
   return at;
 }
 

@@ -1,7 +1,7 @@
 /** What the order routes accept: the request schemas, and dates as people give them. */
 import { z } from 'zod';
 import { idSchema } from '../../registry/index.js';
-import { addDays, startOfDate } from '../../core/dates.js';
+import { addDays, instantOf, startOfDate } from '../../core/dates.js';
 import { ORDER_STATES, REFER_RE, TARGET_TYPES } from './model.js';
 import { MAX_REPLY_ATTACHMENTS } from './limits.js';
 
@@ -58,13 +58,6 @@ export function parseDue(text: string, timeZone: string): number | undefined {
     const next = startOfDate(addDays(text, 1), timeZone);
     return next === undefined ? undefined : next - 1;
   }
-  const at = Date.parse(text);
-  return Number.isFinite(at) ? at : undefined;
+  return instantOf(text, timeZone);
 }
 
-/** A period bound: a date's midnight in the zone, or a date-time. */
-export function parseBound(text: string, timeZone: string): number | undefined {
-  if (text.length === 10) return startOfDate(text, timeZone);
-  const at = Date.parse(text);
-  return Number.isFinite(at) ? at : undefined;
-}

@@ -16,7 +16,8 @@ import type { OrderState } from '../facts.js';
 import type { RectificationOrders } from './index.js';
 import { OrderError, invalid } from './errors.js';
 import { ORDER_STATES, allowedActions, partyLabel, uploaderOf, type Order } from './model.js';
-import { exportQuerySchema, issueSchema, listQuerySchema, noteSchema, parseBound, referSchema, replySchema } from './input.js';
+import { exportQuerySchema, issueSchema, listQuerySchema, noteSchema, referSchema, replySchema } from './input.js';
+import { instantOf } from '../../core/dates.js';
 import { checkContent, cleanName, disposition, mediaTypeOf, type AttachmentType } from './attachments.js';
 import { ordersCsv, ordersXlsx } from './ledger-export.js';
 import { MAX_EXPORT_ROWS } from './limits.js';
@@ -44,8 +45,8 @@ export function ordersRoutes(orders: RectificationOrders, settings: () => { conf
 
     /** The list's filters, with the period read in the installation's time zone. */
     const filterOf = (q: Omit<z.infer<typeof exportQuerySchema>, 'format'>, page: { before?: number | undefined; limit: number }): ListFilter => {
-      const from = q.from === undefined ? undefined : parseBound(q.from, timeZone);
-      const to = q.to === undefined ? undefined : parseBound(q.to, timeZone);
+      const from = q.from === undefined ? undefined : instantOf(q.from, timeZone);
+      const to = q.to === undefined ? undefined : instantOf(q.to, timeZone);
       if (q.from !== undefined && from === undefined) throw invalid('from', `${q.from} 不是有效日期`, `${q.from} is not a date`);
       if (q.to !== undefined && to === undefined) throw invalid('to', `${q.to} 不是有效日期`, `${q.to} is not a date`);
       if (from !== undefined && to !== undefined && to <= from) throw invalid('to', '结束日期须晚于开始日期', 'to must be after from');
