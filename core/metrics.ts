@@ -35,6 +35,8 @@ export function createMetrics() {
     storeCommits: new Counter({ name: 'gateway_store_commits_total', help: 'Write-behind commits to PostgreSQL (cluster mode)', registers: [registry] }),
     storeCommitFailures: new Counter({ name: 'gateway_store_commit_failures_total', help: 'Failed commit attempts to PostgreSQL, by kind (transient: retried; refused: dropped, the messages not acknowledged)', labelNames: ['kind'], registers: [registry] }),
     storeCommitLatency: new Histogram({ name: 'gateway_store_commit_seconds', help: 'One write-behind commit to PostgreSQL (cluster mode)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1], registers: [registry] }),
+    protocolMessages: new Counter({ name: 'gateway_protocol_messages_total', help: 'Field protocol messages (HTTP devices, OneNET, CTWing, GB/T 26875.3, Modbus), by protocol and outcome (accepted, rejected, duplicate, bad_signature, unknown_device, bad_frame, undecodable, heartbeat, ignored, poll_ok, poll_failed, poll_timeout, …)', labelNames: ['protocol', 'outcome'], registers: [registry] }),
+    protocolConnections: new Gauge({ name: 'gateway_protocol_connections', help: 'Open field protocol connections (GB/T 26875.3 transmission devices, Modbus controllers), by protocol', labelNames: ['protocol'], registers: [registry] }),
     commitLatency: new Histogram({ name: 'gateway_ingest_commit_seconds', help: 'Durable append of one ingest group (before devices are acknowledged)', buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25], registers: [registry] }),
   };
   // both reasons are exposed from the start, at 0, so that a rate over them is defined

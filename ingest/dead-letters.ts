@@ -17,6 +17,11 @@ export const REJECT_REASONS = [
   'future_timestamp', // ts beyond now + ingest.maxFutureMs
   'stale_timestamp', // ts older than now - ingest.maxPastMs
   'topic_not_allowed', // a topic this device may not publish to
+  // field protocols (protocols/): bytes refused before they reached a device's schema
+  'bad_frame', // not a frame of the protocol: checksum, markers, length, truncated (GB/T 26875.3)
+  'bad_signature', // a platform push whose signature or URL secret does not verify (NB-IoT)
+  'unknown_device', // a well-formed message naming no registered device (IMEI, transmission device address)
+  'undecodable', // a well-formed message the device model's decoder cannot map onto the kind's fields
 ] as const;
 export type RejectReason = (typeof REJECT_REASONS)[number];
 

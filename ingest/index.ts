@@ -8,7 +8,7 @@ export {
   type ElevatorTelemetry, type ElevatorEvent, type FirePanelEvent, type SmokeDetectorTelemetry, type FireWaterTelemetry, type WaterPumpTelemetry, type DrainageTelemetry,
   type FieldType, type FieldTypes,
 } from './schemas/kinds.js';
-export { IngestPipeline, DeviceContext, Verdict, type Accepted, type Rejection, type Channel, type IngestDevice, type IngestLimits, type IngestCounters } from './pipeline.js';
+export { IngestPipeline, DeviceContext, Verdict, type Accepted, type Rejection, type Submitted, type Channel, type IngestDevice, type IngestLimits, type IngestCounters } from './pipeline.js';
 export { DeadLetterStore, REJECT_REASONS, type RejectReason, type DeadLetter, type Issue } from './dead-letters.js';
 export { Presence, type DeviceState } from './presence.js';
 export { createWriter, type TimeSeriesWriter } from './writers/index.js';

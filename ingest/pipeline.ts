@@ -28,7 +28,8 @@ export type Channel = 'telemetry' | 'event';
 /** A valid reading or event, handed to listeners (presence, alert rules) after it is stored. */
 export interface Accepted {
   device: IngestDevice;
-  channel: Channel;
+  /** `heartbeat`: the device is alive but sent no data (a field protocol's keep-alive); `data` is empty and nothing was stored. */
+  channel: Channel | 'heartbeat';
   /** The parsed object as the schema returned it (ts and type included). */
   data: Record<string, unknown>;
   /** epoch ms: the device's ts, or the receive time. */
@@ -37,6 +38,12 @@ export interface Accepted {
 
 /** A rejection explained to the device on `devices/{id}/errors`: its dead letter without the receive time and payload. */
 export type Rejection = Omit<NewDeadLetter, 'receivedAt' | 'payload'>;
+
+/** What became of one message given to `submit`: once durable, its stored objects and its own rejections. */
+export interface Submitted {
+  accepted: number;
+  rejections: Rejection[];
+}
 
 export interface IngestLimits {
   maxPayloadBytes: number;
@@ -115,6 +122,7 @@ export const enum Verdict {
 }
 
 type Done = (err?: Error | null) => void;
+const ignoreDone: Done = () => {};
 
 const NOT_ALLOWED_MESSAGE = 'devices may publish only to devices/{id}/telemetry, devices/{id}/events and devices/{id}/status';
 /**
@@ -180,6 +188,57 @@ export class IngestPipeline {
       this.reject(ctx, shown, 'topic_not_allowed', `publishing to ${shown} is not allowed: ${NOT_ALLOWED_MESSAGE}`, [], payload, undefined);
       verdict = Verdict.Drop;
     }
+    this.enqueue(done);
+    return verdict;
+  }
+
+  /**
+   * Takes one message of a field protocol (protocols/): the same checks, dead letters and group
+   * commit as an MQTT publish, answered per message. `topic` is where the message came from, as
+   * dead letters and `devices/{id}/errors` show it (e.g. `gb26875:devices/{id}/events`). Resolves
+   * once durable with this message's own rejections; rejects when the store did not take it.
+   */
+  submit(ctx: DeviceContext, channel: Channel, topic: string, payload: Buffer): Promise<Submitted> {
+    return new Promise((resolve, reject) => {
+      if (this.store.saturated) {
+        this.counters.deferred(1);
+        reject(STORE_SATURATED);
+        return;
+      }
+      this.counters.received(channel, 1);
+      const acceptedBefore = this.accepted.length, rejectedBefore = this.rejections.length;
+      this.ingest(ctx, topic, payload, channel, channel === 'event' ? ctx.contract.event : ctx.contract.telemetry);
+      // the group's arrays are swapped only at the commit, after this call: what was added is this message's
+      const result: Submitted = { accepted: this.accepted.length - acceptedBefore, rejections: this.rejections.slice(rejectedBefore) };
+      this.enqueue((err) => (err ? reject(err) : resolve(result)));
+    });
+  }
+
+  /**
+   * A field protocol's keep-alive (a heartbeat frame, a platform's "online"): the device counts as
+   * heard from (presence, the offline rule) though nothing is stored.
+   */
+  heartbeat(ctx: DeviceContext): void {
+    this.accepted.push({ device: ctx.device, channel: 'heartbeat', data: {}, ts: this.now() });
+    this.enqueue(ignoreDone);
+  }
+
+  /**
+   * A field protocol's bytes refused before any schema (a bad frame, a push naming no device): a
+   * dead letter in the next group, counted, and explained on the device's errors topic when the
+   * device is known (`deviceId` '' when not). `payload` is text (hex for binary frames).
+   */
+  deadLetter(letter: { deviceId: string; topic: string; reason: RejectReason; message: string; payload: string }): void {
+    const max = this.limits.deadLetterPayloadBytes;
+    const payload = Buffer.byteLength(letter.payload) > max ? Buffer.from(letter.payload, 'utf8').subarray(0, max).toString('utf8') : letter.payload;
+    const topic = clip(letter.topic, MAX_TOPIC_CHARS);
+    const message = clip(letter.message, MAX_MESSAGE_CHARS);
+    this.letters.push({ receivedAt: this.now(), deviceId: letter.deviceId, topic, reason: letter.reason, message, issues: [], index: undefined, payload });
+    this.rejections.push({ deviceId: letter.deviceId, topic, reason: letter.reason, message, issues: [], index: undefined });
+    this.enqueue(ignoreDone);
+  }
+
+  private enqueue(done: Done): void {
     this.waiting.push(done);
     if (this.urgent) {
       // Events are rare and may be a trapped passenger or a fire: rather than wait for the end of
@@ -193,7 +252,6 @@ export class IngestPipeline {
       this.scheduled = true;
       setImmediate(this.runCommit);
     }
-    return verdict;
   }
 
   private ingest(ctx: DeviceContext, topic: string, payload: Buffer, channel: Channel, schema: z.ZodType): Verdict {
@@ -364,10 +422,11 @@ export class IngestPipeline {
     let kind = accepted[0]!.device.kind;
     let n = 0;
     for (const a of accepted) {
-      if (a.device.kind !== kind) { this.counters.valid(kind, n); kind = a.device.kind; n = 0; }
+      if (a.channel === 'heartbeat') continue;
+      if (a.device.kind !== kind) { if (n > 0) this.counters.valid(kind, n); kind = a.device.kind; n = 0; }
       n++;
     }
-    this.counters.valid(kind, n);
+    if (n > 0) this.counters.valid(kind, n);
   }
 
   private safely<T>(listener: (items: readonly T[]) => void, items: readonly T[]): void {

@@ -49,6 +49,9 @@ export const PRESENCE_MIGRATIONS: readonly Migration[] = [{
 // cluster mode: the leader reads the devices other nodes heard from since its last look
 'CREATE INDEX device_state_seen ON device_state (last_seen_at)'];
 
+/** The "connection" of a device heard without one (see `claim`). */
+const CLAIMED = Object.freeze({ claimed: true });
+
 /** Rows per upsert: one statement per chunk of dirty devices instead of one per device. */
 const UPSERT_CHUNK = 64;
 
@@ -150,6 +153,21 @@ export class Presence {
     this.store.notify('presence', [`${id}:1`]);
   }
 
+  /**
+   * A device without a connection (the HTTP device API, NB-IoT pushes, Modbus polls) was heard on
+   * this node. In a cluster the node that hears a device keeps its rule state (as for a connection),
+   * until another node hears it or it connects elsewhere. True when this node takes it over now, so
+   * its rule state must first be read from the store. It does not make the device online: a sleeping
+   * NB-IoT smoke alarm is neither.
+   */
+  claim(id: string): boolean {
+    if (this.connections.has(id)) return false;
+    this.connections.set(id, CLAIMED);
+    this.elsewhere.delete(id);
+    this.store.notify('presence', [`${id}:1`]);
+    return true;
+  }
+
   disconnected(id: string, connection: object): void {
     if (this.connections.get(id) !== connection) return;
     this.connections.delete(id);
@@ -163,6 +181,8 @@ export class Presence {
       const i = e.lastIndexOf(':');
       const id = e.slice(0, i);
       if (e.slice(i + 1) === '1') {
+        // a connectionless device heard by another node now: that node keeps its rule state
+        if (this.connections.get(id) === CLAIMED) this.connections.delete(id);
         if (!this.connections.has(id)) this.elsewhere.add(id);
       } else {
         this.elsewhere.delete(id);
@@ -201,7 +221,7 @@ export class Presence {
           for (const key in item.data) if (key !== 'ts') s.latest[key] = item.data[key];
           s.latestAt = item.ts;
         }
-      } else {
+      } else if (item.channel === 'event') {
         s.lastEvent = { ...item.data, ts: item.ts };
       }
       this.dirty.add(id);

@@ -69,8 +69,12 @@ export interface Device {
   area?: SiteArea | undefined;
   location?: string | undefined;
   building?: string | undefined;
-  /** Device model (型号): rule settings per model (alerts.rules.models). */
+  /** Device model (型号): rule settings per model (alerts.rules.models), an NB-IoT decoder, a Modbus register map. */
   model?: string | undefined;
+  /** An NB-IoT device's IMEI: carrier platform pushes name it. */
+  imei?: string | undefined;
+  /** A GB/T 26875.3 transmission device's source address (12 hex digits, wire order). */
+  uitdAddress?: string | undefined;
   /**
    * Fire devices in test mode (monthly alarm tests) until this time, epoch ms, and the note given:
    * what they raise until then is recorded, not sent to the fire service. Absent when not in test mode.
@@ -115,6 +119,8 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly companies = new Map<string, Company>();
   private readonly units = new Map<string, MaintenanceUnit>();
   private readonly devices = new Map<string, DeviceRow>();
+  /** `imei:{imei}` and `uitd:{address}` → device id (putDevice keeps it). */
+  private readonly protocolAddresses = new Map<string, string>();
   private readonly accounts = new Map<string, Account & { tokenHash: string }>();
   private readonly accountsByToken = new Map<string, Account>();
   /** Fast proofs of operator-chosen device secrets already checked with scrypt (see secrets.ts). */
@@ -143,7 +149,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   private load(sites: readonly RegistryTables['sites'][], devices: readonly RegistryTables['devices'][], accounts: readonly RegistryTables['accounts'][]): void {
     for (const r of sites) this.sites.set(r.id, siteOf(r));
-    for (const r of devices) this.devices.set(r.id, this.deviceOf(r));
+    for (const r of devices) this.putDevice(this.deviceOf(r));
     for (const r of accounts) this.cacheAccount(accountOf(r));
   }
 
@@ -151,6 +157,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return this.named({
       id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: '', siteName: '', companyName: '',
       location: r.location ?? undefined, building: r.building ?? undefined, model: r.model ?? undefined,
+      imei: r.imei ?? undefined, uitdAddress: r.uitd_address ?? undefined,
       // PostgreSQL's BIGINT may come back as a string
       testModeUntil: r.test_mode_until === null || r.test_mode_until === undefined ? undefined : Number(r.test_mode_until), testModeNote: r.test_mode_note ?? undefined,
       maintenanceUnitId: r.maintenance_unit_id ?? undefined, registrationCode: r.registration_code ?? undefined,
@@ -178,7 +185,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
       if (!affects(row)) continue;
       const next = this.named(row);
       if (JSON.stringify(next) === JSON.stringify(row)) continue;
-      this.devices.set(row.id, next);
+      this.putDevice(next);
       this.emit('deviceChanged', publicDevice(next));
     }
   }
@@ -230,7 +237,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const before = this.devices.get(r.id);
     const next = this.deviceOf(r);
     if (before && JSON.stringify(before) === JSON.stringify(next)) return;
-    this.devices.set(r.id, next);
+    this.putDevice(next);
     this.emit('deviceChanged', publicDevice(next));
     if (before && ((next.disabled && !before.disabled) || next.secretHash !== before.secretHash)) this.emit('deviceRevoked', r.id);
   }
@@ -440,6 +447,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (this.accounts.has(input.id)) throw new IdTakenError(input.id, 'account');
     const site = this.sites.get(input.siteId);
     if (!site) throw badRequest(`site ${input.siteId} does not exist`, [{ path: 'siteId', message: 'unknown site' }]);
+    this.checkProtocolAddresses(input.id, input);
     this.ensureUnit(input.maintenanceUnitId, actor);
     const secret = given?.secretHash ? undefined : (given?.secret ?? generateSecret());
     // a secret an operator chose may be guessable: salted and slow; a generated one needs neither
@@ -447,11 +455,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const row: DeviceRow = this.named({ ...input, companyId: site.companyId, siteName: site.name, companyName: '', disabled: given?.disabled ?? false, createdAt: this.now(), secretHash });
     this.store.write(this.queries.insertDevice({
       id: row.id, kind: row.kind, site_id: row.siteId, location: row.location ?? null, building: row.building ?? null, model: row.model ?? null,
+      imei: row.imei ?? null, uitd_address: row.uitdAddress ?? null,
       maintenance_unit_id: row.maintenanceUnitId ?? null, registration_code: row.registrationCode ?? null,
       next_inspection_due: row.nextInspectionDue ?? null, secret_hash: secretHash, disabled: row.disabled ? 1 : 0, created_at: row.createdAt,
       ...elevatorRow(row),
     }));
-    this.devices.set(row.id, row);
+    this.putDevice(row);
     this.store.notify('registry', [`device:${row.id}`]);
     this.audit.record(actor, 'device.create', `device:${row.id}`, input);
     const device = publicDevice(row);
@@ -475,14 +484,19 @@ export class Registry extends EventEmitter<RegistryEvents> {
     if (next.topFloor !== undefined && next.bottomFloor !== undefined && next.topFloor < next.bottomFloor) {
       throw badRequest(`topFloor (${next.topFloor}) must not be below bottomFloor (${next.bottomFloor})`, [{ path: patch.topFloor !== undefined ? 'topFloor' : 'bottomFloor', message: 'top floor below bottom floor' }]);
     }
+    if (row.kind !== 'fire_panel' && patch.uitdAddress !== undefined) {
+      throw badRequest(`only a fire_panel has uitdAddress; device ${id} is a ${row.kind}`, [{ path: 'uitdAddress', message: 'only a fire_panel has uitdAddress' }]);
+    }
+    this.checkProtocolAddresses(id, patch);
     this.ensureUnit(patch.maintenanceUnitId, actor);
     next = this.named(next);
     this.store.write(this.queries.updateDevice(id, {
       site_id: next.siteId, location: next.location ?? null, building: next.building ?? null, model: next.model ?? null, maintenance_unit_id: next.maintenanceUnitId ?? null,
+      imei: next.imei ?? null, uitd_address: next.uitdAddress ?? null,
       registration_code: next.registrationCode ?? null, next_inspection_due: next.nextInspectionDue ?? null, disabled: next.disabled ? 1 : 0,
       ...elevatorRow(next),
     }));
-    this.devices.set(id, next);
+    this.putDevice(next);
     this.store.notify('registry', [`device:${id}`]);
     this.audit.record(actor, 'device.update', `device:${id}`, patch);
     const device = publicDevice(next);
@@ -513,7 +527,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.store.write(this.queries.updateDevice(row.id, { test_mode_until: until ?? null, test_mode_note: note ?? null }));
     const { testModeUntil: _until, testModeNote: _note, ...rest } = row;
     const next: DeviceRow = { ...rest, ...(until === undefined ? {} : { testModeUntil: until }), ...(note === undefined ? {} : { testModeNote: note }) };
-    this.devices.set(row.id, next);
+    this.putDevice(next);
     this.store.notify('registry', [`device:${row.id}`]);
     this.audit.record(actor, action, `device:${row.id}`, detail);
     const device = publicDevice(next);
@@ -535,6 +549,42 @@ export class Registry extends EventEmitter<RegistryEvents> {
     this.emit('deviceChanged', publicDevice(row));
     this.emit('deviceRevoked', id);
     return secret;
+  }
+
+  /** The device an NB-IoT push names by its IMEI. */
+  deviceByImei(imei: string): Device | undefined {
+    const id = this.protocolAddresses.get(`imei:${imei}`);
+    return id === undefined ? undefined : this.getDevice(id);
+  }
+
+  /** The transmission device a GB/T 26875.3 frame names by its source address (12 lower-case hex digits, wire order). */
+  deviceByUitdAddress(address: string): Device | undefined {
+    const id = this.protocolAddresses.get(`uitd:${address}`);
+    return id === undefined ? undefined : this.getDevice(id);
+  }
+
+  /** The cache of devices and the index of their field protocol addresses change together. */
+  private putDevice(row: DeviceRow): void {
+    const before = this.devices.get(row.id);
+    if (before) for (const key of protocolKeys(before)) if (this.protocolAddresses.get(key) === row.id) this.protocolAddresses.delete(key);
+    this.devices.set(row.id, row);
+    for (const key of protocolKeys(row)) this.protocolAddresses.set(key, row.id);
+  }
+
+  /**
+   * An IMEI or transmission device address names one device: another device's is a conflict. The
+   * holder is not named: it may be another company's device.
+   */
+  private checkProtocolAddresses(id: string, d: { imei?: string | undefined; uitdAddress?: string | undefined }): void {
+    for (const key of protocolKeys(d)) {
+      const holder = this.protocolAddresses.get(key);
+      if (holder !== undefined && holder !== id) {
+        const imei = key.startsWith('imei:');
+        const value = key.slice(key.indexOf(':') + 1);
+        throw conflict(`${imei ? 'IMEI' : '传输装置地址'} ${value} 已登记在另一台设备 / ${imei ? 'imei' : 'uitdAddress'} ${value} is already registered to another device`,
+          [{ path: imei ? 'imei' : 'uitdAddress', message: 'registered to another device' }]);
+      }
+    }
   }
 
   getDevice(id: string): Device | undefined {
@@ -685,6 +735,13 @@ function elevatorOf(r: ElevatorColumns): Pick<Device, 'ratedSpeed' | 'topFloor' 
 
 function elevatorRow(d: Pick<Device, 'ratedSpeed' | 'topFloor' | 'bottomFloor' | 'installedAt' | 'warrantyUntil'>): ElevatorColumns {
   return { rated_speed: d.ratedSpeed ?? null, top_floor: d.topFloor ?? null, bottom_floor: d.bottomFloor ?? null, installed_at: d.installedAt ?? null, warranty_until: d.warrantyUntil ?? null };
+}
+
+function protocolKeys(d: { imei?: string | undefined; uitdAddress?: string | undefined }): string[] {
+  const keys: string[] = [];
+  if (d.imei !== undefined) keys.push(`imei:${d.imei}`);
+  if (d.uitdAddress !== undefined) keys.push(`uitd:${d.uitdAddress}`);
+  return keys;
 }
 
 function accountOf(r: RegistryTables['accounts']): Account & { tokenHash: string } {

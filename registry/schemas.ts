@@ -79,8 +79,11 @@ const elevatorFields = {
   warrantyUntil: z.iso.date().optional(),
 };
 
-/** Elevator fields only on an elevator, and its top floor not below its bottom floor. */
-export function elevatorRule(d: { kind?: string | undefined; topFloor?: number | undefined; bottomFloor?: number | undefined }, ctx: z.RefinementCtx): void {
+/** Elevator fields only on an elevator, and its top floor not below its bottom floor; a transmission device's address only on a fire panel. */
+export function elevatorRule(d: { kind?: string | undefined; topFloor?: number | undefined; bottomFloor?: number | undefined; uitdAddress?: string | undefined }, ctx: z.RefinementCtx): void {
+  if (d.kind !== undefined && d.kind !== 'fire_panel' && d.uitdAddress !== undefined) {
+    ctx.addIssue({ code: 'custom', path: ['uitdAddress'], message: `用户信息传输装置登记为火灾报警控制器（fire_panel） / only a fire_panel has uitdAddress, not a ${d.kind}` });
+  }
   if (d.kind !== undefined && d.kind !== 'elevator') {
     for (const f of ELEVATOR_FIELDS) {
       if ((d as Record<string, unknown>)[f] !== undefined) ctx.addIssue({ code: 'custom', path: [f], message: `only elevators have ${f}, not a ${d.kind}` });
@@ -101,6 +104,14 @@ const deviceBase = z.object({
   building: z.string().max(64).optional(),
   /** Device model (型号), e.g. `NB-SD-100`: rule settings such as the offline timeout may be set per model (alerts.rules.models). */
   model: z.string().trim().min(1).max(64).optional(),
+  /** An NB-IoT device's IMEI (15 digits): carrier platform pushes name the device by it. */
+  imei: z.string().regex(/^\d{15}$/, 'IMEI 为 15 位数字 / must be the 15-digit IMEI').optional(),
+  /**
+   * A GB/T 26875.3 transmission device's source address: its 6 bytes as 12 hex digits in wire order
+   * (low byte first, as the frame carries them), e.g. `40e201000000`. Fire panels only.
+   */
+  uitdAddress: z.string().regex(/^[0-9a-fA-F]{12}$/, '传输装置地址为 12 位十六进制（按报文字节顺序） / must be 12 hex digits in wire order, e.g. 40e201000000')
+    .transform((a) => a.toLowerCase()).optional(),
   maintenanceUnitId: idSchema.optional(),
   /** Elevator registration code (注册代码). */
   registrationCode: z.string().max(64).optional(),

@@ -24,6 +24,8 @@ export interface RegistryTables {
     model: string | null;
     /** Fire devices: in test mode until this time (epoch ms), with the note given; null when not. */
     test_mode_until: number | null; test_mode_note: string | null;
+    /** Field protocols: an NB-IoT device's IMEI, a GB/T 26875.3 transmission device's source address (12 hex, wire order). */
+    imei: string | null; uitd_address: string | null;
   };
   accounts: { id: string; role: string; scope: string | null; name: string | null; token_hash: string; disabled: number; created_at: number };
   kv: { key: string; value: string };
@@ -98,7 +100,10 @@ export const REGISTRY_MIGRATIONS: readonly Migration[] = [{
   // version 5: the device model (rule settings per model) and a fire device's test mode, which must outlive a restart
   sqlite: `ALTER TABLE devices ADD COLUMN model TEXT; ALTER TABLE devices ADD COLUMN test_mode_until INTEGER; ALTER TABLE devices ADD COLUMN test_mode_note TEXT;`,
   postgres: `ALTER TABLE devices ADD COLUMN model TEXT; ALTER TABLE devices ADD COLUMN test_mode_until BIGINT; ALTER TABLE devices ADD COLUMN test_mode_note TEXT;`,
-}];
+},
+// version 6: how field protocols name a device; unique, as a push or a frame must name one device (NULLs do not collide)
+`ALTER TABLE devices ADD COLUMN imei TEXT; ALTER TABLE devices ADD COLUMN uitd_address TEXT;
+    CREATE UNIQUE INDEX devices_imei ON devices (imei); CREATE UNIQUE INDEX devices_uitd_address ON devices (uitd_address);`];
 
 /** The bootstrap admin's token hash lives in a key-value table of its own. */
 export const KV_MIGRATIONS: readonly Migration[] = ['CREATE TABLE kv (key TEXT PRIMARY KEY, value TEXT NOT NULL)'];
@@ -112,7 +117,9 @@ type SiteV3 = 'street' | 'community' | 'grid' | 'area' | SiteV4;
 type SiteV4 = 'emergency_until' | 'handover_company_id' | 'handover_at' | 'handover_emergency_until' | 'handover_actor';
 type DeviceV3 = 'rated_speed' | 'top_floor' | 'bottom_floor' | 'installed_at' | 'warranty_until' | DeviceV5;
 /** The columns version 5 added (model, test mode). */
-type DeviceV5 = 'model' | 'test_mode_until' | 'test_mode_note';
+type DeviceV5 = 'model' | 'test_mode_until' | 'test_mode_note' | DeviceV6;
+/** The columns version 6 added (field protocol addresses). */
+type DeviceV6 = 'imei' | 'uitd_address';
 type Optional<T, K extends keyof T> = Omit<T, K> & Partial<Pick<T, K>>;
 type CompanyRow = RegistryTables['companies'];
 type UnitRow = RegistryTables['maintenance_units'];

@@ -260,6 +260,8 @@ export class RuleEngine implements SlotHost {
           this.deps.service.conditionEnded(s.device.id, 'device.offline', '', now);
         }
         if (s.queued[OFFLINE] === 0) this.schedule(s, OFFLINE, now + (s.params as { offlineAfter: number }).offlineAfter);
+        // a field protocol's keep-alive: heard from, nothing to evaluate
+        if (item.channel === 'heartbeat') continue;
         if (item.channel === 'telemetry') {
           // A reading much older than one already evaluated (a device back-filling its buffer after
           // newer data) is stored but must not move the live state backwards. The tolerance keeps a

@@ -296,6 +296,16 @@ export class Broker {
     return ctx;
   }
 
+  /** The HTTP device API's Basic auth, under the MQTT logins' slow-down (see Login.checkDeviceSecret). */
+  checkDeviceSecret(address: string, id: string, secret: string): ReturnType<Login['checkDeviceSecret']> {
+    return this.login.checkDeviceSecret(address, id, secret);
+  }
+
+  /** The per-device rate limit shared with MQTT: 0 when a message may go now, else the ms to wait (nothing taken). */
+  rateLimitWait(id: string): number {
+    return this.rate.enabled ? this.rate.tryTake(this.bucketOf(id)) : 0;
+  }
+
   private bucketOf(id: string): RateBucket {
     let bucket = this.buckets.get(id);
     if (!bucket) {
@@ -367,6 +377,8 @@ export class Broker {
   /** Tells each device why its message was rejected, on `devices/{id}/errors`. */
   private readonly explainRejections = (rejections: readonly Rejection[]): void => {
     for (const r of rejections) {
+      // a field protocol's bytes that named no registered device: nobody to tell
+      if (r.deviceId === '') continue;
       const payload = Buffer.from(JSON.stringify({ ts: Date.now(), topic: r.topic, reason: r.reason, message: r.message, issues: r.issues, ...(r.index === undefined ? {} : { index: r.index }) }));
       this.forwarder.forward(`devices/${r.deviceId}/errors`, payload, 0);
     }

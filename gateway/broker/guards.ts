@@ -250,4 +250,11 @@ export class PublishRateLimiter {
     bucket.tokens -= 1;
     return bucket.tokens >= 0 ? 0 : Math.ceil((-bucket.tokens * 1000) / this.perSecond);
   }
+
+  /** For a caller that refuses rather than holds (the HTTP device API): a token if there is one (0), else the wait for one, taking nothing. */
+  tryTake(bucket: RateBucket): number {
+    const delay = this.delayFor(bucket);
+    if (delay > 0) bucket.tokens += 1;
+    return delay;
+  }
 }

@@ -166,6 +166,36 @@ export class Login {
     this.accept(client, identity, callback);
   }
 
+  /**
+   * The HTTP device API's Basic auth: the same slow-down as MQTT logins (one budget per address and
+   * per device id across both, so switching protocol buys no fresh guesses), the same check, and
+   * refusals audited with the MQTT ones.
+   */
+  async checkDeviceSecret(address: string, id: string, secret: string): Promise<DeviceCheck | { ok: false; reason: 'throttled' }> {
+    const admission = this.logins.admit(address, id);
+    if (!admission) {
+      this.loginAudit.refused(address, 'http_login_throttled', this.deps.registry.getDevice(id) ? id : undefined);
+      return { ok: false, reason: 'throttled' };
+    }
+    try {
+      if (admission.delayMs > 0) {
+        this.deps.metrics.loginsHeld.inc();
+        await new Promise((resolve) => setTimeout(resolve, admission.delayMs).unref());
+      }
+      let check: DeviceCheck;
+      try { check = await this.deps.registry.checkDevice(id, secret); } catch { check = { ok: false, reason: 'bad_secret' }; }
+      if (check.ok) {
+        this.logins.succeeded(address, id);
+      } else {
+        if (check.reason !== 'disabled') this.logins.failed(address, id);
+        this.loginAudit.refused(address, `http_${check.reason}`, check.reason === 'unknown_device' ? undefined : id);
+      }
+      return check;
+    } finally {
+      admission.done();
+    }
+  }
+
   /** Before the broker closes: logins still held by the slow-down are dropped. */
   cancelHeld(): void {
     for (const timer of this.heldLogins) clearTimeout(timer);

@@ -37,6 +37,9 @@ export const DEVICE_COLUMNS: readonly Column[] = [
   { field: 'building', zh: '楼栋', type: 'text' },
   // rule settings such as the offline timeout may be per model (alerts.rules.models)
   { field: 'model', zh: '型号', type: 'text' },
+  // field protocols: an NB-IoT device's IMEI, a GB/T 26875.3 transmission device's address
+  { field: 'imei', zh: 'IMEI', type: 'text' },
+  { field: 'uitdAddress', zh: '传输装置地址', type: 'text' },
   { field: 'maintenanceUnitId', zh: '维保单位编号', type: 'text' },
   { field: 'registrationCode', zh: '注册代码', type: 'text' },
   { field: 'nextInspectionDue', zh: '下次检验日期', type: 'date' },
