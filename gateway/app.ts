@@ -37,6 +37,8 @@ import { createRedisTransport, type RedisTransport } from './broker/redis.js';
 import { NodeDirectory } from './cluster/nodes.js';
 import { clusterRoutes } from './http/routes/cluster.js';
 import { publicNoticeRoutes, publicState } from './http/routes/public-notice.js';
+import { openFieldProtocols, type FieldProtocols } from '../protocols/index.js';
+import { FieldIngress } from './field-ingress.js';
 
 export interface Gateway {
   config: Config;
@@ -54,6 +56,8 @@ export interface Gateway {
   broker: Broker;
   alerts: Alerts;
   supervision: Supervision;
+  /** Field protocol adapters (HTTP devices, NB-IoT pushes, GB/T 26875.3, Modbus). */
+  protocols: FieldProtocols;
   http: App;
   /** This node's name (cluster.nodeId, or the host name). */
   nodeId: string;
@@ -165,6 +169,20 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const { handovers } = supervision;
   supervision.start();
 
+  // devices that do not speak our MQTT contract: into the same pipeline, with the MQTT logins' slow-down and rate limit
+  const fieldIngress = new FieldIngress({ registry, pipeline, presence, metrics, adopt: clustered ? (id) => alerts.adoptDevice(id) : undefined });
+  const protocols = openFieldProtocols({
+    ingress: fieldIngress, settings: config.protocols, log,
+    devices: {
+      checkSecret: async (address, id, secret) => {
+        const check = await broker.checkDeviceSecret(address, id, secret);
+        return check.ok ? { ok: true } : { ok: false, reason: check.reason };
+      },
+      rateLimitWait: (id) => broker.rateLimitWait(id),
+    },
+  });
+  await protocols.start();
+
   // cluster mode: what the other nodes commit reaches this node's memory, and one node leads the timers
   let leader: LeaderElection | undefined;
   const nodes = new NodeDirectory({
@@ -209,10 +227,12 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
           takingLead = pull().catch((err: unknown) => log.error({ err }, 'reading last-seen times failed')).finally(() => {
             alerts.setLeading(leader?.isLeader ?? false);
             supervision.setLeading(leader?.isLeader ?? false);
+            protocols.setLeading(leader?.isLeader ?? false);
           });
         } else {
           alerts.setLeading(false);
           supervision.setLeading(false);
+          protocols.setLeading(false);
         }
       },
       onError: (err) => log.warn({ err }, 'leader election: lost the connection'),
@@ -223,6 +243,9 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       if (leader?.isLeader) pull().catch((err: unknown) => log.warn({ err }, 'reading last-seen times failed'));
     }, config.presence.persistIntervalMs);
     pullTimer.unref();
+  } else {
+    // one node: it polls the Modbus controllers
+    protocols.setLeading(true);
   }
   nodes.start();
 
@@ -231,7 +254,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const http = await buildHttp({
     log, metrics, registry, presence, deadLetters, writer, audit, handovers,
     store: { durable: () => changes.durable(), get saturated() { return database.saturated; } },
-    extraRoutes: [alerts.routes, ...supervision.routes, clusterRoutes({ nodes, nodeId })],
+    extraRoutes: [alerts.routes, ...supervision.routes, clusterRoutes({ nodes, nodeId }), ...protocols.routes],
     server: config.http,
     auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
     ready: () => [
@@ -254,13 +277,16 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   let closed = false;
   const gateway: Gateway = {
-    config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, supervision, http,
+    config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, supervision, protocols, http,
     ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
     ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
     async close() {
       if (closed) return;
       closed = true;
       if (pullTimer) clearInterval(pullTimer);
+      // the adapters first: what they still hand over goes in while the pipeline and the store are up
+      await protocols.stop();
+      fieldIngress.close();
       await broker.close();
       await transport?.close();
       await leader?.stop();

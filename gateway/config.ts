@@ -9,6 +9,7 @@ import { registrySeedSchema } from '../registry/index.js';
 import { influxSettingsSchema, ingestLimitsSchema, presenceSettingsSchema, timeseriesSettingsSchema } from '../ingest/index.js';
 import { alertsConfigSchema } from '../alerts/index.js';
 import { supervisionConfigSchema } from '../supervision/index.js';
+import { protocolsSettingsSchema } from '../protocols/index.js';
 import { parseAddressOrBlock } from './proxy-protocol.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -210,6 +211,8 @@ export const configSchema = z.object({
   alerts: alertsConfigSchema.prefault({}),
   /** Maintenance visits, rectification orders, scorecards and the ranking (supervision/config.ts). */
   supervision: supervisionConfigSchema.prefault({}),
+  /** Field protocols (SPEC 12): the HTTP device API, NB-IoT platform pushes, GB/T 26875.3, Modbus polling. */
+  protocols: protocolsSettingsSchema.prefault({}),
   /** Registry seed: sites, devices and accounts created at start when missing. */
   seed: registrySeedSchema.prefault({}),
   /** Cluster mode (docs/cluster.md): without `databaseUrl` the gateway is one process on DATA_DIR's SQLite file. */
@@ -270,6 +273,7 @@ const ENV: Array<[string, string[], 'int' | 'string']> = [
   ['DATABASE_URL', ['cluster', 'databaseUrl'], 'string'],
   ['REDIS_URL', ['cluster', 'redisUrl'], 'string'],
   ['NODE_ID', ['cluster', 'nodeId'], 'string'],
+  ['GB26875_PORT', ['protocols', 'gb26875', 'port'], 'int'],
 ];
 
 export class ConfigError extends Error {

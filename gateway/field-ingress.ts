@@ -10,7 +10,7 @@
 import type { Registry, Device } from '../registry/index.js';
 import { DeviceContext, type Channel, type IngestPipeline, type Presence } from '../ingest/index.js';
 import type { Metrics } from '../core/metrics.js';
-import type { DeviceIngress, FieldDevice, FieldProtocol, ProtocolRejection, SubmitResult } from '../protocols/ingress.js';
+import type { DeviceIngress, FieldDevice, FieldProtocol, ProtocolRejection, SubmitResult } from '../protocols/index.js';
 
 export interface FieldIngressDeps {
   registry: Registry;

@@ -11,7 +11,7 @@
  * The implementation is the composition root's (gateway/field-ingress.ts); adapters depend only on
  * this interface, so each is tested against the real gateway without knowing how it is wired.
  */
-import type { Channel, DeviceKind, Rejection } from '../ingest/index.js';
+import type { Channel, DeviceKind, Rejection, RejectReason } from '../ingest/index.js';
 
 export const FIELD_PROTOCOLS = ['http', 'onenet', 'ctwing', 'gb26875', 'modbus'] as const;
 export type FieldProtocol = (typeof FIELD_PROTOCOLS)[number];
@@ -39,7 +39,7 @@ export interface SubmitResult {
  * - `unknown_device`: a well-formed message naming no registered device (IMEI, UITD address);
  * - `undecodable`: a well-formed message the device model's decoder cannot map onto our fields.
  */
-export const PROTOCOL_REJECT_REASONS = ['bad_frame', 'bad_signature', 'unknown_device', 'undecodable'] as const;
+export const PROTOCOL_REJECT_REASONS = ['bad_frame', 'bad_signature', 'unknown_device', 'undecodable'] as const satisfies readonly RejectReason[];
 export type ProtocolRejectReason = (typeof PROTOCOL_REJECT_REASONS)[number];
 
 export interface ProtocolRejection {
@@ -81,10 +81,11 @@ export interface DeviceIngress {
   /** A dead letter for bytes that never reached a device's schema; counted as `rejected` of that reason. */
   reject(rejection: ProtocolRejection): void;
   /**
-   * Adapter metrics: `gateway_protocol_messages_total{protocol, outcome}`. Outcomes an adapter
-   * uses: `accepted`, `rejected`, `duplicate`, `bad_signature`, `unknown_device`, `bad_frame`,
-   * `undecodable`, `heartbeat`, `ignored` (a message type we do not use), and for Modbus `poll_ok`,
-   * `poll_failed`, `poll_timeout`.
+   * Adapter metrics: `gateway_protocol_messages_total{protocol, outcome}`. Outcomes: `accepted`,
+   * `rejected` (objects), `duplicate`, `bad_signature`, `unknown_device`, `bad_frame`, `undecodable`,
+   * `heartbeat`, `ignored` (a message type we do not use), `offline` (a platform says a device
+   * sleeps), `throttled` (HTTP: over the device's rate), `connection_refused` (GB/T 26875.3: past
+   * maxConnections), and for Modbus `poll_ok`, `poll_failed`, `poll_timeout`.
    */
   count(protocol: FieldProtocol, outcome: string, n?: number): void;
   /** Open connections or sessions of an adapter: `gateway_protocol_connections{protocol}`. */

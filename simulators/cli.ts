@@ -18,6 +18,7 @@ import type { AlertOutcome, Scenario } from './scenarios/types.js';
 import { PEOPLE_SCENARIOS, getPeopleScenario, playPeopleScenario, type PeopleScenario } from './supervision/scenarios.js';
 import { Cast, wallClock } from './supervision/cast.js';
 import { runHistory } from './supervision/history.js';
+import { parseFieldCli, runFieldCommand, type FieldCli } from './field/cli.js';
 
 export interface CommonArgs {
   broker: string;
@@ -49,7 +50,8 @@ export type ParsedCli =
   | { command: 'people'; common: CommonArgs; scenario: PeopleScenario; timeScale: number }
   | { command: 'history'; months: number; dataDir: string; seed: string | undefined; prefix: string; json: boolean }
   | { command: 'load'; common: CommonArgs; devices: number; kinds: DeviceKind[]; rate: number; durationMs: number; batch: number; window: number; progressEveryMs: number }
-  | { command: 'demo'; common: CommonArgs; fleet: FleetArgs; everyMs: number; firstAfterMs: number; scenarios: Scenario[] };
+  | { command: 'demo'; common: CommonArgs; fleet: FleetArgs; everyMs: number; firstAfterMs: number; scenarios: Scenario[] }
+  | { command: 'field'; field: FieldCli };
 
 const COMMON_HELP = `Common options 通用选项:
   --broker URL        MQTT broker 代理地址 (default mqtt://localhost:1883)
@@ -91,6 +93,10 @@ Commands 命令:
   load               load test: publish telemetry at a given rate 压力测试
   demo               a small live fleet; every few minutes a scenario that raises an alert 演示模式
   history            fill a stopped installation with months of plausible history 生成历史数据
+  gb26875            a GB/T 26875.3 transmission device 用户信息传输装置
+  nbiot              an NB-IoT smoke alarm's push from OneNET or CTWing NB-IoT 平台推送
+  modbus             a pump-room PLC on Modbus TCP 泵房 PLC
+  http-device        a device sending over the HTTP API HTTP 上报设备
 
 Run "<command> --help" for a command's options. 各命令选项见 "<command> --help"。
 Durations 时长: 500ms, 10s, 3m, 1h, or plain milliseconds.
@@ -286,6 +292,8 @@ function interleaveFamilies(list: readonly Scenario[]): Scenario[] {
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv = process.env): ParsedCli {
   const [first, ...rest] = argv;
   if (!first || first === '-h' || first === '--help' || first === 'help') return { command: 'help', text: HELP.main };
+  const field = parseFieldCli(first, rest);
+  if (field) return 'help' in field ? { command: 'help', text: field.help } : { command: 'field', field };
   if (!(first in OPTIONS)) throw new SimError('SIM_BAD_ARGS', `unknown command "${first}" / 未知命令\n\n${HELP.main}`);
   const command = first as Command;
   let values: Values;
@@ -559,6 +567,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2)): Pro
       case 'people': return await runPeopleCommand(parsed);
       case 'history': await runHistoryCommand(parsed); return 0;
       case 'load': await runLoadCommand(parsed, stop.signal); return 0;
+      case 'field': return await runFieldCommand(parsed.field, stop.signal, (line) => process.stdout.write(line + '\n'));
     }
   } catch (err) {
     if (err instanceof SimError) { process.stderr.write(`error 错误 [${err.code}]: ${err.message}\n`); return err.exitCode; }

@@ -163,7 +163,8 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
   await app.register(swagger, {
     openapi: {
       info: { title: 'Community IoT gateway API / 社区物联网网关 API', version: '1' },
-      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
+      // basic: devices sending data over HTTP (protocols/http), with their id and secret
+      components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' }, basic: { type: 'http', scheme: 'basic' } } },
       security: [{ bearer: [] }],
     },
     transform: jsonSchemaTransform,
