@@ -14,7 +14,7 @@ import { z } from 'zod';
 import type { Clock } from '../core/clock.js';
 import type { Logger } from '../core/log.js';
 import { addMonths, dateIn, instantOf, startOfDate } from '../core/dates.js';
-import { DueCheck } from './due-check.js';
+import { DueCheck } from '../core/due-check.js';
 import { badRequest, conflict, forbidden, notFound } from '../core/errors.js';
 import { idSchema, isAdmin, type Principal, type Registry, type Site } from '../registry/index.js';
 import type { Alert, Parties } from '../alerts/index.js';

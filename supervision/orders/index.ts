@@ -35,7 +35,7 @@ import { AttachmentFiles, type AttachmentType } from './attachments.js';
 import { parseDue, type IssueRequest } from './input.js';
 import { MAX_UNUSED_PER_PARTY } from './limits.js';
 import { ordersRoutes } from './routes.js';
-import { DueCheck } from '../due-check.js';
+import { DueCheck } from '../../core/due-check.js';
 
 
 export interface OrdersDeps {

@@ -22,7 +22,7 @@ import { VisitError } from './errors.js';
 import { modeReadings, modeTime } from './judge.js';
 import { VISIT_MIGRATIONS, visitQueries, type VisitFilter, type VisitRow, type VisitScope, type VisitsTables } from './store.js';
 import { visitRoutes } from './routes.js';
-import { DueCheck } from '../due-check.js';
+import { DueCheck } from '../../core/due-check.js';
 
 export { VISIT_ERRORS, VisitError, type VisitErrorCode } from './errors.js';
 export { modeTime } from './judge.js';

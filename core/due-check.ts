@@ -1,10 +1,10 @@
 /**
- * What falls due on the alert clock in supervision (handovers fixed for later, visits left open,
- * order deadlines) is checked by one node: the one that runs the cluster-wide timers (always the
- * only one in the embedded mode). The check runs every `everyMs` of real time, whenever a manual
+ * What falls due on the alert clock (supervision's handovers, visits left open and order deadlines;
+ * notifications' on-call steps) is checked by one node: the one that runs the cluster-wide timers
+ * (always the only one in the embedded mode). The check runs every `everyMs` of real time, whenever a manual
  * clock jumps, at start, and when this node takes the lead; it asks `leading` before acting.
  */
-import type { Clock } from '../core/clock.js';
+import type { Clock } from './clock.js';
 
 export class DueCheck {
   private leadingNow = true;
