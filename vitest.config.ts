@@ -29,6 +29,8 @@ export const POSTGRES_SUITES = [
   'tests/gb26875.test.ts',
   'tests/handover.test.ts',
   'tests/modbus.test.ts',
+  'tests/notifications.test.ts',
+  'tests/notify-contacts.test.ts',
   'tests/nbiot-sleep.test.ts',
   'tests/nbiot.test.ts',
   'tests/orders.test.ts',

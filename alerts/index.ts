@@ -33,7 +33,7 @@ import { TestModes, testModeRoutes } from './test-mode.js';
 
 export { alertsConfigSchema, type AlertsConfig } from './config.js';
 export { ManualClock, systemClock, type Clock } from '../core/clock.js';
-export { ALERT_TYPES, type AlertType } from './catalog.js';
+export { ALERT_TYPES, SEVERITIES, type AlertType, type Severity } from './catalog.js';
 export type { Alert, AlertState, Action } from './model.js';
 export type { Parties } from './service.js';
 export type { MaintenanceRecord } from './rules/engine.js';

@@ -68,3 +68,15 @@ export function addMonths(date: string, months: number): string {
   const d = Math.min(Number(m[3]), last);
   return `${String(y).padStart(4, '0')}-${String(mo + 1).padStart(2, '0')}-${String(d).padStart(2, '0')}`;
 }
+
+/** Minutes since midnight in the zone at `epochMs` (0–1439). */
+export function minutesIntoDay(epochMs: number, timeZone: string): number {
+  return Math.floor((epochMs - startOfDate(dateIn(epochMs, timeZone), timeZone)!) / 60_000);
+}
+
+/** The first moment at or after `epochMs` when the zone's clock reads `minutes` past midnight. */
+export function nextTimeOfDay(epochMs: number, minutes: number, timeZone: string): number {
+  const today = dateIn(epochMs, timeZone);
+  const at = startOfDate(today, timeZone)! + minutes * 60_000;
+  return at >= epochMs ? at : startOfDate(addDays(today, 1), timeZone)! + minutes * 60_000;
+}

@@ -39,6 +39,7 @@ import { clusterRoutes } from './http/routes/cluster.js';
 import { publicNoticeRoutes, publicState } from './http/routes/public-notice.js';
 import { openFieldProtocols, type FieldProtocols } from '../protocols/index.js';
 import { FieldIngress } from './field-ingress.js';
+import { openNotifications, type Notifications } from '../notifications/index.js';
 
 export interface Gateway {
   config: Config;
@@ -58,6 +59,8 @@ export interface Gateway {
   supervision: Supervision;
   /** Field protocol adapters (HTTP devices, NB-IoT pushes, GB/T 26875.3, Modbus). */
   protocols: FieldProtocols;
+  /** Messages to the people on duty: robots, SMS, voice, e-mail, the on-call chain. */
+  notifications: Notifications;
   http: App;
   /** This node's name (cluster.nodeId, or the host name). */
   nodeId: string;
@@ -169,6 +172,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const { handovers } = supervision;
   supervision.start();
 
+  // the people on duty hear of what their party's queue receives; the leader sends
+  const notifications = await openNotifications({
+    db: database, alerts, registry, audit, clock, settings: config.notifications, metrics, log, clustered,
+    baseUrl: config.http.publicBaseUrl ?? `http://localhost:${config.http.port}`, timeZone: config.alerts.schedules.timezone,
+  });
+  await notifications.start();
+
   // devices that do not speak our MQTT contract: into the same pipeline, with the MQTT logins' slow-down and rate limit
   const fieldIngress = new FieldIngress({ registry, pipeline, presence, metrics, adopt: clustered ? (id) => alerts.adoptDevice(id) : undefined });
   const protocols = openFieldProtocols({
@@ -201,13 +211,15 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     database.listen((notice) => {
       if (notice.topic === 'presence') return presence.remote(notice.ids);
       const work = notice.topic === 'registry' ? registry.refresh(notice.ids)
-        : notice.topic === 'resync' ? Promise.all([registry.reload(), alerts.resync()])
+        : notice.topic === 'resync' ? Promise.all([registry.reload(), alerts.resync(), notifications.reload()])
           : notice.topic === 'supervision' ? supervision.onNotice(notice.ids)
+            : notice.topic === 'notifications' ? notifications.onNotice(notice.ids)
             : alerts.onNotice(notice);
       work.catch((err: unknown) => log.error({ err, topic: notice.topic }, 'taking another node\'s change failed'));
     });
     database.onRefused(() => {
       alerts.resync().catch((err: unknown) => log.error({ err }, 'reading the active alerts again failed'));
+      notifications.reload().catch((err: unknown) => log.error({ err }, 'reading the notification contacts again failed'));
     });
     const pull = async () => {
       const { deviceIds, newest } = await presence.pull(presenceSince);
@@ -228,11 +240,13 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
             alerts.setLeading(leader?.isLeader ?? false);
             supervision.setLeading(leader?.isLeader ?? false);
             protocols.setLeading(leader?.isLeader ?? false);
+            notifications.setLeading(leader?.isLeader ?? false);
           });
         } else {
           alerts.setLeading(false);
           supervision.setLeading(false);
           protocols.setLeading(false);
+          notifications.setLeading(false);
         }
       },
       onError: (err) => log.warn({ err }, 'leader election: lost the connection'),
@@ -254,7 +268,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const http = await buildHttp({
     log, metrics, registry, presence, deadLetters, writer, audit, handovers,
     store: { durable: () => changes.durable(), get saturated() { return database.saturated; } },
-    extraRoutes: [alerts.routes, ...supervision.routes, clusterRoutes({ nodes, nodeId }), ...protocols.routes],
+    extraRoutes: [alerts.routes, ...supervision.routes, clusterRoutes({ nodes, nodeId }), ...protocols.routes, ...notifications.routes],
     server: config.http,
     auth: { principalForToken: (token) => (isAdminToken(token, admin.hash) ? ADMIN_PRINCIPAL : registry.principalForToken(token)) },
     ready: () => [
@@ -277,7 +291,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
 
   let closed = false;
   const gateway: Gateway = {
-    config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, supervision, protocols, http,
+    config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, supervision, protocols, notifications, http,
     ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
     ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
     async close() {
@@ -293,6 +307,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await nodes.stop();
       registry.off('accountRevoked', endStreams);
       supervision.stop();
+      await notifications.stop();
       // before the HTTP server: it would wait for the open event streams
       await alerts.stop();
       await http.close();

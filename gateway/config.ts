@@ -10,6 +10,7 @@ import { influxSettingsSchema, ingestLimitsSchema, presenceSettingsSchema, times
 import { alertsConfigSchema } from '../alerts/index.js';
 import { supervisionConfigSchema } from '../supervision/index.js';
 import { protocolsSettingsSchema } from '../protocols/index.js';
+import { channelSecrets, notificationsSettingsSchema } from '../notifications/index.js';
 import { parseAddressOrBlock } from './proxy-protocol.js';
 
 const port = z.number().int().min(0).max(65535);
@@ -213,6 +214,8 @@ export const configSchema = z.object({
   supervision: supervisionConfigSchema.prefault({}),
   /** Field protocols (SPEC 12): the HTTP device API, NB-IoT platform pushes, GB/T 26875.3, Modbus polling. */
   protocols: protocolsSettingsSchema.prefault({}),
+  /** Notifications to people (SPEC 13): robots, SMS, voice, e-mail; pacing, retries and the on-call chain. */
+  notifications: notificationsSettingsSchema.prefault({}),
   /** Registry seed: sites, devices and accounts created at start when missing. */
   seed: registrySeedSchema.prefault({}),
   /** Cluster mode (docs/cluster.md): without `databaseUrl` the gateway is one process on DATA_DIR's SQLite file. */
@@ -373,6 +376,7 @@ function placeholderSecrets(config: Config): string[] {
   check('cluster.redisUrl (REDIS_URL)', config.cluster.redisUrl);
   config.seed.devices.forEach((d, i) => check(`seed.devices.${i}.secret`, d.secret));
   config.seed.accounts.forEach((a, i) => check(`seed.accounts.${i}.token`, a.token));
+  for (const [path, value] of channelSecrets(config.notifications.channels)) check(`notifications.channels.${path}`, value);
   return problems;
 }
 

@@ -12,10 +12,10 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 /** Lower number = lower layer. A folder may import only folders of a lower number. */
 const LAYERS: Record<string, number> = {
-  core: 0, registry: 1, ingest: 2, alerts: 3, supervision: 4, dashboards: 5, protocols: 5, gateway: 6,
+  core: 0, registry: 1, ingest: 2, alerts: 3, supervision: 4, dashboards: 5, protocols: 5, notifications: 5, gateway: 6,
 };
 /** Folders reached only through their index.ts. */
-const CAPABILITIES = new Set(['registry', 'ingest', 'alerts', 'supervision', 'protocols']);
+const CAPABILITIES = new Set(['registry', 'ingest', 'alerts', 'supervision', 'protocols', 'notifications']);
 
 const IMPORT_RE = /(?:^|\n)\s*(?:import|export)\s[^;]*?from\s+['"](\.[^'"]+)['"]|import\(\s*['"](\.[^'"]+)['"]\s*\)/g;
 

@@ -64,7 +64,7 @@ export interface Store<Tables> {
  * `account:` + id), presence (`{deviceId}:1` connected to the sender, `:0` disconnected from it),
  * supervision records (`visit:` + device id, `order:` + id).
  */
-export type NoticeTopic = 'alerts' | 'queues' | 'registry' | 'presence' | 'supervision';
+export type NoticeTopic = 'alerts' | 'queues' | 'registry' | 'presence' | 'supervision' | 'notifications';
 
 /**
  * A change another node committed. `resync`: notices may have been missed (the listening
