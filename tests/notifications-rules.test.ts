@@ -102,3 +102,21 @@ describe('the message people read', () => {
     expect(n.markdown).toContain('[查看告警 / Open the alert](https://iot.example.cn/#/alerts/7)');
   });
 });
+
+describe('provider secrets in the settings', () => {
+  it('a change-me placeholder in any provider secret stops the start, naming where it is (and not its value)', async () => {
+    const { loadConfig, ConfigError } = await import('../gateway/config.js');
+    const env = { ADMIN_TOKEN: 'a-real-admin-token-0123456789abcdef' };
+    const channels = {
+      robots: { duty: { kind: 'dingtalk', url: 'https://oapi.dingtalk.com/robot/send?access_token=real-token-0123', secret: 'SECchange-me-please' } },
+      sms: { provider: 'aliyun', aliyun: { accessKeyId: 'LTAI5t000', accessKeySecret: 'change-me-aliyun', signName: '阳光物业', templateCode: 'SMS_1' } },
+    };
+    let error: unknown;
+    try { loadConfig(env, { notifications: { channels } }); } catch (err) { error = err; }
+    expect(error).toBeInstanceOf(ConfigError);
+    const problems = (error as InstanceType<typeof ConfigError>).problems.join('\n');
+    expect(problems).toContain('notifications.channels.robots.duty.secret');
+    expect(problems).toContain('notifications.channels.sms.aliyun.accessKeySecret');
+    expect(problems).not.toContain('change-me-aliyun');
+  });
+});
