@@ -41,8 +41,10 @@ const LIVE_DEFAULTS: LiveOptions = {
 /**
  * The page may load only itself: no inline script, no other origin (the token is in sessionStorage,
  * so script injection is what must be impossible). Views build the DOM with textContent, never HTML.
+ * `media-src 'self'`: the alarm sound (/alarm.wav). default-src would allow it too; it is spelled out
+ * so that tightening default-src one day does not silence the alarm.
  */
-const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+const CSP = "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
 
 export function consolePlugin(deps: ConsoleDeps): FastifyPluginAsync {
   // the console's own files, and the chart library (scorecards) from node_modules

@@ -31,6 +31,8 @@ const TYPES: Record<string, string> = {
   '.ico': 'image/x-icon',
   '.woff2': 'font/woff2',
   '.txt': 'text/plain; charset=utf-8',
+  // the alarm of new critical alerts (tools/make-alarm.mjs)
+  '.wav': 'audio/wav',
 };
 
 /** The folder cap: the console is a few small files; anything bigger does not belong in memory. */

@@ -43,6 +43,9 @@ export type App = FastifyInstance<any, any, any, Logger, ZodTypeProvider>; // es
 
 export const API_PREFIX = '/api/v1';
 
+/** How long requests in flight get to finish when the gateway stops, before their connections are closed. */
+const CLOSE_GRACE_MS = 2000;
+
 /** By the route's registered path (prefix included), as the router matched it. */
 function needsPrincipal(routeUrl: string | undefined, config: { public?: boolean } | undefined): boolean {
   if (routeUrl === undefined) return false; // no route matched: the 404 handler, which reveals nothing
@@ -129,6 +132,15 @@ export async function buildHttp(deps: HttpDeps): Promise<App> {
       return p;
     },
     setter(this: Authenticated, p: Principal) { this[kPrincipal] = p; },
+  });
+
+  // A socket that connected and never sent a request (a browser's or fetch's pre-connection) is
+  // not idle to Node, so server.close() would wait for its timeout (about 70 s) before the process
+  // could stop. After a grace for the requests in flight, the connections left are closed.
+  app.addHook('preClose', async () => {
+    const timer = setTimeout(() => app.server.closeAllConnections(), CLOSE_GRACE_MS);
+    timer.unref();
+    app.server.once('close', () => clearTimeout(timer));
   });
 
   const failures = new AuthFailureAudit(deps.audit);

@@ -13,6 +13,9 @@ export const VIEW_ROLES = {
   visits: ['admin', 'maintenance', 'property', 'market-supervision', 'street', 'community'],
   orders: ['admin', 'property', 'maintenance', 'market-supervision', 'fire-service', 'street', 'community'],
   scorecards: ['admin', 'market-supervision', 'fire-service', 'street', 'community', 'property', 'maintenance'],
+  // the roles with a party (a queue: notifications/model.ts Contact.party), and admin for all of them;
+  // linked from the header's tools, not the navigation (it is a setting, not a place to work)
+  contacts: ['admin', 'property', 'maintenance', 'street', 'market-supervision', 'fire-service'],
 };
 
 export const VIEWS = Object.keys(VIEW_ROLES);

@@ -3,6 +3,7 @@
 // alerts/permissions.ts), so the console never decides who may do what on its own.
 import { detailLabel, formatReading, getLang, pick, t } from './i18n.js';
 import { ageEl, deadlineEl, formatDuration, formatTime, h } from './dom.js';
+import { deliverySection } from './deliveries.js';
 
 export const ACTIVE_STATES = new Set(['open', 'acknowledged', 'dispatched', 'resolved']);
 const SEVERITY_RANK = { critical: 0, major: 1, minor: 2, warning: 3 };
@@ -188,6 +189,8 @@ export function renderAlertDetail(root, store) {
         result.ok ? t('action.done', { action: t(`action.${result.action}`) }) : refusal(result.error, result.action),
         !result.ok && result.error.message ? h('small.server-reason', null, result.error.message) : null) : null),
     h('section', null, h('h3', null, t('detail.history')), h('ol.history', null, (a.history ?? []).map(historyEntry))),
+    // who was told, by which channel, and how it went (absent when the gateway does not offer the log)
+    deliverySection(store.deliveries, a.id),
     details.length > 0 ? h('section', null, h('h3', null, t('detail.details')),
       h('dl.facts.details', null, details.flatMap(([k, v]) => [h('dt', { title: k }, detailLabel(k)), h('dd', null, detailValue(k, v))]))) : null,
   ));

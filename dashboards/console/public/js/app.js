@@ -3,6 +3,8 @@
 // roles that may use them, access.js) and the state they render from. No framework: each view
 // re-renders from `store` when something it shows changes; ages and countdowns tick once a second.
 // The registry pages keep their own state (sites.js, accounts.js, orgs.js, import.js).
+// The alarm, browser notifications and the count in the title follow the alerts that wait for the
+// caller's party (notify.js); an alert's delivery log is read with its detail (deliveries.js).
 import { ApiError, api, clearToken, getToken, readStream, setToken } from './api.js';
 import { applyStatic, getLang, setLang, t } from './i18n.js';
 import { debounce, syncClock, tick } from './dom.js';
@@ -17,10 +19,14 @@ import { createImportView } from './import.js';
 import { createVisitsView } from './visits.js';
 import { createOrdersView } from './orders.js';
 import { createScorecardsView } from './scorecards.js';
+import { createContactsView } from './contacts.js';
+import { createNotifier } from './notify.js';
 
 const $ = (id) => document.getElementById(id);
 /** How often the device list is read again while it is on screen (presence has no live feed). */
 const DEVICE_POLL_MS = 10_000;
+/** How often the open alert's delivery log is read again (messages go out after the change that caused them, and are retried). */
+const DELIVERY_POLL_MS = 15_000;
 
 const store = {
   me: null,
@@ -34,6 +40,8 @@ const store = {
   selectedId: null,
   detail: null,
   detailError: null,
+  /** The open alert's delivery log: `{alertId, items}` or `{alertId, error}`; null when not read or not offered (404/403). */
+  deliveries: null,
   noteDraft: '',
   actionResult: null,
   busy: false,
@@ -78,7 +86,9 @@ const registryViews = {
   visits: createVisitsView(context($('view-visits'))),
   orders: createOrdersView(context($('view-orders'))),
   scorecards: createScorecardsView(context($('view-scorecards'))),
+  contacts: createContactsView(context($('view-contacts'))),
 };
+const notifier = createNotifier({ sites: () => store.sites, onChange: () => updateTitle(), api, fail: (err) => unauthorized(err) });
 
 // ---- sign-in ----
 
@@ -90,6 +100,7 @@ function showSignIn(message) {
   $('live').hidden = true;
   $('who').hidden = true;
   $('sign-out').hidden = true;
+  $('contacts-link').hidden = true;
   for (const v of VIEWS) $(`view-${v}`).hidden = true;
   $('sign-in').hidden = false;
   const err = $('sign-in-error');
@@ -113,8 +124,11 @@ function signOut(message) {
   clearToken();
   // a list still being read for this session must not land in the next one
   listLoad++;
-  Object.assign(store, { alerts: new Map(), fresh: new Set(), flash: new Set(), selectedId: null, detail: null, devices: null, summary: null, sites: new Map(), actionResult: null, noteDraft: '', manage: null });
+  Object.assign(store, { alerts: new Map(), fresh: new Set(), flash: new Set(), selectedId: null, detail: null, deliveries: null, devices: null, summary: null, sites: new Map(), actionResult: null, noteDraft: '', manage: null });
   for (const v of Object.values(registryViews)) v.reset();
+  // the alarm stops, notifications shown close, and the title drops its count
+  notifier.reset();
+  updateTitle();
   // nothing shown once (a secret, a token) stays open for the next person at this screen
   for (const d of document.querySelectorAll('dialog')) d.close();
   if (location.hash) history.replaceState(null, '', location.pathname);
@@ -137,6 +151,8 @@ function start(me) {
   $('sign-out').hidden = false;
   $('live').hidden = false;
   for (const a of document.querySelectorAll('#app-nav a')) a.hidden = !canUse(me, a.dataset.view);
+  $('contacts-link').hidden = !canUse(me, 'contacts');
+  notifier.start(me);
   store.manage = canManageRegistry(me) ? { ...context(null), devices: () => store.devices ?? [] } : null;
   renderHeader();
   live(signal);
@@ -144,7 +160,10 @@ function start(me) {
   loadDevices();
   const ticker = setInterval(() => tick(), 1000);
   const poller = setInterval(() => { if (store.view !== 'alerts') loadDevices(); }, DEVICE_POLL_MS);
-  signal.addEventListener('abort', () => { clearInterval(ticker); clearInterval(poller); });
+  const deliveryPoller = setInterval(() => {
+    if (store.view === 'alerts' && store.selectedId !== null && store.deliveries?.alertId === store.selectedId) loadDeliveries(store.selectedId);
+  }, DELIVERY_POLL_MS);
+  signal.addEventListener('abort', () => { clearInterval(ticker); clearInterval(poller); clearInterval(deliveryPoller); });
   route();
 }
 
@@ -193,6 +212,8 @@ function onLiveEvent(name, data) {
   } else if (name === 'alert') {
     const known = store.alerts.has(data.alert.id);
     upsert(data.alert);
+    // may ring and notify: before the list is drawn, so the alarm is not late by a render
+    notifier.observe(data.alert, true);
     if (!known && data.event === 'raised' && store.alerts.has(data.alert.id)) {
       store.fresh.add(data.alert.id);
       store.flash.add(data.alert.id);
@@ -239,6 +260,9 @@ async function loadAlerts() {
     }
     store.alerts = next;
     for (const id of store.fresh) if (!next.has(id)) store.fresh.delete(id);
+    // the active alerts are what the waiting set needs; any other filter: it reads them itself
+    if (filter === 'active') notifier.seed(next.values());
+    else notifier.load();
   } catch (err) {
     if (unauthorized(err)) return;
   } finally {
@@ -255,6 +279,7 @@ async function loadDetail(id) {
     store.detail = a;
     store.detailError = null;
     upsert(stripHistory(a));
+    notifier.observe(a);
   } catch (err) {
     if (unauthorized(err) || id !== store.selectedId) return;
     store.detailError = err.message;
@@ -262,7 +287,22 @@ async function loadDetail(id) {
   renderDetailOnly();
   renderAlertListOnly();
 }
-const refreshDetail = debounce(() => { if (store.selectedId !== null) loadDetail(store.selectedId); }, 150);
+const refreshDetail = debounce(() => { if (store.selectedId !== null) { loadDetail(store.selectedId); loadDeliveries(store.selectedId); } }, 150);
+
+/** The alert's delivery log; a 404 (no notifications here) or 403 (not this account's to read) hides the section. */
+async function loadDeliveries(id) {
+  let log;
+  try {
+    const { items } = await api('GET', `/api/v1/alerts/${id}/deliveries`);
+    log = { alertId: id, items: Array.isArray(items) ? items : [] };
+  } catch (err) {
+    if (unauthorized(err)) return;
+    log = err instanceof ApiError && (err.status === 404 || err.status === 403) ? null : { alertId: id, error: err.message };
+  }
+  if (id !== store.selectedId) return;
+  store.deliveries = log;
+  renderDetailOnly();
+}
 
 const stripHistory = ({ history: _h, ...alert }) => alert;
 
@@ -307,6 +347,7 @@ async function act(id, action, note) {
     const a = await api('POST', `/api/v1/alerts/${id}/${action}`, note ? { note } : {});
     if (id === store.selectedId) store.detail = a;
     upsert(stripHistory(a));
+    notifier.observe(a);
     store.actionResult = { ok: true, action };
     store.noteDraft = '';
     refreshSummary();
@@ -334,15 +375,17 @@ function route() {
     store.selectedId = selected;
     store.detail = null;
     store.detailError = null;
+    store.deliveries = null;
     store.actionResult = null;
     store.noteDraft = '';
     if (selected !== null) {
       store.fresh.delete(selected);
       loadDetail(selected);
+      loadDeliveries(selected);
     }
   }
   for (const v of VIEWS) $(`view-${v}`).hidden = v !== view;
-  for (const a of document.querySelectorAll('#app-nav a')) a.setAttribute('aria-current', a.dataset.view === view ? 'page' : 'false');
+  for (const a of document.querySelectorAll('#app-nav a, #contacts-link')) a.setAttribute('aria-current', a.dataset.view === view ? 'page' : 'false');
   if (view !== 'alerts') loadDevices();
   if (view === 'overview') loadSummary();
   registryViews[view]?.show(parts.slice(1));
@@ -354,6 +397,7 @@ function renderHeader() {
   if (!me) return;
   $('who').textContent = [me.id, t(`role.${me.role}`), me.scopeName ?? me.scope].filter(Boolean).join(' · ');
   setLive($('live').dataset.state || 'connecting');
+  notifier.renderControls();
 }
 
 function renderAlertListOnly() {
@@ -391,10 +435,14 @@ function renderView() {
   updateTitle();
 }
 
+/**
+ * `(3) 值班台`: the alerts that wait for the caller's party to acknowledge them (notify.js
+ * `waitsForUs`: routed to its queue, still open work, nobody of its role acknowledged; for an admin,
+ * still open), whatever the list's filter shows. The short name, so the number fits a narrow tab.
+ */
 function updateTitle() {
-  let open = 0;
-  for (const a of store.alerts.values()) if (a.state === 'open') open++;
-  document.title = open > 0 ? `(${open}) ${t('app.title')}` : t('app.title');
+  const n = store.me ? notifier.count() : 0;
+  document.title = n > 0 ? `(${n}) ${t('app.short')}` : t('app.title');
 }
 
 // ---- wiring ----
