@@ -183,6 +183,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const fieldIngress = new FieldIngress({ registry, pipeline, presence, metrics, adopt: clustered ? (id) => alerts.adoptDevice(id) : undefined });
   const protocols = openFieldProtocols({
     ingress: fieldIngress, settings: config.protocols, log,
+    deviceName: (id) => { const d = registry.getDevice(id); return d && (d.location ?? d.id); },
     devices: {
       checkSecret: async (address, id, secret) => {
         const check = await broker.checkDeviceSecret(address, id, secret);

@@ -12,6 +12,7 @@ import { httpDeviceRoutes, type HttpDeviceDeps } from './http/routes.js';
 import { Gb26875Server } from './gb26875/index.js';
 import { nbiotRoutes } from './nbiot/index.js';
 import { ModbusPoller } from './modbus/index.js';
+import { protocolStatusRoutes } from './status-routes.js';
 
 export { protocolsSettingsSchema, type ProtocolsSettings } from './config.js';
 export type { DeviceIngress, FieldDevice, FieldProtocol, ProtocolRejection, SubmitResult } from './ingress.js';
@@ -23,6 +24,8 @@ export interface FieldProtocolsDeps {
   log: Logger;
   /** The HTTP device API's login check and rate limit, shared with MQTT. */
   devices: Pick<HttpDeviceDeps, 'checkSecret' | 'rateLimitWait'>;
+  /** What people call a device (its location), for the status page. */
+  deviceName: (id: string) => string | undefined;
 }
 
 export interface FieldProtocols {
@@ -47,6 +50,7 @@ export function openFieldProtocols(deps: FieldProtocolsDeps): FieldProtocols {
   const gb26875 = new Gb26875Server({ ingress, settings: settings.gb26875, log });
   const modbus = new ModbusPoller({ ingress, settings: settings.modbus, log });
   let polling = false;
+  routes.push(protocolStatusRoutes({ modbus: () => modbus.status(), deviceName: deps.deviceName, polling: () => polling }));
   return {
     routes,
     gb26875Port: () => gb26875.port(),

@@ -102,6 +102,17 @@ describe('Modbus polling through the gateway', () => {
     expect(status('pump-1').consecutiveFailures).toBe(0);
   });
 
+  it('admins read each controller\'s state over the API, with the device\'s name; others may not', async () => {
+    const res = await t.api('GET', '/api/v1/protocols/modbus');
+    expect(res.status).toBe(200);
+    expect(res.body.polling).toBe(true);
+    const failing = res.body.targets.find((s: { device: string }) => s.device === 'pump-2');
+    expect(failing).toMatchObject({ deviceName: 'pump-2', connected: false, lastError: expect.stringMatching(/ECONNREFUSED/) });
+    const token = (await t.api('POST', '/api/v1/accounts', { id: 'modbus-prop', role: 'property', scope: 'company-1' })).body.token as string;
+    expect((await t.api('GET', '/api/v1/protocols/modbus', undefined, token)).status).toBe(403);
+    expect((await t.api('GET', '/api/v1/protocols/modbus', undefined, '')).status).toBe(401);
+  });
+
   it('a controller that stops answering is counted as timeouts and recovers when it answers again', async () => {
     const timeoutsBefore = await metric('poll_timeout');
     sim.setSilent(true);
