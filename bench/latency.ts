@@ -31,8 +31,8 @@ function percentile(sorted: number[], p: number): number {
 /** A gateway (or cluster node) under test: its process and its MQTT URL. */
 export interface LatencyNode { proc: Proc; url: string }
 
-export async function measureAlertLatency(opts: { loader: Proc; gatewayScript: string; rate: number; publishers: number; durationMs: number; log: (l: string) => void }): Promise<LatencyResult> {
-  const gw = await spawnProc(opts.gatewayScript, ['--expose-gc'], {}, { dataDir: true });
+export async function measureAlertLatency(opts: { loader: Proc; gatewayScript: string; execArgv?: string[]; rate: number; publishers: number; durationMs: number; log: (l: string) => void }): Promise<LatencyResult> {
+  const gw = await spawnProc(opts.gatewayScript, opts.execArgv ?? ['--expose-gc'], {}, { dataDir: true });
   try {
     const { mqtt } = await gw.call<{ mqtt: number }>('start', {});
     return await alertLatencyAcross({ ...opts, probeScript: opts.gatewayScript.replace(/gateway\.js$/, 'load.js'), nodes: [{ proc: gw, url: `mqtt://127.0.0.1:${mqtt}` }], prefix: 'lat', title: '3/5 alert latency' });

@@ -6,7 +6,7 @@ import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/app.js';
 import type { DeviceKind } from '../../ingest/index.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { serve, settledRss } from './ipc.js';
+import { profilerHandlers, serve, settledRss } from './ipc.js';
 
 let gw: Gateway | undefined;
 const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -20,6 +20,7 @@ function counter(name: string): Promise<number> {
 }
 
 serve({
+  ...profilerHandlers(),
   async start(overrides: Record<string, unknown>) {
     gw = await startGateway(loadConfig({}, {
       dataDir, adminToken: 'bench-admin-token-0123456789', logLevel: 'warn',
@@ -64,6 +65,9 @@ serve({
   },
   rss: () => settledRss(),
   counters: async () => ({
+    /** Group commits so far (the ingest commit histogram's count): readings / commits is the group size. */
+    commits: await gw!.metrics.registry.getSingleMetric('gateway_ingest_commit_seconds')!.get()
+      .then((m) => (m.values as Array<{ metricName?: string; value: number }>).find((v) => v.metricName === 'gateway_ingest_commit_seconds_count')?.value ?? 0),
     valid: await counter('gateway_objects_valid_total'),
     rejected: await counter('gateway_rejected_total'),
     written: await counter('gateway_points_written_total'),

@@ -4,7 +4,8 @@
  * numbers (RSS, counters) without sharing an event loop with them.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -100,4 +101,47 @@ export function settledRss(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
   if (gc) { gc(); gc(); }
   return process.memoryUsage().rss;
+}
+
+/**
+ * Handlers that sample this process's CPU (V8's profiler, through the inspector) between
+ * `profileStart` and `profileStop`, so a profile covers the measured window only, not the start-up:
+ * `profileStop` writes a `.cpuprofile` (Chrome DevTools' format; bench/profile-summary.ts reads it).
+ */
+export function profilerHandlers(): Record<string, Handler> {
+  let session: Session | undefined;
+  return {
+    async profileStart(args: { intervalUs?: number } = {}) {
+      session = new Session();
+      session.connect();
+      await session.post('Profiler.enable');
+      await session.post('Profiler.setSamplingInterval', { interval: args.intervalUs ?? 500 });
+      await session.post('Profiler.start');
+      return true;
+    },
+    /** Allocation sampling (V8's sampling heap profiler): where the garbage comes from. */
+    async heapProfileStart() {
+      session = new Session();
+      session.connect();
+      await session.post('HeapProfiler.enable');
+      await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
+      return true;
+    },
+    async heapProfileStop(args: { file: string }) {
+      if (!session) throw new Error('heapProfileStop without heapProfileStart');
+      const { profile } = await session.post('HeapProfiler.stopSampling');
+      session.disconnect();
+      session = undefined;
+      writeFileSync(args.file, JSON.stringify(profile));
+      return args.file;
+    },
+    async profileStop(args: { file: string }) {
+      if (!session) throw new Error('profileStop without profileStart');
+      const { profile } = await session.post('Profiler.stop');
+      session.disconnect();
+      session = undefined;
+      writeFileSync(args.file, JSON.stringify(profile));
+      return args.file;
+    },
+  };
 }

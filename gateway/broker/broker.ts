@@ -20,7 +20,7 @@ import type { Device, Principal, Registry, RegistryEvents } from '../../registry
 import { DeviceContext, Verdict, type IngestPipeline, type Presence, type Rejection } from '../../ingest/index.js';
 import { canPublishAsAccount, canSubscribe } from './topics.js';
 import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards.js';
-import { LiveForwarder, RelayBudget, publishBytes, setWriteBuffer } from './forwarder.js';
+import { LiveForwarder, RelayAudience, RelayBudget, publishBytes, setWriteBuffer, type SubscriptionLookup } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
 import { ProxyProtocol } from '../proxy-protocol.js';
@@ -83,6 +83,8 @@ export class Broker {
   /** Publish-rate buckets per device id: one per device, not per session, so reconnecting buys no fresh burst. */
   private readonly buckets = new Map<string, RateBucket>();
   private forwarder!: LiveForwarder;
+  /** Whether a device's live copy could reach anybody (see forwarder.ts). */
+  private audience!: RelayAudience;
   private readonly relay: RelayBudget;
   private readonly registryListeners: Array<() => void> = [];
 
@@ -126,6 +128,7 @@ export class Broker {
     });
     const { presence, metrics, log } = this.deps;
     this.forwarder = new LiveForwarder(this.aedes, config.mqtt.limits.relayInFlight, (reason) => metrics.relaySkipped.labels(reason).inc());
+    this.audience = new RelayAudience((this.aedes as unknown as { persistence: SubscriptionLookup }).persistence, this.deps.transport !== undefined);
     this.listen('deviceChanged', (device) => this.refreshDevice(device));
     // new credentials, disabled or gone: its live sessions end now, not at the next reconnect
     this.listen('deviceRevoked', (id) => this.revoke('device', id));
@@ -346,7 +349,8 @@ export class Broker {
     const payload = packet.payload as Buffer;
     if (topic === ctx.statusTopic) this.deps.presence.statusMessage(ctx.device.id, payload);
     const verdict = this.deps.pipeline.handle(ctx, topic, payload, callback);
-    if (verdict === Verdict.Forward) this.forwarder.forward(topic, payload, packet.qos === 0 ? 0 : 1, packet.retain);
+    // a copy nobody could receive is not routed; a retained one always is (the copy is what the broker retains)
+    if (verdict === Verdict.Forward && (packet.retain || this.audience.wanted(topic))) this.forwarder.forward(topic, payload, packet.qos === 0 ? 0 : 1, packet.retain);
     packet.topic = DROP_TOPIC;
     packet.retain = false;
   };
@@ -355,6 +359,7 @@ export class Broker {
     const identity = client?.gw;
     if (identity && canSubscribe(identity.type === 'device' ? { deviceId: identity.ctx.device.id } : { principal: identity.principal }, sub.topic)) {
       if (identity.type === 'account' && sub.topic.startsWith('alerts/')) this.deps.onQueueSubscribe?.(identity.principal, sub.topic.slice('alerts/'.length));
+      this.audience.granted(sub.topic);
       return callback(null, sub);
     }
     // Negated, not an error: the SUBACK carries 0x80 and the connection stays up [MQTT-3.9.3].

@@ -134,3 +134,113 @@ export function setWriteBuffer(stream: { writableHighWaterMark: number }, bytes:
   const state = (stream as unknown as { _writableState?: { highWaterMark?: number } })._writableState;
   if (state && typeof state.highWaterMark === 'number') state.highWaterMark = bytes;
 }
+
+/** What the audience check asks of the broker's session store (Aedes' persistence interface). */
+export interface SubscriptionLookup {
+  subscriptionsByTopic(topic: string): Promise<ReadonlyArray<unknown>>;
+}
+
+/** Topics whose audience is remembered; past it the memory starts again (each topic is looked up anew). */
+const MAX_AUDIENCE_TOPICS = 1_000_000;
+
+interface Audience { version: number; granted: boolean; stored: boolean | undefined }
+
+/**
+ * Whether a live copy of a device topic could reach anybody: if not, the forwarder need not route it
+ * (routing a QoS 1 copy through Aedes cost about a tenth of the ingest throughput in the benchmark,
+ * docs/performance.md). It errs only towards forwarding:
+ *
+ * - every topic filter granted in this process counts, and is never forgotten (an unsubscribed or
+ *   closed session may leave it counting: a copy then goes to nobody, as before);
+ * - a session stored by an earlier run of the process (`clean: false`) is found by asking the session
+ *   store once per topic; until it has answered, or if it fails, the copy is forwarded;
+ * - `always` (cluster mode: subscribers on other nodes are not known here) forwards everything.
+ *
+ * A retained message must always be forwarded (the copy is what stores it): the caller sees to that.
+ */
+export class RelayAudience {
+  /** Filters seen (each counted once). */
+  private readonly seen = new Set<string>();
+  /** Filters of one device's topics (`devices/{id}/…`), by id: a topic is checked against its own device's only. */
+  private readonly byDevice = new Map<string, string[][]>();
+  /** Filters with a wildcard in the first two levels (`#`, `+/…`, `devices/+/…`): checked against every topic. */
+  private readonly wild: string[][] = [];
+  /** Bumped with every filter granted: a topic's remembered answer from an older version is recomputed. */
+  private version = 0;
+  private matchAll = false;
+  private readonly topics = new Map<string, Audience>();
+
+  constructor(private readonly store: SubscriptionLookup, private readonly always: boolean) {}
+
+  /** A subscription was granted (before Aedes adds it: a copy published after this counts it). */
+  granted(filter: string): void {
+    let f = filter;
+    // a shared subscription ($share/{group}/{filter}) receives what its filter matches
+    if (f.startsWith('$share/')) {
+      const at = f.indexOf('/', '$share/'.length);
+      if (at < 0) { this.matchAll = true; return; }
+      f = f.slice(at + 1);
+    }
+    if (this.seen.has(f)) return;
+    this.seen.add(f);
+    const levels = f.split('/');
+    const first = levels[0]!;
+    // a filter that cannot match devices/… (alerts/…, another root) changes no device topic's audience
+    if (first !== 'devices' && first !== '+' && first !== '#') return;
+    const id = levels[1];
+    if (first === 'devices' && id !== undefined && id !== '+' && id !== '#') {
+      const list = this.byDevice.get(id);
+      if (list) list.push(levels); else this.byDevice.set(id, [levels]);
+    } else {
+      this.wild.push(levels);
+    }
+    this.version++;
+  }
+
+  /** Whether anybody could receive a copy published on `topic` (a device's own topic: no `$`, no wildcard). */
+  wanted(topic: string): boolean {
+    if (this.always || this.matchAll) return true;
+    let a = this.topics.get(topic);
+    if (a === undefined) {
+      if (this.topics.size >= MAX_AUDIENCE_TOPICS) this.topics.clear();
+      a = { version: -1, granted: false, stored: undefined };
+      this.topics.set(topic, a);
+      this.lookUpStored(topic, a);
+    }
+    if (a.version !== this.version) {
+      a.granted = this.matchesGranted(topic);
+      a.version = this.version;
+    }
+    return a.granted || a.stored !== false;
+  }
+
+  private lookUpStored(topic: string, a: Audience): void {
+    let pending: Promise<ReadonlyArray<unknown>>;
+    try {
+      pending = this.store.subscriptionsByTopic(topic);
+    } catch {
+      a.stored = true;
+      return;
+    }
+    pending.then((subs) => { a.stored = subs.length > 0; }, () => { a.stored = true; });
+  }
+
+  private matchesGranted(topic: string): boolean {
+    const levels = topic.split('/');
+    for (const f of this.wild) if (filterMatches(f, levels)) return true;
+    const own = levels.length > 1 ? this.byDevice.get(levels[1]!) : undefined;
+    if (own) for (const f of own) if (filterMatches(f, levels)) return true;
+    return false;
+  }
+}
+
+/** MQTT topic filter matching [MQTT-4.7]: `+` is one level, a trailing `#` the rest (its parent included). */
+export function filterMatches(filter: readonly string[], topic: readonly string[]): boolean {
+  for (let i = 0; i < filter.length; i++) {
+    const f = filter[i]!;
+    if (f === '#') return true;
+    if (i >= topic.length) return false;
+    if (f !== '+' && f !== topic[i]) return false;
+  }
+  return filter.length === topic.length;
+}

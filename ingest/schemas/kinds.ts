@@ -12,6 +12,7 @@
  */
 import { z } from 'zod';
 import { DEVICE_KINDS, deviceKindSchema, type DeviceKind } from '../../registry/index.js';
+import { compileSchema, type FastCheck } from './compiled.js';
 
 export { DEVICE_KINDS, deviceKindSchema, type DeviceKind };
 
@@ -215,6 +216,9 @@ export function deriveFieldTypes(schema: z.ZodType): FieldTypes {
 export interface KindContract {
   telemetry: z.ZodType;
   event: z.ZodType;
+  /** The schemas' fast paths (compiled.ts): zod's output when they prove a value valid, else undefined (ask zod). */
+  checkTelemetry: FastCheck;
+  checkEvent: FastCheck;
   telemetryFields: FieldTypes;
   eventFields: FieldTypes;
   /** Measurement names in the time-series store. */
@@ -228,6 +232,7 @@ export const KIND_CONTRACTS: Readonly<Record<DeviceKind, KindContract>> = Object
     const { telemetry, event } = KIND_SCHEMAS[kind];
     return [kind, Object.freeze({
       telemetry, event,
+      checkTelemetry: compileSchema(telemetry), checkEvent: compileSchema(event),
       telemetryFields: deriveFieldTypes(telemetry),
       eventFields: { ...deriveFieldTypes(event), n: 'int' as const },
       telemetryMeasurement: kind,
