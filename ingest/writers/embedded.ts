@@ -160,6 +160,8 @@ export class EmbeddedWriter implements TimeSeriesWriter {
     if (worker) {
       // its connection closes first: the writer's close, the last one, then checkpoints and removes the log
       const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
+      // held by the event loop until it exits: a process with nothing else left (a script, a test) would otherwise end before the close does
+      worker.ref();
       worker.postMessage('close');
       await Promise.race([exited, new Promise<void>((resolve) => setTimeout(resolve, 2000).unref())]);
       await worker.terminate();
