@@ -17,6 +17,7 @@ import { measureAlertLatency, type LatencyResult } from './latency.js';
 import { measureCluster, rssOf, type ClusterResults } from './cluster.js';
 import { measureScorecards, type ScorecardsBench } from './scorecards.js';
 import { chartSvg, type Panel } from './chart.js';
+import { measureCity, BACKOFF, type Backoff, type ScaleResult, type StormResult } from './scale.js';
 import { heapMarkdown, profileMarkdown, summarizeProfile, type CpuProfile, type HeapProfile } from './profile-summary.js';
 
 const HELP = `Usage: npm run bench -- [options]
@@ -39,6 +40,16 @@ Measures, on this machine, in one run / 在本机一次运行中测量:
   7. scorecards: 10,000 elevators, 100,000 alerts and 70,000 maintenance visits of a quarter seeded
      into a temporary SQLite store; the unit and company scorecards and both rankings, cold and warm,
      each alone and the console page's four requests in a row
+  8. scale (only with --only, it takes minutes): --scale-devices devices (default 15,000) connected
+     over --scale-addresses loopback source addresses (127.0.0.2, ...), each publishing one QoS 1
+     reading every 30 s (bench/procs/fleet.ts, one lean mqtt-packet socket per device): gateway RSS
+     per device, connect rate, trapped-passenger alert latency p50/p95/p99 under that load
+  9. storm (only with --only; implies the scale set-up): the gateway is sent SIGTERM with every
+     device connected and started again on the same data and ports; devices reconnect with the
+     recommended back-off (docs/performance.md): time until all are back, acknowledged readings
+     missing from the store, device.offline alerts raised, refusals by reason. One process on each
+     side holds one socket per device: this machine's limit of open files per process bounds N.
+     e.g. npm run bench -- --only scale,storm   (about 3 minutes at 15,000 devices)
 
 Options:
   --quick              short phases (under 2 minutes in all)
@@ -51,7 +62,14 @@ Options:
   --outage <s>         InfluxDB outage length (default 60, quick 10)
   --latency-rate <n>   background msg/s for the latency phase (default: half the measured ingest)
   --no-influx          skip the InfluxDB phases even if influxd is installed
-  --only <list>        comma-separated phases: ceiling,raw,ingest,influx,latency,memory,outage,cluster,scorecards
+  --only <list>        comma-separated phases: ceiling,raw,ingest,influx,latency,memory,outage,cluster,scorecards,scale,storm
+  --scale-devices <n>  devices of the scale and storm phases (default 15000: what one process holds here)
+  --scale-addresses <n> loopback source addresses they are spread over (default 8)
+  --scale-interval <s> seconds between one device's readings (default 30)
+  --storm-backoff <s>  the devices' back-off as "first,cap[,fixed]" in seconds (default "1,60": the
+                       recommended exponential back-off with full jitter; "1,1,fixed" is a naive
+                       client retrying every second, to see the gateway's guards refuse it)
+  --storm-kill         the storm's gateway gets SIGKILL (a crash) instead of SIGTERM (a clean stop)
   --out <dir>          results folder (default bench/results)
   --heap-profile       sample what the embedded-store ingest gateway allocates over its load window
                        (garbage included): bench-<time>-ingest.heapprofile, summarised in
@@ -87,6 +105,8 @@ interface Results {
   outage?: { outageSeconds: number; backlogPoints: number; replaySeconds: number; replayRate: number; ingestRate: number; multiple: number };
   cluster?: ClusterResults;
   scorecards?: ScorecardsBench;
+  scale?: ScaleResult;
+  storm?: StormResult;
   targets: Array<{ target: string; value: string; met: boolean | null }>;
 }
 interface IngestResult {
@@ -139,6 +159,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false }, duration: { type: 'string' }, publishers: { type: 'string' }, idle: { type: 'string' },
       outage: { type: 'string' }, 'latency-rate': { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
       cluster: { type: 'boolean', default: false }, nodes: { type: 'string' }, profile: { type: 'boolean', default: false }, 'gateway-flags': { type: 'string' }, chart: { type: 'string' }, 'heap-profile': { type: 'boolean', default: false },
+      'scale-devices': { type: 'string' }, 'scale-addresses': { type: 'string' }, 'scale-interval': { type: 'string' }, 'storm-backoff': { type: 'string' }, 'storm-kill': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -206,6 +227,15 @@ async function main(): Promise<void> {
       log('6/6 scorecards: a quarter of a city (10,000 elevators, 100,000 alerts)');
       results.scorecards = await measureScorecards(log);
     }
+    if (phases.has('scale') || phases.has('storm')) {
+      const city = await measureCity({
+        gatewayScript: proc('gateway'), fleetScript: proc('fleet'), probeScript: proc('load'), execArgv: gatewayArgv, log,
+        devices: Number(values['scale-devices'] ?? 15_000), addresses: Number(values['scale-addresses'] ?? 8),
+        intervalMs: Number(values['scale-interval'] ?? 30) * 1000, storm: phases.has('storm'), backoff: parseBackoff(values['storm-backoff']), kill: values['storm-kill']!,
+      });
+      results.scale = city.scale;
+      if (city.storm) results.storm = city.storm;
+    }
   } finally {
     await loader.stop();
     await influxd?.dispose();
@@ -234,6 +264,7 @@ async function main(): Promise<void> {
       const slowest = sc ? Math.max(sc.units.coldMs, sc.companies.coldMs, sc.unitRanking.coldMs, sc.companyRanking.coldMs) : undefined;
       return { target: 'scorecards and ranking of a quarter, 10,000 elevators / 100,000 alerts < 1 s each', value: slowest === undefined ? 'not measured' : `${slowest} ms (slowest, cold)`, met: slowest === undefined ? null : slowest < 1000 };
     })(),
+    ...cityTargets(results),
     { target: 'outage backlog replayed ≥ 3 × ingest rate', value: results.outage ? `${results.outage.multiple.toFixed(1)} ×` : 'not measured', met: results.outage ? results.outage.multiple >= 3 : null },
   ];
   mkdirSync(outDir, { recursive: true });
@@ -421,6 +452,7 @@ function markdown(r: Results): string {
     `| connect rate: gateway / raw Aedes (connections/s) | ${r.memory ? `${n(r.memory.gatewayConnectRate)} / ${n(r.memory.rawConnectRate)}` : '—'} |`,
     `| scorecards of a quarter (${r.scorecards ? `${n(r.scorecards.elevators)} elevators, ${n(r.scorecards.alerts)} alerts, ${n(r.scorecards.visits)} visits` : '—'}): units / companies / unit ranking / company ranking, cold · warm (ms) | ${r.scorecards ? [r.scorecards.units, r.scorecards.companies, r.scorecards.unitRanking, r.scorecards.companyRanking].map((x) => `${x.coldMs} · ${x.warmMs}`).join(' / ') : '—'} |`,
     `| the console's scorecards page: its four requests in a row, cold · warm (ms); longest event-loop wait meanwhile | ${r.scorecards ? `${r.scorecards.page.coldMs} · ${r.scorecards.page.warmMs}; ${r.scorecards.longestStallMs} ms` : '—'} |`,
+    ...cityMarkdown(r),
     `| InfluxDB outage replay (points/s; × ingest rate) | ${r.outage ? `${n(r.outage.replayRate)} (${r.outage.multiple.toFixed(1)} × ${n(r.outage.ingestRate)}; ${n(r.outage.backlogPoints)} points after ${r.outage.outageSeconds} s)` : '—'} |`,
     '',
     '| target 目标 | measured 实测 | met 达标 |',
@@ -429,6 +461,60 @@ function markdown(r: Results): string {
     ...(r.cluster ? ['', ...clusterMarkdown(r)] : []),
   ];
   return lines.join('\n');
+}
+
+/** `--storm-backoff first,cap[,fixed]` (seconds). */
+function parseBackoff(arg: string | undefined): Backoff {
+  if (!arg) return BACKOFF;
+  const [first, cap, mode] = arg.split(',');
+  const b = { baseMs: Number(first) * 1000, capMs: Number(cap ?? first) * 1000, jitter: mode !== 'fixed' };
+  if (!(b.baseMs > 0 && b.capMs >= b.baseMs) || (mode !== undefined && mode !== 'fixed')) throw new Error(`--storm-backoff: expected "first,cap[,fixed]" in seconds, got "${arg}"`);
+  return b;
+}
+
+/** Issue 18, city scale on one box: per-device memory, alert latency under that load, and the reconnect storm. */
+const SCALE_KB_TARGET = 20;
+const SCALE_LATENCY_P99_TARGET_MS = 50;
+const STORM_BACK_TARGET_S = 60;
+
+function cityTargets(r: Results): Results['targets'] {
+  const sc = r.scale, st = r.storm;
+  if (!sc) return [];
+  const n = sc.devices.toLocaleString('en-US');
+  const rows: Results['targets'] = [
+    { target: `≤ ${SCALE_KB_TARGET} KB per connected device publishing every ${sc.intervalMs / 1000} s (${n} devices)`, value: `${(sc.gatewayBytesPerDevice / 1024).toFixed(1)} KB`, met: sc.gatewayBytesPerDevice <= SCALE_KB_TARGET * 1024 },
+    { target: `p99 trapped-passenger alert latency ≤ ${SCALE_LATENCY_P99_TARGET_MS} ms with ${n} devices connected`, value: sc.latency.p99 !== undefined ? `${sc.latency.p99.toFixed(1)} ms` : (sc.latency.note ?? 'not measured'), met: sc.latency.p99 !== undefined ? sc.latency.p99 <= SCALE_LATENCY_P99_TARGET_MS && !sc.latency.lost : false },
+  ];
+  if (st) {
+    rows.push(
+      { target: `reconnect storm: all ${n} devices back ≤ ${STORM_BACK_TARGET_S} s after a gateway restart`, value: st.backSeconds !== undefined ? `${st.backSeconds.toFixed(1)} s` : `${st.stillDown} still down`, met: st.backSeconds !== undefined && st.backSeconds <= STORM_BACK_TARGET_S },
+      { target: 'reconnect storm: no acknowledged reading lost', value: `${st.missing} of ${st.acknowledged.toLocaleString('en-US')} missing from the store`, met: st.acknowledged > 0 && st.missing === 0 },
+      { target: 'reconnect storm: no device.offline alert for a device back within its timeout', value: `${st.offlineAlerts} raised`, met: st.offlineAlerts === 0 },
+    );
+  }
+  return rows;
+}
+
+function cityMarkdown(r: Results): string[] {
+  const sc = r.scale, st = r.storm;
+  const lines: string[] = [];
+  if (sc) {
+    const l = sc.latency;
+    lines.push(
+      `| scale: ${sc.devices.toLocaleString('en-US')} devices over ${sc.addresses} source addresses, 1 QoS 1 reading / ${sc.intervalMs / 1000} s each: gateway KB per device; RSS (MB); connect rate (connections/s) | ${(sc.gatewayBytesPerDevice / 1024).toFixed(1)}; ${Math.round(sc.gatewayRssBytes / 2 ** 20)}; ${sc.connectRate.toLocaleString('en-US')} (${sc.connectSeconds.toFixed(1)} s) |`,
+      `| scale: trapped-passenger alert latency p50 / p95 / p99 (ms) under that load | ${l.p50 !== undefined ? `${l.p50.toFixed(1)} / ${l.p95!.toFixed(1)} / ${l.p99!.toFixed(1)} (${l.samples} alerts${l.lost ? `, ${l.lost} lost` : ''}; background ${l.backgroundRate ?? '—'} readings/s; event-loop delay p99 ${l.loopDelay?.p99.toFixed(1) ?? '—'} ms)` : (l.note ?? '—')} |`,
+    );
+  }
+  if (st) {
+    const refused = Object.entries(st.refusals).map(([k, v]) => `${k} ${v}`).join(', ') || 'none';
+    lines.push(
+      `| storm: gateway ${st.signal ?? 'SIGTERM'} → exit; start again (s) | ${st.closeSeconds.toFixed(1)}; ${st.startSeconds.toFixed(1)} |`,
+      `| storm: first drop → all ${st.devices.toLocaleString('en-US')} back (s); attempts; back-off ${st.backoff.baseMs / 1000} s doubling to ${st.backoff.capMs / 1000} s, ${st.backoff.jitter ? 'full jitter' : 'no jitter'} | ${st.backSeconds !== undefined ? st.backSeconds.toFixed(1) : `${st.stillDown} still down`}; ${st.attempts.toLocaleString('en-US')} (longest wait ${(st.maxBackoffMs / 1000).toFixed(1)} s) |`,
+      `| storm: refusals by reason; CONNACK codes seen by devices | ${refused}; ${Object.entries(st.connacks).map(([k, v]) => `${k}: ${v}`).join(', ')} |`,
+      `| storm: acknowledged readings missing from the store; device.offline alerts | ${st.missing} of ${st.acknowledged.toLocaleString('en-US')}; ${st.offlineAlerts} |`,
+    );
+  }
+  return lines;
 }
 
 function ratios(i: IngestResult | undefined): string {
@@ -472,8 +558,34 @@ function chart(r: Results): string {
     ],
     lines: [{ label: 'target 40 KB', value: 40 }],
   };
+  const sc = r.scale;
+  const city: Panel[] = sc ? [
+    {
+      title: 'City scale: memory', unit: `KB of gateway RSS per device, ${sc.devices.toLocaleString('en-US')} connected, 1 reading / ${sc.intervalMs / 1000} s each`,
+      bars: [{ label: 'gateway', value: sc.gatewayBytesPerDevice / 1024, color: '#d35400' }],
+      lines: [{ label: `target ${SCALE_KB_TARGET} KB`, value: SCALE_KB_TARGET }],
+    },
+    {
+      title: 'City scale: trapped alert', unit: `ms, elevator → agency, with ${sc.devices.toLocaleString('en-US')} devices connected`,
+      bars: [
+        { label: 'p50', value: sc.latency.p50, color: '#8e44ad' }, { label: 'p95', value: sc.latency.p95, color: '#8e44ad' }, { label: 'p99', value: sc.latency.p99, color: '#6c3483' },
+      ],
+      lines: [{ label: `p99 target ${SCALE_LATENCY_P99_TARGET_MS} ms`, value: SCALE_LATENCY_P99_TARGET_MS }],
+    },
+    ...(r.storm ? [{
+      title: 'Reconnect storm', unit: `s from the first dropped connection to all ${sc.devices.toLocaleString('en-US')} devices back`,
+      bars: [{ label: 'all back', value: r.storm.backSeconds, color: '#2c3e50', note: `${r.storm.missing} lost, ${r.storm.offlineAlerts} offline alerts` }],
+      lines: [{ label: `target ${STORM_BACK_TARGET_S} s`, value: STORM_BACK_TARGET_S }],
+    }] : []),
+  ] : [];
   const load = r.machine.loadAvg ? `, load average ${r.machine.loadAvg.start} → ${r.machine.loadAvg.end ?? '—'}` : '';
-  return chartSvg(`npm run bench — ${r.startedAt}`, `${r.machine.cpus} cores, Node ${r.machine.node}${load}${r.options.quick ? ', --quick' : ''}; phases: ${(r.options.phases as string[]).join(', ')}`, [throughput, latency, memory]);
+  return chartSvg(`npm run bench — ${r.startedAt}`, `${r.machine.cpus} cores, Node ${r.machine.node}${load}${r.options.quick ? ', --quick' : ''}; phases: ${(r.options.phases as string[]).join(', ')}`, measured([throughput, latency, memory, ...city]));
+}
+
+/** The panels with something measured (all of them when nothing was, so the chart is never empty). */
+function measured(panels: Panel[]): Panel[] {
+  const some = panels.filter((p) => p.bars.some((b) => b.value !== undefined));
+  return some.length > 0 ? some : panels;
 }
 
 function clusterMarkdown(r: Results): string[] {

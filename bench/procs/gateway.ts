@@ -19,6 +19,13 @@ function counter(name: string): Promise<number> {
   return gw!.metrics.registry.getSingleMetric(name)!.get().then((m) => m.values.reduce((a, v) => a + v.value, 0));
 }
 
+// as `npm start` does (gateway/main.ts): SIGTERM closes the gateway cleanly, then exits
+process.once('SIGTERM', () => {
+  const closing = gw ? gw.close() : Promise.resolve();
+  gw = undefined;
+  closing.then(() => process.exit(0), () => process.exit(1));
+});
+
 serve({
   ...profilerHandlers(),
   async start(overrides: Record<string, unknown>) {
@@ -75,6 +82,8 @@ serve({
     connections: gw!.broker.aedes.connectedClients,
   }),
   flush: (timeoutMs: number) => gw!.writer.flush(timeoutMs),
+  /** MQTT connections refused since this process started, by reason (`gateway_mqtt_connects_refused_total`). */
+  refusals: async () => Object.fromEntries((await gw!.metrics.registry.getSingleMetric('gateway_mqtt_connects_refused_total')!.get()).values.map((v) => [String(v.labels.reason), v.value])),
   async close() {
     await gw?.close();
     gw = undefined;
