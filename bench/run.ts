@@ -17,6 +17,7 @@ import { measureAlertLatency, type LatencyResult } from './latency.js';
 import { measureCluster, rssOf, type ClusterResults } from './cluster.js';
 import { measureScorecards, type ScorecardsBench } from './scorecards.js';
 import { chartSvg, type Panel } from './chart.js';
+import { measureCityCluster } from './scale-cluster.js';
 import { measureCity, BACKOFF, type Backoff, type ScaleResult, type StormResult } from './scale.js';
 import { heapMarkdown, profileMarkdown, summarizeProfile, type CpuProfile, type HeapProfile } from './profile-summary.js';
 
@@ -64,6 +65,12 @@ Options:
   --no-influx          skip the InfluxDB phases even if influxd is installed
   --only <list>        comma-separated phases: ceiling,raw,ingest,influx,latency,memory,outage,cluster,scorecards,scale,storm
   --scale-devices <n>  devices of the scale and storm phases (default 15000: what one process holds here)
+  --scale-nodes <n>    spread the scale and storm devices over n gateway node processes in cluster
+                       mode (private PostgreSQL + Redis) and n fleet processes, fleet k connecting
+                       straight to node k (no HAProxy); every node is restarted in the storm
+                       (default 1: one gateway process, no cluster), e.g. --scale-devices 30000 --scale-nodes 3
+  --scale-agency-node <k> with --scale-nodes: the latency probe's agency subscribes on node k
+                       (default n; the elevators are always on node 1)
   --scale-addresses <n> loopback source addresses they are spread over (default 8)
   --scale-interval <s> seconds between one device's readings (default 30)
   --storm-backoff <s>  the devices' back-off as "first,cap[,fixed]" in seconds (default "1,60": the
@@ -159,7 +166,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false }, duration: { type: 'string' }, publishers: { type: 'string' }, idle: { type: 'string' },
       outage: { type: 'string' }, 'latency-rate': { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
       cluster: { type: 'boolean', default: false }, nodes: { type: 'string' }, profile: { type: 'boolean', default: false }, 'gateway-flags': { type: 'string' }, chart: { type: 'string' }, 'heap-profile': { type: 'boolean', default: false },
-      'scale-devices': { type: 'string' }, 'scale-addresses': { type: 'string' }, 'scale-interval': { type: 'string' }, 'storm-backoff': { type: 'string' }, 'storm-kill': { type: 'boolean', default: false },
+      'scale-devices': { type: 'string' }, 'scale-nodes': { type: 'string' }, 'scale-agency-node': { type: 'string' }, 'scale-addresses': { type: 'string' }, 'scale-interval': { type: 'string' }, 'storm-backoff': { type: 'string' }, 'storm-kill': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -228,11 +235,13 @@ async function main(): Promise<void> {
       results.scorecards = await measureScorecards(log);
     }
     if (phases.has('scale') || phases.has('storm')) {
-      const city = await measureCity({
+      const cityOpts = {
         gatewayScript: proc('gateway'), fleetScript: proc('fleet'), probeScript: proc('load'), execArgv: gatewayArgv, log,
         devices: Number(values['scale-devices'] ?? 15_000), addresses: Number(values['scale-addresses'] ?? 8),
         intervalMs: Number(values['scale-interval'] ?? 30) * 1000, storm: phases.has('storm'), backoff: parseBackoff(values['storm-backoff']), kill: values['storm-kill']!,
-      });
+      };
+      const scaleNodes = Number(values['scale-nodes'] ?? 1);
+      const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity(cityOpts);
       results.scale = city.scale;
       if (city.storm) results.storm = city.storm;
     }
