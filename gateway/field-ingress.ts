@@ -1,6 +1,6 @@
 /**
- * The field protocols' way into the gateway (protocols/ingress.ts): registry lookups by id, IMEI,
- * transmission device address and model; device contexts kept current with the registry; messages
+ * The field protocols' way into the gateway (protocols/ingress.ts): registry lookups by id, IMEI
+ * and transmission device address; device contexts kept current with the registry; messages
  * into the ingest pipeline with an answer each; heartbeats, connections and dead letters; metrics.
  *
  * Cluster mode: the node that hears a connectionless device (HTTP, NB-IoT, Modbus) keeps its rule
@@ -52,16 +52,6 @@ export class FieldIngress implements DeviceIngress {
 
   byUitdAddress(address: string): FieldDevice | undefined {
     return this.handleOf(this.deps.registry.deviceByUitdAddress(address.toLowerCase()));
-  }
-
-  byModel(model: string): FieldDevice[] {
-    const out: FieldDevice[] = [];
-    for (const d of this.deps.registry.listDevices()) {
-      if (d.model !== model) continue;
-      const h = this.handleOf(d);
-      if (h) out.push(h);
-    }
-    return out;
   }
 
   async submit(device: FieldDevice, channel: Channel, objects: readonly Record<string, unknown>[], protocol: FieldProtocol): Promise<SubmitResult> {

@@ -9,7 +9,7 @@
  *
  * One message per recipient and alert: two contacts sharing a group robot make one robot message.
  */
-import type { Alert, AlertChange, Severity } from '../alerts/index.js';
+import { SEVERITIES, type Alert, type AlertChange } from '../alerts/index.js';
 import type { ChannelName, Contact, ContactRule, Recipient } from './model.js';
 import { ROBOT_CHANNELS } from './model.js';
 import type { NewMessage } from './outbox.js';
@@ -29,12 +29,11 @@ export interface DispatcherDeps {
   timeZone: string;
 }
 
-const SEVERITY_ORDER: readonly Severity[] = ['critical', 'major', 'minor', 'warning'];
 const NOTIFYING = new Set(['raised', 'escalated']);
 
 /** Whether a rule takes this alert: its types (exact, or `domain.*` by type prefix or the alert's domain) and its least severity. */
 export function ruleTakes(rule: ContactRule, alert: Pick<Alert, 'type' | 'domain' | 'severity'>): boolean {
-  if (rule.minSeverity && SEVERITY_ORDER.indexOf(alert.severity) > SEVERITY_ORDER.indexOf(rule.minSeverity)) return false;
+  if (rule.minSeverity && SEVERITIES.indexOf(alert.severity) > SEVERITIES.indexOf(rule.minSeverity)) return false;
   if (!rule.types || rule.types.length === 0) return true;
   return rule.types.some((t) => {
     if (!t.endsWith('.*')) return t === alert.type;

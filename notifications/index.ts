@@ -60,8 +60,6 @@ export interface Notifications {
   stop(): Promise<void>;
 }
 
-const AUTHORITY_NAMES: Record<string, string> = { 'market-supervision': '市场监管 / Market supervision', 'fire-service': '消防救援 / Fire service' };
-
 export async function openNotifications(deps: NotificationsDeps): Promise<Notifications> {
   const { settings, clock, log, registry } = deps;
   const store = deps.db.store<NotificationTables>();
@@ -70,13 +68,12 @@ export async function openNotifications(deps: NotificationsDeps): Promise<Notifi
   const senders = createSenders(settings.channels);
   const robots = Object.entries(settings.channels.robots).map(([name, r]) => ({ name, kind: r.kind }));
   const robotKind = (name: string): ChannelName | undefined => settings.channels.robots[name]?.kind;
+  // the registry's names of companies and units; the contacts name the other parties themselves (defaultPartyName)
   const partyName = (queue: string): string | undefined => {
-    const slash = queue.indexOf('/');
-    if (slash < 0) return AUTHORITY_NAMES[queue];
-    const [role, id] = [queue.slice(0, slash), queue.slice(slash + 1)];
-    if (role === 'property') return registry.getCompany(id)?.name;
-    if (role === 'maintenance') return registry.getMaintenanceUnit(id)?.name;
-    return id;
+    const id = queue.slice(queue.indexOf('/') + 1);
+    if (queue.startsWith('property/')) return registry.getCompany(id)?.name;
+    if (queue.startsWith('maintenance/')) return registry.getMaintenanceUnit(id)?.name;
+    return undefined;
   };
   const contacts = await openContacts({ db: deps.db, audit: deps.audit, now: () => clock.now(), robots: () => robots, partyName });
   const alert = async (id: number): Promise<Readonly<Alert> | undefined> => deps.alerts.ledger.getActive(id) ?? await deps.alerts.ledger.get(id);

@@ -15,6 +15,7 @@
 import type { Store } from '../core/db/store.js';
 import type { Logger } from '../core/log.js';
 import type { Alert } from '../alerts/index.js';
+import { queueParty } from '../registry/index.js';
 import type { ChannelName, Recipient } from './model.js';
 import type { ContactSource } from './dispatcher.js';
 import type { NewMessage } from './outbox.js';
@@ -41,11 +42,8 @@ const UNIT_CALL = '#unit-24h';
 /** States in which nobody has finished with the alert yet. */
 const OPEN_STATES = new Set(['open', 'acknowledged', 'dispatched']);
 
-/** The role whose acknowledgement ends a party's chain. */
-function roleOf(party: string): string {
-  const slash = party.indexOf('/');
-  return slash < 0 ? party : party.slice(0, slash);
-}
+/** The role whose acknowledgement ends a party's chain: the authorities' queues are named by their role. */
+const roleOf = (party: string): string => queueParty(party) ?? party;
 
 export class OnCall {
   private readonly q;

@@ -17,11 +17,11 @@ import type { Store } from '../core/db/store.js';
 import type { Logger } from '../core/log.js';
 import type { Clock } from '../core/clock.js';
 import { backoffDelay } from '../core/backoff.js';
-import type { Alert, Severity } from '../alerts/index.js';
+import { SEVERITIES, type Alert } from '../alerts/index.js';
 import type { ChannelName, ChannelSender, Notice, Recipient } from './model.js';
 import { maskEmail, maskPhone } from './channels/index.js';
 import { notificationQueries, type NotificationTables, type OutboxRow } from './store.js';
-import { localTime } from './templates.js';
+import { localTime, severityOf } from './templates.js';
 import type { NotificationMetrics } from './metrics.js';
 
 export interface OutboxDeps {
@@ -56,7 +56,6 @@ export function maskAddress(channel: ChannelName, address: string): string {
   return address;
 }
 
-const SEVERITY_ORDER: readonly Severity[] = ['critical', 'major', 'minor', 'warning'];
 /** Rows read per pass: the rest are read by the next pass, which follows at once. */
 const BATCH = 50;
 
@@ -95,7 +94,7 @@ export class Outbox {
         const ids = JSON.parse(held.alert_ids) as number[];
         if (!ids.includes(m.alert.id)) {
           ids.push(m.alert.id);
-          const severity = SEVERITY_ORDER[Math.min(SEVERITY_ORDER.indexOf(held.severity as Severity), SEVERITY_ORDER.indexOf(m.alert.severity))]!;
+          const severity = severityOf([{ severity: held.severity as Alert['severity'] }, m.alert]);
           store.transaction(() => {
             store.write(this.q.merge(held.id, JSON.stringify(ids), severity));
             this.log(m.alert.id, m.party, m.recipient, m.reason, 0, 'merged', `并入待发消息，${localTime(held.next_at, this.deps.timeZone)} 发送 / joins the message waiting to go at ${localTime(held.next_at, this.deps.timeZone)}`);
@@ -189,7 +188,7 @@ export class Outbox {
       outcome = { ok: false, retry: false, error: `未配置渠道 ${recipient.channel}（notifications.channels）/ channel ${recipient.channel} is not configured (notifications.channels)` };
     } else {
       // the most severe first: the message is about it
-      const ordered = [...alerts].sort((a, b) => SEVERITY_ORDER.indexOf(a.severity) - SEVERITY_ORDER.indexOf(b.severity));
+      const ordered = [...alerts].sort((a, b) => SEVERITIES.indexOf(a.severity) - SEVERITIES.indexOf(b.severity));
       const notice = this.deps.render(ordered, row.reason);
       const started = performance.now();
       outcome = await sender.send(recipient, notice).catch((err: unknown): { ok: false; retry: boolean; error: string } => ({ ok: false, retry: true, error: String((err as Error).message ?? err) }));

@@ -7,7 +7,7 @@
  * few facts such a template has slots for (site, location, what, time), each short. The suggested
  * template text is in docs/notifications.md.
  */
-import type { Alert, Severity } from '../alerts/index.js';
+import { SEVERITIES, type Alert, type Severity } from '../alerts/index.js';
 import type { Notice } from './model.js';
 
 const SEVERITY_LABEL: Record<Severity, { zh: string; en: string }> = {
@@ -25,8 +25,6 @@ export const REASON_LABEL: Record<string, { zh: string; en: string }> = {
   trapped_unit_call: { zh: '困人告警维保单位 3 分钟未响应', en: 'Trapped passengers: the maintenance unit has not responded' },
 };
 
-const SEVERITY_ORDER: readonly Severity[] = ['critical', 'major', 'minor', 'warning'];
-
 export interface TemplateContext {
   /** Where the console is reached, e.g. `https://iot.example.gov.cn` (http.publicBaseUrl). */
   baseUrl: string;
@@ -36,9 +34,9 @@ export interface TemplateContext {
 
 /** The most severe of the alerts. */
 export function severityOf(alerts: readonly Pick<Alert, 'severity'>[]): Severity {
-  let best = SEVERITY_ORDER.length - 1;
-  for (const a of alerts) best = Math.min(best, SEVERITY_ORDER.indexOf(a.severity));
-  return SEVERITY_ORDER[best]!;
+  let best = SEVERITIES.length - 1;
+  for (const a of alerts) best = Math.min(best, SEVERITIES.indexOf(a.severity));
+  return SEVERITIES[best]!;
 }
 
 /** `05-06 07:08` in the installation's time zone. */

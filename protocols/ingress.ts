@@ -62,8 +62,6 @@ export interface DeviceIngress {
   byImei(imei: string): FieldDevice | undefined;
   /** By GB/T 26875.3 source address: 12 lower-case hex digits in wire order, e.g. `40e201000000`. */
   byUitdAddress(address: string): FieldDevice | undefined;
-  /** The devices of a model (Modbus: the controllers to poll). */
-  byModel(model: string): FieldDevice[];
 
   /**
    * Hands decoded objects of one message to the pipeline. Resolves once they (and their dead

@@ -176,7 +176,7 @@ describe('GB/T 26875.3 server against a scripted ingress', () => {
     const rejections: ProtocolRejection[] = [];
     const counts: string[] = [];
     const ingress: DeviceIngress = {
-      byId: () => undefined, byImei: () => undefined, byModel: () => [],
+      byId: () => undefined, byImei: () => undefined,
       byUitdAddress: (a) => (a === ADDRESS ? panel : undefined),
       submit: (_d, _c, objects) => new Promise<SubmitResult>((resolve, reject) => {
         submits.push({ objects, settle: { resolve, reject } });

@@ -149,7 +149,6 @@ class RecordingIngress implements DeviceIngress {
   byId(id: string) { return this.devices.get(id); }
   byImei() { return undefined; }
   byUitdAddress() { return undefined; }
-  byModel(model: string) { return [...this.devices.values()].filter((d) => d.model === model); }
   async submit(device: FieldDevice, _channel: string, objects: readonly Record<string, unknown>[]) {
     this.submitted.push({ device: device.id, objects });
     return { accepted: objects.length, rejections: [] };

@@ -23,8 +23,8 @@ const listQuery = z.object({
 });
 
 const AUTHORITY_NAMES: Record<string, string> = {
-  'market-supervision': '市场监督管理部门 / market supervision',
-  'fire-service': '消防救援机构 / fire service',
+  'market-supervision': '市场监管 / Market supervision',
+  'fire-service': '消防救援 / Fire service',
 };
 
 /** A party's name for people when the registry has none to give: the authority's, the street's, or the id. */

@@ -8,13 +8,10 @@
  * checks do (`rules.0.channels`, `robots.1`, `onCall`, `party`). Messages: Chinese, then English.
  */
 import { z } from 'zod';
-import { ALERT_TYPES } from '../../alerts/index.js';
+import { ALERT_TYPES, SEVERITIES } from '../../alerts/index.js';
 import { idSchema, isQueueName, QUEUE_NAME_HINT } from '../../registry/index.js';
 import type { RobotKind } from '../channels/config.js';
 import { CHANNELS, ROBOT_CHANNELS, type ChannelName, type ContactRule } from '../model.js';
-
-/** The alert severities, most severe first (the alerts catalogue's order). */
-export const SEVERITY_NAMES = ['critical', 'major', 'minor', 'warning'] as const satisfies ReadonlyArray<NonNullable<ContactRule['minSeverity']>>;
 
 /** A robot the config knows (`notifications.channels.robots`): its name is what a contact names. */
 export interface KnownRobot { name: string; kind: RobotKind }
@@ -69,7 +66,7 @@ export const contactRuleSchema = z.object({
   types: z.array(z.string().refine(isAlertTypePattern, { error: TYPE_HINT })).min(1, { error: '不限类型时省略 types / leave types out for every type' }).max(100)
     .refine(unique, { error: '告警类型不能重复 / a type is named twice' }).optional()
     .describe('alert types, or prefixes such as elevator.*; absent: every type'),
-  minSeverity: z.enum(SEVERITY_NAMES, { error: `须为 ${SEVERITY_NAMES.join('、')} 之一 / one of ${SEVERITY_NAMES.join(', ')}` }).optional().describe('the least severe alert wanted; absent: every severity'),
+  minSeverity: z.enum(SEVERITIES, { error: `须为 ${SEVERITIES.join('、')} 之一 / one of ${SEVERITIES.join(', ')}` }).optional().describe('the least severe alert wanted; absent: every severity'),
 });
 
 // ---- quiet hours ----
