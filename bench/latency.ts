@@ -28,6 +28,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
+/** The result of a probe's measured latencies (ms): percentiles, or a note when no alert arrived. */
+export function latencyResult(latencies: readonly number[], m: { rate: number; lost: number; backgroundRate: number; loopDelay: NonNullable<LatencyResult['loopDelay']> }): LatencyResult {
+  const sorted = [...latencies].sort((a, b) => a - b);
+  if (sorted.length === 0) return { ...m, samples: 0, note: 'no alert arrived' };
+  return { ...m, samples: sorted.length, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]! };
+}
+
 /** A gateway (or cluster node) under test: its process and its MQTT URL. */
 export interface LatencyNode { proc: Proc; url: string }
 
@@ -73,10 +80,9 @@ export async function alertLatencyAcross(opts: { loader: Proc; probeScript: stri
     const summaries = await loads;
     const backgroundRate = Math.round(summaries.reduce((a, s) => a + s.achievedRate, 0));
     const loopDelay = delays.reduce((worst, d) => (d.p99 > worst.p99 ? d : worst));
-    const sorted = [...latencies].sort((a, b) => a - b);
-    if (sorted.length === 0) return { rate: opts.rate, samples: 0, lost, backgroundRate, loopDelay, note: 'no alert arrived' };
-    const result = { rate: opts.rate, samples: sorted.length, lost, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, backgroundRate, loopDelay };
-    opts.log(`   p50 ${result.p50.toFixed(1)} ms, p95 ${result.p95.toFixed(1)} ms, p99 ${result.p99.toFixed(1)} ms (${lost} lost; background ${backgroundRate} msg/s; ${opts.nodes.length > 1 ? 'worst node\'s' : 'gateway'} event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms, max ${loopDelay.max.toFixed(1)} ms)`);
+    const result = latencyResult(latencies, { rate: opts.rate, lost, backgroundRate, loopDelay });
+    if (result.samples === 0) return result;
+    opts.log(`   p50 ${result.p50!.toFixed(1)} ms, p95 ${result.p95!.toFixed(1)} ms, p99 ${result.p99!.toFixed(1)} ms (${lost} lost; background ${backgroundRate} msg/s; ${opts.nodes.length > 1 ? 'worst node\'s' : 'gateway'} event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms, max ${loopDelay.max.toFixed(1)} ms)`);
     return result;
   } finally {
     await probe.stop();

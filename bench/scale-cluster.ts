@@ -19,15 +19,14 @@
  * always connects to; `device.offline` alerts counted in PostgreSQL.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { DeviceKind } from '../ingest/index.js';
 import { spawnProc, type Proc } from './procs/ipc.js';
-import type { LatencyResult } from './latency.js';
-import { everyNodeKnows } from './latency.js';
+import { everyNodeKnows, latencyResult } from './latency.js';
+import { freePort } from './influxd.js';
 import { rssOf } from './cluster.js';
 import { BACKOFF, type CityOptions, type ScaleResult, type StormResult } from './scale.js';
 import { startPostgres, type PostgresHandle } from '../tests/harness/postgres.js';
@@ -39,20 +38,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 type Dev = { id: string; secret: string; kind: DeviceKind };
 type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connacks: Record<string, number> };
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -159,10 +145,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     const backgroundRate = Math.round(((await ackOf()) - before) * 1000 / (performance.now() - tl));
     const delays = await Promise.all(slots.map((s) => s.proc!.call<{ p50: number; p99: number; max: number }>('loopDelay')));
     const loopDelay = delays.reduce((w, d) => (d.p99 > w.p99 ? d : w));
-    const sorted = [...latencies].sort((a, b) => a - b);
-    const rate = Math.round(o.devices / (o.intervalMs / 1000));
-    const latency: LatencyResult = sorted.length === 0 ? { rate, samples: 0, lost, backgroundRate, loopDelay, note: 'no alert arrived' }
-      : { rate, samples: sorted.length, lost, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, backgroundRate, loopDelay };
+    const latency = latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay });
     o.log(`   trapped alert latency (elevators on node 1, agency on node ${agencyNode}) p50 ${latency.p50?.toFixed(1)} / p95 ${latency.p95?.toFixed(1)} / p99 ${latency.p99?.toFixed(1)} / max ${latency.max?.toFixed(1)} ms (${lost} lost; background ${backgroundRate} readings/s; worst node event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms)`);
     await probe.stop();
     probe = undefined;

@@ -14,13 +14,13 @@
  * and `device.offline` alerts raised (gateway.sqlite).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeviceKind } from '../ingest/index.js';
 import { spawnProc, type Proc } from './procs/ipc.js';
-import type { LatencyResult } from './latency.js';
+import { latencyResult, type LatencyResult } from './latency.js';
+import { freePort } from './influxd.js';
 
 /** Not elevators: their readings cannot raise the elevator alerts the latency probe waits for. */
 const KINDS: DeviceKind[] = ['fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
@@ -85,20 +85,7 @@ export interface CityOptions {
   log: (l: string) => void;
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
-function percentile(sorted: number[], p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
-}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -146,10 +133,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const after = await fleet.call<{ acknowledged: number }>('status');
     const loopDelay = await gw.call<{ p50: number; p99: number; max: number }>('loopDelay');
     const backgroundRate = Math.round(((after.acknowledged - before.acknowledged) * 1000) / (performance.now() - tl));
-    const sorted = [...latencies].sort((a, b) => a - b);
-    const rate = Math.round(o.devices / (o.intervalMs / 1000));
-    const latency: LatencyResult = sorted.length === 0 ? { rate, samples: 0, lost, backgroundRate, loopDelay, note: 'no alert arrived' }
-      : { rate, samples: sorted.length, lost, p50: percentile(sorted, 50), p95: percentile(sorted, 95), p99: percentile(sorted, 99), max: sorted[sorted.length - 1]!, backgroundRate, loopDelay };
+    const latency = latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay });
     o.log(`   trapped alert latency p50 ${latency.p50?.toFixed(1)} / p95 ${latency.p95?.toFixed(1)} / p99 ${latency.p99?.toFixed(1)} ms (${lost} lost; background ${backgroundRate} readings/s; event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms)`);
     await probe.stop();
     probe = undefined;
