@@ -179,3 +179,33 @@ describe('rule state follows the device', () => {
     }
   });
 });
+
+describe('a node stopped while Redis does not answer', () => {
+  it('stops within its bounds, and no Redis command left in flight ends the process as an unhandled rejection', async () => {
+    const e = await startTestGateway({ cluster: { databaseUrl: pgServer.url, redisUrl: redis.url, nodeId: 'node-e' } });
+    let frozen = false;
+    const unhandled: unknown[] = [];
+    const onUnhandled = (reason: unknown) => unhandled.push(reason);
+    process.on('unhandledRejection', onUnhandled);
+    try {
+      const secret = await registerDevice(e, { id: 'elev-frozen', kind: 'elevator', siteId: 'site-frozen', companyId: 'co-frozen' });
+      // a session with a will and a subscription: its close has Redis work to do
+      const device = await connectDevice(e, 'elev-frozen', secret, { clean: false, clientId: 'elev-frozen' });
+      clients.push(device);
+      redis.freeze();
+      frozen = true;
+      const started = Date.now();
+      await e.stop();
+      // the broker's sessions, the PING, the persistence and the emitter's QUIT: 2 s each at most
+      expect(Date.now() - started).toBeLessThan(15_000);
+      // the dropped connections failed their queued commands synchronously; an unhandled one is
+      // reported once the microtasks after it have run, which is before this next turn
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(unhandled.map(String)).toEqual([]);
+    } finally {
+      process.off('unhandledRejection', onUnhandled);
+      if (frozen) redis.thaw();
+      await e.dispose().catch(() => undefined);
+    }
+  }, 40_000);
+});

@@ -23,6 +23,8 @@ import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards
 import { LiveForwarder, RelayAudience, RelayBudget, publishBytes, setWriteBuffer, type SubscriptionLookup } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
+import { boundEmitterDepth } from './emitter-depth.js';
+import { withinCloseGrace } from './redis.js';
 import { ProxyProtocol } from '../proxy-protocol.js';
 import {
   certificateProof, frameLimit, guardPacketSize, identityId, listen, type AddressedStream, type GatewayClient, type Identity, type ParserHooks,
@@ -126,6 +128,7 @@ export class Broker {
       authorizeSubscribe: this.authorizeSubscribe,
       authorizeForward: this.authorizeForward,
     });
+    boundEmitterDepth((this.aedes as unknown as { mq: object }).mq);
     const { presence, metrics, log } = this.deps;
     this.forwarder = new LiveForwarder(this.aedes, config.mqtt.limits.relayInFlight, (reason) => metrics.relaySkipped.labels(reason).inc());
     this.audience = new RelayAudience((this.aedes as unknown as { persistence: SubscriptionLookup }).persistence, this.deps.transport !== undefined);
@@ -454,7 +457,11 @@ export class Broker {
     this.login.cancelHeld();
     // Aedes closes the sessions it knows; the sockets still logging in are ours to close
     for (const stream of this.pendingStreams) stream.destroy();
-    await new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    const closed = new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    // In a cluster, a session's close waits for Redis (its will, its `$SYS` notice): with Redis gone it
+    // would wait forever. Past the grace the transport's close drops the connections, which fails those
+    // waits, and the sessions end then.
+    await (this.deps.transport ? withinCloseGrace(closed) : closed);
     this.login.close();
   }
 }

@@ -79,7 +79,7 @@ export interface RedisTransport {
   close(): Promise<void>;
 }
 
-/** How long a close waits for Redis to answer QUIT / PUNSUBSCRIBE before dropping the sockets. */
+/** How long each step of a close waits for Redis (the broker's sessions, PING, QUIT / PUNSUBSCRIBE) before going on without it. */
 const CLOSE_GRACE_MS = 2000;
 
 function redactedUrl(url: string): string {
@@ -111,9 +111,10 @@ function ready(conn: Redis, ms: number): Promise<void> {
   });
 }
 
-function withTimeout(p: Promise<unknown>, ms: number): Promise<void> {
+/** Resolves when `p` settles or after CLOSE_GRACE_MS, whichever comes first; never rejects. */
+export function withinCloseGrace(p: Promise<unknown>): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(resolve, ms);
+    const timer = setTimeout(resolve, CLOSE_GRACE_MS);
     p.then(() => undefined, () => undefined).finally(() => { clearTimeout(timer); resolve(); });
   });
 }
@@ -127,6 +128,16 @@ export async function createRedisTransport(url: string, opts: RedisTransportOpti
   const subConn = connection('mq-sub');
   const db = connection('persistence');
   db.on('error', (err: Error) => onError(err, 'persistence'));
+  // The emitter sends QUIT without handling its answer: when the connection is dropped first (Redis slow
+  // or gone past CLOSE_GRACE_MS), the failed QUIT would be an unhandled rejection and end the process.
+  for (const conn of [pubConn, subConn]) {
+    const quit = conn.quit.bind(conn);
+    conn.quit = ((...args: Parameters<Redis['quit']>) => {
+      const answer = quit(...args);
+      answer.catch(() => undefined);
+      return answer;
+    }) as Redis['quit'];
+  }
 
   const mq = mqemitterRedis({
     pubConn, subConn,
@@ -164,10 +175,10 @@ export async function createRedisTransport(url: string, opts: RedisTransportOpti
       // Commands the closing sessions issued (a will's removal) are answered before the connection is
       // dropped: the persistence sends some without awaiting them, and a dropped connection would fail
       // them as unhandled rejections. A PING is answered after everything sent before it.
-      await withTimeout(db.ping().then(() => undefined, () => undefined), CLOSE_GRACE_MS);
+      await withinCloseGrace(db.ping());
       // the persistence unsubscribes `$SYS/sub/+` through the broker and the emitter, then drops its connection;
       // it throws when it was never set up (the broker did not start)
-      await withTimeout(persistence.destroy(), CLOSE_GRACE_MS);
+      await withinCloseGrace(persistence.destroy());
       db.disconnect();
       await closeEmitter();
     })();

@@ -19,6 +19,9 @@ export interface RedisHandle {
   stop(): Promise<void>;
   /** Stops the server and starts a fresh one on the same port (its data is gone: nothing is saved). */
   restart(): Promise<void>;
+  /** Stops the server process (SIGSTOP): connections stay open and nothing is answered until `thaw`. */
+  freeze(): void;
+  thaw(): void;
 }
 
 /** Debian's binary, or the one on PATH. */
@@ -107,7 +110,15 @@ export async function startRedis(): Promise<RedisHandle> {
       await stopServer();
       await spawnServer();
     },
+    freeze() {
+      server?.kill('SIGSTOP');
+    },
+    thaw() {
+      server?.kill('SIGCONT');
+    },
     async stop() {
+      // a frozen server does not act on SIGTERM
+      server?.kill('SIGCONT');
       await stopServer();
       rmSync(dir, { recursive: true, force: true });
     },
