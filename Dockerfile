@@ -38,4 +38,4 @@ EXPOSE 1883 8883 8080
 HEALTHCHECK --interval=15s --timeout=5s --start-period=20s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.HTTP_PORT || 8080) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node directly as PID 1 (no npm): SIGTERM reaches the gateway, which closes cleanly (gateway/main.ts)
-CMD ["node", "dist/gateway/main.js"]
+CMD ["node", "--max-semi-space-size=64", "dist/gateway/main.js"]

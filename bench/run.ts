@@ -82,8 +82,9 @@ Options:
                        (garbage included): bench-<time>-ingest.heapprofile, summarised in
                        bench-<time>-heap.md (use it instead of --profile: both at once skew each other)
   --chart <file.json>  only (re)draw the SVG of an earlier run's results, next to its JSON
-  --gateway-flags <s>  extra Node flags for the gateway processes (e.g. "--max-semi-space-size=32"),
-                       to measure a runtime setting before the deployment adopts it
+  --gateway-flags <s>  extra Node flags for the gateway processes, after those of \`npm start\` (the later
+                       one wins, e.g. "--max-semi-space-size=16"), to measure a runtime setting before
+                       the deployment adopts it
   --profile            sample the CPU of the ceiling broker and of the embedded-store ingest gateway
                        over their load windows: bench-<time>-{ceiling,ingest}.cpuprofile in the
                        results folder, summarised in bench-<time>-profile.md (bench/profile-summary.ts)
@@ -95,8 +96,17 @@ const here = dirname(fileURLToPath(import.meta.url));
 const proc = (name: string) => join(here, 'procs', `${name}.js`);
 /** Publishers send as fast as their in-flight windows allow: the rate is the broker's, not the generator's. */
 const UNLIMITED = 1_000_000;
-/** Node flags of the gateway processes: --expose-gc (settled RSS) and what --gateway-flags adds. */
-const gatewayArgv = ['--expose-gc'];
+/**
+ * Node flags of the gateway processes: those `npm start` runs it with (so the bench measures what is
+ * deployed), --expose-gc (settled RSS), and what --gateway-flags adds.
+ */
+const gatewayArgv = ['--expose-gc', ...startFlags()];
+
+/** The flags between `node` and the script in package.json's start command. */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(join(here, '..', '..', 'package.json'), 'utf8')) as { scripts: { start: string } };
+  return pkg.scripts.start.split(/\s+/).slice(1, -1);
+}
 
 interface Results {
   startedAt: string;

@@ -8,6 +8,8 @@
  * The store is DATA_DIR's SQLite file, or PostgreSQL when `cluster.databaseUrl` is set
  * (core/db/store.ts): every capability above runs the same code on either.
  */
+// first: before anything loads mqtt-packet (see the module)
+import './broker/quiet-debug.js';
 import { mkdirSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
