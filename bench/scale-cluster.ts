@@ -21,14 +21,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import Database from 'better-sqlite3';
 import pg from 'pg';
 import type { DeviceKind } from '../ingest/index.js';
 import { spawnProc, type Proc } from './procs/ipc.js';
 import { everyNodeKnows, latencyResult } from './latency.js';
 import { freePort } from './influxd.js';
 import { rssOf } from './cluster.js';
-import { BACKOFF, type CityOptions, type ScaleResult, type StormResult } from './scale.js';
+import { BACKOFF, missingReadings, type CityOptions, type ScaleResult, type StormResult } from './scale.js';
 import { startPostgres, type PostgresHandle } from '../tests/harness/postgres.js';
 import { startRedis, type RedisHandle } from '../tests/harness/redis.js';
 
@@ -192,18 +191,12 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     const offlineAlerts = Number((await pool.query<{ c: string }>("SELECT count(*) AS c FROM alerts WHERE type = 'device.offline' AND device_id LIKE 'city-%'")).rows[0]!.c);
     await Promise.all(slots.map(async (s) => { await closeNode(s.proc!); s.proc = undefined; }));
     let acknowledged = 0, missing = 0, missingDevices = 0;
-    slots.forEach((s, k) => {
-      const db = new Database(join(s.dataDir, 'timeseries.sqlite'), { readonly: true });
-      const byDevice = db.prepare('SELECT DISTINCT ts FROM points WHERE device = ?').pluck();
-      for (const [id, acked] of Object.entries(ends[k]!.acked)) {
-        acknowledged += acked.length;
-        const stored = new Set(byDevice.all(id) as number[]);
-        const m = acked.filter((t) => !stored.has(t)).length;
-        missing += m;
-        if (m > 0) missingDevices++;
-      }
-      db.close();
-    });
+    for (const [k, s] of slots.entries()) {
+      const node = await missingReadings(s.dataDir, ends[k]!.acked);
+      acknowledged += node.acknowledged;
+      missing += node.missing;
+      missingDevices += node.missingDevices;
+    }
     const unacknowledged = ends.reduce((a, e) => a + e.unacknowledged, 0);
     o.log(`   store check: ${acknowledged} acknowledged readings, ${missing} missing (${missingDevices} devices); ${unacknowledged} unacknowledged at the end; ${offlineAlerts} device.offline alerts`);
     if (storm) Object.assign(storm, { acknowledged, missing, missingDevices, unacknowledgedAtEnd: unacknowledged, queueDropped: ends.reduce((a, e) => a + e.queueDropped, 0), offlineAlerts });

@@ -10,7 +10,7 @@
  * storm: with the N devices connected and publishing, the gateway process gets SIGTERM and is
  * started again on the same data directory and ports; the devices reconnect with the recommended
  * back-off. Measured: time from the first dropped connection to the last device back, refusals by
- * reason, every acknowledged reading found in the store (timeseries.sqlite read after the run),
+ * reason, every acknowledged reading found in the store (the embedded store read after the run),
  * and `device.offline` alerts raised (gateway.sqlite).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -21,6 +21,7 @@ import type { DeviceKind } from '../ingest/index.js';
 import { spawnProc, type Proc } from './procs/ipc.js';
 import { latencyResult, type LatencyResult } from './latency.js';
 import { freePort } from './influxd.js';
+import { EmbeddedWriter } from '../ingest/writers/embedded.js';
 
 /** Not elevators: their readings cannot raise the elevator alerts the latency probe waits for. */
 const KINDS: DeviceKind[] = ['fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
@@ -174,17 +175,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     await gw.stop();
     gw = undefined;
     // every acknowledged reading must be in the store, and no device should have been declared offline
-    const ts = new Database(join(dataDir, 'timeseries.sqlite'), { readonly: true });
-    const byDevice = ts.prepare('SELECT DISTINCT ts FROM points WHERE device = ?').pluck();
-    let acknowledged = 0, missing = 0, missingDevices = 0;
-    for (const [id, acked] of Object.entries(end.acked)) {
-      acknowledged += acked.length;
-      const stored = new Set(byDevice.all(id) as number[]);
-      const m = acked.filter((t) => !stored.has(t)).length;
-      missing += m;
-      if (m > 0) missingDevices++;
-    }
-    ts.close();
+    const { acknowledged, missing, missingDevices } = await missingReadings(dataDir, end.acked);
     const main = new Database(join(dataDir, 'gateway.sqlite'), { readonly: true });
     const offlineAlerts = (main.prepare("SELECT count(*) FROM alerts WHERE type = 'device.offline' AND device_id LIKE 'city-%'").pluck().get() as number);
     main.close();
@@ -196,5 +187,29 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     await fleet?.stop();
     if (gw) { await gw.call('close').catch(() => undefined); await gw.stop(); }
     rmSync(dataDir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * The readings the devices had acknowledged that the gateway's store does not hold, as the gateway
+ * reads it: opening the embedded store first merges what its last run left in the recent tables
+ * (ingest/writers/embedded.ts), so every stored point is then in `points`.
+ */
+export async function missingReadings(dataDir: string, acked: Record<string, number[]>): Promise<{ acknowledged: number; missing: number; missingDevices: number }> {
+  await new EmbeddedWriter({ dataDir, retentionDays: 36_500 }).close();
+  const db = new Database(join(dataDir, 'timeseries.sqlite'), { readonly: true });
+  try {
+    const byDevice = db.prepare('SELECT DISTINCT ts FROM points WHERE device = ?').pluck();
+    let acknowledged = 0, missing = 0, missingDevices = 0;
+    for (const [id, times] of Object.entries(acked)) {
+      acknowledged += times.length;
+      const stored = new Set(byDevice.all(id) as number[]);
+      const m = times.filter((t) => !stored.has(t)).length;
+      missing += m;
+      if (m > 0) missingDevices++;
+    }
+    return { acknowledged, missing, missingDevices };
+  } finally {
+    db.close();
   }
 }
