@@ -179,7 +179,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, startSeconds, ...(back ? { backSeconds: seconds } : {}), stillDown: sum((w) => w.stillDown), refusals, connacks: sc,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(back ? { backSeconds: seconds } : {}), stillDown: sum((w) => w.stillDown), refusals, connacks: sc,
         attempts: sum((w) => w.attempts), dropped: sum((w) => w.dropped), closedBeforeConnack: sum((w) => w.closedBeforeConnack), retries: sum((w) => w.retries), maxBackoffMs: Math.max(...waits.map((w) => w.maxBackoffMs)),
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };

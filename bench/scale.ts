@@ -48,6 +48,8 @@ export interface StormResult {
   backoff: Backoff;
   /** SIGTERM to exit (the gateway's clean close). */
   closeSeconds: number;
+  /** How long the gateway was kept down between its exit and the new process's spawn. */
+  downSeconds: number;
   /** Spawn of the new process to its MQTT port answering (registry loaded). */
   startSeconds: number;
   /** First dropped connection to the last device back (undefined: not all came back within the wait). */
@@ -81,6 +83,8 @@ export interface CityOptions {
   storm: boolean;
   /** SIGKILL instead of SIGTERM: a crash, no clean close. */
   kill?: boolean;
+  /** How long the gateway stays down before it starts again (an outage; 0: at once). */
+  downMs?: number;
   /** The devices' back-off (default: the recommended one). */
   backoff?: Backoff;
   log: (l: string) => void;
@@ -145,7 +149,8 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
 
     let storm: StormResult | undefined;
     if (o.storm) {
-      o.log(`storm: ${o.kill ? 'SIGKILL' : 'SIGTERM'} to the gateway with ${o.devices} devices connected, then started again on the same data directory and ports`);
+      const downMs = o.downMs ?? 0;
+      o.log(`storm: ${o.kill ? 'SIGKILL' : 'SIGTERM'} to the gateway with ${o.devices} devices connected, then started again${downMs > 0 ? ` ${downMs / 1000} s after it exited` : ''} on the same data directory and ports`);
       await fleet.call('armStorm');
       const tc = performance.now();
       if (o.kill) {
@@ -153,6 +158,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
         await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGKILL'); });
       } else await gw.stop();
       const closeSeconds = (performance.now() - tc) / 1000;
+      await sleep(downMs);
       const ts = performance.now();
       gw = await startGateway();
       const startSeconds = (performance.now() - ts) / 1000;
@@ -163,7 +169,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, startSeconds, ...(w.seconds !== undefined && w.back ? { backSeconds: w.seconds } : {}), stillDown: w.stillDown, refusals, connacks: w.connacks,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(w.seconds !== undefined && w.back ? { backSeconds: w.seconds } : {}), stillDown: w.stillDown, refusals, connacks: w.connacks,
         attempts: w.attempts, dropped: w.dropped, closedBeforeConnack: w.closedBeforeConnack, retries: w.retries, maxBackoffMs: w.maxBackoffMs, acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };
     }
