@@ -94,6 +94,15 @@ export const configSchema = z.object({
      */
     proxyProtocol: z.enum(['off', 'v1v2']).default('off'),
     /**
+     * Child processes that hold the MQTT port's device sockets (0: this process holds them). An
+     * operating system caps the files one process may have open, and each connection is one: with K
+     * acceptors the gateway process holds none of them, so it can serve more devices than its own
+     * limit (e.g. 100,000 where `ulimit -n` is 20,000: 6 acceptors of about 17,000). Each costs a
+     * process (about 50 MB) and a copy of every byte through a pipe. Not with `proxyProtocol` (the
+     * header is read here); the TLS and WebSocket ports keep their sockets in this process.
+     */
+    acceptors: z.number().int().min(0).max(64).default(0),
+    /**
      * Who may send the PROXY header: the load balancers' addresses, IPs or CIDR blocks (a JSON list,
      * or MQTT_TRUSTED_PROXIES separated by commas). Required with `proxyProtocol: v1v2`, without a
      * default: a wrong list lets anyone on it name any address, so it must be the operator's.
@@ -152,7 +161,10 @@ export const configSchema = z.object({
        */
       relayBufferBytes: z.number().int().min(16 * 1024).default(1024 * 1024),
     }).prefault({}),
-  }).superRefine(needsTrustedProxies('mqtt', 'MQTT_TRUSTED_PROXIES')).prefault({}),
+  }).superRefine(needsTrustedProxies('mqtt', 'MQTT_TRUSTED_PROXIES')).refine((m) => m.acceptors === 0 || m.proxyProtocol === 'off', {
+    path: ['acceptors'],
+    message: 'mqtt.acceptors 不能与 mqtt.proxyProtocol 同时使用（PROXY 头在网关进程内读取）/ cannot be used with mqtt.proxyProtocol: the PROXY header is read in the gateway process',
+  }).prefault({}),
   http: z.object({
     host: z.string().default('0.0.0.0'),
     port: port.default(8080),
@@ -249,6 +261,7 @@ const ENV: Array<[string, string[], 'int' | 'string']> = [
   ['MQTT_TLS_CA', ['mqtt', 'tls', 'caFile'], 'string'],
   ['MQTT_TLS_CLIENT_CERTS', ['mqtt', 'tls', 'clientCerts'], 'string'],
   ['MQTT_PROXY_PROTOCOL', ['mqtt', 'proxyProtocol'], 'string'],
+  ['MQTT_ACCEPTORS', ['mqtt', 'acceptors'], 'int'],
   ['MQTT_TRUSTED_PROXIES', ['mqtt', 'trustedProxies'], 'string'],
   ['HTTP_PROXY_PROTOCOL', ['http', 'proxyProtocol'], 'string'],
   ['HTTP_TRUSTED_PROXIES', ['http', 'trustedProxies'], 'string'],

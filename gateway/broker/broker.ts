@@ -25,6 +25,7 @@ import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
 import { boundEmitterDepth } from './emitter-depth.js';
 import { withinCloseGrace } from './redis.js';
+import { Acceptors } from './acceptors.js';
 import { ProxyProtocol } from '../proxy-protocol.js';
 import {
   certificateProof, frameLimit, guardPacketSize, identityId, listen, type AddressedStream, type GatewayClient, type Identity, type ParserHooks,
@@ -73,6 +74,8 @@ export class Broker {
   private tlsListener: NetServer | undefined;
   private proxy: ProxyProtocol | undefined;
   private ws: WebSocketServer | undefined;
+  /** With `mqtt.acceptors`: the child processes holding the MQTT port's sockets. */
+  private acceptors: Acceptors | undefined;
   private readonly contexts = new Map<string, DeviceContext>();
   private readonly connections: ConnectionLimiter;
   /** Connections per address that have not logged in yet: each may hold a parser buffer and a login. */
@@ -162,9 +165,18 @@ export class Broker {
     this.deps.pipeline.onRejected(this.explainRejections);
 
     const proxy = this.proxy = config.mqtt.proxyProtocol === 'off' ? undefined : this.proxyProtocol();
+    const acceptors = this.acceptors = config.mqtt.acceptors > 0 ? new Acceptors({
+      count: config.mqtt.acceptors,
+      onStream: (stream, address) => this.handle(stream as AddressedStream, address),
+      onExit: (index, code, signal) => log.warn({ acceptor: index, code, signal }, 'mqtt acceptor process exited with its connections; starting it again'),
+    }) : undefined;
+    acceptors?.start();
     this.tcp = proxy
       ? createServer((socket) => proxy.accept(socket, (s, address) => this.handle(s, address)))
-      : createServer((socket) => this.handle(socket, socket.remoteAddress));
+      : acceptors
+        // not a byte read here: the socket is the acceptor's once handed over
+        ? createServer({ pauseOnConnect: true }, (socket) => acceptors.adopt(socket))
+        : createServer((socket) => this.handle(socket, socket.remoteAddress));
     await listen(this.tcp, config.mqtt.port, config.mqtt.host);
     const tls = config.mqtt.tls;
     if (tls.certFile && tls.keyFile) {
@@ -449,6 +461,11 @@ export class Broker {
     client!.gw = { ...identity, ctx };
   }
 
+  /** The acceptor processes' ids (none without `mqtt.acceptors`). */
+  acceptorPids(): number[] {
+    return this.acceptors?.pids() ?? [];
+  }
+
   async close(): Promise<void> {
     this.ws?.close();
     for (const server of [this.tcp, this.tlsListener ?? this.tls]) if (server) server.close();
@@ -462,6 +479,7 @@ export class Broker {
     // would wait forever. Past the grace the transport's close drops the connections, which fails those
     // waits, and the sessions end then.
     await (this.deps.transport ? withinCloseGrace(closed) : closed);
+    this.acceptors?.close();
     this.login.close();
   }
 }

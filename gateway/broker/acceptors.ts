@@ -1,0 +1,255 @@
+/**
+ * Acceptor processes: with `mqtt.acceptors` K > 0, the devices' TCP sockets live in K child processes
+ * and the gateway process holds none of them. An operating system limits the files a process may have
+ * open (here 20,000, a hard limit), and each MQTT connection is one; this is how one gateway holds
+ * 100,000 devices without becoming a cluster (docs/performance.md).
+ *
+ * The gateway still accepts each connection on its port (paused: not a byte read), hands the socket to
+ * the acceptor with the fewest connections (the file is then the child's, and closed here) and gets a
+ * stream in its place, which goes through the same broker entry as any socket (`Broker.handle`: the
+ * per-address limits, the login, Aedes). An acceptor only copies bytes: from each socket into one pipe
+ * to the gateway, and back, in frames of [type, connection, length]. When the pipe is full it stops
+ * reading its sockets until it drains, so a busy gateway slows its devices down rather than buffering.
+ *
+ * An acceptor that dies takes its connections with it (the devices reconnect, as after a network cut)
+ * and is started again. The TLS port and the PROXY protocol keep their sockets in the gateway process.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Socket } from 'node:net';
+import { Duplex } from 'node:stream';
+
+const DATA = 1;
+const END = 2;
+const HEADER = 9;
+
+/**
+ * The acceptor's code, run with `node -e` (no file of its own, so it runs the same from the built
+ * output and from the sources under test). Frames go over fd 4, a pipe to the gateway; sockets come
+ * over the IPC channel with their `id`.
+ */
+const ACCEPTOR = `
+const net = require('node:net');
+const mux = new net.Socket({ fd: 4, readable: true, writable: true });
+const sockets = new Map();
+// ends the gateway sent for a socket that had not arrived yet (the two channels are not ordered)
+const endedEarly = new Set();
+let full = false;
+function frame(type, id, body) {
+  const h = Buffer.allocUnsafe(${HEADER});
+  h[0] = type; h.writeUInt32BE(id, 1); h.writeUInt32BE(body ? body.length : 0, 5);
+  const ok = body ? (mux.write(h), mux.write(body)) : mux.write(h);
+  if (!ok && !full) { full = true; for (const s of sockets.values()) s.pause(); }
+}
+mux.on('drain', () => { full = false; for (const s of sockets.values()) s.resume(); });
+function close(s) { s.end(); setTimeout(() => s.destroy(), 5000).unref(); }
+process.on('message', (m, socket) => {
+  if (!m || m.t !== 'socket' || !socket) return;
+  const id = m.id;
+  if (endedEarly.delete(id)) { socket.destroy(); return; }
+  sockets.set(id, socket);
+  socket.setNoDelay(true);
+  socket.on('data', (d) => frame(${DATA}, id, d));
+  socket.on('error', () => {});
+  socket.on('close', () => { if (sockets.delete(id)) frame(${END}, id); });
+  if (full) socket.pause();
+});
+let pending = [], pendingBytes = 0;
+mux.on('data', (chunk) => {
+  pending.push(chunk); pendingBytes += chunk.length;
+  let buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+  let at = 0;
+  while (buf.length - at >= ${HEADER}) {
+    const type = buf[at], id = buf.readUInt32BE(at + 1), len = buf.readUInt32BE(at + 5);
+    if (buf.length - at - ${HEADER} < len) break;
+    const s = sockets.get(id);
+    if (type === ${DATA}) { if (s) s.write(buf.subarray(at + ${HEADER}, at + ${HEADER} + len)); }
+    else if (type === ${END}) { if (s) { sockets.delete(id); close(s); } else endedEarly.add(id); }
+    at += ${HEADER} + len;
+  }
+  buf = buf.subarray(at);
+  pending = buf.length ? [buf] : []; pendingBytes = buf.length;
+});
+mux.on('close', () => process.exit(0));
+process.on('disconnect', () => process.exit(0));
+`;
+
+/** The gateway's side of one connection an acceptor holds: a stream, as a socket would be. */
+class AcceptedStream extends Duplex {
+  /** The device closed it (its acceptor said so): nothing to tell the acceptor. */
+  remoteEnded = false;
+  private told = false;
+
+  constructor(readonly id: number, readonly remoteAddress: string | undefined, private readonly link: Link) {
+    super({ allowHalfOpen: false });
+  }
+
+  override _read(): void {}
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
+    this.link.send(DATA, this.id, chunk, done);
+  }
+
+  override _final(done: (err?: Error | null) => void): void {
+    this.tell();
+    done();
+  }
+
+  override _destroy(err: Error | null, done: (err?: Error | null) => void): void {
+    this.tell();
+    this.link.forget(this.id);
+    done(err);
+  }
+
+  private tell(): void {
+    if (this.told || this.remoteEnded) return;
+    this.told = true;
+    this.link.send(END, this.id);
+  }
+}
+
+/** One acceptor process and the streams of the connections it holds. */
+class Link {
+  readonly streams = new Map<number, AcceptedStream>();
+  private pending: Buffer[] = [];
+  private pendingBytes = 0;
+  private readonly mux: Duplex;
+
+  constructor(readonly proc: ChildProcess) {
+    this.mux = proc.stdio[4] as unknown as Duplex;
+    this.mux.on('data', (chunk: Buffer) => this.receive(chunk));
+    this.mux.on('error', () => undefined);
+  }
+
+  send(type: number, id: number, body?: Buffer, done?: (err?: Error | null) => void): void {
+    const header = Buffer.allocUnsafe(HEADER);
+    header[0] = type;
+    header.writeUInt32BE(id, 1);
+    header.writeUInt32BE(body ? body.length : 0, 5);
+    if (this.mux.destroyed) {
+      done?.(new Error('acceptor gone'));
+      return;
+    }
+    this.mux.write(header);
+    // the stream's write completes when the pipe has taken it: a slow acceptor shows as a slow socket
+    if (body) this.mux.write(body, done ? (err) => done(err ?? null) : undefined);
+    else done?.();
+  }
+
+  forget(id: number): void {
+    this.streams.delete(id);
+  }
+
+  private receive(chunk: Buffer): void {
+    this.pending.push(chunk);
+    this.pendingBytes += chunk.length;
+    let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    let at = 0;
+    while (buf.length - at >= HEADER) {
+      const type = buf[at]!, id = buf.readUInt32BE(at + 1), len = buf.readUInt32BE(at + 5);
+      if (buf.length - at - HEADER < len) break;
+      const stream = this.streams.get(id);
+      if (stream) {
+        if (type === DATA) {
+          // each read of the pipe is a buffer of its own: a view of it may be kept
+          stream.push(buf.subarray(at + HEADER, at + HEADER + len));
+        } else if (type === END) {
+          stream.remoteEnded = true;
+          stream.push(null);
+          stream.destroy();
+        }
+      }
+      at += HEADER + len;
+    }
+    buf = buf.subarray(at);
+    this.pending = buf.length ? [buf] : [];
+    this.pendingBytes = buf.length;
+  }
+
+  /** Its process is gone: every connection it held is. */
+  lost(): void {
+    for (const stream of [...this.streams.values()]) {
+      stream.remoteEnded = true;
+      stream.destroy();
+    }
+    this.streams.clear();
+  }
+}
+
+export interface AcceptorsOptions {
+  count: number;
+  /** A connection, now held by an acceptor: hand its stream to the broker. */
+  onStream: (stream: Duplex, address: string | undefined) => void;
+  /** An acceptor exited (it is started again unless closing). */
+  onExit: (index: number, code: number | null, signal: NodeJS.Signals | null) => void;
+}
+
+export class Acceptors {
+  private readonly links: Array<Link | undefined>;
+  private nextId = 1;
+  private closing = false;
+
+  constructor(private readonly opts: AcceptorsOptions) {
+    this.links = new Array(opts.count).fill(undefined);
+  }
+
+  start(): void {
+    for (let i = 0; i < this.links.length; i++) this.spawn(i);
+  }
+
+  /** The acceptors' process ids (the bench adds their memory to the gateway's). */
+  pids(): number[] {
+    return this.links.flatMap((l) => (l?.proc.pid === undefined ? [] : [l.proc.pid]));
+  }
+
+  /** Connections each acceptor holds, in order. */
+  connections(): number[] {
+    return this.links.map((l) => l?.streams.size ?? 0);
+  }
+
+  /** Hands a socket accepted here (paused, unread) to the acceptor holding the fewest connections. */
+  adopt(socket: Socket): void {
+    let best: Link | undefined;
+    for (const l of this.links) if (l?.proc.connected && (!best || l.streams.size < best.streams.size)) best = l;
+    if (!best) {
+      socket.destroy();
+      return;
+    }
+    const link = best;
+    const id = this.nextId;
+    this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
+    const address = socket.remoteAddress;
+    const stream = new AcceptedStream(id, address, link);
+    link.streams.set(id, stream);
+    link.proc.send({ t: 'socket', id }, socket, { keepOpen: false }, (err) => {
+      if (!err) return;
+      socket.destroy();
+      stream.remoteEnded = true;
+      stream.destroy();
+    });
+    this.opts.onStream(stream, address);
+  }
+
+  close(): void {
+    this.closing = true;
+    for (const l of this.links) {
+      if (!l) continue;
+      l.lost();
+      l.proc.kill('SIGTERM');
+    }
+  }
+
+  private spawn(index: number): void {
+    const proc = spawn(process.execPath, ['-e', ACCEPTOR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'], serialization: 'json' });
+    const link = new Link(proc);
+    this.links[index] = link;
+    proc.on('error', () => undefined);
+    proc.once('exit', (code, signal) => {
+      link.lost();
+      if (this.links[index] === link) this.links[index] = undefined;
+      if (this.closing) return;
+      this.opts.onExit(index, code, signal);
+      // a second later: an acceptor that keeps dying must not spin
+      setTimeout(() => { if (!this.closing && !this.links[index]) this.spawn(index); }, 1000).unref();
+    });
+  }
+}
