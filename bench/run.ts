@@ -48,8 +48,9 @@ Measures, on this machine, in one run / 在本机一次运行中测量:
   9. storm (only with --only; implies the scale set-up): the gateway is sent SIGTERM with every
      device connected and started again on the same data and ports; devices reconnect with the
      recommended back-off (docs/performance.md): time until all are back, acknowledged readings
-     missing from the store, device.offline alerts raised, refusals by reason. One process on each
-     side holds one socket per device: this machine's limit of open files per process bounds N.
+     missing from the store, device.offline alerts raised, refusals by reason. One process holds
+     ≤ ~15,000 sockets here (the limit of open files per process): above that the devices are spread
+     over fleet processes and the gateway's acceptor processes (--scale-fleets, --scale-acceptors).
      e.g. npm run bench -- --only scale,storm   (about 3 minutes at 15,000 devices)
 
 Options:
@@ -72,6 +73,12 @@ Options:
   --scale-agency-node <k> with --scale-nodes: the latency probe's agency subscribes on node k
                        (default n; the elevators are always on node 1)
   --scale-addresses <n> loopback source addresses they are spread over (default 8)
+  --scale-fleets <n>   fleet processes (device generators) the devices are spread over, round-robin,
+                       each ≤ ~15,000 sockets (default ceil(devices / 15000)); with --scale-nodes 1 only
+  --scale-acceptors <n> the gateway's mqtt.acceptors: child processes holding the device sockets, so
+                       the gateway process holds none (default 0 up to 15,000 devices, else
+                       ceil(devices / 15000)); with --scale-nodes 1 only,
+                       e.g. --scale-devices 100000 (7 fleets, 7 acceptors)
   --scale-interval <s> seconds between one device's readings (default 30)
   --storm-backoff <s>  the devices' back-off as "first,cap[,fixed]" in seconds (default "1,60": the
                        recommended exponential back-off with full jitter; "1,1,fixed" is a naive
@@ -178,7 +185,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false }, duration: { type: 'string' }, publishers: { type: 'string' }, idle: { type: 'string' },
       outage: { type: 'string' }, 'latency-rate': { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
       cluster: { type: 'boolean', default: false }, nodes: { type: 'string' }, profile: { type: 'boolean', default: false }, 'gateway-flags': { type: 'string' }, chart: { type: 'string' }, 'heap-profile': { type: 'boolean', default: false },
-      'scale-devices': { type: 'string' }, 'scale-nodes': { type: 'string' }, 'scale-agency-node': { type: 'string' }, 'scale-addresses': { type: 'string' }, 'scale-interval': { type: 'string' }, 'storm-backoff': { type: 'string' }, 'storm-kill': { type: 'boolean', default: false }, 'storm-down': { type: 'string' },
+      'scale-devices': { type: 'string' }, 'scale-nodes': { type: 'string' }, 'scale-agency-node': { type: 'string' }, 'scale-addresses': { type: 'string' }, 'scale-fleets': { type: 'string' }, 'scale-acceptors': { type: 'string' }, 'scale-interval': { type: 'string' }, 'storm-backoff': { type: 'string' }, 'storm-kill': { type: 'boolean', default: false }, 'storm-down': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -253,7 +260,14 @@ async function main(): Promise<void> {
         intervalMs: Number(values['scale-interval'] ?? 30) * 1000, storm: phases.has('storm'), backoff: parseBackoff(values['storm-backoff']), kill: values['storm-kill']!, downMs: Number(values['storm-down'] ?? 0) * 1000,
       };
       const scaleNodes = Number(values['scale-nodes'] ?? 1);
-      const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity(cityOpts);
+      if (scaleNodes > 1 && (values['scale-fleets'] !== undefined || values['scale-acceptors'] !== undefined)) throw new Error('--scale-fleets and --scale-acceptors are for --scale-nodes 1 (the cluster runs one fleet per node)');
+      // one process holds ≤ ~15,000 sockets here (the hard limit of open files per process)
+      const perProcess = Math.ceil(cityOpts.devices / 15_000);
+      const fleets = Number(values['scale-fleets'] ?? perProcess);
+      const acceptors = Number(values['scale-acceptors'] ?? (cityOpts.devices <= 15_000 ? 0 : perProcess));
+      if (!Number.isInteger(fleets) || fleets < 1) throw new Error(`--scale-fleets: expected a whole number ≥ 1, got "${values['scale-fleets']}"`);
+      if (!Number.isInteger(acceptors) || acceptors < 0) throw new Error(`--scale-acceptors: expected a whole number ≥ 0, got "${values['scale-acceptors']}"`);
+      const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity({ ...cityOpts, fleets, acceptors });
       results.scale = city.scale;
       if (city.storm) results.storm = city.storm;
     }
@@ -523,7 +537,7 @@ function cityMarkdown(r: Results): string[] {
   if (sc) {
     const l = sc.latency;
     lines.push(
-      `| scale: ${sc.devices.toLocaleString('en-US')} devices over ${sc.addresses} source addresses, 1 QoS 1 reading / ${sc.intervalMs / 1000} s each: gateway KB per device; RSS (MB); connect rate (connections/s) | ${(sc.gatewayBytesPerDevice / 1024).toFixed(1)}; ${Math.round(sc.gatewayRssBytes / 2 ** 20)}; ${sc.connectRate.toLocaleString('en-US')} (${sc.connectSeconds.toFixed(1)} s) |`,
+      `| scale: ${sc.devices.toLocaleString('en-US')} devices over ${sc.addresses} source addresses${sc.fleets !== undefined ? ` from ${sc.fleets} fleet process${sc.fleets === 1 ? '' : 'es'}` : ''}${sc.acceptors !== undefined ? `, gateway ${sc.acceptors > 0 ? `with ${sc.acceptors} acceptor processes` : 'without acceptors'}` : ''}, 1 QoS 1 reading / ${sc.intervalMs / 1000} s each: gateway KB per device; RSS (MB); connect rate (connections/s) | ${(sc.gatewayBytesPerDevice / 1024).toFixed(1)}; ${Math.round(sc.gatewayRssBytes / 2 ** 20)}; ${sc.connectRate.toLocaleString('en-US')} (${sc.connectSeconds.toFixed(1)} s) |`,
       `| scale: trapped-passenger alert latency p50 / p95 / p99 (ms) under that load | ${l.p50 !== undefined ? `${l.p50.toFixed(1)} / ${l.p95!.toFixed(1)} / ${l.p99!.toFixed(1)} (${l.samples} alerts${l.lost ? `, ${l.lost} lost` : ''}; background ${l.backgroundRate ?? '—'} readings/s; event-loop delay p99 ${l.loopDelay?.p99.toFixed(1) ?? '—'} ms)` : (l.note ?? '—')} |`,
     );
   }

@@ -2,7 +2,8 @@
  * City scale on one box (issue 18): the phases `scale` and `storm`.
  *
  * scale: N devices (bench/procs/fleet.ts, one lean MQTT socket each, spread over K loopback source
- * addresses) connect and publish one valid QoS 1 reading every 30 s; measured: the connect rate,
+ * addresses and over `fleets` fleet processes, each ≤ ~15,000 sockets: the hard limit of open files
+ * per process; with `acceptors` the gateway's acceptor processes hold the device sockets) connect and publish one valid QoS 1 reading every 30 s; measured: the connect rate,
  * the gateway's RSS per device once every device has published, and the trapped-passenger alert
  * latency under that load (the probe of bench/latency.ts: an elevator publishes a trapped fault, an
  * agency subscriber receives the alert).
@@ -32,6 +33,10 @@ export interface Backoff { baseMs: number; capMs: number; jitter: boolean }
 export interface ScaleResult {
   devices: number;
   addresses: number;
+  /** Fleet processes the devices were spread over (undefined: results from before the option). */
+  fleets?: number;
+  /** The gateway's `mqtt.acceptors` (0: the gateway process holds the device sockets itself). */
+  acceptors?: number;
   intervalMs: number;
   connectSeconds: number;
   connectRate: number;
@@ -87,7 +92,19 @@ export interface CityOptions {
   downMs?: number;
   /** The devices' back-off (default: the recommended one). */
   backoff?: Backoff;
+  /** Fleet processes the devices are spread over, round-robin (default 1). */
+  fleets?: number;
+  /** The gateway's `mqtt.acceptors`: child processes holding the device sockets (default 0: none). */
+  acceptors?: number;
   log: (l: string) => void;
+}
+
+type Dev = { id: string; secret: string; kind: DeviceKind };
+type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connacks: Record<string, number> };
+
+function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
+  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
+  return into;
 }
 
 
@@ -95,9 +112,11 @@ export interface CityOptions {
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult; storm?: StormResult }> {
+  const nFleets = Math.max(1, Math.floor(o.fleets ?? 1));
+  const acceptors = Math.max(0, Math.floor(o.acceptors ?? 0));
   const dataDir = mkdtempSync(join(tmpdir(), 'bench-city-'));
   const [mqttPort, httpPort] = [await freePort(), await freePort()];
-  const overrides = { mqtt: { port: mqttPort, host: '127.0.0.1' }, http: { port: httpPort, host: '127.0.0.1' } };
+  const overrides = { mqtt: { port: mqttPort, host: '127.0.0.1', ...(acceptors > 0 ? { acceptors } : {}) }, http: { port: httpPort, host: '127.0.0.1' } };
   const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 2}`);
   const url = `mqtt://127.0.0.1:${mqttPort}`;
   const startGateway = async () => {
@@ -105,53 +124,65 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     await gw.call('start', overrides);
     return gw;
   };
+  const spread = [nFleets > 1 ? `${nFleets} fleet processes` : '', acceptors > 0 ? `a gateway with ${acceptors} acceptor processes` : ''].filter(Boolean).join(', ');
   let gw: Proc | undefined;
-  let fleet: Proc | undefined;
+  const fleets: Proc[] = [];
   let probe: Proc | undefined;
   try {
-    o.log(`scale: ${o.devices} devices over ${o.addresses} source addresses, one QoS 1 reading each every ${o.intervalMs / 1000} s`);
+    o.log(`scale: ${o.devices} devices over ${o.addresses} source addresses${spread ? ` (${spread})` : ''}, one QoS 1 reading each every ${o.intervalMs / 1000} s`);
     gw = await startGateway();
     const t0 = performance.now();
-    const devices = await gw.call<Array<{ id: string; secret: string; kind: DeviceKind }>>('register', { prefix: 'city', count: o.devices, kinds: KINDS, sites: 100 });
+    const devices = await gw.call<Dev[]>('register', { prefix: 'city', count: o.devices, kinds: KINDS, sites: 100 });
     o.log(`   registered in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
     const rss0 = await gw.call<number>('rss');
-    fleet = await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']);
-    const c = await fleet.call<{ ms: number; connacks: Record<string, number> }>('start', {
-      host: '127.0.0.1', port: mqttPort, devices, addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: 10_000, initialConcurrency: 100 * o.addresses,
-    });
-    const connectRate = Math.round((o.devices * 1000) / c.ms);
-    o.log(`   ${o.devices} connected in ${(c.ms / 1000).toFixed(1)} s (${connectRate}/s; CONNACKs ${JSON.stringify(c.connacks)}); waiting one interval so each has published`);
+    // round-robin: fleet k gets devices k, k + n, k + 2n, ...; each fleet uses every source address
+    const shares = Array.from({ length: nFleets }, (_, k) => devices.filter((_d, i) => i % nFleets === k));
+    for (let k = 0; k < nFleets; k++) fleets.push(await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']));
+    const starts = await Promise.all(fleets.map((fleet, k) => fleet.call<{ ms: number; connacks: Record<string, number> }>('start', {
+      host: '127.0.0.1', port: mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: 10_000,
+      initialConcurrency: Math.max(100, Math.floor((100 * o.addresses) / nFleets)),
+    })));
+    // the connect time is the slowest fleet's
+    const connectMs = Math.max(...starts.map((c) => c.ms));
+    const connacks = starts.reduce((a, c) => addCounts(a, c.connacks), {} as Record<string, number>);
+    const connectRate = Math.round((o.devices * 1000) / connectMs);
+    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s${nFleets > 1 ? `; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s` : ''}; CONNACKs ${JSON.stringify(connacks)}); waiting one interval so each has published`);
     await sleep(o.intervalMs + 5000);
     const rss1 = await gw.call<number>('rss');
     const gatewayBytesPerDevice = (rss1 - rss0) / o.devices;
-    o.log(`   gateway RSS ${(rss1 / 2 ** 20).toFixed(0)} MB, ${(gatewayBytesPerDevice / 1024).toFixed(1)} KB per connected publishing device`);
+    o.log(`   gateway RSS ${(rss1 / 2 ** 20).toFixed(0)} MB${acceptors > 0 ? ` (with its ${acceptors} acceptor processes)` : ''}, ${(gatewayBytesPerDevice / 1024).toFixed(1)} KB per connected publishing device`);
 
-    // the trapped-passenger probe under the fleet's load
+    // the trapped-passenger probe under the fleets' load
     const samples = 200;
     const elevators = await gw.call<Array<{ id: string; secret: string }>>('register', { prefix: 'city-lift', count: samples, kinds: ['elevator'], sites: 10 });
     const token = await gw.call<string>('account', { id: 'city-msb', role: 'market-supervision' });
     probe = await spawnProc(o.probeScript);
     await gw.call('loopDelay', { reset: true });
-    const before = await fleet.call<{ acknowledged: number }>('status');
+    const ackOf = async () => (await Promise.all(fleets.map((f) => f.call<{ acknowledged: number }>('status')))).reduce((a, st) => a + st.acknowledged, 0);
+    const before = await ackOf();
     const tl = performance.now();
     const { latencies, lost } = await probe.call<{ latencies: number[]; lost: number }>('latency', { url, agency: { id: 'city-msb', token }, elevators, intervalMs: 50 });
-    const after = await fleet.call<{ acknowledged: number }>('status');
+    const after = await ackOf();
     const loopDelay = await gw.call<{ p50: number; p99: number; max: number }>('loopDelay');
-    const backgroundRate = Math.round(((after.acknowledged - before.acknowledged) * 1000) / (performance.now() - tl));
+    const backgroundRate = Math.round(((after - before) * 1000) / (performance.now() - tl));
     const latency = latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay });
     o.log(`   trapped alert latency p50 ${latency.p50?.toFixed(1)} / p95 ${latency.p95?.toFixed(1)} / p99 ${latency.p99?.toFixed(1)} ms (${lost} lost; background ${backgroundRate} readings/s; event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms)`);
     await probe.stop();
     probe = undefined;
     const scale: ScaleResult = {
-      devices: o.devices, addresses: o.addresses, intervalMs: o.intervalMs, connectSeconds: c.ms / 1000, connectRate, gatewayBytesPerDevice, gatewayRssBytes: rss1, latency,
-      limitedBy: 'the hard limit of open files per process on this machine (ulimit -Hn); one gateway process and one generator process each hold one socket per device',
+      devices: o.devices, addresses: o.addresses, fleets: nFleets, acceptors, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, gatewayBytesPerDevice, gatewayRssBytes: rss1, latency,
+      limitedBy: acceptors > 0
+        ? `the hard limit of open files per process on this machine (ulimit -Hn): the device sockets are held by the gateway's ${acceptors} acceptor processes and by ${nFleets} fleet process${nFleets > 1 ? 'es' : ''} (≤ ~15,000 each), all sharing this machine's cores with the one gateway process`
+        : nFleets > 1
+          ? `the hard limit of open files per process on this machine (ulimit -Hn); one gateway process holds one socket per device (the ${nFleets} fleet processes ≤ ~15,000 each)`
+          : 'the hard limit of open files per process on this machine (ulimit -Hn); one gateway process and one generator process each hold one socket per device',
     };
 
     let storm: StormResult | undefined;
     if (o.storm) {
       const downMs = o.downMs ?? 0;
-      o.log(`storm: ${o.kill ? 'SIGKILL' : 'SIGTERM'} to the gateway with ${o.devices} devices connected, then started again${downMs > 0 ? ` ${downMs / 1000} s after it exited` : ''} on the same data directory and ports`);
-      await fleet.call('armStorm');
+      o.log(`storm: ${o.kill ? 'SIGKILL' : 'SIGTERM'} to the gateway${acceptors > 0 ? ` (${acceptors} acceptors)` : ''} with ${o.devices} devices connected${nFleets > 1 ? ` from ${nFleets} fleets` : ''}, then started again${downMs > 0 ? ` ${downMs / 1000} s after it exited` : ''} on the same data directory and ports`);
+      await Promise.all(fleets.map((f) => f.call('armStorm')));
       const tc = performance.now();
       if (o.kill) {
         const child = gw.child;
@@ -163,34 +194,44 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       gw = await startGateway();
       const startSeconds = (performance.now() - ts) / 1000;
       o.log(`   closed in ${closeSeconds.toFixed(1)} s, started again in ${startSeconds.toFixed(1)} s`);
-      const w = await fleet.call<{ back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connacks: Record<string, number> }>('waitStorm', { timeoutMs: 240_000 });
+      const waits = await Promise.all(fleets.map((f) => f.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       const refusals = await gw.call<Record<string, number>>('refusals');
-      o.log(`   ${w.back ? `all back ${w.seconds!.toFixed(1)} s after the first drop` : `${w.stillDown} still down after 240 s`}; ${w.dropped} connections dropped, ${w.attempts} attempts (${w.closedBeforeConnack} closed before CONNACK), ${w.retries} back-off waits (longest ${(w.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(w.connacks)}; refused ${JSON.stringify(refusals)}`);
+      const back = waits.every((w) => w.back);
+      const seconds = Math.max(...waits.map((w) => w.seconds ?? Infinity));
+      const sum = (f: (w: StormWait) => number) => waits.reduce((a, w) => a + f(w), 0);
+      const sc = waits.reduce((a, w) => addCounts(a, w.connacks), {} as Record<string, number>);
+      const maxBackoffMs = Math.max(...waits.map((w) => w.maxBackoffMs));
+      o.log(`   ${back ? `all back ${seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${waits.map((w) => w.seconds?.toFixed(1)).join(' / ')} s)` : ''}` : `${sum((w) => w.stillDown)} still down after 240 s`}; ${sum((w) => w.dropped)} connections dropped, ${sum((w) => w.attempts)} attempts (${sum((w) => w.closedBeforeConnack)} closed before CONNACK), ${sum((w) => w.retries)} back-off waits (longest ${(maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(sc)}; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(w.seconds !== undefined && w.back ? { backSeconds: w.seconds } : {}), stillDown: w.stillDown, refusals, connacks: w.connacks,
-        attempts: w.attempts, dropped: w.dropped, closedBeforeConnack: w.closedBeforeConnack, retries: w.retries, maxBackoffMs: w.maxBackoffMs, acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(back && Number.isFinite(seconds) ? { backSeconds: seconds } : {}), stillDown: sum((w) => w.stillDown), refusals, connacks: sc,
+        attempts: sum((w) => w.attempts), dropped: sum((w) => w.dropped), closedBeforeConnack: sum((w) => w.closedBeforeConnack), retries: sum((w) => w.retries), maxBackoffMs,
+        acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };
     }
 
-    const end = await fleet.call<{ acked: Record<string, number[]>; unacknowledged: number; queueDropped: number; acknowledged: number }>('stop', { drainMs: 15_000 });
-    await fleet.stop();
-    fleet = undefined;
+    const ends = await Promise.all(fleets.map((f) => f.call<{ acked: Record<string, number[]>; unacknowledged: number; queueDropped: number; acknowledged: number }>('stop', { drainMs: 15_000 })));
+    await Promise.all(fleets.map((f) => f.stop()));
+    fleets.length = 0;
+    // the fleets' devices are disjoint: their acknowledged readings merge into one map
+    const acked = ends.reduce((a, e) => Object.assign(a, e.acked), {} as Record<string, number[]>);
+    const unacknowledged = ends.reduce((a, e) => a + e.unacknowledged, 0);
+    const queueDropped = ends.reduce((a, e) => a + e.queueDropped, 0);
     await gw.call('close');
     await gw.stop();
     gw = undefined;
     // every acknowledged reading must be in the store, and no device should have been declared offline
-    const { acknowledged, missing, missingDevices } = await missingReadings(dataDir, end.acked);
+    const { acknowledged, missing, missingDevices } = await missingReadings(dataDir, acked);
     const main = new Database(join(dataDir, 'gateway.sqlite'), { readonly: true });
     const offlineAlerts = (main.prepare("SELECT count(*) FROM alerts WHERE type = 'device.offline' AND device_id LIKE 'city-%'").pluck().get() as number);
     main.close();
-    o.log(`   store check: ${acknowledged} acknowledged readings, ${missing} missing (${missingDevices} devices); ${end.unacknowledged} unacknowledged at the end; ${offlineAlerts} device.offline alerts`);
-    if (storm) Object.assign(storm, { acknowledged, missing, missingDevices, unacknowledgedAtEnd: end.unacknowledged, queueDropped: end.queueDropped, offlineAlerts });
+    o.log(`   store check: ${acknowledged} acknowledged readings, ${missing} missing (${missingDevices} devices); ${unacknowledged} unacknowledged at the end; ${offlineAlerts} device.offline alerts`);
+    if (storm) Object.assign(storm, { acknowledged, missing, missingDevices, unacknowledgedAtEnd: unacknowledged, queueDropped, offlineAlerts });
     return { scale, ...(storm ? { storm } : {}) };
   } finally {
     await probe?.stop();
-    await fleet?.stop();
+    await Promise.all(fleets.map((f) => f.stop()));
     if (gw) { await gw.call('close').catch(() => undefined); await gw.stop(); }
     rmSync(dataDir, { recursive: true, force: true });
   }

@@ -69,6 +69,8 @@ mux.on('data', (chunk) => {
   buf = buf.subarray(at);
   pending = buf.length ? [buf] : []; pendingBytes = buf.length;
 });
+// the gateway is gone (its end of the pipe reset or closed): so are the connections' reason to be
+mux.on('error', () => process.exit(0));
 mux.on('close', () => process.exit(0));
 process.on('disconnect', () => process.exit(0));
 `;
