@@ -66,6 +66,11 @@ describe('acceptor processes', () => {
     const added = openFiles() - before;
     expect(added).toBeGreaterThanOrEqual(20);
     expect(added).toBeLessThan(30);
+    // the acceptors accept from the shared port themselves (what the gateway accepts, it hands over)
+    const stats = t.gw.broker.acceptorStats()!;
+    expect(stats.acceptedThere + stats.handedOver).toBe(21);
+    expect(stats.acceptedThere).toBeGreaterThan(0);
+    expect(stats.held.reduce((a, b) => a + b, 0)).toBe(21);
   });
 
   it('still applies the per-address connection limit to the devices\' address', async () => {

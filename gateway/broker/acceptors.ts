@@ -4,23 +4,29 @@
  * open (here 20,000, a hard limit), and each MQTT connection is one; this is how one gateway holds
  * 100,000 devices without becoming a cluster (docs/performance.md).
  *
- * The gateway still accepts each connection on its port (paused: not a byte read), hands the socket to
- * the acceptor with the fewest connections (the file is then the child's, and closed here) and gets a
- * stream in its place, which goes through the same broker entry as any socket (`Broker.handle`: the
- * per-address limits, the login, Aedes). An acceptor only copies bytes: from each socket into one pipe
- * to the gateway, and back, in frames of [type, connection, length]. When the pipe is full it stops
- * reading its sockets until it drains, so a busy gateway slows its devices down rather than buffering.
+ * The acceptors get the MQTT port's listening socket and accept from it themselves, announcing each
+ * connection to the gateway with its peer's address; the gateway accepts from it too (paused: not a
+ * byte read) and hands what it accepted to the acceptor with the fewest connections (the file is then
+ * the child's, and closed here). Either way the gateway gets a stream in the socket's place, which goes
+ * through the same broker entry as any socket (`Broker.handle`: the per-address limits, the login,
+ * Aedes). An acceptor only copies bytes: from each socket into one pipe to the gateway, and back, in
+ * frames of [type, connection, length]. When the pipe is full it stops reading its sockets until it
+ * drains, so a busy gateway slows its devices down rather than buffering.
  *
  * An acceptor that dies takes its connections with it (the devices reconnect, as after a network cut)
  * and is started again. The TLS port and the PROXY protocol keep their sockets in the gateway process.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import type { Socket } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 
 const DATA = 1;
 const END = 2;
+/** From an acceptor: a connection it accepted itself; the body is the peer's address. */
+const OPEN = 3;
 const HEADER = 9;
+/** Connection ids from here on are given by the acceptors (their own accepts); below, by the gateway. */
+const OWN_IDS = 0x8000_0000;
 
 /**
  * The acceptor's code, run with `node -e` (no file of its own, so it runs the same from the built
@@ -42,16 +48,31 @@ function frame(type, id, body) {
 }
 mux.on('drain', () => { full = false; for (const s of sockets.values()) s.resume(); });
 function close(s) { s.end(); setTimeout(() => s.destroy(), 5000).unref(); }
-process.on('message', (m, socket) => {
-  if (!m || m.t !== 'socket' || !socket) return;
-  const id = m.id;
-  if (endedEarly.delete(id)) { socket.destroy(); return; }
+function hold(id, socket) {
   sockets.set(id, socket);
   socket.setNoDelay(true);
   socket.on('data', (d) => frame(${DATA}, id, d));
   socket.on('error', () => {});
   socket.on('close', () => { if (sockets.delete(id)) frame(${END}, id); });
   if (full) socket.pause();
+}
+// ids this process gives the connections it accepts itself; the gateway's are below ${OWN_IDS}
+let nextOwn = ${OWN_IDS};
+process.on('message', (m, handle) => {
+  if (!m || !handle) return;
+  if (m.t === 'socket') {
+    // a connection the gateway accepted
+    if (endedEarly.delete(m.id)) { handle.destroy(); return; }
+    hold(m.id, handle);
+  } else if (m.t === 'listen') {
+    // the MQTT port itself: this process accepts from it too
+    handle.on('connection', (socket) => {
+      const id = nextOwn;
+      nextOwn = nextOwn >= 0xfffffffe ? ${OWN_IDS} : nextOwn + 1;
+      frame(${OPEN}, id, Buffer.from(socket.remoteAddress || '', 'utf8'));
+      hold(id, socket);
+    });
+  }
 });
 let pending = [], pendingBytes = 0;
 mux.on('data', (chunk) => {
@@ -116,7 +137,7 @@ class Link {
   private pendingBytes = 0;
   private readonly mux: Duplex;
 
-  constructor(readonly proc: ChildProcess) {
+  constructor(readonly proc: ChildProcess, private readonly onOpen: (link: Link, id: number, address: string | undefined) => void) {
     this.mux = proc.stdio[4] as unknown as Duplex;
     this.mux.on('data', (chunk: Buffer) => this.receive(chunk));
     this.mux.on('error', () => undefined);
@@ -141,6 +162,10 @@ class Link {
     this.streams.delete(id);
   }
 
+  private opened(id: number, address: string | undefined): void {
+    this.onOpen(this, id, address);
+  }
+
   private receive(chunk: Buffer): void {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
@@ -149,6 +174,11 @@ class Link {
     while (buf.length - at >= HEADER) {
       const type = buf[at]!, id = buf.readUInt32BE(at + 1), len = buf.readUInt32BE(at + 5);
       if (buf.length - at - HEADER < len) break;
+      if (type === OPEN) {
+        this.opened(id, buf.toString('utf8', at + HEADER, at + HEADER + len) || undefined);
+        at += HEADER + len;
+        continue;
+      }
       const stream = this.streams.get(id);
       if (stream) {
         if (type === DATA) {
@@ -189,6 +219,10 @@ export class Acceptors {
   private readonly links: Array<Link | undefined>;
   private nextId = 1;
   private closing = false;
+  /** The MQTT port, once shared with the acceptors (a new acceptor gets it too). */
+  private listener: Server | undefined;
+  private acceptedThere = 0;
+  private handedOver = 0;
 
   constructor(private readonly opts: AcceptorsOptions) {
     this.links = new Array(opts.count).fill(undefined);
@@ -203,9 +237,9 @@ export class Acceptors {
     return this.links.flatMap((l) => (l?.proc.pid === undefined ? [] : [l.proc.pid]));
   }
 
-  /** Connections each acceptor holds, in order. */
-  connections(): number[] {
-    return this.links.map((l) => l?.streams.size ?? 0);
+  /** Connections each acceptor holds, and how many connections came each way since the start. */
+  stats(): { held: number[]; acceptedThere: number; handedOver: number } {
+    return { held: this.links.map((l) => l?.streams.size ?? 0), acceptedThere: this.acceptedThere, handedOver: this.handedOver };
   }
 
   /** Hands a socket accepted here (paused, unread) to the acceptor holding the fewest connections. */
@@ -218,17 +252,33 @@ export class Acceptors {
     }
     const link = best;
     const id = this.nextId;
-    this.nextId = this.nextId >= 0xffff_fffe ? 1 : this.nextId + 1;
+    this.nextId = this.nextId >= OWN_IDS - 1 ? 1 : this.nextId + 1;
     const address = socket.remoteAddress;
-    const stream = new AcceptedStream(id, address, link);
-    link.streams.set(id, stream);
+    this.handedOver++;
+    const stream = this.open(link, id, address);
     link.proc.send({ t: 'socket', id }, socket, { keepOpen: false }, (err) => {
       if (!err) return;
       socket.destroy();
       stream.remoteEnded = true;
       stream.destroy();
     });
+  }
+
+  /**
+   * Lets the acceptors accept from the MQTT port themselves (each gets the listening socket): a
+   * connection then costs no message between processes before its first byte, which matters in a
+   * reconnect storm. The gateway keeps accepting too, and hands over what it accepts (`adopt`).
+   */
+  share(server: Server): void {
+    this.listener = server;
+    for (const l of this.links) if (l) l.proc.send({ t: 'listen' }, server);
+  }
+
+  private open(link: Link, id: number, address: string | undefined): AcceptedStream {
+    const stream = new AcceptedStream(id, address, link);
+    link.streams.set(id, stream);
     this.opts.onStream(stream, address);
+    return stream;
   }
 
   close(): void {
@@ -242,8 +292,12 @@ export class Acceptors {
 
   private spawn(index: number): void {
     const proc = spawn(process.execPath, ['-e', ACCEPTOR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'], serialization: 'json' });
-    const link = new Link(proc);
+    const link = new Link(proc, (l, id, address) => {
+      this.acceptedThere++;
+      this.open(l, id, address);
+    });
     this.links[index] = link;
+    if (this.listener) proc.send({ t: 'listen' }, this.listener);
     proc.on('error', () => undefined);
     proc.once('exit', (code, signal) => {
       link.lost();

@@ -178,6 +178,7 @@ export class Broker {
         ? createServer({ pauseOnConnect: true }, (socket) => acceptors.adopt(socket))
         : createServer((socket) => this.handle(socket, socket.remoteAddress));
     await listen(this.tcp, config.mqtt.port, config.mqtt.host);
+    acceptors?.share(this.tcp);
     const tls = config.mqtt.tls;
     if (tls.certFile && tls.keyFile) {
       const clientCerts = tls.clientCerts !== 'off';
@@ -464,6 +465,11 @@ export class Broker {
   /** The acceptor processes' ids (none without `mqtt.acceptors`). */
   acceptorPids(): number[] {
     return this.acceptors?.pids() ?? [];
+  }
+
+  /** With `mqtt.acceptors`: the connections each holds, and how many they accepted themselves or were handed. */
+  acceptorStats(): ReturnType<Acceptors['stats']> | undefined {
+    return this.acceptors?.stats();
   }
 
   async close(): Promise<void> {
