@@ -49,7 +49,7 @@ serve({
    * puts the subscriber on another node of a cluster than the elevators.
    */
   async latency(args: { url: string; agencyUrl?: string; agency: { id: string; token: string }; elevators: Array<{ id: string; secret: string }>; intervalMs: number }) {
-    const agency = await mqtt.connectAsync(args.agencyUrl ?? args.url, { clientId: args.agency.id, username: args.agency.id, password: args.agency.token, reconnectPeriod: 0 });
+    const agency = await mqtt.connectAsync(args.agencyUrl ?? args.url, { clientId: args.agency.id, username: args.agency.id, password: args.agency.token, reconnectPeriod: 0, connectTimeout: 10_000 });
     const sentAt = new Map<string, number>();
     const latencies: number[] = [];
     agency.on('message', (_topic, payload) => {
@@ -60,9 +60,9 @@ serve({
         sentAt.delete(m.alert.deviceId);
       }
     });
-    await agency.subscribeAsync('alerts/market-supervision', { qos: 1 });
+    await within('the agency\'s SUBACK', agency.subscribeAsync('alerts/market-supervision', { qos: 1 }), 15_000);
     const lifts: MqttClient[] = [];
-    for (const e of args.elevators) lifts.push(await mqtt.connectAsync(args.url, { clientId: e.id, username: e.id, password: e.secret, reconnectPeriod: 0 }));
+    for (const e of args.elevators) lifts.push(await mqtt.connectAsync(args.url, { clientId: e.id, username: e.id, password: e.secret, reconnectPeriod: 0, connectTimeout: 10_000 }));
     for (let i = 0; i < lifts.length; i++) {
       const id = args.elevators[i]!.id;
       sentAt.set(id, performance.now());
@@ -70,8 +70,15 @@ serve({
       await new Promise((r) => setTimeout(r, args.intervalMs));
     }
     await new Promise((r) => setTimeout(r, 2000));
-    await Promise.all([agency, ...lifts].map((c) => c.endAsync(true)));
+    await within('the probe\'s clients to end', Promise.all([agency, ...lifts].map((c) => c.endAsync(true))), 10_000).catch(() => undefined);
     return { latencies, lost: sentAt.size };
   },
   rss: () => settledRss(),
 });
+
+/** `p`, or a rejection naming `what` after `ms`: a probe that cannot go on says so instead of waiting forever. */
+function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
