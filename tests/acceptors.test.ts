@@ -7,6 +7,7 @@
  * the gateway's close ends the acceptors; the PROXY protocol is refused with it.
  */
 import { readdirSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import type { MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../gateway/config.js';
@@ -116,8 +117,16 @@ describe('acceptor processes', () => {
     const other = await startTestGateway({ mqtt: { port: 0, host: '127.0.0.1', acceptors: 1 } });
     const pids = other.gw.broker.acceptorPids();
     expect(pids).toHaveLength(1);
+    const port = Number(new URL(other.mqttUrl).port);
     await other.dispose();
     await waitFor(() => pids.every((pid) => !alive(pid)), 5000);
+    // nobody listens on the port any more: not the gateway, not an acceptor holding the shared socket
+    const refused = await new Promise<boolean>((resolve) => {
+      const s = createConnection(port, '127.0.0.1');
+      s.once('connect', () => { s.destroy(); resolve(false); });
+      s.once('error', () => resolve(true));
+    });
+    expect(refused).toBe(true);
   });
 
   it('cannot be combined with the PROXY protocol (its header is read in the gateway process)', () => {

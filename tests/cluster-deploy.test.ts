@@ -344,6 +344,8 @@ interface FakeNode {
   httpPort: number;
   /** HTTP connections that came without a valid PROXY header. */
   proxyRefusals: number;
+  /** Why each was refused (shown when a test finds refusals). */
+  refusalReasons: string[];
   /** What /readyz answers: 200 when true, 503 when false. */
   ready: boolean;
   readyzHits: number;
@@ -361,7 +363,7 @@ async function fakeNode(name: string): Promise<FakeNode> {
     socket.pipe(socket);
   });
   const node: FakeNode = {
-    name, mqttPort: 0, httpPort: 0, ready: true, readyzHits: 0, proxyRefusals: 0,
+    name, mqttPort: 0, httpPort: 0, ready: true, readyzHits: 0, proxyRefusals: 0, refusalReasons: [],
     async close() {
       for (const s of sockets) s.destroy();
       web.closeAllConnections();
@@ -377,7 +379,7 @@ async function fakeNode(name: string): Promise<FakeNode> {
     res.writeHead(200, { 'content-type': 'text/plain' }).end(name);
   });
   // as a node with HTTP_PROXY_PROTOCOL: HAProxy (on loopback here) must send the header, checks included
-  readProxyHeaders(web, new ProxyProtocol({ trustedProxies: ['127.0.0.0/8'], timeoutMs: 3000, untrusted: 'direct', refused: () => { node.proxyRefusals++; } }));
+  readProxyHeaders(web, new ProxyProtocol({ trustedProxies: ['127.0.0.0/8'], timeoutMs: 3000, untrusted: 'direct', refused: (reason, address, why) => { node.proxyRefusals++; node.refusalReasons.push(`${reason} from ${address}: ${why}`); } }));
   const listen = (srv: net.Server) => new Promise<number>((resolve) => srv.listen(0, '127.0.0.1', () => resolve((srv.address() as net.AddressInfo).port)));
   node.mqttPort = await listen(tcp);
   node.httpPort = await listen(web);
@@ -493,7 +495,7 @@ describe('the shipped HAProxy configuration in front of two nodes', () => {
     expect(a.readyzHits).toBeGreaterThan(0);
     expect(b.readyzHits).toBeGreaterThan(0);
     // requests and checks alike came with a PROXY header (the nodes would refuse them otherwise)
-    expect([a.proxyRefusals, b.proxyRefusals]).toEqual([0, 0]);
+    expect([a.proxyRefusals, b.proxyRefusals], [...a.refusalReasons, ...b.refusalReasons].join('; ')).toEqual([0, 0]);
   });
 
   it('takes a node whose /readyz answers 503 out of rotation (new and open connections), and back when it is ready', async () => {

@@ -58,7 +58,9 @@ function hold(id, socket) {
 }
 // ids this process gives the connections it accepts itself; the gateway's are below ${OWN_IDS}
 let nextOwn = ${OWN_IDS};
+let listener;
 process.on('message', (m, handle) => {
+  if (m && m.t === 'unlisten') { if (listener) listener.close(); return; }
   if (!m || !handle) return;
   if (m.t === 'socket') {
     // a connection the gateway accepted
@@ -66,6 +68,7 @@ process.on('message', (m, handle) => {
     hold(m.id, handle);
   } else if (m.t === 'listen') {
     // the MQTT port itself: this process accepts from it too
+    listener = handle;
     handle.on('connection', (socket) => {
       const id = nextOwn;
       nextOwn = nextOwn >= 0xfffffffe ? ${OWN_IDS} : nextOwn + 1;
@@ -277,8 +280,16 @@ export class Acceptors {
   private open(link: Link, id: number, address: string | undefined): AcceptedStream {
     const stream = new AcceptedStream(id, address, link);
     link.streams.set(id, stream);
-    this.opts.onStream(stream, address);
+    // accepted while the gateway stops listening: closed at once (the device reconnects to the next one)
+    if (this.closing) stream.destroy();
+    else this.opts.onStream(stream, address);
     return stream;
+  }
+
+  /** The gateway stops listening: so do the acceptors (the connections they hold stay until `close`). */
+  stopAccepting(): void {
+    this.closing = true;
+    for (const l of this.links) if (l?.proc.connected) l.proc.send({ t: 'unlisten' });
   }
 
   close(): void {

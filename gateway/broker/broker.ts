@@ -475,6 +475,7 @@ export class Broker {
   async close(): Promise<void> {
     this.ws?.close();
     for (const server of [this.tcp, this.tlsListener ?? this.tls]) if (server) server.close();
+    this.acceptors?.stopAccepting();
     this.proxy?.close();
     for (const off of this.registryListeners.splice(0)) off();
     this.login.cancelHeld();
