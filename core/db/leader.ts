@@ -56,9 +56,13 @@ export class LeaderElection {
         // A partition must end the lead within seconds, not when TCP gives up (minutes); a busy but
         // reachable server (a loaded machine) must not make the lead flap: a few retry periods.
         const client = new pg.Client({ connectionString: this.opts.connectionString, query_timeout: Math.max(2000, 5 * this.opts.retryMs), keepAlive: true });
-        // a dropped connection has dropped the lock with it
-        client.on('error', (err) => this.lost(err));
-        client.on('end', () => this.lost(undefined));
+        // A dropped connection has dropped the lock with it. Only this connection's own events count
+        // while it is the current one: the 'end' of one given up earlier (ended by `lost`) arrives
+        // later and, taken for the current one's, ended each new connection in turn: the node
+        // reconnected in a loop and the lead flapped between it and the others after a cut.
+        const dropped = (err: unknown) => { if (this.client === client) this.lost(err); };
+        client.on('error', (err) => dropped(err));
+        client.on('end', () => dropped(undefined));
         await client.connect();
         this.client = client;
       }

@@ -27,41 +27,57 @@ export interface GatewayProcess {
 
 export async function gatewayProcess(env: NodeJS.ProcessEnv = {}): Promise<GatewayProcess> {
   const dataDir = mkdtempSync(join(tmpdir(), 'gw-proc-'));
-  const mqttPort = await freePort();
-  const httpPort = await freePort();
+  // a port found free can be taken before the gateway binds it (parallel test files): the first start
+  // then tries others; later starts keep the ports (a restart comes back where its clients are)
+  let mqttPort = await freePort();
+  let httpPort = await freePort();
+  let started = false;
   let child: ChildProcess | undefined;
   let out = '';
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
 
   const waitExit = (c: ChildProcess) => new Promise<void>((resolve) => {
     if (c.exitCode !== null || c.signalCode !== null) return resolve();
     c.once('exit', () => resolve());
   });
 
+  const launch = async (): Promise<void> => {
+    child = spawn(process.execPath, ['dist/gateway/main.js'], {
+      env: { ...process.env, DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), MQTT_HOST: '127.0.0.1', HTTP_PORT: String(httpPort), HTTP_HOST: '127.0.0.1', ADMIN_TOKEN, LOG_LEVEL: 'warn', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout!.on('data', (d) => { out += d; });
+    child.stderr!.on('data', (d) => { out += d; });
+    const deadline = Date.now() + 20_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${out}`);
+      const ok = await fetch(`${p.httpUrl}/readyz`).then((r) => r.ok, () => false);
+      if (ok) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`gateway not ready within 20 s:\n${out}`);
+  };
+
   const p: GatewayProcess = {
     dataDir,
-    mqttUrl: `mqtt://127.0.0.1:${mqttPort}`,
-    httpUrl,
+    get mqttUrl() { return `mqtt://127.0.0.1:${mqttPort}`; },
+    get httpUrl() { return `http://127.0.0.1:${httpPort}`; },
     output: () => out,
     rssBytes() {
       const status = readFileSync(`/proc/${child!.pid}/status`, 'utf8');
       return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
     },
     async start() {
-      child = spawn(process.execPath, ['dist/gateway/main.js'], {
-        env: { ...process.env, DATA_DIR: dataDir, MQTT_PORT: String(mqttPort), MQTT_HOST: '127.0.0.1', HTTP_PORT: String(httpPort), HTTP_HOST: '127.0.0.1', ADMIN_TOKEN, LOG_LEVEL: 'warn', ...env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      });
-      child.stdout!.on('data', (d) => { out += d; });
-      child.stderr!.on('data', (d) => { out += d; });
-      const deadline = Date.now() + 20_000;
-      while (Date.now() < deadline) {
-        if (child.exitCode !== null) throw new Error(`gateway exited with ${child.exitCode}:\n${out}`);
-        const ok = await fetch(`${httpUrl}/readyz`).then((r) => r.ok, () => false);
-        if (ok) return;
-        await new Promise((r) => setTimeout(r, 100));
+      for (let attempt = 1; ; attempt++) {
+        try {
+          await launch();
+          started = true;
+          return;
+        } catch (err) {
+          if (started || attempt >= 5 || !out.includes('EADDRINUSE')) throw err;
+          out = '';
+          [mqttPort, httpPort] = [await freePort(), await freePort()];
+        }
       }
-      throw new Error(`gateway not ready within 20 s:\n${out}`);
     },
     async kill() {
       if (!child) return;
