@@ -77,10 +77,10 @@ process.on('message', (m, handle) => {
     });
   }
 });
-let pending = [], pendingBytes = 0;
+// the bytes of a frame not complete yet
+let rest;
 mux.on('data', (chunk) => {
-  pending.push(chunk); pendingBytes += chunk.length;
-  let buf = pending.length === 1 ? pending[0] : Buffer.concat(pending, pendingBytes);
+  const buf = rest ? Buffer.concat([rest, chunk]) : chunk;
   let at = 0;
   while (buf.length - at >= ${HEADER}) {
     const type = buf[at], id = buf.readUInt32BE(at + 1), len = buf.readUInt32BE(at + 5);
@@ -90,8 +90,7 @@ mux.on('data', (chunk) => {
     else if (type === ${END}) { if (s) { sockets.delete(id); close(s); } else endedEarly.add(id); }
     at += ${HEADER} + len;
   }
-  buf = buf.subarray(at);
-  pending = buf.length ? [buf] : []; pendingBytes = buf.length;
+  rest = at < buf.length ? buf.subarray(at) : undefined;
 });
 // the gateway is gone (its end of the pipe reset or closed): so are the connections' reason to be
 mux.on('error', () => process.exit(0));
@@ -136,8 +135,8 @@ class AcceptedStream extends Duplex {
 /** One acceptor process and the streams of the connections it holds. */
 class Link {
   readonly streams = new Map<number, AcceptedStream>();
-  private pending: Buffer[] = [];
-  private pendingBytes = 0;
+  /** The bytes of a frame not complete yet. */
+  private rest: Buffer | undefined;
   private readonly mux: Duplex;
 
   constructor(readonly proc: ChildProcess, private readonly onOpen: (link: Link, id: number, address: string | undefined) => void) {
@@ -147,14 +146,14 @@ class Link {
   }
 
   send(type: number, id: number, body?: Buffer, done?: (err?: Error | null) => void): void {
-    const header = Buffer.allocUnsafe(HEADER);
-    header[0] = type;
-    header.writeUInt32BE(id, 1);
-    header.writeUInt32BE(body ? body.length : 0, 5);
     if (this.mux.destroyed) {
       done?.(new Error('acceptor gone'));
       return;
     }
+    const header = Buffer.allocUnsafe(HEADER);
+    header[0] = type;
+    header.writeUInt32BE(id, 1);
+    header.writeUInt32BE(body ? body.length : 0, 5);
     this.mux.write(header);
     // the stream's write completes when the pipe has taken it: a slow acceptor shows as a slow socket
     if (body) this.mux.write(body, done ? (err) => done(err ?? null) : undefined);
@@ -165,39 +164,27 @@ class Link {
     this.streams.delete(id);
   }
 
-  private opened(id: number, address: string | undefined): void {
-    this.onOpen(this, id, address);
-  }
-
   private receive(chunk: Buffer): void {
-    this.pending.push(chunk);
-    this.pendingBytes += chunk.length;
-    let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
+    const buf = this.rest ? Buffer.concat([this.rest, chunk]) : chunk;
     let at = 0;
     while (buf.length - at >= HEADER) {
       const type = buf[at]!, id = buf.readUInt32BE(at + 1), len = buf.readUInt32BE(at + 5);
       if (buf.length - at - HEADER < len) break;
-      if (type === OPEN) {
-        this.opened(id, buf.toString('utf8', at + HEADER, at + HEADER + len) || undefined);
-        at += HEADER + len;
-        continue;
-      }
+      const body = buf.subarray(at + HEADER, at + HEADER + len);
       const stream = this.streams.get(id);
-      if (stream) {
-        if (type === DATA) {
-          // each read of the pipe is a buffer of its own: a view of it may be kept
-          stream.push(buf.subarray(at + HEADER, at + HEADER + len));
-        } else if (type === END) {
-          stream.remoteEnded = true;
-          stream.push(null);
-          stream.destroy();
-        }
+      if (type === OPEN) {
+        this.onOpen(this, id, body.toString('utf8') || undefined);
+      } else if (type === DATA) {
+        // each read of the pipe is a buffer of its own: a view of it may be kept
+        stream?.push(body);
+      } else if (type === END && stream) {
+        stream.remoteEnded = true;
+        stream.push(null);
+        stream.destroy();
       }
       at += HEADER + len;
     }
-    buf = buf.subarray(at);
-    this.pending = buf.length ? [buf] : [];
-    this.pendingBytes = buf.length;
+    this.rest = at < buf.length ? buf.subarray(at) : undefined;
   }
 
   /** Its process is gone: every connection it held is. */
