@@ -12,8 +12,7 @@
  *
  * Every node count gets a database of its own on the one server, so each starts from an empty store.
  */
-import { readFileSync } from 'node:fs';
-import { spawnProc, type Proc } from './procs/ipc.js';
+import { rssOf, spawnProc, type Proc } from './procs/ipc.js';
 import type { LoadSummary } from '../simulators/load.js';
 import type { DeviceKind } from '../ingest/index.js';
 import type { InfluxdHandle } from './influxd.js';
@@ -80,16 +79,6 @@ export const CLUSTER_NOTE = (cpus: number) =>
   `This machine has ${cpus} core${cpus === 1 ? '' : 's'}: the N gateway processes share ${cpus === 1 ? 'it' : 'them'} with PostgreSQL, Redis, influxd and the load generator, ` +
   'so throughput cannot scale with N here; what the cluster rows show is the cost of cluster mode on one box (Redis fan-out of every publish, ' +
   'PostgreSQL commits before each acknowledgement, InfluxDB writes) and that N nodes work together under load. Scaling needs one core or more per node.';
-
-/** Resident memory of a process, from /proc (Linux); 0 when it is gone. */
-export function rssOf(pid: number | undefined): number {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
-  } catch {
-    return 0;
-  }
-}
 
 interface Node extends LatencyNode {
   id: string;

@@ -1,12 +1,12 @@
 /** The gateway under test, in its own process, built by the same composition root as `npm start`. */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/app.js';
 import type { DeviceKind } from '../../ingest/index.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { profilerHandlers, serve, settledRss } from './ipc.js';
+import { profilerHandlers, rssOf, serve, settledRss } from './ipc.js';
 
 let gw: Gateway | undefined;
 const loop = monitorEventLoopDelay({ resolution: 1 });
@@ -14,16 +14,6 @@ loop.enable();
 const dataDir = process.env.BENCH_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'bench-gw-'));
 // a directory made here (not given by the parent, which removes its own) goes with the process
 if (!process.env.BENCH_DATA_DIR) process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
-
-/** A process's resident set size in bytes (/proc/<pid>/status VmRSS; 0 once it is gone). */
-function rssOfPid(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : 0;
-  } catch {
-    return 0;
-  }
-}
 
 /** The acceptor child processes' ids (`mqtt.acceptors`; none without them). */
 function acceptorPids(): number[] {
@@ -89,7 +79,7 @@ serve({
    * The whole gateway's RSS: this process after a full GC plus its acceptor processes (with
    * `mqtt.acceptors` they hold the device sockets), so per-device memory counts all of it.
    */
-  rss: () => settledRss() + acceptorPids().reduce((a, pid) => a + rssOfPid(pid), 0),
+  rss: () => settledRss() + acceptorPids().reduce((a, pid) => a + rssOf(pid), 0),
   counters: async () => ({
     /** Group commits so far (the ingest commit histogram's count): readings / commits is the group size. */
     commits: await gw!.metrics.registry.getSingleMetric('gateway_ingest_commit_seconds')!.get()

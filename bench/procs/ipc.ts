@@ -4,7 +4,7 @@
  * numbers (RSS, counters) without sharing an event loop with them.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -96,6 +96,16 @@ export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.P
   });
 }
 
+/** Resident memory of a process, from /proc (Linux); 0 when it is gone. */
+export function rssOf(pid: number | undefined): number {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+  } catch {
+    return 0;
+  }
+}
+
 /** Resident set size after a full garbage collection (the child runs with --expose-gc). */
 export function settledRss(): number {
   const gc = (globalThis as { gc?: () => void }).gc;
@@ -110,6 +120,16 @@ export function settledRss(): number {
  */
 export function profilerHandlers(): Record<string, Handler> {
   let session: Session | undefined;
+  /** Ends the sampling `session` runs and writes what it gathered to `file`. */
+  const stop = async (method: 'Profiler.stop' | 'HeapProfiler.stopSampling', unstarted: string, file: string) => {
+    if (!session) throw new Error(unstarted);
+    // both answer { profile }: the CPU profile or the sampled heap profile
+    const { profile } = (await session.post(method as 'Profiler.stop')) as { profile: unknown };
+    session.disconnect();
+    session = undefined;
+    writeFileSync(file, JSON.stringify(profile));
+    return file;
+  };
   return {
     async profileStart(args: { intervalUs?: number } = {}) {
       session = new Session();
@@ -127,21 +147,7 @@ export function profilerHandlers(): Record<string, Handler> {
       await session.post('HeapProfiler.startSampling', { samplingInterval: 16384, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true });
       return true;
     },
-    async heapProfileStop(args: { file: string }) {
-      if (!session) throw new Error('heapProfileStop without heapProfileStart');
-      const { profile } = await session.post('HeapProfiler.stopSampling');
-      session.disconnect();
-      session = undefined;
-      writeFileSync(args.file, JSON.stringify(profile));
-      return args.file;
-    },
-    async profileStop(args: { file: string }) {
-      if (!session) throw new Error('profileStop without profileStart');
-      const { profile } = await session.post('Profiler.stop');
-      session.disconnect();
-      session = undefined;
-      writeFileSync(args.file, JSON.stringify(profile));
-      return args.file;
-    },
+    heapProfileStop: (args: { file: string }) => stop('HeapProfiler.stopSampling', 'heapProfileStop without heapProfileStart', args.file),
+    profileStop: (args: { file: string }) => stop('Profiler.stop', 'profileStop without profileStart', args.file),
   };
 }
