@@ -26,22 +26,13 @@ import type { DeviceKind } from '../ingest/index.js';
 import { rssOf, spawnProc, type Proc } from './procs/ipc.js';
 import { everyNodeKnows, latencyResult } from './latency.js';
 import { freePort } from './influxd.js';
-import { BACKOFF, missingReadings, type CityOptions, type ScaleResult, type StormResult } from './scale.js';
+import { BACKOFF, addCounts, mergeStormWaits, missingReadings, type CityOptions, type Dev, type StormWait, type ScaleResult, type StormResult } from './scale.js';
 import { startPostgres, type PostgresHandle } from '../tests/harness/postgres.js';
 import { startRedis, type RedisHandle } from '../tests/harness/redis.js';
 
 const KINDS: DeviceKind[] = ['fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
 const BATCH = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-type Dev = { id: string; secret: string; kind: DeviceKind };
-type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connacks: Record<string, number> };
-
-
-
-function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
-  for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
-  return into;
-}
 
 /**
  * Closes a node and waits for its exit. A node can die while closing (seen here: an unhandled ioredis
@@ -170,16 +161,13 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       o.log(`   all closed in ${closeSeconds.toFixed(1)} s, all started again in ${startSeconds.toFixed(1)} s`);
       const waits = await Promise.all(fleets.map((f) => f!.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       const refusals = (await Promise.all(slots.map((s) => s.proc!.call<Record<string, number>>('refusals')))).reduce((a, r) => addCounts(a, r), {} as Record<string, number>);
-      const back = waits.every((w) => w.back);
-      const seconds = Math.max(...waits.map((w) => w.seconds ?? Infinity));
-      const sum = (f: (w: StormWait) => number) => waits.reduce((a, w) => a + f(w), 0);
-      const sc = waits.reduce((a, w) => addCounts(a, w.connacks), {} as Record<string, number>);
-      o.log(`   ${back ? `all back ${seconds.toFixed(1)} s after the first drop (per fleet ${waits.map((w) => w.seconds?.toFixed(1)).join(' / ')} s)` : `${sum((w) => w.stillDown)} still down after 240 s`}; ${sum((w) => w.dropped)} dropped, ${sum((w) => w.attempts)} attempts (${sum((w) => w.closedBeforeConnack)} closed before CONNACK), longest wait ${(Math.max(...waits.map((w) => w.maxBackoffMs)) / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(sc)}; refused ${JSON.stringify(refusals)}`);
+      const m = mergeStormWaits(waits);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop (per fleet ${m.perFleet} s)` : `${m.stillDown} still down after 240 s`}; ${m.dropped} dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK), longest wait ${(m.maxBackoffMs / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(back ? { backSeconds: seconds } : {}), stillDown: sum((w) => w.stillDown), refusals, connacks: sc,
-        attempts: sum((w) => w.attempts), dropped: sum((w) => w.dropped), closedBeforeConnack: sum((w) => w.closedBeforeConnack), retries: sum((w) => w.retries), maxBackoffMs: Math.max(...waits.map((w) => w.maxBackoffMs)),
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, connacks: m.connacks,
+        attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };
     }

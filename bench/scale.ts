@@ -99,15 +99,32 @@ export interface CityOptions {
   log: (l: string) => void;
 }
 
-type Dev = { id: string; secret: string; kind: DeviceKind };
-type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connacks: Record<string, number> };
+export type Dev = { id: string; secret: string; kind: DeviceKind };
+/** What one fleet process saw of a storm (bench/procs/fleet.ts `waitStorm`). */
+export type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connacks: Record<string, number> };
 
-function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
+export function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
   return into;
 }
 
-
+/** Several fleets' storms as one: back when every fleet is, after the slowest one; the counts summed. */
+export function mergeStormWaits(waits: readonly StormWait[]) {
+  const sum = (f: (w: StormWait) => number) => waits.reduce((a, w) => a + f(w), 0);
+  const seconds = Math.max(...waits.map((w) => w.seconds ?? Infinity));
+  return {
+    back: waits.every((w) => w.back) && Number.isFinite(seconds),
+    seconds,
+    perFleet: waits.map((w) => w.seconds?.toFixed(1)).join(' / '),
+    stillDown: sum((w) => w.stillDown),
+    dropped: sum((w) => w.dropped),
+    attempts: sum((w) => w.attempts),
+    closedBeforeConnack: sum((w) => w.closedBeforeConnack),
+    retries: sum((w) => w.retries),
+    maxBackoffMs: Math.max(...waits.map((w) => w.maxBackoffMs)),
+    connacks: waits.reduce((a, w) => addCounts(a, w.connacks), {} as Record<string, number>),
+  };
+}
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -196,17 +213,13 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       o.log(`   closed in ${closeSeconds.toFixed(1)} s, started again in ${startSeconds.toFixed(1)} s`);
       const waits = await Promise.all(fleets.map((f) => f.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       const refusals = await gw.call<Record<string, number>>('refusals');
-      const back = waits.every((w) => w.back);
-      const seconds = Math.max(...waits.map((w) => w.seconds ?? Infinity));
-      const sum = (f: (w: StormWait) => number) => waits.reduce((a, w) => a + f(w), 0);
-      const sc = waits.reduce((a, w) => addCounts(a, w.connacks), {} as Record<string, number>);
-      const maxBackoffMs = Math.max(...waits.map((w) => w.maxBackoffMs));
-      o.log(`   ${back ? `all back ${seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${waits.map((w) => w.seconds?.toFixed(1)).join(' / ')} s)` : ''}` : `${sum((w) => w.stillDown)} still down after 240 s`}; ${sum((w) => w.dropped)} connections dropped, ${sum((w) => w.attempts)} attempts (${sum((w) => w.closedBeforeConnack)} closed before CONNACK), ${sum((w) => w.retries)} back-off waits (longest ${(maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(sc)}; refused ${JSON.stringify(refusals)}`);
+      const m = mergeStormWaits(waits);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(back && Number.isFinite(seconds) ? { backSeconds: seconds } : {}), stillDown: sum((w) => w.stillDown), refusals, connacks: sc,
-        attempts: sum((w) => w.attempts), dropped: sum((w) => w.dropped), closedBeforeConnack: sum((w) => w.closedBeforeConnack), retries: sum((w) => w.retries), maxBackoffMs,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, connacks: m.connacks,
+        attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };
     }
