@@ -531,6 +531,16 @@ function cityTargets(r: Results): Results['targets'] {
   return rows;
 }
 
+function stormBackTarget(st: StormResult, n: string): Results['targets'][number] {
+  const outage = st.downSeconds > 0;
+  const back = st.backSeconds === undefined ? undefined : st.backSeconds - (outage ? st.closeSeconds + st.downSeconds + st.startSeconds : 0);
+  return {
+    target: outage ? `reconnect storm after a ${st.downSeconds} s outage: all ${n} devices back ≤ ${STORM_BACK_TARGET_S} s after the gateway answers again` : `reconnect storm: all ${n} devices back ≤ ${STORM_BACK_TARGET_S} s after a gateway restart`,
+    value: back !== undefined ? `${back.toFixed(1)} s` : `${st.stillDown} still down`,
+    met: back !== undefined && back <= STORM_BACK_TARGET_S,
+  };
+}
+
 function cityMarkdown(r: Results): string[] {
   const sc = r.scale, st = r.storm;
   const lines: string[] = [];
@@ -654,13 +664,3 @@ main().catch((err) => {
   process.stderr.write(`bench failed: ${err instanceof Error ? err.stack : String(err)}\n`);
   process.exit(1);
 });
-
-function stormBackTarget(st: StormResult, n: string): Results['targets'][number] {
-  const outage = st.downSeconds > 0;
-  const back = st.backSeconds === undefined ? undefined : st.backSeconds - (outage ? st.closeSeconds + st.downSeconds + st.startSeconds : 0);
-  return {
-    target: outage ? `reconnect storm after a ${st.downSeconds} s outage: all ${n} devices back ≤ ${STORM_BACK_TARGET_S} s after the gateway answers again` : `reconnect storm: all ${n} devices back ≤ ${STORM_BACK_TARGET_S} s after a gateway restart`,
-    value: back !== undefined ? `${back.toFixed(1)} s` : `${st.stillDown} still down`,
-    met: back !== undefined && back <= STORM_BACK_TARGET_S,
-  };
-}
