@@ -109,16 +109,21 @@ function setRow(args: unknown[], at: number, p: Point): void {
   args[at + 4] = JSON.stringify(p.tags.type === undefined ? p.fields : { type: p.tags.type, ...p.fields });
 }
 
-interface Appender {
+/** A series' points in a time range, as every query reads them (from `points` and from each recent table). */
+const SERIES_RANGE = 'WHERE device = ? AND measurement = ? AND ts >= ? AND ts <= ?';
+
+/** A recent table's statements: the appends, and the query's read of it. */
+interface RecentTable {
   one: ReturnType<Db['prepare']>;
   chunk: ReturnType<Db['prepare']>;
+  read: ReturnType<Db['prepare']>;
 }
 
 export class EmbeddedWriter implements TimeSeriesWriter {
   readonly backend = 'embedded' as const;
   private readonly db: Db;
-  /** The insert statements of each recent table. */
-  private readonly appenders: [Appender, Appender];
+  private readonly recent: [RecentTable, RecentTable];
+  private readonly readMerged: ReturnType<Db['prepare']>;
   private readonly insertMany: (points: readonly Point[]) => void;
   /** Reused argument array of the chunked insert (no allocation per batch). */
   private readonly chunkArgs: unknown[] = new Array(CHUNK * 5);
@@ -145,15 +150,20 @@ export class EmbeddedWriter implements TimeSeriesWriter {
     this.db.pragma('recent.journal_mode = WAL');
     // as the main file (core/db/sqlite.ts): a committed append survives a process crash
     this.db.pragma('recent.synchronous = NORMAL');
-    const appender = (k: 0 | 1): Appender => {
+    const recent = (k: 0 | 1): RecentTable => {
       this.db.exec(`CREATE TABLE IF NOT EXISTS ${recentTable(k)} (device TEXT NOT NULL, measurement TEXT NOT NULL, ts INTEGER NOT NULL, sub INTEGER NOT NULL, fields TEXT NOT NULL)`);
       const insert = `INSERT INTO ${recentTable(k)} (${COLUMNS}) VALUES `;
-      // one statement per CHUNK rows: a statement call costs more than a row, so this roughly halves the cost
-      return { one: this.db.prepare(insert + '(?, ?, ?, ?, ?)'), chunk: this.db.prepare(insert + Array(CHUNK).fill('(?, ?, ?, ?, ?)').join(', ')) };
+      return {
+        one: this.db.prepare(insert + '(?, ?, ?, ?, ?)'),
+        // one statement per CHUNK rows: a statement call costs more than a row, so this roughly halves the cost
+        chunk: this.db.prepare(insert + Array(CHUNK).fill('(?, ?, ?, ?, ?)').join(', ')),
+        read: this.db.prepare(`SELECT ts, sub, fields FROM ${recentTable(k)} ${SERIES_RANGE} ORDER BY rowid`),
+      };
     };
-    this.appenders = [appender(0), appender(1)];
+    this.recent = [recent(0), recent(1)];
+    this.readMerged = this.db.prepare(`SELECT ts, sub, fields FROM main.points ${SERIES_RANGE} ORDER BY ts, sub LIMIT ?`);
     this.insertMany = this.db.transaction((points: readonly Point[]) => {
-      const { one, chunk } = this.appenders[this.filling];
+      const { one, chunk } = this.recent[this.filling];
       const args = this.chunkArgs;
       let i = 0;
       for (; i + CHUNK <= points.length; i += CHUNK) {
@@ -216,7 +226,6 @@ export class EmbeddedWriter implements TimeSeriesWriter {
   }
 
   async query(q: TelemetryQuery): Promise<TelemetryRow[]> {
-    const where = 'WHERE device = ? AND measurement = ? AND ts >= ? AND ts <= ?';
     const args = [q.deviceId, q.measurement, q.from, q.to];
     type Row = { ts: number; sub: number; fields: string };
     // The recent rows first, then the merged ones: a row the worker moves in between is then read in
@@ -226,9 +235,9 @@ export class EmbeddedWriter implements TimeSeriesWriter {
     // `limit` of them are enough.
     const recent: Row[] = [];
     for (const k of [this.filling === 0 ? 1 : 0, this.filling] as const) {
-      recent.push(...(this.db.prepare(`SELECT ts, sub, fields FROM ${recentTable(k)} ${where} ORDER BY rowid`).all(...args) as Row[]));
+      recent.push(...(this.recent[k].read.all(args) as Row[]));
     }
-    const merged = this.db.prepare(`SELECT ts, sub, fields FROM main.points ${where} ORDER BY ts, sub LIMIT ?`).all(...args, q.limit) as Row[];
+    const merged = this.readMerged.all([...args, q.limit]) as Row[];
     let rows = merged;
     if (recent.length > 0) {
       const byKey = new Map<string, Row>();
