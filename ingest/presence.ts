@@ -241,24 +241,33 @@ export class Presence {
     this.save(Infinity);
   }
 
-  /** The periodic save: PERSIST_SLICE devices per turn until none is left. */
+  /**
+   * The periodic save: the devices changed when it starts, PERSIST_SLICE per turn. Those changed
+   * meanwhile wait for the next interval (at city scale devices change every turn: a save that took
+   * them too would never end, and would run a transaction every turn instead of every interval).
+   */
   private persistSlices(): void {
     if (this.slicing) return;
+    // `dirty` keeps insertion order and a save takes from its front: its first `left` entries are these
+    let left = this.dirty.size;
     const next = () => {
-      this.save(PERSIST_SLICE);
-      if (this.dirty.size > 0 && this.store.open) setImmediate(next);
+      left -= this.save(Math.min(PERSIST_SLICE, left));
+      if (left > 0 && this.store.open) setImmediate(next);
       else this.slicing = false;
     };
     this.slicing = true;
     next();
   }
 
-  private save(limit: number): void {
-    if (this.dirty.size === 0 || !this.store.open) return;
+  /** Saves the first `limit` changed devices; returns how many it took off the list. */
+  private save(limit: number): number {
+    if (this.dirty.size === 0 || !this.store.open) return 0;
     const rows: DeviceStateRow[] = [];
+    let taken = 0;
     for (const id of this.dirty) {
       // deleting the entry being visited is safe: a Set's iteration goes on with the next one
       this.dirty.delete(id);
+      taken++;
       const s = this.states.get(id);
       if (s) {
         rows.push({
@@ -266,14 +275,15 @@ export class Presence {
           latest: JSON.stringify(s.latest), latest_at: s.latestAt, last_event: s.lastEvent ? JSON.stringify(s.lastEvent) : null,
         });
       }
-      if (rows.length >= limit) break;
+      if (taken >= limit) break;
     }
-    if (rows.length === 0) return;
+    if (rows.length === 0) return taken;
     this.store.transaction(() => {
       for (let i = 0; i < rows.length; i += UPSERT_CHUNK) {
         this.store.write(this.queries.upsert(i === 0 && rows.length <= UPSERT_CHUNK ? rows : rows.slice(i, i + UPSERT_CHUNK)));
       }
     });
+    return taken;
   }
 
   stop(): void {

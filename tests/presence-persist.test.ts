@@ -1,8 +1,8 @@
 /**
  * Presence's periodic save (ingest/presence.ts) at city scale: the changed devices are saved at most
  * PERSIST_SLICE (1,000) per event-loop turn, so a save of thousands does not hold the loop (and every
- * device's acknowledgement) for hundreds of milliseconds; all of them are saved a few turns later, and
- * `persist()` (the stop) still saves everything at once.
+ * device's acknowledgement) for hundreds of milliseconds; all of them are saved a few turns later, the
+ * devices changed meanwhile wait for the next interval, and `persist()` (the stop) saves everything at once.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -41,6 +41,22 @@ describe('presence\'s periodic save', () => {
     expect(saved()).toBe(2000);
     await nextTurn();
     expect(saved()).toBe(2500);
+    presence.stop();
+  });
+
+  it('takes the devices changed when it started only: those changed meanwhile wait for the next interval', async () => {
+    const { presence, saved } = await presenceWith(1500);
+    (presence as unknown as { persistSlices(): void }).persistSlices();
+    expect(saved()).toBe(1000);
+    // 700 more devices heard between the turns (at city scale, every turn)
+    presence.onAccepted(Array.from({ length: 700 }, (_, i) => ({ device: { id: `late${i}` }, channel: 'telemetry', data: { v: i }, ts: 1_700_000_000_000 }) as unknown as Accepted));
+    await nextTurn();
+    expect(saved()).toBe(1500);
+    await nextTurn();
+    await nextTurn();
+    expect(saved()).toBe(1500);
+    presence.persist();
+    expect(saved()).toBe(2200);
     presence.stop();
   });
 
