@@ -13,6 +13,7 @@ import { Redis } from 'ioredis';
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../bench/influxd.js';
+import { within } from '../bench/procs/ipc.js';
 import { createRedisTransport, type RedisTransport } from '../gateway/broker/redis.js';
 import { listen } from '../gateway/broker/session.js';
 import { startRedis, type RedisHandle } from './harness/redis.js';
@@ -78,12 +79,6 @@ function until(what: string, check: () => boolean, client: MqttClient, timeoutMs
     const timer = setTimeout(() => { client.off('message', onMessage); reject(new Error(`timed out waiting for ${what}`)); }, timeoutMs);
     client.on('message', onMessage);
   });
-}
-
-function within<T>(what: string, p: Promise<T>, timeoutMs = 10_000): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`timed out waiting for ${what}`)), timeoutMs); });
-  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }
 
 /** Polls a condition that no event reports (state in Redis or in another node's memory). */
@@ -199,7 +194,7 @@ describe('two Aedes nodes sharing Redis', () => {
     const { client: onB } = await connect(b, { clientId, clean: true }, (t, payload) => {
       if (t === topic) received.push(payload.toString());
     });
-    await within('node A to close the older session', closedOnA);
+    await within('node A to close the older session', closedOnA, 10_000);
     expect(onA.connected).toBe(false);
     await eventually('node A to drop the client', async () => !(a.aedes as unknown as { clients: Record<string, unknown> }).clients[clientId]);
     // the new session is the one that lives: it stays connected and gets what is published on node A

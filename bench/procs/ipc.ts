@@ -96,6 +96,13 @@ export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.P
   });
 }
 
+/** `p`, or a rejection naming `what` after `ms`: a step that cannot go on says so instead of waiting forever. */
+export function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
+}
+
 /** Resident memory of a process, from /proc (Linux); 0 when it is gone. */
 export function rssOf(pid: number | undefined): number {
   try {

@@ -1,7 +1,7 @@
 /** Load generator and subscriber, in their own process: the simulators' load mode, driven over IPC. */
 import mqtt, { type MqttClient } from 'mqtt';
 import { runLoad, type LoadOptions } from '../../simulators/load.js';
-import { serve, settledRss } from './ipc.js';
+import { serve, settledRss, within } from './ipc.js';
 
 let subscriber: MqttClient | undefined;
 let received = 0;
@@ -76,10 +76,3 @@ serve({
   },
   rss: () => settledRss(),
 });
-
-/** `p`, or a rejection naming `what` after `ms`: a probe that cannot go on says so instead of waiting forever. */
-function within<T>(what: string, p: Promise<T>, ms: number): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms: ${what}`)), ms); });
-  return Promise.race([p, late]).finally(() => clearTimeout(timer));
-}
