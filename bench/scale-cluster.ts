@@ -35,8 +35,9 @@ const BATCH = 5000;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Closes a node and waits for its exit. A node can die while closing (seen here: an unhandled ioredis
- * "Connection is closed" during its close in cluster mode), so a closed IPC channel is not an error.
+ * Closes a node and waits for its exit. A node can die while closing (it did, of an unhandled ioredis
+ * "Connection is closed", until gateway/broker/redis.ts handled the emitter's QUIT), so a closed IPC
+ * channel is not an error.
  */
 async function closeNode(p: Proc): Promise<void> {
   p.child.on('error', () => undefined);
