@@ -95,8 +95,10 @@ Options:
                        one wins, e.g. "--max-semi-space-size=16"), to measure a runtime setting before
                        the deployment adopts it
   --profile            sample the CPU of the ceiling broker and of the embedded-store ingest gateway
-                       over their load windows: bench-<time>-{ceiling,ingest}.cpuprofile in the
-                       results folder, summarised in bench-<time>-profile.md (bench/profile-summary.ts)
+                       over their load windows, and of the city-scale gateway over its latency probe
+                       and from its restart to the storm's last device back:
+                       bench-<time>-{ceiling,ingest,scale,storm}.cpuprofile in the results folder,
+                       summarised in bench-<time>-profile.md (bench/profile-summary.ts)
   -h, --help           this help
 `;
 
@@ -267,7 +269,10 @@ async function main(): Promise<void> {
       const acceptors = Number(values['scale-acceptors'] ?? (cityOpts.devices <= 15_000 ? 0 : perProcess));
       if (!Number.isInteger(fleets) || fleets < 1) throw new Error(`--scale-fleets: expected a whole number ≥ 1, got "${values['scale-fleets']}"`);
       if (!Number.isInteger(acceptors) || acceptors < 0) throw new Error(`--scale-acceptors: expected a whole number ≥ 0, got "${values['scale-acceptors']}"`);
-      const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity({ ...cityOpts, fleets, acceptors });
+      const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity({
+        ...cityOpts, fleets, acceptors,
+        profile: values.profile ? { scale: join(outDir, `bench-${stamp}-scale.cpuprofile`), storm: join(outDir, `bench-${stamp}-storm.cpuprofile`) } : undefined,
+      });
       results.scale = city.scale;
       if (city.storm) results.storm = city.storm;
     }
@@ -311,7 +316,7 @@ async function main(): Promise<void> {
   process.stdout.write(md + '\n');
   log(`results written to ${join(outDir, `bench-${stamp}.{json,md,svg}`)}`);
   if (values.profile) {
-    const parts = (['ceiling', 'ingest'] as const).map((phase) => join(outDir, `bench-${stamp}-${phase}.cpuprofile`)).filter((f) => existsSync(f));
+    const parts = (['ceiling', 'ingest', 'scale', 'storm'] as const).map((phase) => join(outDir, `bench-${stamp}-${phase}.cpuprofile`)).filter((f) => existsSync(f));
     if (parts.length > 0) {
       const text = parts.map((f) => profileMarkdown(summarizeProfile(JSON.parse(readFileSync(f, 'utf8')) as CpuProfile), 25, f.slice(outDir.length + 1))).join('\n\n');
       writeFileSync(join(outDir, `bench-${stamp}-profile.md`), text + '\n');

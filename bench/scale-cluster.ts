@@ -104,7 +104,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     const starts = await Promise.all(slots.map(async (s, k) => {
       const fleet = await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']);
       fleets[k] = fleet;
-      return fleet.call<{ ms: number; connacks: Record<string, number> }>('start', {
+      return fleet.call<{ ms: number; connacks: Record<string, number>; connackTimeouts: number }>('start', {
         host: '127.0.0.1', port: s.mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: 10_000,
         initialConcurrency: Math.max(50, Math.floor((100 * o.addresses) / n)),
       });
@@ -112,7 +112,8 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     const connectMs = performance.now() - tc;
     const connectRate = Math.round((o.devices * 1000) / connectMs);
     const connacks = starts.reduce((a, c) => addCounts(a, c.connacks), {} as Record<string, number>);
-    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s; CONNACKs ${JSON.stringify(connacks)}); waiting one interval so each has published`);
+    const connackTimeouts = starts.reduce((a, c) => a + c.connackTimeouts, 0);
+    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s; CONNACKs ${JSON.stringify(connacks)}; ${connackTimeouts} without a CONNACK in 10 s); waiting one interval so each has published`);
     await sleep(o.intervalMs + 5000);
     const rss1 = await Promise.all(slots.map((s) => s.proc!.call<number>('rss')));
     const total = rss1.reduce((a, b) => a + b, 0);
@@ -140,7 +141,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     await probe.stop();
     probe = undefined;
     const scale: ScaleResult = {
-      devices: o.devices, addresses: o.addresses, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, gatewayBytesPerDevice, gatewayRssBytes: total, latency,
+      devices: o.devices, addresses: o.addresses, fleets: n, acceptors: 0, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, connackTimeouts, gatewayBytesPerDevice, gatewayRssBytes: total, latency,
       limitedBy: `${n} gateway node processes and ${n} fleet processes (≤ ~15,000 sockets each: the hard limit of open files per process) sharing this machine's cores with PostgreSQL and Redis`,
     };
 
@@ -163,12 +164,12 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       const waits = await Promise.all(fleets.map((f) => f!.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       const refusals = (await Promise.all(slots.map((s) => s.proc!.call<Record<string, number>>('refusals')))).reduce((a, r) => addCounts(a, r), {} as Record<string, number>);
       const m = mergeStormWaits(waits);
-      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop (per fleet ${m.perFleet} s)` : `${m.stillDown} still down after 240 s`}; ${m.dropped} dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK), longest wait ${(m.maxBackoffMs / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop (per fleet ${m.perFleet} s)` : `${m.stillDown} still down after 240 s`}; ${m.dropped} dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in 10 s), longest wait ${(m.maxBackoffMs / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
         devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, connacks: m.connacks,
-        attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
+        attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };
     }

@@ -40,6 +40,8 @@ export interface ScaleResult {
   intervalMs: number;
   connectSeconds: number;
   connectRate: number;
+  /** Logins abandoned by their device during the first connection: no CONNACK within 10 s of the CONNECT. */
+  connackTimeouts: number;
   /** Gateway RSS growth from registered-but-unconnected to every device connected and having published, per device. */
   gatewayBytesPerDevice: number;
   gatewayRssBytes: number;
@@ -67,6 +69,8 @@ export interface StormResult {
   dropped: number;
   /** Connections closed before their CONNACK (refused by the operating system while the gateway was down, or by its guards). */
   closedBeforeConnack: number;
+  /** Logins abandoned by their device: no CONNACK within 10 s of the CONNECT. */
+  connackTimeouts: number;
   retries: number;
   maxBackoffMs: number;
   acknowledged: number;
@@ -96,12 +100,14 @@ export interface CityOptions {
   fleets?: number;
   /** The gateway's `mqtt.acceptors`: child processes holding the device sockets (default 0: none). */
   acceptors?: number;
+  /** CPU profiles of the gateway: over the latency probe (`scale`), and from the restarted process's spawn to the last device back (`storm`). */
+  profile?: { scale: string; storm: string } | undefined;
   log: (l: string) => void;
 }
 
 export type Dev = { id: string; secret: string; kind: DeviceKind };
 /** What one fleet process saw of a storm (bench/procs/fleet.ts `waitStorm`). */
-export type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connacks: Record<string, number> };
+export type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connackTimeouts: number; connacks: Record<string, number> };
 
 export function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -120,6 +126,7 @@ export function mergeStormWaits(waits: readonly StormWait[]) {
     dropped: sum((w) => w.dropped),
     attempts: sum((w) => w.attempts),
     closedBeforeConnack: sum((w) => w.closedBeforeConnack),
+    connackTimeouts: sum((w) => w.connackTimeouts),
     retries: sum((w) => w.retries),
     maxBackoffMs: Math.max(...waits.map((w) => w.maxBackoffMs)),
     connacks: waits.reduce((a, w) => addCounts(a, w.connacks), {} as Record<string, number>),
@@ -136,8 +143,9 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
   const overrides = { mqtt: { port: mqttPort, host: '127.0.0.1', ...(acceptors > 0 ? { acceptors } : {}) }, http: { port: httpPort, host: '127.0.0.1' } };
   const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 2}`);
   const url = `mqtt://127.0.0.1:${mqttPort}`;
-  const startGateway = async () => {
+  const startGateway = async (profiled = false) => {
     const gw = await spawnProc(o.gatewayScript, o.execArgv, { BENCH_DATA_DIR: dataDir });
+    if (profiled) await gw.call('profileStart');
     await gw.call('start', overrides);
     return gw;
   };
@@ -155,7 +163,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     // round-robin: fleet k gets devices k, k + n, k + 2n, ...; each fleet uses every source address
     const shares = Array.from({ length: nFleets }, (_, k) => devices.filter((_d, i) => i % nFleets === k));
     for (let k = 0; k < nFleets; k++) fleets.push(await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']));
-    const starts = await Promise.all(fleets.map((fleet, k) => fleet.call<{ ms: number; connacks: Record<string, number> }>('start', {
+    const starts = await Promise.all(fleets.map((fleet, k) => fleet.call<{ ms: number; connacks: Record<string, number>; connackTimeouts: number }>('start', {
       host: '127.0.0.1', port: mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: 10_000,
       initialConcurrency: Math.max(100, Math.floor((100 * o.addresses) / nFleets)),
     })));
@@ -163,7 +171,8 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const connectMs = Math.max(...starts.map((c) => c.ms));
     const connacks = starts.reduce((a, c) => addCounts(a, c.connacks), {} as Record<string, number>);
     const connectRate = Math.round((o.devices * 1000) / connectMs);
-    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s${nFleets > 1 ? `; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s` : ''}; CONNACKs ${JSON.stringify(connacks)}); waiting one interval so each has published`);
+    const connackTimeouts = starts.reduce((a, c) => a + c.connackTimeouts, 0);
+    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s${nFleets > 1 ? `; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s` : ''}; CONNACKs ${JSON.stringify(connacks)}; ${connackTimeouts} without a CONNACK in 10 s); waiting one interval so each has published`);
     await sleep(o.intervalMs + 5000);
     const rss1 = await gw.call<number>('rss');
     const gatewayBytesPerDevice = (rss1 - rss0) / o.devices;
@@ -178,8 +187,10 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const ackOf = async () => (await Promise.all(fleets.map((f) => f.call<{ acknowledged: number }>('status')))).reduce((a, st) => a + st.acknowledged, 0);
     const before = await ackOf();
     const tl = performance.now();
+    if (o.profile) await gw.call('profileStart');
     const { latencies, lost } = await probe.call<{ latencies: number[]; lost: number }>('latency', { url, agency: { id: 'city-msb', token }, elevators, intervalMs: 50 });
     const after = await ackOf();
+    if (o.profile) o.log(`   CPU profile of the gateway over the probe: ${await gw.call<string>('profileStop', { file: o.profile.scale })}`);
     const loopDelay = await gw.call<{ p50: number; p99: number; max: number }>('loopDelay');
     const backgroundRate = Math.round(((after - before) * 1000) / (performance.now() - tl));
     const latency = latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay });
@@ -187,7 +198,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     await probe.stop();
     probe = undefined;
     const scale: ScaleResult = {
-      devices: o.devices, addresses: o.addresses, fleets: nFleets, acceptors, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, gatewayBytesPerDevice, gatewayRssBytes: rss1, latency,
+      devices: o.devices, addresses: o.addresses, fleets: nFleets, acceptors, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, connackTimeouts, gatewayBytesPerDevice, gatewayRssBytes: rss1, latency,
       limitedBy: acceptors > 0
         ? `the hard limit of open files per process on this machine (ulimit -Hn): the device sockets are held by the gateway's ${acceptors} acceptor processes and by ${nFleets} fleet process${nFleets > 1 ? 'es' : ''} (≤ ~15,000 each), all sharing this machine's cores with the one gateway process`
         : nFleets > 1
@@ -208,18 +219,19 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const closeSeconds = (performance.now() - tc) / 1000;
       await sleep(downMs);
       const ts = performance.now();
-      gw = await startGateway();
+      gw = await startGateway(o.profile !== undefined);
       const startSeconds = (performance.now() - ts) / 1000;
       o.log(`   closed in ${closeSeconds.toFixed(1)} s, started again in ${startSeconds.toFixed(1)} s`);
       const waits = await Promise.all(fleets.map((f) => f.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
+      if (o.profile) o.log(`   CPU profile of the restarted gateway, spawn to the last device back: ${await gw.call<string>('profileStop', { file: o.profile.storm })}`);
       const refusals = await gw.call<Record<string, number>>('refusals');
       const m = mergeStormWaits(waits);
-      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in 10 s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
         devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, connacks: m.connacks,
-        attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
+        attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };
     }
