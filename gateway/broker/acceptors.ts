@@ -40,7 +40,11 @@ const sockets = new Map();
 // ends the gateway sent for a socket that had not arrived yet (the two channels are not ordered)
 const endedEarly = new Set();
 let full = false;
+// the frames of one turn go out in one write (a system call per frame was most of the pipe's cost)
+let corked = false;
+function uncork() { corked = false; mux.uncork(); }
 function frame(type, id, body) {
+  if (!corked) { corked = true; mux.cork(); process.nextTick(uncork); }
   const h = Buffer.allocUnsafe(${HEADER});
   h[0] = type; h.writeUInt32BE(id, 1); h.writeUInt32BE(body ? body.length : 0, 5);
   const ok = body ? (mux.write(h), mux.write(body)) : mux.write(h);
@@ -138,6 +142,11 @@ class Link {
   /** The bytes of a frame not complete yet. */
   private rest: Buffer | undefined;
   private readonly mux: Duplex;
+  private corked = false;
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.mux.uncork();
+  };
 
   constructor(readonly proc: ChildProcess, private readonly onOpen: (link: Link, id: number, address: string | undefined) => void) {
     this.mux = proc.stdio[4] as unknown as Duplex;
@@ -149,6 +158,12 @@ class Link {
     if (this.mux.destroyed) {
       done?.(new Error('acceptor gone'));
       return;
+    }
+    // the frames of one turn (acknowledgements to many devices) go out in one write, not a system call each
+    if (!this.corked) {
+      this.corked = true;
+      this.mux.cork();
+      process.nextTick(this.uncork);
     }
     const header = Buffer.allocUnsafe(HEADER);
     header[0] = type;
