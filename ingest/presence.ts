@@ -56,10 +56,11 @@ const CLAIMED = Object.freeze({ claimed: true });
 const UPSERT_CHUNK = 64;
 /**
  * Devices saved per transaction by the periodic save; more wait for the next event-loop turns. At city
- * scale a 5 s interval holds some 20,000 changed devices, which in one transaction held the event loop
- * (and every device's acknowledgement) for hundreds of milliseconds.
+ * scale a 5 s interval holds some 17,000 changed devices of 100,000, which in one transaction held the
+ * event loop (and every device's acknowledgement) for hundreds of milliseconds; 1,000 a turn still
+ * held it 30 ms (docs/performance.md, "City scale").
  */
-const PERSIST_SLICE = 1000;
+const PERSIST_SLICE = 250;
 
 /** Presence's queries, the same for both stores. */
 export const presenceQueries = (q: Kysely<PresenceTables>) => ({
@@ -80,8 +81,13 @@ export class Presence {
   private readonly elsewhere = new Set<string>();
   private readonly queries;
   private timer: NodeJS.Timeout | undefined;
-  /** A periodic save is being spread over turns. */
-  private slicing = false;
+  /**
+   * The periodic save in progress, spread over turns: the devices changed when it started, sorted by
+   * id, and how many of them are saved. In id order, the rows of one slice share the table's pages:
+   * a third of the pages written when they came in the order they were heard.
+   */
+  private saving: string[] = [];
+  private saved = 0;
 
   static async open(db: Database, persistIntervalMs: number, now: () => number = Date.now): Promise<Presence> {
     const store = db.store<PresenceTables>();
@@ -238,7 +244,12 @@ export class Presence {
 
   /** Saves every changed device now, in one transaction (at stop, and where a caller needs it saved). */
   persist(): void {
-    this.save(Infinity);
+    const ids = new Set(this.saving.slice(this.saved));
+    this.saving = [];
+    this.saved = 0;
+    for (const id of this.dirty) ids.add(id);
+    this.dirty.clear();
+    this.save([...ids]);
   }
 
   /**
@@ -247,43 +258,38 @@ export class Presence {
    * them too would never end, and would run a transaction every turn instead of every interval).
    */
   private persistSlices(): void {
-    if (this.slicing) return;
-    // `dirty` keeps insertion order and a save takes from its front: its first `left` entries are these
-    let left = this.dirty.size;
+    if (this.saved < this.saving.length || this.dirty.size === 0) return;
+    this.saving = [...this.dirty].sort();
+    this.saved = 0;
+    this.dirty.clear();
     const next = () => {
-      left -= this.save(Math.min(PERSIST_SLICE, left));
-      if (left > 0 && this.store.open) setImmediate(next);
-      else this.slicing = false;
+      if (!this.store.open) return;
+      const slice = this.saving.slice(this.saved, this.saved + PERSIST_SLICE);
+      this.saved += slice.length;
+      this.save(slice);
+      if (this.saved < this.saving.length) setImmediate(next);
     };
-    this.slicing = true;
     next();
   }
 
-  /** Saves the first `limit` changed devices; returns how many it took off the list. */
-  private save(limit: number): number {
-    if (this.dirty.size === 0 || !this.store.open) return 0;
+  /** Saves these devices' state as it is now (ids distinct). */
+  private save(ids: readonly string[]): void {
+    if (ids.length === 0 || !this.store.open) return;
     const rows: DeviceStateRow[] = [];
-    let taken = 0;
-    for (const id of this.dirty) {
-      // deleting the entry being visited is safe: a Set's iteration goes on with the next one
-      this.dirty.delete(id);
-      taken++;
+    for (const id of ids) {
       const s = this.states.get(id);
-      if (s) {
-        rows.push({
-          device_id: id, online: s.online ? 1 : 0, last_seen_at: s.lastSeenAt, changed_at: s.changedAt,
-          latest: JSON.stringify(s.latest), latest_at: s.latestAt, last_event: s.lastEvent ? JSON.stringify(s.lastEvent) : null,
-        });
-      }
-      if (taken >= limit) break;
+      if (!s) continue;
+      rows.push({
+        device_id: id, online: s.online ? 1 : 0, last_seen_at: s.lastSeenAt, changed_at: s.changedAt,
+        latest: JSON.stringify(s.latest), latest_at: s.latestAt, last_event: s.lastEvent ? JSON.stringify(s.lastEvent) : null,
+      });
     }
-    if (rows.length === 0) return taken;
+    if (rows.length === 0) return;
     this.store.transaction(() => {
       for (let i = 0; i < rows.length; i += UPSERT_CHUNK) {
         this.store.write(this.queries.upsert(i === 0 && rows.length <= UPSERT_CHUNK ? rows : rows.slice(i, i + UPSERT_CHUNK)));
       }
     });
-    return taken;
   }
 
   stop(): void {
