@@ -17,6 +17,7 @@ import type { Config } from './config.js';
 import { createLogger, type Logger } from '../core/log.js';
 import { createMetrics, type Metrics } from '../core/metrics.js';
 import { openDatabase, sqliteDatabase, type Db } from '../core/db/sqlite.js';
+import { startCheckpointer } from '../core/db/checkpointer.js';
 import { openPostgresDatabase } from '../core/db/postgres.js';
 import type { Database } from '../core/db/store.js';
 import { AuditLog } from '../core/audit.js';
@@ -91,6 +92,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
   const db = openDatabase(config.dataDir, 'gateway.sqlite');
+  const checkpointer = startCheckpointer(db);
   const nodeId = config.cluster.nodeId ?? hostname();
   const database = config.cluster.databaseUrl
     ? await openPostgresDatabase({
@@ -316,6 +318,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await http.close();
       presence.stop();
       await writer.close();
+      // the checkpoints' connection first: the last connection to close copies the log and removes it
+      await checkpointer.close();
       await database.close();
       if (db.open) db.close();
     },
