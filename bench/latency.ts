@@ -19,6 +19,8 @@ export interface LatencyResult {
   backgroundRate?: number;
   /** The gateway's event-loop delay during the measurement (ms); in a cluster, the node with the worst p99. */
   loopDelay?: { p50: number; p99: number; max: number };
+  /** City scale: the probe's elevator logins that had to be tried again (no CONNACK within 10 s, or closed before it). */
+  probeLoginsRetried?: number;
   note?: string;
 }
 

@@ -15,11 +15,11 @@
  * and `device.offline` alerts raised (gateway.sqlite).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeviceKind } from '../ingest/index.js';
-import { spawnProc, type Proc } from './procs/ipc.js';
+import { cpuSecondsOf, spawnProc, type Proc } from './procs/ipc.js';
 import { latencyResult, type LatencyResult } from './latency.js';
 import { freePort } from './influxd.js';
 import { EmbeddedWriter } from '../ingest/writers/embedded.js';
@@ -79,6 +79,8 @@ export interface StormResult {
   unacknowledgedAtEnd: number;
   queueDropped: number;
   offlineAlerts: number;
+  /** CPU seconds from the SIGTERM to the last device back (or the wait's end): who had the machine during the storm. */
+  cpuSeconds?: { gateway: number; acceptors: number; fleets: number; wall: number };
 }
 
 export interface CityOptions {
@@ -188,12 +190,25 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const before = await ackOf();
     const tl = performance.now();
     if (o.profile) await gw.call('profileStart');
-    const { latencies, lost } = await probe.call<{ latencies: number[]; lost: number }>('latency', { url, agency: { id: 'city-msb', token }, elevators, intervalMs: 50 });
+    // meanwhile: a probe login from 127.0.0.1 still unanswered after 3 s is described as the gateway sees it
+    let probing = true;
+    const gwNow = gw;
+    const watch = (async () => {
+      while (probing) {
+        await sleep(3000);
+        const seen = await gwNow.call<{ pending: number; stuck: unknown[]; acceptors: unknown }>('stuckLogins', { address: '127.0.0.1', sinceMs: 3000 }).catch(() => undefined);
+        if (seen && seen.stuck.length > 0) o.log(`   a probe login unanswered for 3 s or more, as the gateway sees it: ${JSON.stringify(seen)}`);
+      }
+    })();
+    const { latencies, lost, stalls } = await probe.call<{ latencies: number[]; lost: number; stalls: Array<{ id: string; localPort?: number; why: string; at: number }> }>('latency', { url, agency: { id: 'city-msb', token }, elevators, intervalMs: 50 })
+      .finally(() => { probing = false; });
+    await watch;
+    if (stalls.length > 0) o.log(`   probe logins tried again: ${JSON.stringify(stalls)}`);
     const after = await ackOf();
     if (o.profile) o.log(`   CPU profile of the gateway over the probe: ${await gw.call<string>('profileStop', { file: o.profile.scale })}`);
     const loopDelay = await gw.call<{ p50: number; p99: number; max: number }>('loopDelay');
     const backgroundRate = Math.round(((after - before) * 1000) / (performance.now() - tl));
-    const latency = latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay });
+    const latency = { ...latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay }), probeLoginsRetried: stalls.length };
     o.log(`   trapped alert latency p50 ${latency.p50?.toFixed(1)} / p95 ${latency.p95?.toFixed(1)} / p99 ${latency.p99?.toFixed(1)} ms (${lost} lost; background ${backgroundRate} readings/s; event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms)`);
     await probe.stop();
     probe = undefined;
@@ -211,6 +226,8 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const downMs = o.downMs ?? 0;
       o.log(`storm: ${o.kill ? 'SIGKILL' : 'SIGTERM'} to the gateway${acceptors > 0 ? ` (${acceptors} acceptors)` : ''} with ${o.devices} devices connected${nFleets > 1 ? ` from ${nFleets} fleets` : ''}, then started again${downMs > 0 ? ` ${downMs / 1000} s after it exited` : ''} on the same data directory and ports`);
       await Promise.all(fleets.map((f) => f.call('armStorm')));
+      const fleetsCpu = () => fleets.reduce((a, f) => a + cpuSecondsOf(f.child.pid), 0);
+      const fleetsCpu0 = fleetsCpu();
       const tc = performance.now();
       if (o.kill) {
         const child = gw.child;
@@ -221,17 +238,22 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const ts = performance.now();
       gw = await startGateway(o.profile !== undefined);
       const startSeconds = (performance.now() - ts) / 1000;
-      o.log(`   closed in ${closeSeconds.toFixed(1)} s, started again in ${startSeconds.toFixed(1)} s`);
+      const startCpu = await gw.call<{ gateway: number }>('cpu');
+      o.log(`   closed in ${closeSeconds.toFixed(1)} s, started again in ${startSeconds.toFixed(1)} s (its CPU meanwhile ${startCpu.gateway.toFixed(1)} s; the fleets' since the SIGTERM ${(fleetsCpu() - fleetsCpu0).toFixed(1)} s)`);
       const waits = await Promise.all(fleets.map((f) => f.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       if (o.profile) o.log(`   CPU profile of the restarted gateway, spawn to the last device back: ${await gw.call<string>('profileStop', { file: o.profile.storm })}`);
+      const wall = (performance.now() - tc) / 1000;
+      const cpu = { ...await gw.call<{ gateway: number; acceptors: number }>('cpu'), fleets: fleetsCpu() - fleetsCpu0 };
       const refusals = await gw.call<Record<string, number>>('refusals');
       const m = mergeStormWaits(waits);
+      o.log(`   CPU from the SIGTERM to the last device back (${wall.toFixed(1)} s, ${os.cpus().length} cores): restarted gateway ${cpu.gateway.toFixed(1)} s${acceptors > 0 ? ` and its acceptors ${cpu.acceptors.toFixed(1)} s` : ''}, the fleets ${cpu.fleets.toFixed(1)} s`);
       o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in 10 s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
         devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, connacks: m.connacks,
         attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
+        cpuSeconds: { ...cpu, wall },
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };
     }

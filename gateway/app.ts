@@ -292,6 +292,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   }));
   for (const routes of supervision.publicRoutes) await http.register(routes);
   broker.attachWebSocket(http.server);
+  // last: the devices' logins are answered from their first byte (see Broker.openPorts)
+  await broker.openPorts();
   await http.listen({ port: config.http.port, host: config.http.host });
 
   let closed = false;

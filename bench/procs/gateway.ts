@@ -6,9 +6,11 @@ import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/app.js';
 import type { DeviceKind } from '../../ingest/index.js';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { profilerHandlers, rssOf, serve, settledRss } from './ipc.js';
+import { cpuSecondsOf, profilerHandlers, rssOf, serve, settledRss } from './ipc.js';
 
 let gw: Gateway | undefined;
+/** When `stuckLogins` first saw each connection still logging in. */
+const firstSeen = new WeakMap<object, number>();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 const dataDir = process.env.BENCH_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'bench-gw-'));
@@ -79,6 +81,33 @@ serve({
    * The whole gateway's RSS: this process after a full GC plus its acceptor processes (with
    * `mqtt.acceptors` they hold the device sockets), so per-device memory counts all of it.
    */
+  /**
+   * Connections from `address` still logging in that were already so at an earlier call, `sinceMs`
+   * or more ago, with what Aedes made of them: a login left without an answer, seen from inside.
+   */
+  stuckLogins(args: { address: string; sinceMs: number }) {
+    const now = Date.now();
+    const pending = (gw!.broker as unknown as { pendingStreams: Set<Record<string, unknown>> }).pendingStreams;
+    const out: unknown[] = [];
+    for (const stream of pending) {
+      if (stream.gwAddress !== args.address) continue;
+      const first = firstSeen.get(stream) ?? now;
+      firstSeen.set(stream, first);
+      if (now - first < args.sinceMs) continue;
+      const c = stream.client as Record<string, unknown> | undefined;
+      const st = stream as unknown as { readableLength: number; destroyed: boolean; readableFlowing: boolean | null; id?: number };
+      out.push({
+        pendingMs: now - first, acceptorConnection: st.id, buffered: st.readableLength, destroyed: st.destroyed, flowing: st.readableFlowing,
+        client: c && { id: c.id, connecting: c.connecting, connected: c.connected, authorized: c._authorized, paused: c._paused, parsingBatch: c._parsingBatch, closed: c.closed, connackSent: c.connackSent },
+      });
+    }
+    return { pending: pending.size, stuck: out, acceptors: gw!.broker.acceptorStats() };
+  },
+  /** CPU seconds this process and its acceptor processes have used since they started. */
+  cpu: () => {
+    const own = process.cpuUsage();
+    return { gateway: (own.user + own.system) / 1e6, acceptors: acceptorPids().reduce((a, pid) => a + cpuSecondsOf(pid), 0) };
+  },
   rss: () => settledRss() + acceptorPids().reduce((a, pid) => a + rssOf(pid), 0),
   counters: async () => ({
     /** Group commits so far (the ingest commit histogram's count): readings / commits is the group size. */

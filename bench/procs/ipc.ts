@@ -113,6 +113,20 @@ export function rssOf(pid: number | undefined): number {
   }
 }
 
+/** CPU seconds a process has used so far, all its threads, user and system (Linux; 0 when it is gone). */
+export function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    // the fields after the command's closing parenthesis: utime and stime are the 12th and 13th
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+  } catch {
+    return 0;
+  }
+}
+/** Linux's USER_HZ, the unit of /proc/<pid>/stat times: 100 on every architecture Node runs on here. */
+const CLOCK_TICKS = 100;
+
 /** Resident set size after a full garbage collection (the child runs with --expose-gc). */
 export function settledRss(): number {
   const gc = (globalThis as { gc?: () => void }).gc;

@@ -1,9 +1,19 @@
 /** Load generator and subscriber, in their own process: the simulators' load mode, driven over IPC. */
+import { execFileSync } from 'node:child_process';
 import mqtt, { type MqttClient } from 'mqtt';
 import { runLoad, type LoadOptions } from '../../simulators/load.js';
 import { serve, settledRss, within } from './ipc.js';
 
 let subscriber: MqttClient | undefined;
+
+/** `ss` on the TCP connections with this port at either end (their owners, queues and states). */
+function socketsOf(port: number): string {
+  try {
+    return execFileSync('ss', ['-tnpiH', `( sport = :${port} or dport = :${port} )`], { encoding: 'utf8', timeout: 5000 }).trim();
+  } catch (err) {
+    return `ss failed: ${(err as Error).message}`;
+  }
+}
 let received = 0;
 const idle: MqttClient[] = [];
 
@@ -62,8 +72,28 @@ serve({
     });
     await within('the agency\'s SUBACK', agency.subscribeAsync('alerts/market-supervision', { qos: 1 }), 15_000);
     const lifts: MqttClient[] = [];
-    // bounded here too: a CONNECT read and never answered did not end mqtt.js' connectAsync in a 100,000-device run
-    for (const e of args.elevators) lifts.push(await within(`${e.id}'s CONNACK`, mqtt.connectAsync(args.url, { clientId: e.id, username: e.id, password: e.secret, reconnectPeriod: 0, connectTimeout: 10_000 }), 15_000));
+    // Logins left without an answer: a CONNECT read and never answered did not end mqtt.js' connectAsync
+    // in 100,000-device runs (a connection closed before its CONNACK does not either). Each is tried
+    // again, up to three times, and reported, so that a run shows how often it happens.
+    const stalls: Array<{ id: string; localPort?: number; sockets?: string; why: string; at: number }> = [];
+    for (const e of args.elevators) {
+      for (let attempt = 1; ; attempt++) {
+        const c = mqtt.connect(args.url, { clientId: e.id, username: e.id, password: e.secret, reconnectPeriod: 0, connectTimeout: 60_000 });
+        const why = await new Promise<string | undefined>((resolve) => {
+          const timer = setTimeout(() => resolve('no CONNACK within 10 s'), 10_000);
+          c.once('connect', () => { clearTimeout(timer); resolve(undefined); });
+          c.once('error', (err) => { clearTimeout(timer); resolve(`error: ${err.message}`); });
+          c.once('close', () => { clearTimeout(timer); resolve('closed before its CONNACK'); });
+        });
+        if (why === undefined) { lifts.push(c); break; }
+        const localPort = (c.stream as { localPort?: number } | undefined)?.localPort;
+        // both ends of the connection as the kernel has them: which process holds the gateway's end, and what each has not read
+        const sockets = localPort === undefined ? '' : socketsOf(localPort);
+        stalls.push({ id: e.id, ...(localPort === undefined ? {} : { localPort, sockets }), why, at: Date.now() });
+        c.end(true);
+        if (attempt === 3) throw new Error(`${e.id}: no login in 3 attempts (${stalls.filter((x) => x.id === e.id).map((x) => x.why).join('; ')})`);
+      }
+    }
     for (let i = 0; i < lifts.length; i++) {
       const id = args.elevators[i]!.id;
       sentAt.set(id, performance.now());
@@ -72,7 +102,7 @@ serve({
     }
     await new Promise((r) => setTimeout(r, 2000));
     await within('the probe\'s clients to end', Promise.all([agency, ...lifts].map((c) => c.endAsync(true))), 10_000).catch(() => undefined);
-    return { latencies, lost: sentAt.size };
+    return { latencies, lost: sentAt.size, stalls };
   },
   rss: () => settledRss(),
 });

@@ -163,7 +163,16 @@ export class Broker {
       log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error');
     });
     this.deps.pipeline.onRejected(this.explainRejections);
+  }
 
+  /**
+   * Opens the MQTT ports (and starts the acceptor processes). Separate from `start` so that the
+   * gateway opens them last: a device that connects is then answered at once, where during the rest
+   * of the start (100,000 devices' rule state restored, seconds) its login would wait unread, and a
+   * reconnect storm would be spent on logins their devices had already given up on.
+   */
+  async openPorts(): Promise<void> {
+    const { config, log } = this.deps;
     const proxy = this.proxy = config.mqtt.proxyProtocol === 'off' ? undefined : this.proxyProtocol();
     const acceptors = this.acceptors = config.mqtt.acceptors > 0 ? new Acceptors({
       count: config.mqtt.acceptors,
