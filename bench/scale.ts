@@ -175,6 +175,10 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const connectRate = Math.round((o.devices * 1000) / connectMs);
     const connackTimeouts = starts.reduce((a, c) => a + c.connackTimeouts, 0);
     o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s${nFleets > 1 ? `; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s` : ''}; CONNACKs ${JSON.stringify(connacks)}; ${connackTimeouts} without a CONNACK in 10 s); waiting one interval so each has published`);
+    if (acceptors > 0) {
+      const st = await gw.call<{ held: number[]; full: number; handedOver: number; acceptedThere: number } | null>('acceptorStats');
+      if (st) o.log(`   connections per acceptor ${st.held.join(' / ')} (${st.acceptedThere} accepted by them, ${st.handedOver} by the gateway before they had the port; ${st.full} closed by a full acceptor)`);
+    }
     await sleep(o.intervalMs + 5000);
     const rss1 = await gw.call<number>('rss');
     const gatewayBytesPerDevice = (rss1 - rss0) / o.devices;

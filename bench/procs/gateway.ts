@@ -103,6 +103,8 @@ serve({
     }
     return { pending: pending.size, stuck: out, acceptors: gw!.broker.acceptorStats() };
   },
+  /** With `mqtt.acceptors`: the connections each holds, and how many were refused because one was full. */
+  acceptorStats: () => gw!.broker.acceptorStats() ?? null,
   /** CPU seconds this process and its acceptor processes have used since they started. */
   cpu: () => {
     const own = process.cpuUsage();

@@ -5,9 +5,10 @@
  * 100,000 devices without becoming a cluster (docs/performance.md).
  *
  * The acceptors get the MQTT port's listening socket and accept from it themselves, announcing each
- * connection to the gateway with its peer's address; the gateway accepts from it too (paused: not a
- * byte read) and hands what it accepted to the acceptor with the fewest connections (the file is then
- * the child's, and closed here). Either way the gateway gets a stream in the socket's place, which goes
+ * connection to the gateway with its peer's address. Until the first of them has the port, the
+ * gateway accepts (paused: not a byte read) and hands what it accepted to the acceptor with the
+ * fewest connections (the file is then the child's, and closed here); then it stops accepting (see
+ * `share`). Either way the gateway gets a stream in the socket's place, which goes
  * through the same broker entry as any socket (`Broker.handle`: the per-address limits, the login,
  * Aedes). An acceptor only copies bytes: from each socket into one pipe to the gateway, and back, in
  * frames of [type, connection, length]. When the pipe is full it stops reading its sockets until it
@@ -19,6 +20,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import type { Server, Socket } from 'node:net';
 import { Duplex } from 'node:stream';
+import { readFileSync } from 'node:fs';
 
 const DATA = 1;
 const END = 2;
@@ -64,16 +66,20 @@ function hold(id, socket) {
 let nextOwn = ${OWN_IDS};
 let listener;
 process.on('message', (m, handle) => {
-  if (m && m.t === 'unlisten') { if (listener) listener.close(); return; }
+  if (m && m.t === 'unlisten') { if (listener) listener.close(); listener = undefined; return; }
   if (!m || !handle) return;
   if (m.t === 'socket') {
     // a connection the gateway accepted
     if (endedEarly.delete(m.id)) { handle.destroy(); return; }
     hold(m.id, handle);
   } else if (m.t === 'listen') {
-    // the MQTT port itself: this process accepts from it too
-    listener = handle;
-    handle.on('connection', (socket) => {
+    // the MQTT port itself, as a bare handle: this process accepts from it (the first lends the gateway a copy)
+    if (m.lend) process.send({ t: 'lent' }, handle);
+    if (listener) listener.close();
+    listener = new net.Server();
+    listener.listen(handle);
+    listener.on('error', () => {});
+    listener.on('connection', (socket) => {
       const id = nextOwn;
       nextOwn = nextOwn >= 0xfffffffe ? ${OWN_IDS} : nextOwn + 1;
       frame(${OPEN}, id, Buffer.from(socket.remoteAddress || '', 'utf8'));
@@ -212,8 +218,28 @@ class Link {
   }
 }
 
+/** Files an acceptor keeps for itself below its limit (its pipes, its IPC channel, what Node opens). */
+const RESERVED_FILES = 64;
+
+/** This process's limit of open files (an acceptor has the same): Linux's /proc, else the common default. */
+export function openFilesLimit(): number {
+  try {
+    const line = readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith('Max open files'));
+    const soft = Number(line?.split(/\s{2,}/)[1]);
+    if (Number.isFinite(soft) && soft > 0) return soft;
+  } catch { /* not Linux */ }
+  return 1024;
+}
+
 export interface AcceptorsOptions {
   count: number;
+  /**
+   * The most connections one acceptor holds (default: its open-files limit, less what it keeps for
+   * itself). Past its limit libuv would close every connection it accepts, unannounced and uncounted.
+   */
+  capacity?: number;
+  /** A connection was closed at once because every acceptor was full. */
+  onFull?: () => void;
   /** A connection, now held by an acceptor: hand its stream to the broker. */
   onStream: (stream: Duplex, address: string | undefined) => void;
   /** An acceptor exited (it is started again unless closing). */
@@ -224,13 +250,21 @@ export class Acceptors {
   private readonly links: Array<Link | undefined>;
   private nextId = 1;
   private closing = false;
-  /** The MQTT port, once shared with the acceptors (a new acceptor gets it too). */
-  private listener: Server | undefined;
+  /** The gateway's listener, until an acceptor lends the port back. */
+  private server: Server | undefined;
+  /** The MQTT port's handle, once shared with the acceptors (a new acceptor gets it too). */
+  private port: object | undefined;
+  /** The copy of the port an acceptor lent back (see `share`). */
+  private lentPort: { close(): void } | undefined;
   private acceptedThere = 0;
   private handedOver = 0;
+  /** Connections closed at once because every acceptor was at its capacity. */
+  private full = 0;
+  private readonly capacity: number;
 
   constructor(private readonly opts: AcceptorsOptions) {
     this.links = new Array(opts.count).fill(undefined);
+    this.capacity = opts.capacity ?? Math.max(1, openFilesLimit() - RESERVED_FILES);
   }
 
   start(): void {
@@ -243,15 +277,19 @@ export class Acceptors {
   }
 
   /** Connections each acceptor holds, and how many connections came each way since the start. */
-  stats(): { held: number[]; acceptedThere: number; handedOver: number } {
-    return { held: this.links.map((l) => l?.streams.size ?? 0), acceptedThere: this.acceptedThere, handedOver: this.handedOver };
+  stats(): { held: number[]; capacity: number; lent: boolean; acceptedThere: number; handedOver: number; full: number } {
+    return {
+      held: this.links.map((l) => l?.streams.size ?? 0), capacity: this.capacity, lent: this.lentPort !== undefined,
+      acceptedThere: this.acceptedThere, handedOver: this.handedOver, full: this.full,
+    };
   }
 
-  /** Hands a socket accepted here (paused, unread) to the acceptor holding the fewest connections. */
+  /** Hands a socket accepted here (paused, unread; before an acceptor lent the port back) to the acceptor holding the fewest connections. */
   adopt(socket: Socket): void {
     let best: Link | undefined;
     for (const l of this.links) if (l?.proc.connected && (!best || l.streams.size < best.streams.size)) best = l;
-    if (!best) {
+    if (!best || best.streams.size >= this.capacity) {
+      if (best) this.countFull();
       socket.destroy();
       return;
     }
@@ -272,11 +310,43 @@ export class Acceptors {
   /**
    * Lets the acceptors accept from the MQTT port themselves (each gets the listening socket): a
    * connection then costs no message between processes before its first byte, which matters in a
-   * reconnect storm. The gateway keeps accepting too, and hands over what it accepts (`adopt`).
+   * reconnect storm. Then the gateway stops accepting: while it accepted too, some connections an
+   * acceptor took were never announced to its code (3 to 26 in 3,000 on Node 20, with the gateway's
+   * share of them; none without it): the devices waited for a CONNACK that never came. It keeps a
+   * bare copy of the port, lent back by the first acceptor, for acceptors started later: a copy that
+   * holds the port open (the kernel queues connections while no acceptor takes them) and accepts nothing.
    */
   share(server: Server): void {
-    this.listener = server;
-    for (const l of this.links) if (l) l.proc.send({ t: 'listen' }, server);
+    this.server = server;
+    this.port = (server as unknown as { _handle: object })._handle;
+    let lend = true;
+    for (const l of this.links) {
+      if (!l) continue;
+      l.proc.send({ t: 'listen', lend }, this.port as never);
+      lend = false;
+    }
+  }
+
+  private countFull(): void {
+    this.full++;
+    this.opts.onFull?.();
+  }
+
+  /** A connection an acceptor at its capacity accepted: closed there at once, and counted. */
+  private refuseFull(link: Link, id: number): void {
+    this.countFull();
+    link.send(END, id);
+  }
+
+  /** An acceptor's copy of the port: the gateway keeps it and closes its own listener. */
+  private lent(handle: { close(): void }): void {
+    if (this.closing || this.lentPort) {
+      handle.close();
+      return;
+    }
+    this.lentPort = handle;
+    this.port = handle;
+    this.server?.close();
   }
 
   private open(link: Link, id: number, address: string | undefined): AcceptedStream {
@@ -291,11 +361,15 @@ export class Acceptors {
   /** The gateway stops listening: so do the acceptors (the connections they hold stay until `close`). */
   stopAccepting(): void {
     this.closing = true;
+    this.lentPort?.close();
+    this.lentPort = undefined;
     for (const l of this.links) if (l?.proc.connected) l.proc.send({ t: 'unlisten' });
   }
 
   close(): void {
     this.closing = true;
+    this.lentPort?.close();
+    this.lentPort = undefined;
     for (const l of this.links) {
       if (!l) continue;
       l.lost();
@@ -307,10 +381,21 @@ export class Acceptors {
     const proc = spawn(process.execPath, ['-e', ACCEPTOR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'], serialization: 'json' });
     const link = new Link(proc, (l, id, address) => {
       this.acceptedThere++;
+      // the kernel gives a connection to whichever acceptor asks first, not to the least loaded: one at its capacity closes it (the device tries again)
+      if (l.streams.size >= this.capacity) {
+        this.refuseFull(l, id);
+        return;
+      }
       this.open(l, id, address);
     });
     this.links[index] = link;
-    if (this.listener) proc.send({ t: 'listen' }, this.listener);
+    proc.on('message', (m: { t?: string } | null, handle: unknown) => {
+      if (m?.t === 'lent' && handle) this.lent(handle as { close(): void });
+    });
+    if (this.port) {
+      // the first to listen lends the gateway a copy, if none did yet (all died before they could)
+      proc.send({ t: 'listen', lend: !this.lentPort }, this.port as never);
+    }
     proc.on('error', () => undefined);
     proc.once('exit', (code, signal) => {
       link.lost();

@@ -69,6 +69,7 @@ export interface BrokerDeps {
 export class Broker {
   aedes!: Aedes;
   private tcp: NetServer | undefined;
+  private mqttPort: number | undefined;
   private tls: TlsServer | undefined;
   /** With `mqtt.proxyProtocol`: the listener on the TLS port, which reads the PROXY header before handing the socket to `tls`. */
   private tlsListener: NetServer | undefined;
@@ -177,6 +178,7 @@ export class Broker {
     const acceptors = this.acceptors = config.mqtt.acceptors > 0 ? new Acceptors({
       count: config.mqtt.acceptors,
       onStream: (stream, address) => this.handle(stream as AddressedStream, address),
+      onFull: () => this.deps.metrics.connectsRefused.labels('acceptors_full').inc(),
       onExit: (index, code, signal) => log.warn({ acceptor: index, code, signal }, 'mqtt acceptor process exited with its connections; starting it again'),
     }) : undefined;
     acceptors?.start();
@@ -187,6 +189,8 @@ export class Broker {
         ? createServer({ pauseOnConnect: true }, (socket) => acceptors.adopt(socket))
         : createServer((socket) => this.handle(socket, socket.remoteAddress));
     await listen(this.tcp, config.mqtt.port, config.mqtt.host);
+    // kept: with acceptors the gateway's own listener closes once they have the port
+    this.mqttPort = (this.tcp.address() as { port: number }).port;
     acceptors?.share(this.tcp);
     const tls = config.mqtt.tls;
     if (tls.certFile && tls.keyFile) {
@@ -272,7 +276,7 @@ export class Broker {
   }
 
   ports(): { mqtt: number; mqtts?: number } {
-    const mqtt = (this.tcp!.address() as { port: number }).port;
+    const mqtt = this.mqttPort!;
     const tls = this.tlsListener ?? this.tls;
     return tls ? { mqtt, mqtts: (tls.address() as { port: number }).port } : { mqtt };
   }

@@ -1,0 +1,105 @@
+/**
+ * Acceptor processes (gateway/broker/acceptors.ts) at the port they share: no connection is lost, and
+ * none held past an acceptor's capacity. While the gateway process accepted from the port too, some
+ * connections an acceptor took were never announced (3 to 26 in 3,000): their devices waited for a
+ * CONNACK that never came. The kernel gives each connection to whichever listener asks first, so one
+ * acceptor can take most; past its limit of open files libuv would close them unannounced and
+ * uncounted. Driven here without a broker: each stream answers one byte, so its client knows.
+ */
+import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
+import { afterEach, describe, expect, it } from 'vitest';
+import { Acceptors, openFilesLimit } from '../gateway/broker/acceptors.js';
+
+let acceptors: Acceptors | undefined;
+let server: Server | undefined;
+const sockets: Socket[] = [];
+afterEach(async () => {
+  for (const s of sockets.splice(0)) s.destroy();
+  acceptors?.close();
+  acceptors = undefined;
+  // not waited for: a server whose sockets went to child processes asks them before it calls back
+  server?.close();
+  server = undefined;
+});
+
+async function start(count: number, capacity?: number): Promise<{ port: number; streams: Duplex[]; full: () => number }> {
+  const streams: Duplex[] = [];
+  let full = 0;
+  const a = acceptors = new Acceptors({ count, ...(capacity === undefined ? {} : { capacity }), onStream: (s) => { streams.push(s); s.write('k'); }, onExit: () => undefined, onFull: () => { full++; } });
+  a.start();
+  server = createServer({ pauseOnConnect: true }, (socket) => a.adopt(socket));
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
+  a.share(server);
+  return { port: (server.address() as { port: number }).port, streams, full: () => full };
+}
+
+/** Opens a connection and waits until the acceptors have taken it (a stream) or it was closed. */
+async function connect(port: number, streams: Duplex[]): Promise<'held' | 'closed'> {
+  const before = streams.length;
+  const socket = createConnection({ port, host: '127.0.0.1' });
+  socket.on('error', () => undefined);
+  sockets.push(socket);
+  let closed = false;
+  socket.once('close', () => { closed = true; });
+  const deadline = Date.now() + 10_000;
+  while (streams.length === before && !closed) {
+    if (Date.now() > deadline) throw new Error('neither held nor closed within 10 s');
+    await new Promise((r) => setTimeout(r, 2));
+  }
+  return streams.length > before ? 'held' : 'closed';
+}
+
+/**
+ * Opens `n` connections, 100 at a time, and waits until each has been announced to the gateway
+ * (the acceptor writes one byte back once the gateway's stream for it exists) or closed.
+ */
+async function connectMany(port: number, streams: Duplex[], n: number): Promise<{ held: number; closed: number }> {
+  const counts = { held: 0, closed: 0 };
+  for (let i = 0; i < n; i += 100) {
+    await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => new Promise<void>((resolve, reject) => {
+      const socket = createConnection({ port, host: '127.0.0.1' });
+      sockets.push(socket);
+      socket.on('error', () => undefined);
+      const timer = setTimeout(() => reject(new Error('a connection neither announced nor closed within 10 s')), 10_000);
+      socket.once('data', () => { clearTimeout(timer); counts.held++; resolve(); });
+      socket.once('close', () => { clearTimeout(timer); counts.closed++; resolve(); });
+    })));
+  }
+  return counts;
+}
+
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`not within 10 s: ${what}`);
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}
+
+describe('acceptors at their shared port', () => {
+  it('reads the limit of open files from /proc', () => {
+    expect(openFilesLimit()).toBeGreaterThan(1000);
+  });
+
+  it('an acceptor at its capacity closes what it accepts at once, and each is counted', async () => {
+    const { port, streams, full } = await start(2, 4);
+    await until(() => acceptors!.stats().lent, 'an acceptor lent the port back');
+    const outcomes = { held: 0, closed: 0 };
+    for (let i = 0; i < 12; i++) outcomes[await connect(port, streams)]++;
+    const { held } = acceptors!.stats();
+    for (const h of held) expect(h).toBeLessThanOrEqual(4);
+    expect(held.reduce((a, b) => a + b, 0)).toBe(outcomes.held);
+    expect(outcomes.held + outcomes.closed).toBe(12);
+    expect(outcomes.closed).toBeGreaterThanOrEqual(4);
+    expect(full()).toBe(outcomes.closed);
+  });
+
+  it('no connection is lost once the gateway stopped accepting: every one of 3,000 is announced', async () => {
+    const { port, streams } = await start(3);
+    await until(() => acceptors!.stats().lent, 'an acceptor lent the port back');
+    const outcomes = await connectMany(port, streams, 3000);
+    expect(outcomes).toEqual({ held: 3000, closed: 0 });
+  });
+
+});
