@@ -145,6 +145,8 @@ class AcceptedStream extends Duplex {
 /** One acceptor process and the streams of the connections it holds. */
 class Link {
   readonly streams = new Map<number, AcceptedStream>();
+  /** Whether it accepts from the shared port (see `Acceptors.balance`). */
+  accepting = false;
   /** The bytes of a frame not complete yet. */
   private rest: Buffer | undefined;
   private readonly mux: Duplex;
@@ -218,6 +220,8 @@ class Link {
   }
 }
 
+/** Connections an acceptor may hold past an even share before it stops accepting (see `Acceptors.balance`). */
+const SLACK = 256;
 /** Files an acceptor keeps for itself below its limit (its pipes, its IPC channel, what Node opens). */
 const RESERVED_FILES = 64;
 
@@ -261,6 +265,7 @@ export class Acceptors {
   /** Connections closed at once because every acceptor was at its capacity. */
   private full = 0;
   private readonly capacity: number;
+  private balanceTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: AcceptorsOptions) {
     this.links = new Array(opts.count).fill(undefined);
@@ -269,6 +274,31 @@ export class Acceptors {
 
   start(): void {
     for (let i = 0; i < this.links.length; i++) this.spawn(i);
+    // an acceptor that stopped accepting starts again once it is back within its share
+    this.balanceTimer = setInterval(() => { for (const l of this.links) if (l) this.balance(l); }, 500);
+    this.balanceTimer.unref();
+  }
+
+  /**
+   * Keeps the acceptors even, once the gateway no longer accepts (see `share`): the kernel gives a
+   * connection to whichever listener asks first, and one acceptor took twice another's share of
+   * 100,000 devices, close to its limit of open files. One past its share by SLACK (or at its
+   * capacity) stops accepting, and starts again when back within its share. Some acceptor is always
+   * within its share unless all are at capacity; then connections wait in the kernel's queue.
+   */
+  private balance(link: Link): void {
+    if (!this.lentPort || this.closing || !link.proc.connected) return;
+    let total = 0;
+    for (const l of this.links) total += l?.streams.size ?? 0;
+    const share = Math.ceil(total / this.links.length);
+    const held = link.streams.size;
+    if (link.accepting && (held > share + SLACK || held >= this.capacity)) {
+      link.accepting = false;
+      link.proc.send({ t: 'unlisten' });
+    } else if (!link.accepting && held <= share && held < this.capacity) {
+      link.accepting = true;
+      link.proc.send({ t: 'listen' }, this.lentPort as never);
+    }
   }
 
   /** The acceptors' process ids (the bench adds their memory to the gateway's). */
@@ -277,9 +307,9 @@ export class Acceptors {
   }
 
   /** Connections each acceptor holds, and how many connections came each way since the start. */
-  stats(): { held: number[]; capacity: number; lent: boolean; acceptedThere: number; handedOver: number; full: number } {
+  stats(): { held: number[]; accepting: boolean[]; capacity: number; lent: boolean; acceptedThere: number; handedOver: number; full: number } {
     return {
-      held: this.links.map((l) => l?.streams.size ?? 0), capacity: this.capacity, lent: this.lentPort !== undefined,
+      held: this.links.map((l) => l?.streams.size ?? 0), accepting: this.links.map((l) => l?.accepting ?? false), capacity: this.capacity, lent: this.lentPort !== undefined,
       acceptedThere: this.acceptedThere, handedOver: this.handedOver, full: this.full,
     };
   }
@@ -322,6 +352,7 @@ export class Acceptors {
     let lend = true;
     for (const l of this.links) {
       if (!l) continue;
+      l.accepting = true;
       l.proc.send({ t: 'listen', lend }, this.port as never);
       lend = false;
     }
@@ -361,6 +392,7 @@ export class Acceptors {
   /** The gateway stops listening: so do the acceptors (the connections they hold stay until `close`). */
   stopAccepting(): void {
     this.closing = true;
+    clearInterval(this.balanceTimer);
     this.lentPort?.close();
     this.lentPort = undefined;
     for (const l of this.links) if (l?.proc.connected) l.proc.send({ t: 'unlisten' });
@@ -368,6 +400,7 @@ export class Acceptors {
 
   close(): void {
     this.closing = true;
+    clearInterval(this.balanceTimer);
     this.lentPort?.close();
     this.lentPort = undefined;
     for (const l of this.links) {
@@ -381,18 +414,20 @@ export class Acceptors {
     const proc = spawn(process.execPath, ['-e', ACCEPTOR], { stdio: ['ignore', 'inherit', 'inherit', 'ipc', 'pipe'], serialization: 'json' });
     const link = new Link(proc, (l, id, address) => {
       this.acceptedThere++;
-      // the kernel gives a connection to whichever acceptor asks first, not to the least loaded: one at its capacity closes it (the device tries again)
+      // accepted before it heard it should stop (see `balance`): closed, the device tries again
       if (l.streams.size >= this.capacity) {
         this.refuseFull(l, id);
         return;
       }
       this.open(l, id, address);
+      this.balance(l);
     });
     this.links[index] = link;
     proc.on('message', (m: { t?: string } | null, handle: unknown) => {
       if (m?.t === 'lent' && handle) this.lent(handle as { close(): void });
     });
     if (this.port) {
+      link.accepting = true;
       // the first to listen lends the gateway a copy, if none did yet (all died before they could)
       proc.send({ t: 'listen', lend: !this.lentPort }, this.port as never);
     }
