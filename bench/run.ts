@@ -80,6 +80,8 @@ Options:
                        ceil(devices / 15000)); with --scale-nodes 1 only,
                        e.g. --scale-devices 100000 (7 fleets, 7 acceptors)
   --scale-interval <s> seconds between one device's readings (default 30)
+  --scale-fleet-nice <n> the fleet processes' nice value (default 0; 10: they yield the cores to the
+                       gateway, as devices on their own hardware would); with --scale-nodes 1 only
   --storm-backoff <s>  the devices' back-off as "first,cap[,fixed]" in seconds (default "1,60": the
                        recommended exponential back-off with full jitter; "1,1,fixed" is a naive
                        client retrying every second, to see the gateway's guards refuse it)
@@ -187,7 +189,7 @@ async function main(): Promise<void> {
       quick: { type: 'boolean', default: false }, duration: { type: 'string' }, publishers: { type: 'string' }, idle: { type: 'string' },
       outage: { type: 'string' }, 'latency-rate': { type: 'string' }, 'no-influx': { type: 'boolean', default: false }, only: { type: 'string' }, out: { type: 'string' },
       cluster: { type: 'boolean', default: false }, nodes: { type: 'string' }, profile: { type: 'boolean', default: false }, 'gateway-flags': { type: 'string' }, chart: { type: 'string' }, 'heap-profile': { type: 'boolean', default: false },
-      'scale-devices': { type: 'string' }, 'scale-nodes': { type: 'string' }, 'scale-agency-node': { type: 'string' }, 'scale-addresses': { type: 'string' }, 'scale-fleets': { type: 'string' }, 'scale-acceptors': { type: 'string' }, 'scale-interval': { type: 'string' }, 'storm-backoff': { type: 'string' }, 'storm-kill': { type: 'boolean', default: false }, 'storm-down': { type: 'string' },
+      'scale-devices': { type: 'string' }, 'scale-nodes': { type: 'string' }, 'scale-agency-node': { type: 'string' }, 'scale-addresses': { type: 'string' }, 'scale-fleets': { type: 'string' }, 'scale-acceptors': { type: 'string' }, 'scale-interval': { type: 'string' }, 'scale-fleet-nice': { type: 'string' }, 'storm-backoff': { type: 'string' }, 'storm-kill': { type: 'boolean', default: false }, 'storm-down': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -268,9 +270,11 @@ async function main(): Promise<void> {
       const fleets = Number(values['scale-fleets'] ?? perProcess);
       const acceptors = Number(values['scale-acceptors'] ?? (cityOpts.devices <= 15_000 ? 0 : perProcess));
       if (!Number.isInteger(fleets) || fleets < 1) throw new Error(`--scale-fleets: expected a whole number ≥ 1, got "${values['scale-fleets']}"`);
+      const fleetNice = Number(values['scale-fleet-nice'] ?? 0);
+      if (!Number.isInteger(fleetNice) || fleetNice < 0 || fleetNice > 19) throw new Error(`--scale-fleet-nice: expected a whole number from 0 to 19, got "${values['scale-fleet-nice']}"`);
       if (!Number.isInteger(acceptors) || acceptors < 0) throw new Error(`--scale-acceptors: expected a whole number ≥ 0, got "${values['scale-acceptors']}"`);
       const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity({
-        ...cityOpts, fleets, acceptors,
+        ...cityOpts, fleets, acceptors, fleetNice,
         profile: values.profile ? { scale: join(outDir, `bench-${stamp}-scale.cpuprofile`), storm: join(outDir, `bench-${stamp}-storm.cpuprofile`) } : undefined,
       });
       results.scale = city.scale;

@@ -37,6 +37,8 @@ export interface ScaleResult {
   fleets?: number;
   /** The gateway's `mqtt.acceptors` (0: the gateway process holds the device sockets itself). */
   acceptors?: number;
+  /** The fleet processes' nice value (undefined or 0: the gateway's own priority). */
+  fleetNice?: number;
   intervalMs: number;
   connectSeconds: number;
   connectRate: number;
@@ -102,6 +104,8 @@ export interface CityOptions {
   fleets?: number;
   /** The gateway's `mqtt.acceptors`: child processes holding the device sockets (default 0: none). */
   acceptors?: number;
+  /** The fleet processes' nice value (0: the gateway's priority; 10: they yield the cores to it, as devices on their own hardware would). */
+  fleetNice?: number;
   /** CPU profiles of the gateway: over the latency probe (`scale`), and from the restarted process's spawn to the last device back (`storm`). */
   profile?: { scale: string; storm: string } | undefined;
   log: (l: string) => void;
@@ -156,7 +160,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
   const fleets: Proc[] = [];
   let probe: Proc | undefined;
   try {
-    o.log(`scale: ${o.devices} devices over ${o.addresses} source addresses${spread ? ` (${spread})` : ''}, one QoS 1 reading each every ${o.intervalMs / 1000} s`);
+    o.log(`scale: ${o.devices} devices over ${o.addresses} source addresses${spread ? ` (${spread})` : ''}, one QoS 1 reading each every ${o.intervalMs / 1000} s${o.fleetNice ? `; fleets at nice ${o.fleetNice}` : ''}`);
     gw = await startGateway();
     const t0 = performance.now();
     const devices = await gw.call<Dev[]>('register', { prefix: 'city', count: o.devices, kinds: KINDS, sites: 100 });
@@ -164,7 +168,12 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const rss0 = await gw.call<number>('rss');
     // round-robin: fleet k gets devices k, k + n, k + 2n, ...; each fleet uses every source address
     const shares = Array.from({ length: nFleets }, (_, k) => devices.filter((_d, i) => i % nFleets === k));
-    for (let k = 0; k < nFleets; k++) fleets.push(await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']));
+    for (let k = 0; k < nFleets; k++) {
+      const fleet = await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']);
+      // the devices stand for hardware elsewhere: niced, they take the cores the gateway leaves rather than half of them
+      if (o.fleetNice) os.setPriority(fleet.child.pid!, o.fleetNice);
+      fleets.push(fleet);
+    }
     const starts = await Promise.all(fleets.map((fleet, k) => fleet.call<{ ms: number; connacks: Record<string, number>; connackTimeouts: number }>('start', {
       host: '127.0.0.1', port: mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: 10_000,
       initialConcurrency: Math.max(100, Math.floor((100 * o.addresses) / nFleets)),
@@ -217,7 +226,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     await probe.stop();
     probe = undefined;
     const scale: ScaleResult = {
-      devices: o.devices, addresses: o.addresses, fleets: nFleets, acceptors, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, connackTimeouts, gatewayBytesPerDevice, gatewayRssBytes: rss1, latency,
+      devices: o.devices, addresses: o.addresses, fleets: nFleets, acceptors, fleetNice: o.fleetNice ?? 0, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, connackTimeouts, gatewayBytesPerDevice, gatewayRssBytes: rss1, latency,
       limitedBy: acceptors > 0
         ? `the hard limit of open files per process on this machine (ulimit -Hn): the device sockets are held by the gateway's ${acceptors} acceptor processes and by ${nFleets} fleet process${nFleets > 1 ? 'es' : ''} (≤ ~15,000 each), all sharing this machine's cores with the one gateway process`
         : nFleets > 1
