@@ -12,7 +12,8 @@
  * through the same broker entry as any socket (`Broker.handle`: the per-address limits, the login,
  * Aedes). An acceptor only copies bytes: from each socket into one pipe to the gateway, and back, in
  * frames of [type, connection, length]. When the pipe is full it stops reading its sockets until it
- * drains, so a busy gateway slows its devices down rather than buffering.
+ * drains, so a busy gateway slows its devices down rather than buffering; and it stops reading one
+ * socket while the gateway's session for it is not taking what it sent (see `AcceptedStream.received`).
  *
  * An acceptor that dies takes its connections with it (the devices reconnect, as after a network cut)
  * and is started again. The TLS port and the PROXY protocol keep their sockets in the gateway process.
@@ -26,6 +27,10 @@ const DATA = 1;
 const END = 2;
 /** From an acceptor: a connection it accepted itself; the body is the peer's address. */
 const OPEN = 3;
+/** From the gateway: stop reading this connection's socket (its session is not taking what it sent). */
+const PAUSE = 4;
+/** From the gateway: read it again. */
+const RESUME = 5;
 const HEADER = 9;
 /** Connection ids from here on are given by the acceptors (their own accepts); below, by the gateway. */
 const OWN_IDS = 0x8000_0000;
@@ -52,14 +57,16 @@ function frame(type, id, body) {
   const ok = body ? (mux.write(h), mux.write(body)) : mux.write(h);
   if (!ok && !full) { full = true; for (const s of sockets.values()) s.pause(); }
 }
-mux.on('drain', () => { full = false; for (const s of sockets.values()) s.resume(); });
+// connections the gateway asked to stop reading: the pipe's drain does not resume them
+const pausedByGateway = new Set();
+mux.on('drain', () => { full = false; for (const [id, s] of sockets) if (!pausedByGateway.has(id)) s.resume(); });
 function close(s) { s.end(); setTimeout(() => s.destroy(), 5000).unref(); }
 function hold(id, socket) {
   sockets.set(id, socket);
   socket.setNoDelay(true);
   socket.on('data', (d) => frame(${DATA}, id, d));
   socket.on('error', () => {});
-  socket.on('close', () => { if (sockets.delete(id)) frame(${END}, id); });
+  socket.on('close', () => { pausedByGateway.delete(id); if (sockets.delete(id)) frame(${END}, id); });
   if (full) socket.pause();
 }
 // ids this process gives the connections it accepts itself; the gateway's are below ${OWN_IDS}
@@ -97,7 +104,9 @@ mux.on('data', (chunk) => {
     if (buf.length - at - ${HEADER} < len) break;
     const s = sockets.get(id);
     if (type === ${DATA}) { if (s) s.write(buf.subarray(at + ${HEADER}, at + ${HEADER} + len)); }
-    else if (type === ${END}) { if (s) { sockets.delete(id); close(s); } else endedEarly.add(id); }
+    else if (type === ${END}) { pausedByGateway.delete(id); if (s) { sockets.delete(id); close(s); } else endedEarly.add(id); }
+    else if (type === ${PAUSE}) { if (s) { pausedByGateway.add(id); s.pause(); } }
+    else if (type === ${RESUME}) { if (pausedByGateway.delete(id) && s && !full) s.resume(); }
     at += ${HEADER} + len;
   }
   rest = at < buf.length ? buf.subarray(at) : undefined;
@@ -112,13 +121,34 @@ process.on('disconnect', () => process.exit(0));
 class AcceptedStream extends Duplex {
   /** The device closed it (its acceptor said so): nothing to tell the acceptor. */
   remoteEnded = false;
+  /** The acceptor was told to stop reading the socket, until the session reads what it has here. */
+  pausedRemote = false;
   private told = false;
 
   constructor(readonly id: number, readonly remoteAddress: string | undefined, private readonly link: Link) {
     super({ allowHalfOpen: false });
   }
 
-  override _read(): void {}
+  /**
+   * Bytes from the device. Past the stream's buffer (16 KB) the acceptor stops reading the socket,
+   * as the kernel would stop a socket nobody reads: a session held back (a device over its publish
+   * rate, a login being slowed down) must not have the gateway buffer whatever its device sends.
+   */
+  received(body: Buffer): void {
+    if (!this.push(body) && !this.pausedRemote && !this.destroyed) {
+      this.pausedRemote = true;
+      this.link.pauses++;
+      this.link.send(PAUSE, this.id);
+    }
+  }
+
+  /** The session wants more: the acceptor reads the socket again. */
+  override _read(): void {
+    if (!this.pausedRemote || this.destroyed) return;
+    this.pausedRemote = false;
+    this.link.resumes++;
+    this.link.send(RESUME, this.id);
+  }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     this.link.send(DATA, this.id, chunk, done);
@@ -147,6 +177,9 @@ class Link {
   readonly streams = new Map<number, AcceptedStream>();
   /** Whether it accepts from the shared port (see `Acceptors.balance`). */
   accepting = false;
+  /** Times it was told to stop reading a socket, and to read it again (`AcceptedStream.received`). */
+  pauses = 0;
+  resumes = 0;
   /** The bytes of a frame not complete yet. */
   private rest: Buffer | undefined;
   private readonly mux: Duplex;
@@ -199,7 +232,7 @@ class Link {
         this.onOpen(this, id, body.toString('utf8') || undefined);
       } else if (type === DATA) {
         // each read of the pipe is a buffer of its own: a view of it may be kept
-        stream?.push(body);
+        stream?.received(body);
       } else if (type === END && stream) {
         stream.remoteEnded = true;
         stream.push(null);
@@ -307,8 +340,11 @@ export class Acceptors {
   }
 
   /** Connections each acceptor holds, and how many connections came each way since the start. */
-  stats(): { held: number[]; accepting: boolean[]; capacity: number; lent: boolean; acceptedThere: number; handedOver: number; full: number } {
+  stats(): { held: number[]; accepting: boolean[]; capacity: number; lent: boolean; acceptedThere: number; handedOver: number; full: number; pauses: number; resumes: number } {
+    let pauses = 0, resumes = 0;
+    for (const l of this.links) if (l) { pauses += l.pauses; resumes += l.resumes; }
     return {
+      pauses, resumes,
       held: this.links.map((l) => l?.streams.size ?? 0), accepting: this.links.map((l) => l?.accepting ?? false), capacity: this.capacity, lent: this.lentPort !== undefined,
       acceptedThere: this.acceptedThere, handedOver: this.handedOver, full: this.full,
     };
