@@ -78,10 +78,6 @@ serve({
     return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
   },
   /**
-   * The whole gateway's RSS: this process after a full GC plus its acceptor processes (with
-   * `mqtt.acceptors` they hold the device sockets), so per-device memory counts all of it.
-   */
-  /**
    * Connections from `address` still logging in that were already so at an earlier call, `sinceMs`
    * or more ago, with what Aedes made of them: a login left without an answer, seen from inside.
    */
@@ -110,6 +106,10 @@ serve({
     const own = process.cpuUsage();
     return { gateway: (own.user + own.system) / 1e6, acceptors: acceptorPids().reduce((a, pid) => a + cpuSecondsOf(pid), 0) };
   },
+  /**
+   * The whole gateway's RSS: this process after a full GC plus its acceptor processes (with
+   * `mqtt.acceptors` they hold the device sockets), so per-device memory counts all of it.
+   */
   rss: () => settledRss() + acceptorPids().reduce((a, pid) => a + rssOf(pid), 0),
   counters: async () => ({
     /** Group commits so far (the ingest commit histogram's count): readings / commits is the group size. */

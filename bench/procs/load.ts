@@ -5,6 +5,8 @@ import { runLoad, type LoadOptions } from '../../simulators/load.js';
 import { serve, settledRss, within } from './ipc.js';
 
 let subscriber: MqttClient | undefined;
+let received = 0;
+const idle: MqttClient[] = [];
 
 /** `ss` on the TCP connections with this port at either end (their owners, queues and states). */
 function socketsOf(port: number): string {
@@ -14,8 +16,6 @@ function socketsOf(port: number): string {
     return `ss failed: ${(err as Error).message}`;
   }
 }
-let received = 0;
-const idle: MqttClient[] = [];
 
 serve({
   load: (opts: LoadOptions) => runLoad(opts),
