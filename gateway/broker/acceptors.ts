@@ -275,7 +275,7 @@ export interface AcceptorsOptions {
    * itself). Past its limit libuv would close every connection it accepts, unannounced and uncounted.
    */
   capacity?: number;
-  /** A connection was closed at once because every acceptor was full. */
+  /** A connection was closed at once because the acceptor that took it (or, handing one over, the least loaded) was at its capacity. */
   onFull?: () => void;
   /** A connection, now held by an acceptor: hand its stream to the broker. */
   onStream: (stream: Duplex, address: string | undefined) => void;
@@ -289,13 +289,11 @@ export class Acceptors {
   private closing = false;
   /** The gateway's listener, until an acceptor lends the port back. */
   private server: Server | undefined;
-  /** The MQTT port's handle, once shared with the acceptors (a new acceptor gets it too). */
-  private port: object | undefined;
   /** The copy of the port an acceptor lent back (see `share`). */
   private lentPort: { close(): void } | undefined;
   private acceptedThere = 0;
   private handedOver = 0;
-  /** Connections closed at once because every acceptor was at its capacity. */
+  /** Connections closed at once because an acceptor was at its capacity (`onFull`). */
   private full = 0;
   private readonly capacity: number;
   private balanceTimer: NodeJS.Timeout | undefined;
@@ -384,7 +382,6 @@ export class Acceptors {
    */
   share(server: Server): void {
     this.server = server;
-    this.port = (server as unknown as { _handle: object })._handle;
     let lend = true;
     for (const l of this.links) {
       if (!l) continue;
@@ -392,6 +389,11 @@ export class Acceptors {
       l.proc.send({ t: 'listen', lend }, this.port as never);
       lend = false;
     }
+  }
+
+  /** The MQTT port's handle to give an acceptor: the lent copy, or the gateway's own until then (none before `share`). */
+  private get port(): object | undefined {
+    return this.lentPort ?? (this.server as unknown as { _handle?: object | null } | undefined)?._handle ?? undefined;
   }
 
   private countFull(): void {
@@ -412,7 +414,6 @@ export class Acceptors {
       return;
     }
     this.lentPort = handle;
-    this.port = handle;
     this.server?.close();
   }
 
@@ -427,18 +428,17 @@ export class Acceptors {
 
   /** The gateway stops listening: so do the acceptors (the connections they hold stay until `close`). */
   stopAccepting(): void {
-    this.closing = true;
-    clearInterval(this.balanceTimer);
-    this.lentPort?.close();
-    this.lentPort = undefined;
-    for (const l of this.links) if (l?.proc.connected) l.proc.send({ t: 'unlisten' });
+    if (!this.closing) {
+      this.closing = true;
+      clearInterval(this.balanceTimer);
+      this.lentPort?.close();
+      this.lentPort = undefined;
+      for (const l of this.links) if (l?.proc.connected) l.proc.send({ t: 'unlisten' });
+    }
   }
 
   close(): void {
-    this.closing = true;
-    clearInterval(this.balanceTimer);
-    this.lentPort?.close();
-    this.lentPort = undefined;
+    this.stopAccepting();
     for (const l of this.links) {
       if (!l) continue;
       l.lost();
