@@ -12,10 +12,21 @@ import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type { Db } from './sqlite.js';
 
-const INTERVAL_MS = 100;
-/** Log pages (4 KB) past which the writer checkpoints itself while the worker runs: 64 MB. */
+/** How often a checkpointing worker copies the log into the database file (here and in ingest/writers/embedded.ts). */
+export const CHECKPOINT_INTERVAL_MS = 100;
+/** Log pages (4 KB) past which the writer checkpoints itself while a worker runs: 64 MB. */
 const BACKSTOP_PAGES = 16_384;
 const SQLITE_DEFAULT_PAGES = 1000;
+
+/** A worker checkpoints `db` now: its writer does so itself only past the 64 MB backstop. */
+export function checkpointsElsewhere(db: Db): void {
+  db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+}
+
+/** The worker is gone: `db`'s writer checkpoints itself again, at SQLite's default. */
+export function checkpointsHere(db: Db): void {
+  if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_PAGES}`);
+}
 
 /** An `eval` worker: no file of its own, so it runs the same from the built output and from the sources under test. */
 const WORKER = `
@@ -41,18 +52,18 @@ export interface Checkpointer {
 export function startCheckpointer(db: Db): Checkpointer {
   const worker = new Worker(WORKER, {
     eval: true,
-    workerData: { file: db.name, module: createRequire(import.meta.url).resolve('better-sqlite3'), intervalMs: INTERVAL_MS },
+    workerData: { file: db.name, module: createRequire(import.meta.url).resolve('better-sqlite3'), intervalMs: CHECKPOINT_INTERVAL_MS },
   });
   let running = true;
   const orphaned = () => {
     if (!running) return;
     running = false;
-    if (db.open) db.pragma(`wal_autocheckpoint = ${SQLITE_DEFAULT_PAGES}`);
+    checkpointsHere(db);
   };
   worker.on('error', orphaned);
   worker.on('exit', orphaned);
   worker.unref();
-  db.pragma(`wal_autocheckpoint = ${BACKSTOP_PAGES}`);
+  checkpointsElsewhere(db);
   return {
     async close() {
       if (!running) return;

@@ -27,6 +27,7 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import { openDatabase, migrate, type Db } from '../../core/db/sqlite.js';
+import { CHECKPOINT_INTERVAL_MS, checkpointsElsewhere, checkpointsHere } from '../../core/db/checkpointer.js';
 import type { Point } from '../points.js';
 import type { TelemetryQuery, TelemetryRow, TimeSeriesWriter, WriterHealth } from './writer.js';
 
@@ -43,10 +44,6 @@ export interface EmbeddedOptions {
 const CHUNK = 64;
 /** How often the recent rows are merged into the indexed table (and so the most a query scans of them: two intervals' rows). */
 const MERGE_INTERVAL_MS = 1000;
-/** How often the worker copies the logs into the database files. */
-const CHECKPOINT_INTERVAL_MS = 100;
-/** Log pages (4 KB) past which the writer checkpoints itself: 64 MB, where SQLite's default is 1,000. */
-const WAL_BACKSTOP_PAGES = 16_384;
 
 const RECENT_FILE = 'timeseries-recent.sqlite';
 const COLUMNS = 'device, measurement, ts, sub, fields';
@@ -278,13 +275,13 @@ export class EmbeddedWriter implements TimeSeriesWriter {
       if (this.worker !== worker) return;
       this.worker = undefined;
       this.merging = undefined;
-      if (this.db.open) this.db.pragma('wal_autocheckpoint = 1000');
+      checkpointsHere(this.db);
     };
     worker.on('error', orphaned);
     worker.on('exit', orphaned);
     worker.unref();
     this.worker = worker;
-    this.db.pragma(`wal_autocheckpoint = ${WAL_BACKSTOP_PAGES}`);
+    checkpointsElsewhere(this.db);
   }
 
   async close(): Promise<void> {
