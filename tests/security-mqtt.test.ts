@@ -288,9 +288,12 @@ describe('login slow-down', () => {
     const secret = await registerDevice(slow, { id: 'guessed', kind: 'elevator' });
     const neighbourSecret = await registerDevice(slow, { id: 'neighbour', kind: 'elevator' });
     // the free allowance of the username, and one more: it is now past it
-    for (let i = 0; i < 6; i++) expect(await refusal(connectDevice(slow, 'guessed', `wrong-guess-${i}-wrong-guess`))).toBe(4);
-    const evaluatedBefore = await refused(slow, 'bad_secret');
+    for (let i = 0; i < 5; i++) expect(await refusal(connectDevice(slow, 'guessed', `wrong-guess-${i}-wrong-guess`))).toBe(4);
+    // the hold is counted from this last failure, so the clock starts before it is sent: nothing may
+    // be answered sooner than DELAY after this instant, however slow the machine is in between
     const start = Date.now();
+    expect(await refusal(connectDevice(slow, 'guessed', 'wrong-guess-5-wrong-guess'))).toBe(4);
+    const evaluatedBefore = await refused(slow, 'bad_secret');
     const guesses = Array.from({ length: 50 }, (_, i) => (i === 49 ? secret : `parallel-guess-${i}-parallel`));
     const answers = guesses.map((password) => connectDevice(slow, 'guessed', password, { connectTimeout: 10_000 })
       .then(async (c) => { await c.endAsync(); return { code: 0, at: Date.now() - start }; }, (e) => ({ code: code(e), at: Date.now() - start })));
