@@ -364,9 +364,14 @@ export class Acceptors {
     const address = socket.remoteAddress;
     this.handedOver++;
     const stream = this.open(link, id, address);
-    link.proc.send({ t: 'socket', id }, socket, { keepOpen: false }, (err) => {
-      if (!err) return;
+    // keepOpen, and this copy closed once written (the kernel holds the one in flight): given away
+    // (keepOpen false), Node 20 sends a socket its receiver could not take (out of open files) again,
+    // in a form the receiver acknowledges twice once it has room, and the second acknowledgement
+    // fails an assertion that ends this process. Not sent again, the socket is closed; its device
+    // reconnects, and its stream here ends at the login's connect timeout.
+    link.proc.send({ t: 'socket', id }, socket, { keepOpen: true }, (err) => {
       socket.destroy();
+      if (!err) return;
       stream.remoteEnded = true;
       stream.destroy();
     });
