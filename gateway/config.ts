@@ -114,12 +114,18 @@ export const configSchema = z.object({
       /** Open connections from one address (0 = no limit). High: a whole community may sit behind one NAT address. */
       maxConnectionsPerAddress: z.number().int().min(0).default(10_000),
       /**
-       * Connections from one address that have not logged in yet (0 = no limit). A socket is pending for
-       * about one round trip, so a community reconnecting at 1,000 logins a second over a 100 ms link has
-       * about 100 at a time (500 at once over loopback never had more than a handful); one refused retries
-       * a second later. An address holding sockets open before login gets 128 × maxConnectPacketBytes.
+       * Logins from one address in progress at once (0 = no limit). A login takes about one round trip,
+       * so a community reconnecting at 1,000 logins a second over a 100 ms link has about 100 at a time;
+       * more wait their turn, unread (`loginQueueTimeoutMs`). An address holding sockets open before
+       * login gets 128 × maxConnectPacketBytes.
        */
       maxPendingPerAddress: z.number().int().min(0).default(128),
+      /**
+       * How long a connection past `maxPendingPerAddress` waits, unread, for a login of its address to
+       * end before it is closed (0: closed at once). In a reconnect storm a community's devices come
+       * back in line instead of backing off. Below a device's own CONNACK wait (30 s in mqtt.js).
+       */
+      loginQueueTimeoutMs: z.number().int().min(0).max(600_000).default(20_000),
       /**
        * Failed logins of one username (device or account id) within `loginFailureWindowMs` before its next
        * attempts are held and spaced. 5: enough for a typo or a device retrying a stale secret twice.

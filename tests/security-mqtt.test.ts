@@ -141,24 +141,59 @@ describe('before login', () => {
 
 describe('sockets that have not logged in', () => {
   let few: TestGateway;
-  beforeAll(async () => { few = await startTestGateway({ mqtt: { port: 0, host: '127.0.0.1', limits: { maxPendingPerAddress: 3 } } }); });
+  const QUEUE_MS = 800;
+  beforeAll(async () => { few = await startTestGateway({ mqtt: { port: 0, host: '127.0.0.1', limits: { maxPendingPerAddress: 3, loginQueueTimeoutMs: QUEUE_MS } } }); });
   afterAll(async () => { await few?.dispose(); });
 
-  it('MQTT-3 are capped per address, logged-in sessions are not counted, and each refusal is counted', async () => {
+  const gauge = async (t: TestGateway, name: string) => Number(new RegExp(`^${name} (\\d+)$`, 'm').exec(await fetch(t.httpUrl + '/metrics').then((r) => r.text()))?.[1] ?? NaN);
+
+  it('MQTT-3 past the logins in progress per address, a device waits its turn unread, and logs in once one ends; logged-in sessions are not counted', async () => {
     const secrets = [await registerDevice(few, { id: 'p-1', kind: 'fire_panel' }), await registerDevice(few, { id: 'p-2', kind: 'fire_panel' })];
     const idle = [await rawSocket(few), await rawSocket(few), await rawSocket(few)];
-    const fourth = await rawSocket(few);
-    await closesWithin(fourth, 3000, 'the fourth socket that has not logged in');
-    expect(await refused(few, 'too_many_pending')).toBe(1);
+    const queuedBefore = await gauge(few, 'gateway_mqtt_logins_queued_total');
+    const waiting = connectDevice(few, 'p-1', secrets[0]!, { connectTimeout: 10_000 });
+    // it waits (the gauge says so), not refused: its device only sees a slower CONNACK
+    await waitFor(async () => ((await gauge(few, 'gateway_mqtt_logins_waiting')) === 1 ? true : undefined), 3000);
+    expect(await gauge(few, 'gateway_mqtt_logins_queued_total')).toBe(queuedBefore + 1);
     idle[0]!.destroy();
-    // a device logs in through the freed place (once the gateway has seen it close); once logged in
-    // it no longer counts as pending
-    const logged = await waitFor(() => connectDevice(few, 'p-1', secrets[0]!).catch(() => undefined), 3000);
+    const logged = await waiting;
+    expect(logged.connected).toBe(true);
+    expect(await gauge(few, 'gateway_mqtt_logins_waiting')).toBe(0);
+    // logged in, it no longer counts: the next device from the address has its turn at once
     const another = await connectDevice(few, 'p-2', secrets[1]!);
     expect(another.connected).toBe(true);
+    expect(await gauge(few, 'gateway_mqtt_logins_queued_total')).toBe(queuedBefore + 1);
     for (const s of idle.slice(1)) s.destroy();
     await logged.endAsync();
     await another.endAsync();
+    expect(await refused(few, 'too_many_pending')).toBe(0);
+  });
+
+  it('MQTT-3 a connection waits at most loginQueueTimeoutMs, unread: then it is closed and counted', async () => {
+    const idle = [await rawSocket(few), await rawSocket(few), await rawSocket(few)];
+    const before = await refused(few, 'login_queue_timeout');
+    const fourth = await rawSocket(few);
+    const sentAt = Date.now();
+    // a malformed packet: read, it would close the connection at once as a protocol error
+    fourth.write(Buffer.from([0x10, 0x02, 0xff, 0xff]));
+    await closesWithin(fourth, QUEUE_MS + 3000, 'the waiting socket');
+    expect(Date.now() - sentAt).toBeGreaterThanOrEqual(QUEUE_MS - 50);
+    expect(await refused(few, 'login_queue_timeout')).toBe(before + 1);
+    for (const s of idle) s.destroy();
+  });
+
+  it('MQTT-3 with loginQueueTimeoutMs 0, a connection past the limit is closed at once and counted', async () => {
+    const none = await startTestGateway({ mqtt: { port: 0, host: '127.0.0.1', limits: { maxPendingPerAddress: 3, loginQueueTimeoutMs: 0 } } });
+    try {
+      const idle = [await rawSocket(none), await rawSocket(none), await rawSocket(none)];
+      const fourth = await rawSocket(none);
+      await closesWithin(fourth, 3000, 'the fourth socket that has not logged in');
+      expect(await refused(none, 'too_many_pending')).toBe(1);
+      expect(await gauge(none, 'gateway_mqtt_logins_queued_total')).toBe(0);
+      for (const s of idle) s.destroy();
+    } finally {
+      await none.dispose();
+    }
   });
 });
 

@@ -143,6 +143,18 @@ class AcceptedStream extends Duplex {
     }
   }
 
+  /**
+   * The connection waits for its login's turn (see login-queue.ts): the acceptor stops reading its
+   * socket now rather than once 16 KB are here, so a waiting connection holds only what was read
+   * before PAUSE arrived (its device's CONNECT). Aedes' first read, at its turn, resumes it.
+   */
+  gwHold(): void {
+    if (this.pausedRemote || this.destroyed) return;
+    this.pausedRemote = true;
+    this.link.pauses++;
+    this.link.send(PAUSE, this.id);
+  }
+
   /** The session wants more: the acceptor reads the socket again. */
   override _read(): void {
     if (!this.pausedRemote || this.destroyed) return;

@@ -23,6 +23,7 @@ import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards
 import { LiveForwarder, RelayAudience, RelayBudget, publishBytes, setWriteBuffer, type SubscriptionLookup } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
+import { LoginQueue } from './login-queue.js';
 import { boundEmitterDepth } from './emitter-depth.js';
 import { withinCloseGrace } from './redis.js';
 import { Acceptors } from './acceptors.js';
@@ -82,6 +83,9 @@ export class Broker {
   /** Connections per address that have not logged in yet: each may hold a parser buffer and a login. */
   private readonly pending: ConnectionLimiter;
   private readonly pendingStreams = new Set<AddressedStream>();
+  /** Connections waiting for their address's turn to log in (undefined: refused at once instead; see login-queue.ts). */
+  private readonly waiting: LoginQueue<AddressedStream> | undefined;
+  private closing = false;
   private readonly login: Login;
   /** Revocations per `device:{id}` / `account:{id}`; only revoked parties have an entry. */
   private readonly epochs = new Map<string, number>();
@@ -98,6 +102,11 @@ export class Broker {
     const limits = deps.config.mqtt.limits;
     this.connections = new ConnectionLimiter(limits.maxConnectionsPerAddress);
     this.pending = new ConnectionLimiter(limits.maxPendingPerAddress);
+    this.waiting = limits.loginQueueTimeoutMs > 0 ? new LoginQueue(limits.loginQueueTimeoutMs, (stream) => {
+      deps.metrics.loginsWaiting.dec();
+      deps.metrics.connectsRefused.labels('login_queue_timeout').inc();
+      stream.destroy();
+    }) : undefined;
     this.login = new Login(deps, {
       deviceIdentity: (id) => {
         const ctx = this.deviceContext(id);
@@ -187,7 +196,8 @@ export class Broker {
       : acceptors
         // not a byte read here: the socket is the acceptor's once handed over
         ? createServer({ pauseOnConnect: true }, (socket) => acceptors.adopt(socket))
-        : createServer((socket) => this.handle(socket, socket.remoteAddress));
+        // paused: nothing is read from a connection that waits for its login's turn (see login-queue.ts)
+        : createServer({ pauseOnConnect: true }, (socket) => this.handle(socket, socket.remoteAddress));
     await listen(this.tcp, config.mqtt.port, config.mqtt.host);
     // kept: with acceptors the gateway's own listener closes once they have the port
     this.mqttPort = (this.tcp.address() as { port: number }).port;
@@ -288,33 +298,58 @@ export class Broker {
       stream.destroy();
       return;
     }
-    if (!this.pending.acquire(address)) {
+    const turn = this.pending.acquire(address);
+    if (!turn && !this.waiting) {
       this.connections.release(address);
       metrics.connectsRefused.labels('too_many_pending').inc();
       stream.destroy();
       return;
     }
     stream.gwAddress = address;
+    stream.once('close', () => {
+      this.connections.release(address);
+      if (this.waiting?.remove(address, stream)) {
+        metrics.loginsWaiting.dec();
+        return;
+      }
+      this.loggedIn(stream);
+      this.relay.closed(stream);
+    });
+    if (turn) {
+      this.startLogin(stream);
+      return;
+    }
+    // its address has as many logins in progress as it may: it waits, unread, for one of them to end
+    stream.gwHold?.();
+    this.waiting!.add(address, stream);
+    metrics.loginsQueued.inc();
+    metrics.loginsWaiting.inc();
+  }
+
+  /** Its address's turn: the stream is read and logs in (Aedes). */
+  private startLogin(stream: AddressedStream): void {
+    const { config, metrics } = this.deps;
     stream.gwPending = true;
     // live copies are admitted only below this, so Aedes never waits for 'drain' on one (see forwarder.ts)
     setWriteBuffer(stream, config.mqtt.limits.relayBufferBytes);
     this.pendingStreams.add(stream);
-    stream.once('close', () => {
-      this.connections.release(address);
-      this.loggedIn(stream);
-      this.relay.closed(stream);
-    });
     const client = this.aedes.handle(stream) as unknown as GatewayClient & ParserHooks;
     const before = Math.min(config.mqtt.maxConnectPacketBytes, config.mqtt.maxPacketBytes);
     guardPacketSize(client, stream, () => (client.gw ? config.mqtt.maxPacketBytes : before), () => metrics.connectsRefused.labels('packet_too_large').inc());
   }
 
-  /** The stream no longer counts among its address's connections that have not logged in. */
+  /** The stream no longer counts among its address's logins in progress: the next waiting there has its turn. */
   private loggedIn(stream: AddressedStream): void {
     if (!stream.gwPending) return;
     stream.gwPending = false;
     this.pendingStreams.delete(stream);
-    this.pending.release(stream.gwAddress ?? 'unknown');
+    const address = stream.gwAddress ?? 'unknown';
+    this.pending.release(address);
+    const next = this.closing ? undefined : this.waiting?.take(address);
+    if (!next) return;
+    this.deps.metrics.loginsWaiting.dec();
+    this.pending.acquire(address);
+    this.startLogin(next);
   }
 
   private deviceContext(id: string): DeviceContext | undefined {
@@ -492,7 +527,10 @@ export class Broker {
     this.proxy?.close();
     for (const off of this.registryListeners.splice(0)) off();
     this.login.cancelHeld();
-    // Aedes closes the sessions it knows; the sockets still logging in are ours to close
+    // Aedes closes the sessions it knows; the sockets still logging in, or waiting to, are ours to close
+    this.closing = true;
+    for (const stream of this.waiting?.clear() ?? []) stream.destroy();
+    this.deps.metrics.loginsWaiting.set(0);
     for (const stream of this.pendingStreams) stream.destroy();
     const closed = new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     // In a cluster, a session's close waits for Redis (its will, its `$SYS` notice): with Redis gone it

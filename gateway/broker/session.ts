@@ -31,6 +31,8 @@ export type AddressedStream = Duplex & Pick<RelayStream, 'gwRelayReserved' | 'gw
   gwCert?: CertificateProof;
   /** Raises the WebSocket frame limit from the pre-login size once logged in. */
   gwLoggedIn?: () => void;
+  /** Stops reading at the source while the connection waits for its login's turn (an acceptor's stream: see acceptors.ts). */
+  gwHold?: () => void;
 };
 
 export function addressOf(client: Client): string {
