@@ -565,7 +565,7 @@ function cityMarkdown(r: Results): string[] {
     lines.push(
       `| storm: gateway ${st.signal ?? 'SIGTERM'} → exit; start again (s) | ${st.closeSeconds.toFixed(1)}; ${st.startSeconds.toFixed(1)} |`,
       `| storm${st.downSeconds > 0 ? ` (gateway down ${st.downSeconds} s)` : ''}: first drop → all ${st.devices.toLocaleString('en-US')} back (s); attempts; back-off ${st.backoff.baseMs / 1000} s doubling to ${st.backoff.capMs / 1000} s, ${st.backoff.jitter ? 'full jitter' : 'no jitter'} | ${st.backSeconds !== undefined ? st.backSeconds.toFixed(1) : `${st.stillDown} still down`}; ${st.attempts.toLocaleString('en-US')} (longest wait ${(st.maxBackoffMs / 1000).toFixed(1)} s) |`,
-      `| storm: refusals by reason; CONNACK codes seen by devices | ${refused}; ${Object.entries(st.connacks).map(([k, v]) => `${k}: ${v}`).join(', ')} |`,
+      `| storm: logins that waited their turn; refusals by reason; CONNACK codes seen by devices | ${st.loginsQueued.toLocaleString('en-US')}; ${refused}; ${Object.entries(st.connacks).map(([k, v]) => `${k}: ${v}`).join(', ')} |`,
       `| storm: acknowledged readings missing from the store; device.offline alerts | ${st.missing} of ${st.acknowledged.toLocaleString('en-US')}; ${st.offlineAlerts} |`,
     );
   }

@@ -26,7 +26,7 @@ import type { DeviceKind } from '../ingest/index.js';
 import { rssOf, spawnProc, type Proc } from './procs/ipc.js';
 import { everyNodeKnows, latencyResult } from './latency.js';
 import { freePort } from './influxd.js';
-import { BACKOFF, addCounts, mergeStormWaits, missingReadings, type CityOptions, type Dev, type StormWait, type ScaleResult, type StormResult } from './scale.js';
+import { BACKOFF, CONNACK_WAIT_MS, addCounts, mergeStormWaits, missingReadings, type CityOptions, type Dev, type StormWait, type ScaleResult, type StormResult } from './scale.js';
 import { startPostgres, type PostgresHandle } from '../tests/harness/postgres.js';
 import { startRedis, type RedisHandle } from '../tests/harness/redis.js';
 
@@ -105,7 +105,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       const fleet = await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']);
       fleets[k] = fleet;
       return fleet.call<{ ms: number; connacks: Record<string, number>; connackTimeouts: number }>('start', {
-        host: '127.0.0.1', port: s.mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: 10_000,
+        host: '127.0.0.1', port: s.mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: CONNACK_WAIT_MS,
         initialConcurrency: Math.max(50, Math.floor((100 * o.addresses) / n)),
       });
     }));
@@ -113,7 +113,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     const connectRate = Math.round((o.devices * 1000) / connectMs);
     const connacks = starts.reduce((a, c) => addCounts(a, c.connacks), {} as Record<string, number>);
     const connackTimeouts = starts.reduce((a, c) => a + c.connackTimeouts, 0);
-    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s; CONNACKs ${JSON.stringify(connacks)}; ${connackTimeouts} without a CONNACK in 10 s); waiting one interval so each has published`);
+    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s; CONNACKs ${JSON.stringify(connacks)}; ${connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s); waiting one interval so each has published`);
     await sleep(o.intervalMs + 5000);
     const rss1 = await Promise.all(slots.map((s) => s.proc!.call<number>('rss')));
     const total = rss1.reduce((a, b) => a + b, 0);
@@ -163,12 +163,13 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       o.log(`   all closed in ${closeSeconds.toFixed(1)} s, all started again in ${startSeconds.toFixed(1)} s`);
       const waits = await Promise.all(fleets.map((f) => f!.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       const refusals = (await Promise.all(slots.map((s) => s.proc!.call<Record<string, number>>('refusals')))).reduce((a, r) => addCounts(a, r), {} as Record<string, number>);
+      const loginsQueued = (await Promise.all(slots.map((s) => s.proc!.call<number>('loginsQueued')))).reduce((a, n) => a + n, 0);
       const m = mergeStormWaits(waits);
-      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop (per fleet ${m.perFleet} s)` : `${m.stillDown} still down after 240 s`}; ${m.dropped} dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in 10 s), longest wait ${(m.maxBackoffMs / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop (per fleet ${m.perFleet} s)` : `${m.stillDown} still down after 240 s`}; ${m.dropped} dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), longest wait ${(m.maxBackoffMs / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, connacks: m.connacks,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
         attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };

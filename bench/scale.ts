@@ -28,6 +28,12 @@ import { EmbeddedWriter } from '../ingest/writers/embedded.js';
 const KINDS: DeviceKind[] = ['fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
 /** The recommended device back-off (docs/performance.md): first retry within 1 s, doubling, capped at 60 s. */
 export const BACKOFF: Backoff = { baseMs: 1000, capMs: 60_000, jitter: true };
+/**
+ * How long a device waits for its CONNACK before it gives up on the login (docs/performance.md,
+ * "Recommended device back-off"): mqtt.js's default, above the 20 s a login may wait its turn
+ * behind its address's others in a storm (`mqtt.limits.loginQueueTimeoutMs`).
+ */
+export const CONNACK_WAIT_MS = 30_000;
 export interface Backoff { baseMs: number; capMs: number; jitter: boolean }
 
 export interface ScaleResult {
@@ -42,7 +48,7 @@ export interface ScaleResult {
   intervalMs: number;
   connectSeconds: number;
   connectRate: number;
-  /** Logins abandoned by their device during the first connection: no CONNACK within 10 s of the CONNECT. */
+  /** Logins abandoned by their device during the first connection: no CONNACK within CONNACK_WAIT_MS of the CONNECT. */
   connackTimeouts: number;
   /** Gateway RSS growth from registered-but-unconnected to every device connected and having published, per device. */
   gatewayBytesPerDevice: number;
@@ -65,13 +71,17 @@ export interface StormResult {
   backSeconds?: number;
   stillDown: number;
   refusals: Record<string, number>;
+  /** Devices back in each 10 s after the first drop. */
+  backPer10s: number[];
+  /** Logins that waited, unread, for their address's turn (`mqtt.limits.loginQueueTimeoutMs`) instead of being refused. */
+  loginsQueued: number;
   connacks: Record<string, number>;
   attempts: number;
   /** Connections that were up and were lost, during the storm (N when each device lost its connection once). */
   dropped: number;
   /** Connections closed before their CONNACK (refused by the operating system while the gateway was down, or by its guards). */
   closedBeforeConnack: number;
-  /** Logins abandoned by their device: no CONNACK within 10 s of the CONNECT. */
+  /** Logins abandoned by their device: no CONNACK within CONNACK_WAIT_MS of the CONNECT. */
   connackTimeouts: number;
   retries: number;
   maxBackoffMs: number;
@@ -113,7 +123,7 @@ export interface CityOptions {
 
 export type Dev = { id: string; secret: string; kind: DeviceKind };
 /** What one fleet process saw of a storm (bench/procs/fleet.ts `waitStorm`). */
-export type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connackTimeouts: number; connacks: Record<string, number> };
+export type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connackTimeouts: number; connacks: Record<string, number>; backPerSecond: number[] };
 
 export function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -136,7 +146,15 @@ export function mergeStormWaits(waits: readonly StormWait[]) {
     retries: sum((w) => w.retries),
     maxBackoffMs: Math.max(...waits.map((w) => w.maxBackoffMs)),
     connacks: waits.reduce((a, w) => addCounts(a, w.connacks), {} as Record<string, number>),
+    backPer10s: per10s(waits.map((w) => w.backPerSecond)),
   };
+}
+
+/** Devices back in each 10 s after the first drop, the fleets' counts per second summed: whether the gateway or the back-off set the pace. */
+function per10s(perSecond: readonly number[][]): number[] {
+  const out: number[] = [];
+  for (const counts of perSecond) counts.forEach((n, second) => { const k = Math.floor(second / 10); out[k] = (out[k] ?? 0) + n; });
+  return Array.from(out, (n) => n ?? 0);
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -175,7 +193,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       fleets.push(fleet);
     }
     const starts = await Promise.all(fleets.map((fleet, k) => fleet.call<{ ms: number; connacks: Record<string, number>; connackTimeouts: number }>('start', {
-      host: '127.0.0.1', port: mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: 10_000,
+      host: '127.0.0.1', port: mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: CONNACK_WAIT_MS,
       initialConcurrency: Math.max(100, Math.floor((100 * o.addresses) / nFleets)),
     })));
     // the connect time is the slowest fleet's
@@ -183,7 +201,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const connacks = starts.reduce((a, c) => addCounts(a, c.connacks), {} as Record<string, number>);
     const connectRate = Math.round((o.devices * 1000) / connectMs);
     const connackTimeouts = starts.reduce((a, c) => a + c.connackTimeouts, 0);
-    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s${nFleets > 1 ? `; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s` : ''}; CONNACKs ${JSON.stringify(connacks)}; ${connackTimeouts} without a CONNACK in 10 s); waiting one interval so each has published`);
+    o.log(`   ${o.devices} connected in ${(connectMs / 1000).toFixed(1)} s (${connectRate}/s${nFleets > 1 ? `; per fleet ${starts.map((c) => (c.ms / 1000).toFixed(1)).join(' / ')} s` : ''}; CONNACKs ${JSON.stringify(connacks)}; ${connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s); waiting one interval so each has published`);
     if (acceptors > 0) {
       const st = await gw.call<{ held: number[]; full: number; handedOver: number; acceptedThere: number } | null>('acceptorStats');
       if (st) o.log(`   connections per acceptor ${st.held.join(' / ')} (${st.acceptedThere} accepted by them, ${st.handedOver} by the gateway before they had the port; ${st.full} closed by a full acceptor)`);
@@ -258,13 +276,15 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const wall = (performance.now() - tc) / 1000;
       const cpu = { ...await gw.call<{ gateway: number; acceptors: number }>('cpu'), fleets: fleetsCpu() - fleetsCpu0 };
       const refusals = await gw.call<Record<string, number>>('refusals');
+      const loginsQueued = await gw.call<number>('loginsQueued');
       const m = mergeStormWaits(waits);
       o.log(`   CPU from the SIGTERM to the last device back (${wall.toFixed(1)} s, ${os.cpus().length} cores): restarted gateway ${cpu.gateway.toFixed(1)} s${acceptors > 0 ? ` and its acceptors ${cpu.acceptors.toFixed(1)} s` : ''}, the fleets ${cpu.fleets.toFixed(1)} s`);
-      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in 10 s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; refused ${JSON.stringify(refusals)}`);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
+      o.log(`   devices back per 10 s after the first drop: ${m.backPer10s.join(' / ')}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, connacks: m.connacks,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
         attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         cpuSeconds: { ...cpu, wall },
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,

@@ -59,7 +59,7 @@ let running = false;
 let tick: NodeJS.Timeout | undefined;
 const stats = { connected: 0, everConnected: 0, attempts: 0, connacks: {} as Record<string, number>, closedBeforeConnack: 0, dropped: 0, connackTimeouts: 0, published: 0, acknowledged: 0, queueDropped: 0, socketErrors: {} as Record<string, number> };
 /** The storm: when it began (the first drop after `armStorm`) and when the last device was back. */
-let storm: { armedAt: number; down: Set<number>; lastBackAt: number; backoffMs: number[] } | undefined;
+let storm: { armedAt: number; down: Set<number>; lastBackAt: number; backoffMs: number[]; backPerSecond: number[] } | undefined;
 
 function backoffDelay(failures: number): number {
   const ceiling = Math.min(opts.capMs, opts.baseMs * 2 ** Math.min(failures, 30));
@@ -129,7 +129,12 @@ function open(d: Device): void {
       d.failures = 0;
       stats.connected++;
       if (d.nextPublishAt === 0) { stats.everConnected++; d.nextPublishAt = Date.now() + Math.random() * opts.intervalMs; }
-      if (storm?.down.delete(d.index) && storm.down.size === 0) storm.lastBackAt = performance.now();
+      if (storm?.down.delete(d.index)) {
+        const now = performance.now();
+        const second = Math.floor((now - storm.armedAt) / 1000);
+        storm.backPerSecond[second] = (storm.backPerSecond[second] ?? 0) + 1;
+        if (storm.down.size === 0) storm.lastBackAt = now;
+      }
       for (const p of d.pending) publish(d, p);
     } else if (packet.cmd === 'puback') {
       const id = (packet as mqttPacket.IPubackPacket).messageId;
@@ -184,7 +189,7 @@ serve({
   status: () => status(),
   /** From now on, the first connection lost starts the storm clock; it stops when every dropped device is back. */
   armStorm() {
-    storm = { armedAt: 0, down: new Set(), lastBackAt: 0, backoffMs: [] };
+    storm = { armedAt: 0, down: new Set(), lastBackAt: 0, backoffMs: [], backPerSecond: [] };
     for (const k of Object.keys(stats.connacks)) delete stats.connacks[k];
     stats.attempts = 0; stats.closedBeforeConnack = 0; stats.connackTimeouts = 0; stats.dropped = 0;
     return true;
@@ -197,7 +202,7 @@ serve({
     const sorted = [...s.backoffMs].sort((a, b) => a - b);
     return {
       back: s.down.size === 0 && s.armedAt > 0, stillDown: s.down.size, seconds: s.lastBackAt > 0 ? (s.lastBackAt - s.armedAt) / 1000 : undefined,
-      retries: s.backoffMs.length, maxBackoffMs: sorted[sorted.length - 1] ?? 0, ...status(),
+      retries: s.backoffMs.length, maxBackoffMs: sorted[sorted.length - 1] ?? 0, backPerSecond: Array.from(s.backPerSecond, (n) => n ?? 0), ...status(),
     };
   },
   /** Stops making readings, waits for what is in flight, closes every socket; answers each device's acknowledged `ts`s. */

@@ -122,6 +122,8 @@ serve({
     connections: gw!.broker.aedes.connectedClients,
   }),
   flush: (timeoutMs: number) => gw!.writer.flush(timeoutMs),
+  /** MQTT connections that waited for their address's turn to log in since this process started (`gateway_mqtt_logins_queued_total`). */
+  loginsQueued: () => counter('gateway_mqtt_logins_queued_total'),
   /** MQTT connections refused since this process started, by reason (`gateway_mqtt_connects_refused_total`). */
   refusals: async () => Object.fromEntries((await gw!.metrics.registry.getSingleMetric('gateway_mqtt_connects_refused_total')!.get()).values.map((v) => [String(v.labels.reason), v.value])),
   async close() {
