@@ -30,7 +30,7 @@ const KINDS: DeviceKind[] = ['fire_panel', 'smoke_detector', 'fire_water', 'wate
 export const BACKOFF: Backoff = { baseMs: 1000, capMs: 60_000, jitter: true };
 /**
  * How long a device waits for its CONNACK before it gives up on the login (docs/performance.md,
- * "Recommended device back-off"): mqtt.js's default, above the 20 s a login may wait its turn
+ * "Recommended device back-off"): mqtt.js's default, above the 25 s a login may wait its turn
  * behind its address's others in a storm (`mqtt.limits.loginQueueTimeoutMs`).
  */
 export const CONNACK_WAIT_MS = 30_000;

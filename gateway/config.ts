@@ -125,7 +125,7 @@ export const configSchema = z.object({
        * end before it is closed (0: closed at once). In a reconnect storm a community's devices come
        * back in line instead of backing off. Below a device's own CONNACK wait (30 s in mqtt.js).
        */
-      loginQueueTimeoutMs: z.number().int().min(0).max(600_000).default(20_000),
+      loginQueueTimeoutMs: z.number().int().min(0).max(600_000).default(25_000),
       /**
        * Failed logins of one username (device or account id) within `loginFailureWindowMs` before its next
        * attempts are held and spaced. 5: enough for a typo or a device retrying a stale secret twice.

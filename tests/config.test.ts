@@ -58,7 +58,7 @@ describe('loadConfig', () => {
     const c = loadConfig({});
     expect(c.mqtt.tls.clientCerts).toBe('off');
     expect(c.mqtt.maxConnectPacketBytes).toBe(16 * 1024);
-    expect(c.mqtt.limits).toMatchObject({ maxPendingPerAddress: 128, loginFailuresBeforeDelay: 5, addressLoginFailuresBeforeDelay: 100, loginMaxWaiting: 4 });
+    expect(c.mqtt.limits).toMatchObject({ maxPendingPerAddress: 128, loginQueueTimeoutMs: 25_000, loginFailuresBeforeDelay: 5, addressLoginFailuresBeforeDelay: 100, loginMaxWaiting: 4 });
   });
 
   it('wants a CA to check device certificates against', () => {
