@@ -99,7 +99,8 @@ export interface Account { id: string; role: Role; scope?: string | undefined; n
 
 interface DeviceRow extends Device { secretHash: string }
 
-export type DeviceCheck = { ok: true; device: Device } | { ok: false; reason: 'unknown_device' | 'bad_secret' | 'disabled' };
+/** A login's verdict (only whether: the device itself is read where it is needed, not copied on every login). */
+export type DeviceCheck = { ok: true } | { ok: false; reason: 'unknown_device' | 'bad_secret' | 'disabled' };
 
 export interface RegistryEvents {
   deviceChanged: [device: Device];
@@ -687,7 +688,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
 function deviceVerdict(row: DeviceRow, secretOk: boolean): DeviceCheck {
   if (!secretOk) return { ok: false, reason: 'bad_secret' };
   if (row.disabled) return { ok: false, reason: 'disabled' };
-  return { ok: true, device: publicDevice(row) };
+  return { ok: true };
 }
 
 function publicDevice(row: DeviceRow): Device {
