@@ -292,7 +292,7 @@ export class Broker {
   }
 
   private handle(stream: AddressedStream, address = 'unknown'): void {
-    const { config, metrics } = this.deps;
+    const { metrics } = this.deps;
     if (!this.connections.acquire(address)) {
       metrics.connectsRefused.labels('too_many_connections').inc();
       stream.destroy();
