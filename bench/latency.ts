@@ -18,7 +18,7 @@ export interface LatencyResult {
   max?: number;
   backgroundRate?: number;
   /** The gateway's event-loop delay during the measurement (ms); in a cluster, the node with the worst p99. */
-  loopDelay?: { p50: number; p99: number; max: number };
+  loopDelay?: { p50: number; p99: number; max: number; gc?: GcPauses };
   /** City scale: the probe's elevator logins that had to be tried again (no CONNACK within 10 s, or closed before it). */
   probeLoginsRetried?: number;
   note?: string;
@@ -31,6 +31,9 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** The result of a probe's measured latencies (ms): percentiles, or a note when no alert arrived. */
+/** The gateway's garbage-collection pauses over the measurement (bench/procs/gateway.ts). */
+export interface GcPauses { count: number; totalMs: number; maxMs: number; maxKind: string; over50: number }
+
 export function latencyResult(latencies: readonly number[], m: { rate: number; lost: number; backgroundRate: number; loopDelay: NonNullable<LatencyResult['loopDelay']> }): LatencyResult {
   const sorted = [...latencies].sort((a, b) => a - b);
   if (sorted.length === 0) return { ...m, samples: 0, note: 'no alert arrived' };

@@ -93,9 +93,9 @@ Options:
                        (garbage included): bench-<time>-ingest.heapprofile, summarised in
                        bench-<time>-heap.md (use it instead of --profile: both at once skew each other)
   --chart <file.json>  only (re)draw the SVG of an earlier run's results, next to its JSON
-  --gateway-flags <s>  extra Node flags for the gateway processes, after those of \`npm start\` (the later
-                       one wins, e.g. "--max-semi-space-size=16"), to measure a runtime setting before
-                       the deployment adopts it
+  --gateway-flags=<s>  extra Node flags for the gateway processes, after those of \`npm start\` (the later
+                       one wins, e.g. --gateway-flags=--max-semi-space-size=16: with "=", since the value
+                       starts with a dash), to measure a runtime setting before the deployment adopts it
   --profile            sample the CPU of the ceiling broker and of the embedded-store ingest gateway
                        over their load windows, and of the city-scale gateway over its latency probe
                        and from its restart to the storm's last device back:

@@ -20,7 +20,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeviceKind } from '../ingest/index.js';
 import { cpuSecondsOf, spawnProc, type Proc } from './procs/ipc.js';
-import { latencyResult, type LatencyResult } from './latency.js';
+import { latencyResult, type GcPauses, type LatencyResult } from './latency.js';
 import { freePort } from './influxd.js';
 import { EmbeddedWriter } from '../ingest/writers/embedded.js';
 
@@ -237,10 +237,10 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     if (stalls.length > 0) o.log(`   probe logins tried again: ${JSON.stringify(stalls)}`);
     const after = await ackOf();
     if (o.profile) o.log(`   CPU profile of the gateway over the probe: ${await gw.call<string>('profileStop', { file: o.profile.scale })}`);
-    const loopDelay = await gw.call<{ p50: number; p99: number; max: number }>('loopDelay');
+    const loopDelay = await gw.call<{ p50: number; p99: number; max: number; gc: GcPauses }>('loopDelay');
     const backgroundRate = Math.round(((after - before) * 1000) / (performance.now() - tl));
     const latency = { ...latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay }), probeLoginsRetried: stalls.length };
-    o.log(`   trapped alert latency p50 ${latency.p50?.toFixed(1)} / p95 ${latency.p95?.toFixed(1)} / p99 ${latency.p99?.toFixed(1)} ms (${lost} lost; background ${backgroundRate} readings/s; event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms)`);
+    o.log(`   trapped alert latency p50 ${latency.p50?.toFixed(1)} / p95 ${latency.p95?.toFixed(1)} / p99 ${latency.p99?.toFixed(1)} ms (${lost} lost; background ${backgroundRate} readings/s; event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms, max ${loopDelay.max.toFixed(0)} ms; GC pauses ${loopDelay.gc.count}, longest ${loopDelay.gc.maxMs.toFixed(0)} ms (${loopDelay.gc.maxKind || '—'}), ${loopDelay.gc.over50} over 50 ms)`);
     await probe.stop();
     probe = undefined;
     const scale: ScaleResult = {

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { loadConfig } from '../../gateway/config.js';
 import { startGateway, type Gateway } from '../../gateway/app.js';
 import type { DeviceKind } from '../../ingest/index.js';
-import { monitorEventLoopDelay } from 'node:perf_hooks';
+import { monitorEventLoopDelay, PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { cpuSecondsOf, profilerHandlers, rssOf, serve, settledRss } from './ipc.js';
 
 let gw: Gateway | undefined;
@@ -13,6 +13,17 @@ let gw: Gateway | undefined;
 const firstSeen = new WeakMap<object, number>();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
+/** Garbage-collection pauses since the last `loopDelay` reset: whether the event loop's longest stalls are the collector's. */
+const gcPauses = { count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0 };
+const GC_KINDS: Record<number, string> = { [perf.NODE_PERFORMANCE_GC_MAJOR]: 'major', [perf.NODE_PERFORMANCE_GC_MINOR]: 'minor', [perf.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [perf.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks' };
+new PerformanceObserver((list) => {
+  for (const e of list.getEntries()) {
+    gcPauses.count++;
+    gcPauses.totalMs += e.duration;
+    if (e.duration > 50) gcPauses.over50++;
+    if (e.duration > gcPauses.maxMs) { gcPauses.maxMs = e.duration; gcPauses.maxKind = GC_KINDS[(e as unknown as { detail?: { kind: number } }).detail?.kind ?? -1] ?? 'other'; }
+  }
+}).observe({ entryTypes: ['gc'] });
 const dataDir = process.env.BENCH_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'bench-gw-'));
 // a directory made here (not given by the parent, which removes its own) goes with the process
 if (!process.env.BENCH_DATA_DIR) process.once('exit', () => rmSync(dataDir, { recursive: true, force: true }));
@@ -74,8 +85,12 @@ serve({
   },
   /** Event-loop delay percentiles (ms) since the last reset: how long a message can wait for its turn. */
   async loopDelay(args: { reset?: boolean } = {}) {
-    if (args.reset) { loop.reset(); return null; }
-    return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6 };
+    if (args.reset) {
+      loop.reset();
+      Object.assign(gcPauses, { count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0 });
+      return null;
+    }
+    return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, gc: { ...gcPauses } };
   },
   /**
    * Connections from `address` still logging in that were already so at an earlier call, `sinceMs`
