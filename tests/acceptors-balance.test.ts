@@ -6,40 +6,31 @@
  * acceptor can take most; past its limit of open files libuv would close them unannounced and
  * uncounted. Driven here without a broker: each stream answers one byte, so its client knows.
  */
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Acceptors, openFilesLimit } from '../gateway/broker/acceptors.js';
+import { openFilesLimit, type Acceptors } from '../gateway/broker/acceptors.js';
+import { openConnection, startAcceptors, stopAcceptors } from './harness/acceptors.js';
 
 let acceptors: Acceptors | undefined;
-let server: Server | undefined;
-const sockets: Socket[] = [];
-afterEach(async () => {
-  for (const s of sockets.splice(0)) s.destroy();
-  acceptors?.close();
+afterEach(() => {
+  stopAcceptors();
   acceptors = undefined;
-  // not waited for: a server whose sockets went to child processes asks them before it calls back
-  server?.close();
-  server = undefined;
 });
 
 async function start(count: number, capacity?: number): Promise<{ port: number; streams: Duplex[]; full: () => number }> {
   const streams: Duplex[] = [];
   let full = 0;
-  const a = acceptors = new Acceptors({ count, ...(capacity === undefined ? {} : { capacity }), onStream: (s) => { streams.push(s); s.write('k'); }, onExit: () => undefined, onFull: () => { full++; } });
-  a.start();
-  server = createServer({ pauseOnConnect: true }, (socket) => a.adopt(socket));
-  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
-  a.share(server);
-  return { port: (server.address() as { port: number }).port, streams, full: () => full };
+  const started = await startAcceptors({ count, ...(capacity === undefined ? {} : { capacity }), onStream: (s) => { streams.push(s); s.write('k'); }, onExit: () => undefined, onFull: () => { full++; } });
+  acceptors = started.acceptors;
+  return { port: started.port, streams, full: () => full };
 }
 
-/** Opens a connection and waits until the acceptors have taken it (a stream) or it was closed. */
-async function connect(port: number, streams: Duplex[]): Promise<'held' | 'closed'> {
+/** Opens a connection (kept in `opened`, if given) and waits until the acceptors have taken it (a stream) or it was closed. */
+async function connect(port: number, streams: Duplex[], opened?: Socket[]): Promise<'held' | 'closed'> {
   const before = streams.length;
-  const socket = createConnection({ port, host: '127.0.0.1' });
-  socket.on('error', () => undefined);
-  sockets.push(socket);
+  const socket = openConnection(port);
+  opened?.push(socket);
   let closed = false;
   socket.once('close', () => { closed = true; });
   const deadline = Date.now() + 10_000;
@@ -58,9 +49,7 @@ async function connectMany(port: number, streams: Duplex[], n: number): Promise<
   const counts = { held: 0, closed: 0 };
   for (let i = 0; i < n; i += 100) {
     await Promise.all(Array.from({ length: Math.min(100, n - i) }, () => new Promise<void>((resolve, reject) => {
-      const socket = createConnection({ port, host: '127.0.0.1' });
-      sockets.push(socket);
-      socket.on('error', () => undefined);
+      const socket = openConnection(port);
       const timer = setTimeout(() => reject(new Error('a connection neither announced nor closed within 10 s')), 10_000);
       socket.once('data', () => { clearTimeout(timer); counts.held++; resolve(); });
       socket.once('close', () => { clearTimeout(timer); counts.closed++; resolve(); });
@@ -87,8 +76,7 @@ describe('acceptors at their shared port', () => {
     await until(() => acceptors!.stats().lent, 'an acceptor lent the port back');
     const held: Socket[] = [];
     for (let i = 0; i < 8; i++) {
-      expect(await connect(port, streams)).toBe('held');
-      held.push(sockets[sockets.length - 1]!);
+      expect(await connect(port, streams, held)).toBe('held');
     }
     expect(acceptors!.stats().held).toEqual([4, 4]);
     expect(acceptors!.stats().accepting).toEqual([false, false]);

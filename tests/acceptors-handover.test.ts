@@ -7,21 +7,11 @@
  * connections arrive and leave, as in a storm.
  */
 import { execFileSync } from 'node:child_process';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Acceptors } from '../gateway/broker/acceptors.js';
+import { openConnection, startAcceptors, stopAcceptors } from './harness/acceptors.js';
 
-let acceptors: Acceptors | undefined;
-let server: Server | undefined;
-const sockets: Socket[] = [];
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-  acceptors?.close();
-  acceptors = undefined;
-  server?.close();
-  server = undefined;
-});
+afterEach(stopAcceptors);
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -33,18 +23,12 @@ function limitFiles(pid: number, n: number): void {
 describe('acceptors: handing a socket to an acceptor out of open files', () => {
   it('the gateway survives; the sockets the acceptor could not take are closed, and it takes new ones once it has room', async () => {
     const streams: Duplex[] = [];
-    const a = acceptors = new Acceptors({ count: 1, onStream: (s) => { streams.push(s); s.on('error', () => undefined); s.once('data', () => s.write('k')); }, onExit: () => undefined });
-    a.start();
     // the port is not shared: every connection is accepted here and handed over (as during a start)
-    server = createServer({ pauseOnConnect: true }, (socket) => a.adopt(socket));
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
-    const port = (server.address() as { port: number }).port;
+    const { acceptors: a, port } = await startAcceptors({ count: 1, onStream: (s) => { streams.push(s); s.on('error', () => undefined); s.once('data', () => s.write('k')); }, onExit: () => undefined }, { share: false });
     const open = () => {
-      const s = createConnection({ port, host: '127.0.0.1' });
-      s.on('error', () => undefined);
+      const s = openConnection(port);
       // answered once its bytes came through the acceptor (a write from here could reach it before the socket does)
       s.write('x');
-      sockets.push(s);
       return s;
     };
     // the acceptor is up (it answers) before its limit is lowered

@@ -5,21 +5,11 @@
  * connections send 256 KB each: every byte still arrives, in order, on its own connection's stream.
  */
 import { createHash } from 'node:crypto';
-import { createConnection, createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { Acceptors } from '../gateway/broker/acceptors.js';
+import { openConnection, startAcceptors, stopAcceptors } from './harness/acceptors.js';
 
-let acceptors: Acceptors | undefined;
-let server: Server | undefined;
-const sockets: Socket[] = [];
-afterEach(() => {
-  for (const s of sockets.splice(0)) s.destroy();
-  acceptors?.close();
-  acceptors = undefined;
-  server?.close();
-  server = undefined;
-});
+afterEach(stopAcceptors);
 
 const CONNECTIONS = 20;
 const BYTES = 256 * 1024;
@@ -35,7 +25,7 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 describe('acceptors: a full pipe to the gateway', () => {
   it('loses, doubles and reorders nothing while the gateway is not reading, and every connection resumes', async () => {
     const received = new Map<number, Buffer[]>();
-    const a = acceptors = new Acceptors({
+    const { port } = await startAcceptors({
       count: 1,
       onStream: (s: Duplex) => {
         s.once('data', (first: Buffer) => {
@@ -47,16 +37,10 @@ describe('acceptors: a full pipe to the gateway', () => {
       },
       onExit: () => undefined,
     });
-    a.start();
-    server = createServer({ pauseOnConnect: true }, (socket) => a.adopt(socket));
-    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', () => resolve()));
-    a.share(server);
-    const port = (server.address() as { port: number }).port;
     const sent = Array.from({ length: CONNECTIONS }, (_, i) => payload(i));
     await Promise.all(sent.map((body) => new Promise<void>((resolve) => {
-      const s = createConnection({ port, host: '127.0.0.1' }, () => { s.write(body); resolve(); });
-      s.on('error', () => undefined);
-      sockets.push(s);
+      const s = openConnection(port);
+      s.once('connect', () => { s.write(body); resolve(); });
     })));
     // this process stops reading the acceptor's pipe: what the acceptor reads from the 20 connections fills it
     Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1000);
