@@ -7,6 +7,7 @@ import { Registry, Counter, Gauge, Histogram, collectDefaultMetrics } from 'prom
 export function createMetrics() {
   const registry = new Registry();
   let store: () => { ok: boolean; pendingWrites: number } = () => ({ ok: true, pendingWrites: 0 });
+  let waitingLogins = () => 0;
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const m = {
     registry,
@@ -14,7 +15,9 @@ export function createMetrics() {
     connectsRefused: new Counter({ name: 'gateway_mqtt_connects_refused_total', help: 'MQTT connections refused, by reason', labelNames: ['reason'], registers: [registry] }),
     httpConnectsRefused: new Counter({ name: 'gateway_http_connections_refused_total', help: 'HTTP connections closed before any request: a trusted proxy sent no valid PROXY header (http.proxyProtocol)', labelNames: ['reason'], registers: [registry] }),
     loginsQueued: new Counter({ name: 'gateway_mqtt_logins_queued_total', help: 'MQTT connections that waited, unread, for a login of their address to end (past mqtt.limits.maxPendingPerAddress); those that waited past mqtt.limits.loginQueueTimeoutMs are refused as login_queue_timeout', registers: [registry] }),
-    loginsWaiting: new Gauge({ name: 'gateway_mqtt_logins_waiting', help: 'MQTT connections waiting now for a login of their address to end', registers: [registry] }),
+    loginsWaiting: new Gauge({ name: 'gateway_mqtt_logins_waiting', help: 'MQTT connections waiting now for a login of their address to end', registers: [registry], collect() { this.set(waitingLogins()); } }),
+    /** Where the waiting-logins gauge reads from (the broker's line of logins). */
+    watchLoginsWaiting(count: () => number) { waitingLogins = count; },
     loginsHeld: new Counter({ name: 'gateway_mqtt_logins_held_total', help: 'MQTT logins held back by the login slow-down before their credentials were checked', registers: [registry] }),
     publishThrottled: new Counter({ name: 'gateway_publish_throttled_total', help: 'Device publishes held back by the per-device rate limit', registers: [registry] }),
     relaySkipped: new Counter({ name: 'gateway_relay_skipped_total', help: 'Live copies of device messages not sent to MQTT subscribers, by reason (subscriber_behind: more than mqtt.limits.relayBufferBytes waiting for that subscriber, one per subscriber; in_flight: mqtt.limits.relayInFlight copies already being routed, one per message). Stored data is not affected', labelNames: ['reason'], registers: [registry] }),

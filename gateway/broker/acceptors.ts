@@ -148,17 +148,14 @@ class AcceptedStream extends Duplex {
    * What the acceptor read before PAUSE reached it arrives still (up to 1.4 MB on a loaded machine).
    */
   received(body: Buffer): void {
-    if (!this.push(body) && !this.pausedRemote && !this.destroyed) {
-      this.pausedRemote = true;
-      this.link.pauses++;
-      this.link.send(PAUSE, this.id);
-    }
+    if (!this.push(body)) this.gwHold();
   }
 
   /**
-   * The connection waits for its login's turn (see login-queue.ts): the acceptor stops reading its
-   * socket now rather than once 16 KB are here, so a waiting connection holds only what was read
-   * before PAUSE arrived (its device's CONNECT). Aedes' first read, at its turn, resumes it.
+   * The acceptor stops reading the socket now. Also called by the broker while the connection waits
+   * for its login's turn (see login-queue.ts), rather than once 16 KB are here: a waiting connection
+   * holds only what was read before PAUSE arrived (its device's CONNECT). Aedes' first read, at its
+   * turn, resumes it.
    */
   gwHold(): void {
     if (this.pausedRemote || this.destroyed) return;

@@ -103,10 +103,10 @@ export class Broker {
     this.connections = new ConnectionLimiter(limits.maxConnectionsPerAddress);
     this.pending = new ConnectionLimiter(limits.maxPendingPerAddress);
     this.waiting = limits.loginQueueTimeoutMs > 0 ? new LoginQueue(limits.loginQueueTimeoutMs, (stream) => {
-      deps.metrics.loginsWaiting.dec();
       deps.metrics.connectsRefused.labels('login_queue_timeout').inc();
       stream.destroy();
     }) : undefined;
+    deps.metrics.watchLoginsWaiting(() => this.waiting?.size ?? 0);
     this.login = new Login(deps, {
       deviceIdentity: (id) => {
         const ctx = this.deviceContext(id);
@@ -308,10 +308,7 @@ export class Broker {
     stream.gwAddress = address;
     stream.once('close', () => {
       this.connections.release(address);
-      if (this.waiting?.remove(address, stream)) {
-        metrics.loginsWaiting.dec();
-        return;
-      }
+      if (this.waiting?.remove(address, stream)) return;
       this.loggedIn(stream);
       this.relay.closed(stream);
     });
@@ -323,7 +320,6 @@ export class Broker {
     stream.gwHold?.();
     this.waiting!.add(address, stream);
     metrics.loginsQueued.inc();
-    metrics.loginsWaiting.inc();
   }
 
   /** Its address's turn: the stream is read and logs in (Aedes). */
@@ -347,7 +343,6 @@ export class Broker {
     this.pending.release(address);
     const next = this.closing ? undefined : this.waiting?.take(address);
     if (!next) return;
-    this.deps.metrics.loginsWaiting.dec();
     this.pending.acquire(address);
     this.startLogin(next);
   }
@@ -530,7 +525,6 @@ export class Broker {
     // Aedes closes the sessions it knows; the sockets still logging in, or waiting to, are ours to close
     this.closing = true;
     for (const stream of this.waiting?.clear() ?? []) stream.destroy();
-    this.deps.metrics.loginsWaiting.set(0);
     for (const stream of this.pendingStreams) stream.destroy();
     const closed = new Promise<void>((resolve) => this.aedes.close(() => resolve()));
     // In a cluster, a session's close waits for Redis (its will, its `$SYS` notice): with Redis gone it
