@@ -14,7 +14,8 @@ const firstSeen = new WeakMap<object, number>();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 /** Garbage-collection pauses since the last `loopDelay` reset: whether the event loop's longest stalls are the collector's. */
-const gcPauses = { count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0 };
+const noGcPauses = () => ({ count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0 });
+let gcPauses = noGcPauses();
 const GC_KINDS: Record<number, string> = { [perf.NODE_PERFORMANCE_GC_MAJOR]: 'major', [perf.NODE_PERFORMANCE_GC_MINOR]: 'minor', [perf.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [perf.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks' };
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
@@ -87,10 +88,10 @@ serve({
   async loopDelay(args: { reset?: boolean } = {}) {
     if (args.reset) {
       loop.reset();
-      Object.assign(gcPauses, { count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0 });
+      gcPauses = noGcPauses();
       return null;
     }
-    return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, gc: { ...gcPauses } };
+    return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, gc: gcPauses };
   },
   /**
    * Connections from `address` still logging in that were already so at an earlier call, `sinceMs`
