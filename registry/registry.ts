@@ -97,7 +97,6 @@ export interface Device {
 
 export interface Account { id: string; role: Role; scope?: string | undefined; name?: string | undefined; disabled: boolean; createdAt: number }
 
-interface DeviceRow extends Device { secretHash: string }
 
 /** A login's verdict (only whether: the device itself is read where it is needed, not copied on every login). */
 export type DeviceCheck = { ok: true } | { ok: false; reason: 'unknown_device' | 'bad_secret' | 'disabled' };
@@ -119,7 +118,13 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private readonly sites = new Map<string, Site>();
   private readonly companies = new Map<string, Company>();
   private readonly units = new Map<string, MaintenanceUnit>();
-  private readonly devices = new Map<string, DeviceRow>();
+  /**
+   * The devices as everyone reads them: frozen, and handed out as they are (not copied), so that a
+   * lookup or a listing of 100,000 devices allocates nothing per device. A change replaces the object.
+   */
+  private readonly devices = new Map<string, Readonly<Device>>();
+  /** Each device's secret hash, kept apart so that a device handed out never carries it. */
+  private readonly secretHashes = new Map<string, string>();
   /** `imei:{imei}` and `uitd:{address}` → device id (putDevice keeps it). */
   private readonly protocolAddresses = new Map<string, string>();
   private readonly accounts = new Map<string, Account & { tokenHash: string }>();
@@ -150,11 +155,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
 
   private load(sites: readonly RegistryTables['sites'][], devices: readonly RegistryTables['devices'][], accounts: readonly RegistryTables['accounts'][]): void {
     for (const r of sites) this.sites.set(r.id, siteOf(r));
-    for (const r of devices) this.putDevice(this.deviceOf(r));
+    for (const r of devices) this.putDevice(this.deviceOf(r), r.secret_hash);
     for (const r of accounts) this.cacheAccount(accountOf(r));
   }
 
-  private deviceOf(r: RegistryTables['devices']): DeviceRow {
+  private deviceOf(r: RegistryTables['devices']): Device {
     return this.named({
       id: r.id, kind: r.kind as DeviceKind, siteId: r.site_id, companyId: '', siteName: '', companyName: '',
       location: r.location ?? undefined, building: r.building ?? undefined, model: r.model ?? undefined,
@@ -163,15 +168,14 @@ export class Registry extends EventEmitter<RegistryEvents> {
       testModeUntil: r.test_mode_until === null || r.test_mode_until === undefined ? undefined : Number(r.test_mode_until), testModeNote: r.test_mode_note ?? undefined,
       maintenanceUnitId: r.maintenance_unit_id ?? undefined, registrationCode: r.registration_code ?? undefined,
       nextInspectionDue: r.next_inspection_due ?? undefined, ...elevatorOf(r), disabled: r.disabled === 1, createdAt: r.created_at,
-      secretHash: r.secret_hash,
     });
   }
 
   /** The device with what it takes from its site, company and unit (ids and names) as they are now. */
-  private named(row: DeviceRow): DeviceRow {
+  private named(row: Device): Device {
     const site = this.sites.get(row.siteId)!;
     const { maintenanceUnitName: _old, street: _street, community: _community, ...rest } = row;
-    const next: DeviceRow = { ...rest, companyId: site.companyId, siteName: site.name, companyName: this.companyName(site.companyId), area: site.area };
+    const next: Device = { ...rest, companyId: site.companyId, siteName: site.name, companyName: this.companyName(site.companyId), area: site.area };
     if (site.street !== undefined) next.street = site.street;
     if (site.community !== undefined) next.community = site.community;
     if (row.maintenanceUnitId !== undefined) next.maintenanceUnitName = this.units.get(row.maintenanceUnitId)?.name ?? row.maintenanceUnitId;
@@ -181,13 +185,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private companyName(id: string): string { return this.companies.get(id)?.name ?? id; }
 
   /** A site, company or unit changed: its devices take the new names, and are announced as changed. */
-  private renamed(affects: (d: DeviceRow) => boolean): void {
+  private renamed(affects: (d: Device) => boolean): void {
     for (const row of [...this.devices.values()]) {
       if (!affects(row)) continue;
       const next = this.named(row);
       if (JSON.stringify(next) === JSON.stringify(row)) continue;
-      this.putDevice(next);
-      this.emit('deviceChanged', publicDevice(next));
+      this.emit('deviceChanged', this.putDevice(next));
     }
   }
 
@@ -236,11 +239,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
   private async takeDevice(r: RegistryTables['devices']): Promise<void> {
     if (!this.sites.has(r.site_id)) await this.refresh([`site:${r.site_id}`]);
     const before = this.devices.get(r.id);
+    const beforeHash = this.secretHashes.get(r.id);
     const next = this.deviceOf(r);
-    if (before && JSON.stringify(before) === JSON.stringify(next)) return;
-    this.putDevice(next);
-    this.emit('deviceChanged', publicDevice(next));
-    if (before && ((next.disabled && !before.disabled) || next.secretHash !== before.secretHash)) this.emit('deviceRevoked', r.id);
+    if (before && beforeHash === r.secret_hash && JSON.stringify(before) === JSON.stringify(next)) return;
+    this.emit('deviceChanged', this.putDevice(next, r.secret_hash));
+    if (before && ((next.disabled && !before.disabled) || r.secret_hash !== beforeHash)) this.emit('deviceRevoked', r.id);
   }
 
   private takeAccount(r: RegistryTables['accounts']): void {
@@ -263,7 +266,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
    * rolled back finds it absent on its next lookup.
    */
   atomically<T>(fn: () => T): T {
-    const maps = [this.sites, this.companies, this.units, this.devices, this.accounts, this.accountsByToken] as Map<string, unknown>[];
+    const maps = [this.sites, this.companies, this.units, this.devices, this.secretHashes, this.protocolAddresses, this.accounts, this.accountsByToken] as Map<string, unknown>[];
     const saved = maps.map((m) => new Map(m));
     try {
       return this.store.transaction(fn);
@@ -453,7 +456,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const secret = given?.secretHash ? undefined : (given?.secret ?? generateSecret());
     // a secret an operator chose may be guessable: salted and slow; a generated one needs neither
     const secretHash = given?.secretHash ?? (given?.secret ? hashChosenSecret(given.secret) : hashSecret(secret!));
-    const row: DeviceRow = this.named({ ...input, companyId: site.companyId, siteName: site.name, companyName: '', disabled: given?.disabled ?? false, createdAt: this.now(), secretHash });
+    const row = this.named({ ...input, companyId: site.companyId, siteName: site.name, companyName: '', disabled: given?.disabled ?? false, createdAt: this.now() });
     this.store.write(this.queries.insertDevice({
       id: row.id, kind: row.kind, site_id: row.siteId, location: row.location ?? null, building: row.building ?? null, model: row.model ?? null,
       imei: row.imei ?? null, uitd_address: row.uitdAddress ?? null,
@@ -461,10 +464,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
       next_inspection_due: row.nextInspectionDue ?? null, secret_hash: secretHash, disabled: row.disabled ? 1 : 0, created_at: row.createdAt,
       ...elevatorRow(row),
     }));
-    this.putDevice(row);
+    const device = this.putDevice(row, secretHash);
     this.store.notify('registry', [`device:${row.id}`]);
     this.audit.record(actor, 'device.create', `device:${row.id}`, input);
-    const device = publicDevice(row);
     this.emit('deviceChanged', device);
     return secret === undefined ? { device } : { device, secret };
   }
@@ -472,7 +474,7 @@ export class Registry extends EventEmitter<RegistryEvents> {
   updateDevice(id: string, patch: DevicePatch, actor: string): Device {
     const row = this.devices.get(id);
     if (!row) throw notFound('device', id);
-    let next: DeviceRow = { ...row };
+    let next: Device = { ...row };
     for (const [k, v] of Object.entries(patch)) if (v !== undefined) (next as unknown as Record<string, unknown>)[k] = v;
     if (patch.siteId) {
       const site = this.sites.get(patch.siteId);
@@ -497,10 +499,9 @@ export class Registry extends EventEmitter<RegistryEvents> {
       registration_code: next.registrationCode ?? null, next_inspection_due: next.nextInspectionDue ?? null, disabled: next.disabled ? 1 : 0,
       ...elevatorRow(next),
     }));
-    this.putDevice(next);
+    const device = this.putDevice(next);
     this.store.notify('registry', [`device:${id}`]);
     this.audit.record(actor, 'device.update', `device:${id}`, patch);
-    const device = publicDevice(next);
     this.emit('deviceChanged', device);
     if (next.disabled && !row.disabled) this.emit('deviceRevoked', id);
     return device;
@@ -524,14 +525,12 @@ export class Registry extends EventEmitter<RegistryEvents> {
       row.testModeUntil === undefined ? { wasOn: false } : { until: new Date(row.testModeUntil).toISOString() });
   }
 
-  private writeTestMode(row: DeviceRow, until: number | undefined, note: string | undefined, actor: string, action: string, detail: Record<string, unknown>): Device {
+  private writeTestMode(row: Device, until: number | undefined, note: string | undefined, actor: string, action: string, detail: Record<string, unknown>): Device {
     this.store.write(this.queries.updateDevice(row.id, { test_mode_until: until ?? null, test_mode_note: note ?? null }));
     const { testModeUntil: _until, testModeNote: _note, ...rest } = row;
-    const next: DeviceRow = { ...rest, ...(until === undefined ? {} : { testModeUntil: until }), ...(note === undefined ? {} : { testModeNote: note }) };
-    this.putDevice(next);
+    const device = this.putDevice({ ...rest, ...(until === undefined ? {} : { testModeUntil: until }), ...(note === undefined ? {} : { testModeNote: note }) });
     this.store.notify('registry', [`device:${row.id}`]);
     this.audit.record(actor, action, `device:${row.id}`, detail);
-    const device = publicDevice(next);
     this.emit('deviceChanged', device);
     return device;
   }
@@ -544,10 +543,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
     const secretHash = hashSecret(secret);
     // stored first: if the write fails, the old secret keeps working everywhere, not only in the store
     this.store.write(this.queries.updateDevice(id, { secret_hash: secretHash }));
-    row.secretHash = secretHash;
+    this.secretHashes.set(id, secretHash);
     this.store.notify('registry', [`device:${id}`]);
     this.audit.record(actor, 'device.rotate_secret', `device:${id}`);
-    this.emit('deviceChanged', publicDevice(row));
+    this.emit('deviceChanged', row);
     this.emit('deviceRevoked', id);
     return secret;
   }
@@ -564,12 +563,18 @@ export class Registry extends EventEmitter<RegistryEvents> {
     return id === undefined ? undefined : this.getDevice(id);
   }
 
-  /** The cache of devices and the index of their field protocol addresses change together. */
-  private putDevice(row: DeviceRow): void {
-    const before = this.devices.get(row.id);
-    if (before) for (const key of protocolKeys(before)) if (this.protocolAddresses.get(key) === row.id) this.protocolAddresses.delete(key);
-    this.devices.set(row.id, row);
-    for (const key of protocolKeys(row)) this.protocolAddresses.set(key, row.id);
+  /**
+   * The cache of devices and the index of their field protocol addresses change together. Returns
+   * the device as stored (frozen). `secretHash` only where it is set or changes.
+   */
+  private putDevice(device: Device, secretHash?: string): Readonly<Device> {
+    const before = this.devices.get(device.id);
+    if (before) for (const key of protocolKeys(before)) if (this.protocolAddresses.get(key) === device.id) this.protocolAddresses.delete(key);
+    const stored = Object.freeze(device);
+    this.devices.set(device.id, stored);
+    if (secretHash !== undefined) this.secretHashes.set(device.id, secretHash);
+    for (const key of protocolKeys(stored)) this.protocolAddresses.set(key, device.id);
+    return stored;
   }
 
   /**
@@ -588,12 +593,11 @@ export class Registry extends EventEmitter<RegistryEvents> {
     }
   }
 
-  getDevice(id: string): Device | undefined {
-    const row = this.devices.get(id);
-    return row && publicDevice(row);
-  }
+  /** The device as stored: frozen, shared by every caller. */
+  getDevice(id: string): Readonly<Device> | undefined { return this.devices.get(id); }
 
-  listDevices(): Device[] { return [...this.devices.values()].map(publicDevice); }
+  /** A new array of the stored (frozen) devices. */
+  listDevices(): Readonly<Device>[] { return [...this.devices.values()]; }
 
   /**
    * A device's login. Answered at once for a generated secret (one SHA-256) and for a chosen secret
@@ -602,17 +606,17 @@ export class Registry extends EventEmitter<RegistryEvents> {
    */
   checkDevice(id: string, secret: Buffer | string | undefined): DeviceCheck | Promise<DeviceCheck> {
     const row = this.devices.get(id);
-    if (!row) return { ok: false, reason: 'unknown_device' };
+    const storedHash = this.secretHashes.get(id);
+    if (!row || storedHash === undefined) return { ok: false, reason: 'unknown_device' };
     if (secret === undefined) return { ok: false, reason: 'bad_secret' };
-    if (!isSlowHash(row.secretHash)) return deviceVerdict(row, secretMatches(secret, row.secretHash));
-    const proven = this.secretProofs.check(id, row.secretHash, secret);
+    if (!isSlowHash(storedHash)) return deviceVerdict(row, secretMatches(secret, storedHash));
+    const proven = this.secretProofs.check(id, storedHash, secret);
     if (proven !== undefined) return deviceVerdict(row, proven);
-    const storedHash = row.secretHash;
     return secretMatchesSlow(secret, storedHash).then((ok): DeviceCheck => {
       const current = this.devices.get(id);
       // rotated or removed while scrypt ran: the answer is about a secret that no longer counts
       if (!current) return { ok: false, reason: 'unknown_device' };
-      if (current.secretHash !== storedHash) return { ok: false, reason: 'bad_secret' };
+      if (this.secretHashes.get(id) !== storedHash) return { ok: false, reason: 'bad_secret' };
       if (ok && !current.disabled) this.secretProofs.remember(id, storedHash, secret);
       return deviceVerdict(current, ok);
     });
@@ -685,15 +689,10 @@ export class Registry extends EventEmitter<RegistryEvents> {
   }
 }
 
-function deviceVerdict(row: DeviceRow, secretOk: boolean): DeviceCheck {
+function deviceVerdict(row: Device, secretOk: boolean): DeviceCheck {
   if (!secretOk) return { ok: false, reason: 'bad_secret' };
   if (row.disabled) return { ok: false, reason: 'disabled' };
   return { ok: true };
-}
-
-function publicDevice(row: DeviceRow): Device {
-  const { secretHash: _omit, ...device } = row;
-  return device;
 }
 
 function publicAccount(a: Account & { tokenHash?: string }): Account {
