@@ -86,7 +86,29 @@ describe('presence\'s periodic save', () => {
     expect(saved()).toBe(601);
   });
 
-  it('saves everything at once when asked to (the stop)', async () => {
+  it('a connect or disconnect alone is not saved (a restart starts everyone offline); the next save of the device\'s data carries it', async () => {
+    const { presence, db, saved } = await presenceWith(1000);
+    presence.persist();
+    const writes = () => (db.prepare('SELECT total_changes() AS n').get() as { n: number }).n;
+    const before = writes();
+    // a stop with 1,000 devices connected (or a network cut): each is disconnected
+    const connections = Array.from({ length: 1000 }, () => ({}));
+    for (let i = 0; i < 1000; i++) presence.connected(`d${i}`, connections[i]!);
+    for (let i = 0; i < 1000; i++) presence.disconnected(`d${i}`, connections[i]!);
+    presence.persist();
+    expect(writes()).toBe(before);
+    expect(presence.get('d7')!.online).toBe(false);
+    // d7 connects and sends: its row is saved with both
+    presence.connected('d7', connections[7]!);
+    presence.onAccepted([{ device: { id: 'd7' }, channel: 'telemetry', data: { v: 70 }, ts: 1_700_000_000_002 } as unknown as Accepted]);
+    presence.persist();
+    expect(writes()).toBe(before + 1);
+    expect(db.prepare('SELECT online, latest FROM device_state WHERE device_id = ?').get('d7')).toEqual({ online: 1, latest: '{"v":70}' });
+    expect(saved()).toBe(1000);
+    presence.stop();
+  });
+
+    it('saves everything at once when asked to (the stop)', async () => {
     const { presence, saved } = await presenceWith(2500);
     presence.persist();
     expect(saved()).toBe(2500);
