@@ -42,6 +42,7 @@ import { clusterRoutes } from './http/routes/cluster.js';
 import { publicNoticeRoutes, publicState } from './http/routes/public-notice.js';
 import { openFieldProtocols, type FieldProtocols } from '../protocols/index.js';
 import { FieldIngress } from './field-ingress.js';
+import { Laps } from '../core/laps.js';
 import { openNotifications, type Notifications } from '../notifications/index.js';
 
 export interface Gateway {
@@ -74,7 +75,10 @@ export interface Gateway {
   generatedAdminToken?: string;
   /** Actual ports (useful when configured as 0). */
   ports(): { mqtt: number; http: number; mqtts?: number };
-  close(): Promise<void>;
+  /** How long the start took, step by step (also logged with 'gateway started'). */
+  startup: ReturnType<Laps['result']>;
+  /** Stops everything; resolves with how long it took, step by step (also logged with 'gateway stopped'). */
+  close(): Promise<ReturnType<Laps['result']> | undefined>;
 }
 
 /** The advisory lock key of the cluster-wide timers' leader (any constant no other lock of ours uses). */
@@ -89,6 +93,7 @@ export interface GatewayOptions {
 
 export async function startGateway(config: Config, opts: GatewayOptions = {}): Promise<Gateway> {
   const log = opts.log ?? createLogger(config.logLevel);
+  const laps = new Laps();
   const metrics = createMetrics();
   mkdirSync(config.dataDir, { recursive: true });
   const db = openDatabase(config.dataDir, 'gateway.sqlite');
@@ -107,15 +112,19 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   const audit = await AuditLog.open(database);
   const clock = opts.clock ?? systemClock;
   // entries are dated on the alert clock: a site's first period of responsibility starts when it was created
+  laps.lap('store');
   const registry = await Registry.open(database, audit, () => clock.now());
   seedRegistry(registry, config.seed, log);
   const admin = await resolveAdminToken(database, config.adminToken);
+  laps.lap('registry');
 
   // presence is the one record of when a device last sent data, and the offline rule reads it: same clock as the alerts
   const presence = await Presence.open(database, config.presence.persistIntervalMs, () => clock.now());
   const deadLetters = await DeadLetterStore.open(database, config.ingest.deadLetterCap, (n) => metrics.deadLettersDropped.inc(n));
+  laps.lap('presence');
   const writer = await createWriter(config, log, metrics);
   await writer.start();
+  laps.lap('timeseries');
 
   const validCounters = new Map<string, ReturnType<typeof metrics.objectsValid.labels>>();
   const pipeline = new IngestPipeline(writer, deadLetters, config.ingest, {
@@ -148,6 +157,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   } : undefined;
   const alerts = await openAlerts({ config: config.alerts, db: database, registry, audit, metrics, log, clock, presence, streams, cluster });
   pipeline.onAccepted(alerts.onAccepted);
+  laps.lap('alerts');
 
   // cluster mode: MQTT fan-out and sessions through Redis; the Aedes id is unique per process run (see broker/redis.ts)
   const aedesId = `${nodeId}-${randomUUID().slice(0, 8)}`;
@@ -168,6 +178,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   // after the broker, so that alerts raised by restored timers can be published
   alerts.attachBroker(broker);
   alerts.start();
+  laps.lap('rules');
   // handovers fixed for later, open visits and order deadlines fall due on the alert clock, on the node that leads the timers
   const supervision = await openSupervision({
     db: database, registry, alerts, telemetry: writer, presence, clock, config: config.supervision, timeZone: config.alerts.schedules.timezone,
@@ -175,6 +186,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   });
   const { handovers } = supervision;
   supervision.start();
+  laps.lap('supervision');
 
   // the people on duty hear of what their party's queue receives; the leader sends
   const notifications = await openNotifications({
@@ -182,6 +194,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     baseUrl: config.http.publicBaseUrl ?? `http://localhost:${config.http.port}`, timeZone: config.alerts.schedules.timezone,
   });
   await notifications.start();
+  laps.lap('notifications');
 
   // devices that do not speak our MQTT contract: into the same pipeline, with the MQTT logins' slow-down and rate limit
   const fieldIngress = new FieldIngress({ registry, pipeline, presence, metrics, adopt: clustered ? (id) => alerts.adoptDevice(id) : undefined });
@@ -267,6 +280,7 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     protocols.setLeading(true);
   }
   nodes.start();
+  laps.lap('protocols_and_cluster');
 
   const changes = database.store<unknown>();
   metrics.watchStore(() => database.health());
@@ -292,24 +306,30 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
   }));
   for (const routes of supervision.publicRoutes) await http.register(routes);
   broker.attachWebSocket(http.server);
+  laps.lap('http');
   // last: the devices' logins are answered from their first byte (see Broker.openPorts)
   await broker.openPorts();
   await http.listen({ port: config.http.port, host: config.http.host });
+  laps.lap('ports');
 
   let closed = false;
   const gateway: Gateway = {
     config, log, metrics, database, db, registry, nodeId, nodes, ...(leader ? { leader } : {}), presence, writer, deadLetters, pipeline, broker, alerts, supervision, protocols, notifications, http,
     ...(admin.generated ? { generatedAdminToken: admin.generated } : {}),
     ports: () => ({ ...broker.ports(), http: (http.server.address() as { port: number }).port }),
+    startup: laps.result(),
     async close() {
-      if (closed) return;
+      if (closed) return undefined;
       closed = true;
+      const stopping = new Laps();
       if (pullTimer) clearInterval(pullTimer);
       // the adapters first: what they still hand over goes in while the pipeline and the store are up
       await protocols.stop();
       fieldIngress.close();
+      stopping.lap('protocols');
       await broker.close();
       await transport?.close();
+      stopping.lap('broker');
       await leader?.stop();
       await nodes.stop();
       registry.off('accountRevoked', endStreams);
@@ -317,16 +337,24 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await notifications.stop();
       // before the HTTP server: it would wait for the open event streams
       await alerts.stop();
+      stopping.lap('alerts');
       await http.close();
+      stopping.lap('http');
       presence.stop();
+      stopping.lap('presence');
       await writer.close();
+      stopping.lap('timeseries');
       // the checkpoints' connection first: the last connection to close copies the log and removes it
       await checkpointer.close();
       await database.close();
       if (db.open) db.close();
+      stopping.lap('store');
+      const took = stopping.result();
+      log.info({ stopMs: took.steps, totalMs: took.totalMs }, 'gateway stopped');
+      return took;
     },
   };
-  log.info({ ...gateway.ports(), dataDir: config.dataDir, timeseries: writer.backend }, 'gateway started');
+  log.info({ ...gateway.ports(), dataDir: config.dataDir, timeseries: writer.backend, startMs: gateway.startup.steps, totalMs: gateway.startup.totalMs }, 'gateway started');
   return gateway;
 }
 
