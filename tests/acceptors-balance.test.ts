@@ -7,6 +7,7 @@
  * uncounted. Driven here without a broker: each stream answers one byte, so its client knows.
  */
 import type { Socket } from 'node:net';
+import { getPriority } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openFilesLimit, type Acceptors } from '../gateway/broker/acceptors.js';
@@ -67,7 +68,14 @@ async function until(check: () => boolean, what: string): Promise<void> {
 }
 
 describe('acceptors at their shared port', () => {
-  it('reads the limit of open files from /proc', () => {
+  it('the acceptors run at a lower priority than the gateway (5 nice steps): they take the cores the gateway leaves', async () => {
+    await start(2);
+    const pids = acceptors!.pids();
+    expect(pids).toHaveLength(2);
+    for (const pid of pids) expect(getPriority(pid)).toBe(Math.min(19, getPriority() + 5));
+  });
+
+    it('reads the limit of open files from /proc', () => {
     expect(openFilesLimit()).toBeGreaterThan(1000);
   });
 

@@ -526,7 +526,7 @@ export class Broker {
     this.closing = true;
     for (const stream of this.waiting?.clear() ?? []) stream.destroy();
     for (const stream of this.pendingStreams) stream.destroy();
-    const closed = new Promise<void>((resolve) => this.aedes.close(() => resolve()));
+    const closed = withoutStackTraces(() => new Promise<void>((resolve) => this.aedes.close(() => resolve())));
     // In a cluster, a session's close waits for Redis (its will, its `$SYS` notice): with Redis gone it
     // would wait forever. Past the grace the transport's close drops the connections, which fails those
     // waits, and the sessions end then.
@@ -536,3 +536,18 @@ export class Broker {
   }
 }
 
+/**
+ * Runs `fn` with stack traces off. Aedes closes its sessions in one synchronous loop, and each
+ * session's close makes an Error for its pending writes' callbacks (nearly always none): at 100,000
+ * sessions, capturing their stacks took a fifth of the close's CPU samples (docs/performance.md)
+ * while the devices waited to reconnect. Nothing is thrown there; the limit is back when `fn` returns.
+ */
+function withoutStackTraces<T>(fn: () => T): T {
+  const limit = Error.stackTraceLimit;
+  Error.stackTraceLimit = 0;
+  try {
+    return fn();
+  } finally {
+    Error.stackTraceLimit = limit;
+  }
+}
