@@ -61,8 +61,9 @@ describe('leader election (PostgreSQL advisory lock)', () => {
     const killed = await pg.pool.query<{ pid: number }>(
       "SELECT pg_terminate_backend(pid) AS done, pid FROM pg_locks WHERE locktype = 'advisory' AND granted");
     expect(killed.rows).toHaveLength(1);
-    // the old leader learns it from its own connection, the other node takes the lock on its next try
-    await waitFor(() => !leader.election.isLeader, 10_000);
+    // the old leader learns it from its own connection (seen in what it was told, not by polling its
+    // state), and waits three retry periods before trying again: the other node takes the lock first
+    await waitFor(() => leader.changes.length === 2, 10_000);
     const [second] = await waitFor(() => { const l = leaders().filter((n) => n !== first); return l.length === 1 ? l : undefined; }, 10_000);
     expect(second).not.toBe(first);
     // and the old one, connected again, does not take it back while the new one holds it

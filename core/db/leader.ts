@@ -21,6 +21,13 @@ export interface LeaderOptions {
   onError?: (err: unknown) => void;
 }
 
+/**
+ * Retry periods a leader waits after losing its connection before it tries again: a node just cut
+ * off is the likelier one to be in trouble, and the others, trying every period, take the lock
+ * first. Without it the node whose connection was killed took the lock straight back in some runs.
+ */
+const ROUNDS_AFTER_LOSS = 3;
+
 export class LeaderElection {
   private client: pg.Client | undefined;
   private timer: NodeJS.Timeout | undefined;
@@ -28,6 +35,7 @@ export class LeaderElection {
   private stopped = false;
   private busy = false;
   private tries = 0;
+  private justLost = false;
   private firstAttempt: Promise<void> | undefined;
 
   constructor(private readonly opts: LeaderOptions) {}
@@ -45,7 +53,9 @@ export class LeaderElection {
 
   private schedule(): void {
     if (this.stopped) return;
-    this.timer = setTimeout(() => void this.attempt(), this.opts.retryMs);
+    const rounds = this.justLost ? ROUNDS_AFTER_LOSS : 1;
+    this.justLost = false;
+    this.timer = setTimeout(() => void this.attempt(), rounds * this.opts.retryMs);
   }
 
   private async attempt(): Promise<void> {
@@ -88,6 +98,8 @@ export class LeaderElection {
     const client = this.client;
     this.client = undefined;
     if (client) client.end().catch(() => undefined);
+    // a leader cut off waits; a follower that could not connect tries again at its usual pace
+    this.justLost = this.leading;
     this.set(false);
   }
 
