@@ -18,7 +18,7 @@ export interface LatencyResult {
   max?: number;
   backgroundRate?: number;
   /** The gateway's event-loop delay during the measurement (ms); in a cluster, the node with the worst p99. */
-  loopDelay?: { p50: number; p99: number; max: number; gc?: GcPauses };
+  loopDelay?: { p50: number; p99: number; max: number; gc?: GcPauses; stalls?: Stall[] };
   /** City scale: the probe's elevator logins that had to be tried again (no CONNACK within 10 s, or closed before it). */
   probeLoginsRetried?: number;
   note?: string;
@@ -30,10 +30,13 @@ function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)]!;
 }
 
-/** The result of a probe's measured latencies (ms): percentiles, or a note when no alert arrived. */
-/** The gateway's garbage-collection pauses over the measurement (bench/procs/gateway.ts). */
-export interface GcPauses { count: number; totalMs: number; maxMs: number; maxKind: string; over50: number }
+/** An event-loop stall or GC pause: when (s after the measurement began) and how long (ms). */
+export interface Stall { atS: number; ms: number }
 
+/** The gateway's garbage-collection pauses over the measurement (bench/procs/gateway.ts); `longest`: the three longest over 20 ms. */
+export interface GcPauses { count: number; totalMs: number; maxMs: number; maxKind: string; over50: number; longest?: Stall[] }
+
+/** The result of a probe's measured latencies (ms): percentiles, or a note when no alert arrived. */
 export function latencyResult(latencies: readonly number[], m: { rate: number; lost: number; backgroundRate: number; loopDelay: NonNullable<LatencyResult['loopDelay']> }): LatencyResult {
   const sorted = [...latencies].sort((a, b) => a - b);
   if (sorted.length === 0) return { ...m, samples: 0, note: 'no alert arrived' };

@@ -275,7 +275,7 @@ async function main(): Promise<void> {
       if (!Number.isInteger(acceptors) || acceptors < 0) throw new Error(`--scale-acceptors: expected a whole number ≥ 0, got "${values['scale-acceptors']}"`);
       const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity({
         ...cityOpts, fleets, acceptors, fleetNice,
-        profile: values.profile ? { scale: join(outDir, `bench-${stamp}-scale.cpuprofile`), storm: join(outDir, `bench-${stamp}-storm.cpuprofile`) } : undefined,
+        profile: values.profile ? { scale: join(outDir, `bench-${stamp}-scale.cpuprofile`), close: join(outDir, `bench-${stamp}-close.cpuprofile`), storm: join(outDir, `bench-${stamp}-storm.cpuprofile`) } : undefined,
       });
       results.scale = city.scale;
       if (city.storm) results.storm = city.storm;

@@ -14,13 +14,13 @@
  * reason, every acknowledged reading found in the store (the embedded store read after the run),
  * and `device.offline` alerts raised (gateway.sqlite).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import os, { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { DeviceKind } from '../ingest/index.js';
 import { cpuSecondsOf, spawnProc, type Proc } from './procs/ipc.js';
-import { latencyResult, type GcPauses, type LatencyResult } from './latency.js';
+import { latencyResult, type GcPauses, type LatencyResult, type Stall } from './latency.js';
 import { freePort } from './influxd.js';
 import { EmbeddedWriter } from '../ingest/writers/embedded.js';
 
@@ -63,6 +63,9 @@ export interface StormResult {
   backoff: Backoff;
   /** SIGTERM to exit (the gateway's clean close). */
   closeSeconds: number;
+  /** The gateway's own account of its close and of its start again, step by step (ms; `Gateway.close`, `Gateway.startup`). */
+  closeSteps?: Steps;
+  startSteps?: Steps;
   /** How long the gateway was kept down between its exit and the new process's spawn. */
   downSeconds: number;
   /** Spawn of the new process to its MQTT port answering (registry loaded). */
@@ -116,12 +119,25 @@ export interface CityOptions {
   acceptors?: number;
   /** The fleet processes' nice value (0: the gateway's priority; 10: they yield the cores to it, as devices on their own hardware would). */
   fleetNice?: number;
-  /** CPU profiles of the gateway: over the latency probe (`scale`), and from the restarted process's spawn to the last device back (`storm`). */
-  profile?: { scale: string; storm: string } | undefined;
+  /**
+   * CPU profiles of the gateway: over the latency probe (`scale`), of its close on SIGTERM (`close`),
+   * and from the restarted process's spawn to the last device back (`storm`).
+   */
+  profile?: { scale: string; close: string; storm: string } | undefined;
   log: (l: string) => void;
 }
 
 export type Dev = { id: string; secret: string; kind: DeviceKind };
+/** How long a SIGTERM'd gateway may take to close before it is killed (systemd's default is 90 s). */
+const STOP_GRACE_MS = 60_000;
+
+/** A gateway's start or close, step by step (core/laps.ts). */
+interface Steps { totalMs: number; steps: Record<string, number> }
+
+function stepsText(s: Steps): string {
+  return `${Object.entries(s.steps).filter(([, ms]) => ms >= 50).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)}`).join(', ')} of ${(s.totalMs / 1000).toFixed(1)} s`;
+}
+
 /** What one fleet process saw of a storm (bench/procs/fleet.ts `waitStorm`). */
 export type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connackTimeouts: number; connacks: Record<string, number>; backPerSecond: number[] };
 
@@ -167,10 +183,12 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
   const overrides = { mqtt: { port: mqttPort, host: '127.0.0.1', ...(acceptors > 0 ? { acceptors } : {}) }, http: { port: httpPort, host: '127.0.0.1' } };
   const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 2}`);
   const url = `mqtt://127.0.0.1:${mqttPort}`;
+  const closeStepsFile = join(dataDir, 'close-steps.json');
+  let startSteps: Steps | undefined;
   const startGateway = async (profiled = false) => {
-    const gw = await spawnProc(o.gatewayScript, o.execArgv, { BENCH_DATA_DIR: dataDir });
+    const gw = await spawnProc(o.gatewayScript, o.execArgv, { BENCH_DATA_DIR: dataDir, BENCH_CLOSE_STEPS: closeStepsFile, ...(o.profile ? { BENCH_CLOSE_PROFILE: o.profile.close } : {}) });
     if (profiled) await gw.call('profileStart');
-    await gw.call('start', overrides);
+    startSteps = (await gw.call<{ startup: Steps }>('start', overrides)).startup;
     return gw;
   };
   const spread = [nFleets > 1 ? `${nFleets} fleet processes` : '', acceptors > 0 ? `a gateway with ${acceptors} acceptor processes` : ''].filter(Boolean).join(', ');
@@ -216,11 +234,12 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     const elevators = await gw.call<Array<{ id: string; secret: string }>>('register', { prefix: 'city-lift', count: samples, kinds: ['elevator'], sites: 10 });
     const token = await gw.call<string>('account', { id: 'city-msb', role: 'market-supervision' });
     probe = await spawnProc(o.probeScript);
-    await gw.call('loopDelay', { reset: true });
     const ackOf = async () => (await Promise.all(fleets.map((f) => f.call<{ acknowledged: number }>('status')))).reduce((a, st) => a + st.acknowledged, 0);
     const before = await ackOf();
     const tl = performance.now();
     if (o.profile) await gw.call('profileStart');
+    // after the profiler's start, which holds the event loop for about a second at this heap size
+    await gw.call('loopDelay', { reset: true });
     // meanwhile: a probe login from 127.0.0.1 still unanswered after 3 s is described as the gateway sees it
     let probing = true;
     const gwNow = gw;
@@ -237,10 +256,12 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
     if (stalls.length > 0) o.log(`   probe logins tried again: ${JSON.stringify(stalls)}`);
     const after = await ackOf();
     if (o.profile) o.log(`   CPU profile of the gateway over the probe: ${await gw.call<string>('profileStop', { file: o.profile.scale })}`);
-    const loopDelay = await gw.call<{ p50: number; p99: number; max: number; gc: GcPauses }>('loopDelay');
+    const loopDelay = await gw.call<{ p50: number; p99: number; max: number; gc: GcPauses; stalls: Stall[] }>('loopDelay');
     const backgroundRate = Math.round(((after - before) * 1000) / (performance.now() - tl));
     const latency = { ...latencyResult(latencies, { rate: Math.round(o.devices / (o.intervalMs / 1000)), lost, backgroundRate, loopDelay }), probeLoginsRetried: stalls.length };
     o.log(`   trapped alert latency p50 ${latency.p50?.toFixed(1)} / p95 ${latency.p95?.toFixed(1)} / p99 ${latency.p99?.toFixed(1)} ms (${lost} lost; background ${backgroundRate} readings/s; event-loop delay p99 ${loopDelay.p99.toFixed(1)} ms, max ${loopDelay.max.toFixed(0)} ms; GC pauses ${loopDelay.gc.count}, longest ${loopDelay.gc.maxMs.toFixed(0)} ms (${loopDelay.gc.maxKind || '—'}), ${loopDelay.gc.over50} over 50 ms)`);
+    const when = (list: Stall[] | undefined) => (list ?? []).map((x) => `${x.ms} ms at ${x.atS} s`).join(', ') || 'none';
+    o.log(`   the longest event-loop stalls: ${when(loopDelay.stalls)}; the longest GC pauses: ${when(loopDelay.gc.longest)} (s after the probe began)`);
     await probe.stop();
     probe = undefined;
     const scale: ScaleResult = {
@@ -263,14 +284,19 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       if (o.kill) {
         const child = gw.child;
         await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGKILL'); });
-      } else await gw.stop();
+      } else {
+        // as a service manager stops it (systemd waits 90 s before its SIGKILL): the close is measured whole
+        await gw.stop(STOP_GRACE_MS);
+      }
       const closeSeconds = (performance.now() - tc) / 1000;
       await sleep(downMs);
       const ts = performance.now();
       gw = await startGateway(o.profile !== undefined);
       const startSeconds = (performance.now() - ts) / 1000;
       const startCpu = await gw.call<{ gateway: number }>('cpu');
-      o.log(`   closed in ${closeSeconds.toFixed(1)} s, started again in ${startSeconds.toFixed(1)} s (its CPU meanwhile ${startCpu.gateway.toFixed(1)} s; the fleets' since the SIGTERM ${(fleetsCpu() - fleetsCpu0).toFixed(1)} s)`);
+      // none when the close did not finish within the grace (then it was killed)
+      const closeSteps = o.kill || !existsSync(closeStepsFile) ? undefined : JSON.parse(readFileSync(closeStepsFile, 'utf8')) as Steps;
+      o.log(`   closed in ${closeSeconds.toFixed(1)} s${closeSteps ? ` (${stepsText(closeSteps)})` : o.kill ? '' : ` (killed: not closed within ${STOP_GRACE_MS / 1000} s)`}, started again in ${startSeconds.toFixed(1)} s (in the gateway ${stepsText(startSteps!)}; its CPU meanwhile ${startCpu.gateway.toFixed(1)} s; the fleets' since the SIGTERM ${(fleetsCpu() - fleetsCpu0).toFixed(1)} s)`);
       const waits = await Promise.all(fleets.map((f) => f.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       if (o.profile) o.log(`   CPU profile of the restarted gateway, spawn to the last device back: ${await gw.call<string>('profileStop', { file: o.profile.storm })}`);
       const wall = (performance.now() - tc) / 1000;
@@ -284,7 +310,8 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds,
+        ...(closeSteps ? { closeSteps } : {}), startSteps: startSteps!, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
         attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         cpuSeconds: { ...cpu, wall },
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,

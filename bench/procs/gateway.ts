@@ -1,5 +1,5 @@
 /** The gateway under test, in its own process, built by the same composition root as `npm start`. */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../gateway/config.js';
@@ -14,14 +14,32 @@ const firstSeen = new WeakMap<object, number>();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 /** Garbage-collection pauses since the last `loopDelay` reset: whether the event loop's longest stalls are the collector's. */
-const noGcPauses = () => ({ count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0 });
+const noGcPauses = () => ({ count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0, longest: [] as Stall[] });
 let gcPauses = noGcPauses();
+/** A stall of the event loop (or a GC pause): when, in seconds after the last reset, and how long. */
+interface Stall { atS: number; ms: number }
+let resetAt = performance.now();
+/** The three longest, by a 10 ms timer that came late: when the worst ones happened, to set them beside the GC pauses. */
+let stalls: Stall[] = [];
+const keepLongest = (list: Stall[], stall: Stall) => {
+  list.push(stall);
+  list.sort((a, b) => b.ms - a.ms);
+  if (list.length > 3) list.length = 3;
+};
+let tick = performance.now();
+setInterval(() => {
+  const now = performance.now();
+  const late = now - tick - 10;
+  tick = now;
+  if (late > 20) keepLongest(stalls, { atS: Math.round((now - late - resetAt) / 10) / 100, ms: Math.round(late) });
+}, 10).unref();
 const GC_KINDS: Record<number, string> = { [perf.NODE_PERFORMANCE_GC_MAJOR]: 'major', [perf.NODE_PERFORMANCE_GC_MINOR]: 'minor', [perf.NODE_PERFORMANCE_GC_INCREMENTAL]: 'incremental', [perf.NODE_PERFORMANCE_GC_WEAKCB]: 'weak callbacks' };
 new PerformanceObserver((list) => {
   for (const e of list.getEntries()) {
     gcPauses.count++;
     gcPauses.totalMs += e.duration;
     if (e.duration > 50) gcPauses.over50++;
+    if (e.duration > 20) keepLongest(gcPauses.longest, { atS: Math.round((e.startTime - resetAt) / 10) / 100, ms: Math.round(e.duration) });
     if (e.duration > gcPauses.maxMs) { gcPauses.maxMs = e.duration; gcPauses.maxKind = GC_KINDS[(e as unknown as { detail?: { kind: number } }).detail?.kind ?? -1] ?? 'other'; }
   }
 }).observe({ entryTypes: ['gc'] });
@@ -38,22 +56,33 @@ function counter(name: string): Promise<number> {
   return gw!.metrics.registry.getSingleMetric(name)!.get().then((m) => m.values.reduce((a, v) => a + v.value, 0));
 }
 
-// as `npm start` does (gateway/main.ts): SIGTERM closes the gateway cleanly, then exits
+const profiler = profilerHandlers();
+// as `npm start` does (gateway/main.ts): SIGTERM closes the gateway cleanly, then exits; how long each
+// step of the close took goes to the file BENCH_CLOSE_STEPS names, and a CPU profile of the close to
+// BENCH_CLOSE_PROFILE's, if any (the storm's report)
 process.once('SIGTERM', () => {
-  const closing = gw ? gw.close() : Promise.resolve();
+  const closing = gw;
   gw = undefined;
-  closing.then(() => process.exit(0), () => process.exit(1));
+  const close = async () => {
+    if (!closing) return;
+    const profileFile = process.env.BENCH_CLOSE_PROFILE;
+    if (profileFile) await profiler.profileStart!({});
+    const took = await closing.close();
+    if (profileFile) await profiler.profileStop!({ file: profileFile });
+    if (took && process.env.BENCH_CLOSE_STEPS) writeFileSync(process.env.BENCH_CLOSE_STEPS, JSON.stringify(took));
+  };
+  close().then(() => process.exit(0), () => process.exit(1));
 });
 
 serve({
-  ...profilerHandlers(),
+  ...profiler,
   async start(overrides: Record<string, unknown>) {
     gw = await startGateway(loadConfig({}, {
       dataDir, adminToken: 'bench-admin-token-0123456789', logLevel: 'warn',
       // the per-device rate limit would cap publishers that send as fast as they can: the benchmark measures the pipeline
       mqtt: { port: 0, host: '127.0.0.1', limits: { publishPerSecond: 0 } }, http: { port: 0, host: '127.0.0.1' }, ...overrides,
     }));
-    return gw.ports();
+    return { ...gw.ports(), startup: gw.startup };
   },
   /**
    * Registers devices straight in the registry (the API path is tested elsewhere; here it would only add setup time).
@@ -89,9 +118,11 @@ serve({
     if (args.reset) {
       loop.reset();
       gcPauses = noGcPauses();
+      stalls = [];
+      resetAt = performance.now();
       return null;
     }
-    return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, gc: gcPauses };
+    return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, gc: gcPauses, stalls };
   },
   /**
    * Connections from `address` still logging in that were already so at an earlier call, `sinceMs`

@@ -31,7 +31,8 @@ export function serve(handlers: Record<string, Handler>): void {
 export interface Proc {
   call<T = unknown>(cmd: string, args?: unknown): Promise<T>;
   child: ChildProcess;
-  stop(): Promise<void>;
+  /** SIGTERM, and SIGKILL if it has not exited after `graceMs` (5 s). */
+  stop(graceMs?: number): Promise<void>;
 }
 
 export interface SpawnOptions {
@@ -73,11 +74,11 @@ export function spawnProc(script: string, execArgv: string[] = [], env: NodeJS.P
             pending.set(id, { resolve: res, reject: rej });
             child.send({ id, cmd, args });
           }),
-          stop: () => new Promise<void>((res) => {
+          stop: (graceMs = 5000) => new Promise<void>((res) => {
             if (child.exitCode !== null || child.signalCode !== null) return res();
             child.once('exit', () => res());
             child.kill('SIGTERM');
-            setTimeout(() => child.kill('SIGKILL'), 5000).unref();
+            setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
           }),
         });
         return;
