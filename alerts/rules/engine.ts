@@ -29,7 +29,6 @@ import { KIND_RULE_SCHEMAS, type AlertsConfig } from '../config.js';
 import type { Clock } from '../../core/clock.js';
 import type { TimerHeap } from '../heap.js';
 import type { AlertService } from '../service.js';
-import type { DeviceInfo } from '../model.js';
 import { OFFLINE, RuleState, type KindModule, type SlotHost } from './state.js';
 import { elevator } from './elevator.js';
 import { firePanel, smokeDetector } from './fire.js';
@@ -65,21 +64,6 @@ export interface ClusterView {
   isLocal(deviceId: string): boolean;
   connectedElsewhere(deviceId: string): boolean;
   offlineGraceMs: number;
-}
-
-function deviceInfo(d: Device): DeviceInfo {
-  return {
-    id: d.id, kind: d.kind, siteId: d.siteId, companyId: d.companyId, maintenanceUnitId: d.maintenanceUnitId,
-    // names (and the site's street and community) as the registry has them now, for the alerts raised
-    siteName: d.siteName, companyName: d.companyName, maintenanceUnitName: d.maintenanceUnitName, street: d.street, community: d.community,
-    location: d.location, nextInspectionDue: d.nextInspectionDue, disabled: d.disabled, createdAt: d.createdAt,
-    // the site's area sets a trapped-passenger alert's arrival deadline
-    area: d.area,
-    // an elevator's overspeed limit is a ratio of its rated speed
-    ratedSpeed: d.ratedSpeed,
-    // fire alarms are corroborated within a building; a fire device in test mode raises tests
-    building: d.building, testModeUntil: d.testModeUntil,
-  };
 }
 
 /** The valid maintenance visits, kept by supervision (a layer above): what the 15-day check reads. */
@@ -229,7 +213,9 @@ export class RuleEngine implements SlotHost {
   }
 
   private create(device: Device, firstSeenAt: number, save = true): RuleState {
-    const s = MODULES[device.kind].create(deviceInfo(device), this.paramsFor(device), this);
+    // the registry's device itself, not a copy: it is frozen and replaced when it changes (deviceChanged),
+    // so the state holds the names and settings as the registry has them, for the alerts raised
+    const s = MODULES[device.kind].create(device, this.paramsFor(device), this);
     s.firstSeenAt = firstSeenAt;
     this.states.set(device.id, s);
     if (save) this.markDirty(s);
@@ -467,7 +453,7 @@ export class RuleEngine implements SlotHost {
       return;
     }
     const before = s.device;
-    s.device = deviceInfo(device);
+    s.device = device;
     s.params = this.paramsFor(device);
     const mod = s.mod;
     if (mod.deviceChanged) {
