@@ -119,7 +119,8 @@ serve({
       loop.reset();
       gcPauses = noGcPauses();
       stalls = [];
-      resetAt = performance.now();
+      // a stall before the reset (the profiler's start) is not counted when its timer fires after it
+      resetAt = tick = performance.now();
       return null;
     }
     return { p50: loop.percentile(50) / 1e6, p99: loop.percentile(99) / 1e6, max: loop.max / 1e6, gc: gcPauses, stalls };
