@@ -327,6 +327,10 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await protocols.stop();
       fieldIngress.close();
       stopping.lap('protocols');
+      // what changed since the last periodic save, saved while the devices are still connected: at
+      // city scale thousands of rows, which after the broker's close were seconds the devices waited
+      presence.persist();
+      stopping.lap('presence_early');
       await broker.close();
       await transport?.close();
       stopping.lap('broker');

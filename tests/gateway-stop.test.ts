@@ -20,7 +20,7 @@ it('reports the steps of its start and stop, and the stop ends every session wit
   const limit = Error.stackTraceLimit;
   const took = await t.gw.close();
   expect(Error.stackTraceLimit).toBe(limit);
-  expect(Object.keys(took!.steps)).toEqual(['protocols', 'broker', 'alerts', 'http', 'presence', 'timeseries', 'store']);
+  expect(Object.keys(took!.steps)).toEqual(['protocols', 'presence_early', 'broker', 'alerts', 'http', 'presence', 'timeseries', 'store']);
   await Promise.all(closed);
   for (const d of devices) d.end(true);
   // a second close has nothing left to do
