@@ -353,6 +353,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
       await database.close();
       if (db.open) db.close();
       stopping.lap('store');
+      // last: with acceptor processes the devices' sockets stay open until everything above is done
+      broker.dropConnections();
       const took = stopping.result();
       log.info({ stopMs: took.steps, totalMs: took.totalMs }, 'gateway stopped');
       return took;

@@ -191,7 +191,8 @@ class AcceptedStream extends Duplex {
   private tell(): void {
     if (this.told || this.remoteEnded) return;
     this.told = true;
-    this.link.send(END, this.id);
+    // the gateway is stopping: the socket stays until the acceptors are closed (`holdConnections`)
+    if (!this.link.holding) this.link.send(END, this.id);
   }
 }
 
@@ -200,6 +201,8 @@ class Link {
   readonly streams = new Map<number, AcceptedStream>();
   /** Whether it accepts from the shared port (see `Acceptors.balance`). */
   accepting = false;
+  /** A session's end no longer closes its socket (see `Acceptors.holdConnections`). */
+  holding = false;
   /** Times it was told to stop reading a socket, and to read it again (`AcceptedStream.received`). */
   pauses = 0;
   resumes = 0;
@@ -478,6 +481,18 @@ export class Acceptors {
       this.lentPort = undefined;
       for (const l of this.links) if (l?.proc.connected) l.proc.send({ t: 'unlisten' });
     }
+  }
+
+  /**
+   * The gateway is stopping: from now on a session's end leaves its socket open, and every socket is
+   * closed at once by `close`, at the end of the stop. The broker ends 100,000 sessions one by one
+   * in about 2 s, and the rest of the stop takes as long again; a device whose socket closed first
+   * would wait through both, failing and backing off, before the new process could take it. Held,
+   * every device sees the same one drop at the very end. Nothing is read from a held socket after
+   * its session ended: what a device sends meanwhile is unacknowledged, and sent again.
+   */
+  holdConnections(): void {
+    for (const l of this.links) if (l) l.holding = true;
   }
 
   close(): void {

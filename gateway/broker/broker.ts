@@ -519,6 +519,7 @@ export class Broker {
     this.ws?.close();
     for (const server of [this.tcp, this.tlsListener ?? this.tls]) if (server) server.close();
     this.acceptors?.stopAccepting();
+    this.acceptors?.holdConnections();
     this.proxy?.close();
     for (const off of this.registryListeners.splice(0)) off();
     this.login.cancelHeld();
@@ -531,8 +532,15 @@ export class Broker {
     // would wait forever. Past the grace the transport's close drops the connections, which fails those
     // waits, and the sessions end then.
     await (this.deps.transport ? withinCloseGrace(closed) : closed);
-    this.acceptors?.close();
     this.login.close();
+  }
+
+  /**
+   * Closes the devices' sockets the acceptor processes still hold, all at once: the last step of the
+   * gateway's stop (see `Acceptors.holdConnections`). Without acceptors the sessions' close did it.
+   */
+  dropConnections(): void {
+    this.acceptors?.close();
   }
 }
 
