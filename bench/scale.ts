@@ -72,6 +72,11 @@ export interface StormResult {
   startSeconds: number;
   /** First dropped connection to the last device back (undefined: not all came back within the wait). */
   backSeconds?: number;
+  /**
+   * The SIGTERM to the last device back: the whole restart. With acceptors the devices' sockets are
+   * held to the end of the stop, so the first drop comes seconds after the SIGTERM.
+   */
+  sigtermToBackSeconds?: number;
   stillDown: number;
   refusals: Record<string, number>;
   /** Devices back in each 10 s after the first drop. */
@@ -139,7 +144,7 @@ function stepsText(s: Steps): string {
 }
 
 /** What one fleet process saw of a storm (bench/procs/fleet.ts `waitStorm`). */
-export type StormWait = { back: boolean; stillDown: number; seconds?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connackTimeouts: number; connacks: Record<string, number>; backPerSecond: number[] };
+export type StormWait = { back: boolean; stillDown: number; seconds?: number; lastBackEpochMs?: number; retries: number; maxBackoffMs: number; attempts: number; dropped: number; closedBeforeConnack: number; connackTimeouts: number; connacks: Record<string, number>; backPerSecond: number[] };
 
 export function addCounts(into: Record<string, number>, from: Record<string, number>): Record<string, number> {
   for (const [k, v] of Object.entries(from)) into[k] = (into[k] ?? 0) + v;
@@ -153,6 +158,8 @@ export function mergeStormWaits(waits: readonly StormWait[]) {
   return {
     back: waits.every((w) => w.back) && Number.isFinite(seconds),
     seconds,
+    /** When the last device of all fleets came back (epoch ms). */
+    lastBackEpochMs: Math.max(...waits.map((w) => w.lastBackEpochMs ?? Infinity)),
     perFleet: waits.map((w) => w.seconds?.toFixed(1)).join(' / '),
     stillDown: sum((w) => w.stillDown),
     dropped: sum((w) => w.dropped),
@@ -281,6 +288,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const fleetsCpu = () => fleets.reduce((a, f) => a + cpuSecondsOf(f.child.pid), 0);
       const fleetsCpu0 = fleetsCpu();
       const tc = performance.now();
+      const sigtermAt = Date.now();
       if (o.kill) {
         const child = gw.child;
         await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGKILL'); });
@@ -305,13 +313,13 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const loginsQueued = await gw.call<number>('loginsQueued');
       const m = mergeStormWaits(waits);
       o.log(`   CPU from the SIGTERM to the last device back (${wall.toFixed(1)} s, ${os.cpus().length} cores): restarted gateway ${cpu.gateway.toFixed(1)} s${acceptors > 0 ? ` and its acceptors ${cpu.acceptors.toFixed(1)} s` : ''}, the fleets ${cpu.fleets.toFixed(1)} s`);
-      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop, ${((m.lastBackEpochMs - sigtermAt) / 1000).toFixed(1)} s after the SIGTERM${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
       o.log(`   devices back per 10 s after the first drop: ${m.backPer10s.join(' / ')}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
         devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds,
-        ...(closeSteps ? { closeSteps } : {}), startSteps: startSteps!, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
+        ...(closeSteps ? { closeSteps } : {}), startSteps: startSteps!, ...(m.back ? { backSeconds: m.seconds, sigtermToBackSeconds: (m.lastBackEpochMs - sigtermAt) / 1000 } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
         attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         cpuSeconds: { ...cpu, wall },
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,

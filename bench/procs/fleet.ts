@@ -202,6 +202,8 @@ serve({
     const sorted = [...s.backoffMs].sort((a, b) => a - b);
     return {
       back: s.down.size === 0 && s.armedAt > 0, stillDown: s.down.size, seconds: s.lastBackAt > 0 ? (s.lastBackAt - s.armedAt) / 1000 : undefined,
+      // on the wall clock, which the processes share (their performance.now() does not)
+      lastBackEpochMs: s.lastBackAt > 0 ? Date.now() - (performance.now() - s.lastBackAt) : undefined,
       retries: s.backoffMs.length, maxBackoffMs: sorted[sorted.length - 1] ?? 0, backPerSecond: Array.from(s.backPerSecond, (n) => n ?? 0), ...status(),
     };
   },
