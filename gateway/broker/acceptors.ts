@@ -488,8 +488,8 @@ export class Acceptors {
    * closed at once by `close`, at the end of the stop. The broker ends 100,000 sessions one by one
    * in about 2 s, and the rest of the stop takes as long again; a device whose socket closed first
    * would wait through both, failing and backing off, before the new process could take it. Held,
-   * every device sees the same one drop at the very end. Nothing is read from a held socket after
-   * its session ended: what a device sends meanwhile is unacknowledged, and sent again.
+   * every device sees the same one drop at the very end. What a device sends after its session
+   * ended is dropped here unacknowledged, and the device sends it again once reconnected.
    */
   holdConnections(): void {
     for (const l of this.links) if (l) l.holding = true;
