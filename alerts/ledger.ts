@@ -234,6 +234,14 @@ export class AlertLedger {
   private pending: Pending | null = null;
   private readonly changeSet: Pending = { latest: new Map(), recorded: new Map(), working: new Map(), keys: new Map(), changes: [], created: [] };
   private readonly listeners: AlertChangeListener[] = [];
+  /**
+   * One set per read of the store under way (`refresh`, `reloadActive`): the alerts this node
+   * changed meanwhile. Such a change's write may be missing from what the read returns, so the
+   * read's copy must not replace it: its write either commits (memory is right) or is refused (the
+   * refusal's resync reads again, after it). Replaced, an alert showed one repeat fewer than the
+   * store held until its next change (cluster mode, PostgreSQL restarted under load).
+   */
+  private readonly changedDuringReads = new Set<Set<number>>();
 
   static async open(db: Database, onError: (err: unknown, what: string) => void = () => {}): Promise<AlertLedger> {
     const store = db.store<LedgerTables>();
@@ -367,6 +375,7 @@ export class AlertLedger {
     for (const a of p.recorded.values()) {
       if (ACTIVE_STATES.has(a.state)) this.remember(a);
       else if (this.activeById.delete(a.id)) this.active.delete(activeKey(a.deviceId, a.type, a.subject));
+      for (const changed of this.changedDuringReads) changed.add(a.id);
     }
     const changes = p.changes.length > 0 ? p.changes : NO_CHANGES;
     // a new array for the next transaction: these are announced later
@@ -435,38 +444,59 @@ export class AlertLedger {
    */
   async refresh(ids: readonly number[]): Promise<Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> }>> {
     if (ids.length === 0) return [];
-    const rows = await this.store.all(this.queries.docs(ids));
-    return rows.map((r) => this.take(upgradeAlert(JSON.parse(r.doc) as Alert)));
+    return this.whileReading(async (changed) => {
+      const rows = await this.store.all(this.queries.docs(ids));
+      const out: Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> }> = [];
+      for (const r of rows) {
+        const a = upgradeAlert(JSON.parse(r.doc) as Alert);
+        if (!changed.has(a.id)) out.push(this.take(a));
+      }
+      return out;
+    });
+  }
+
+  /** Runs a read of the store, telling it which alerts this node changed while it was under way (`changedDuringReads`). */
+  private async whileReading<T>(read: (changed: ReadonlySet<number>) => Promise<T>): Promise<T> {
+    const changed = new Set<number>();
+    this.changedDuringReads.add(changed);
+    try {
+      return await read(changed);
+    } finally {
+      this.changedDuringReads.delete(changed);
+    }
   }
 
   /** Reads every active alert again (after a refused commit, or notices missed); returns what changed. */
   async reloadActive(): Promise<Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> | undefined }>> {
-    const rows = await this.store.all(this.queries.activeDocs());
-    const fresh = new Map<number, Alert>();
-    for (const r of rows) {
-      const a = upgradeAlert(JSON.parse(r.doc) as Alert);
-      fresh.set(a.id, a);
-    }
-    const out: Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> | undefined }> = [];
-    for (const old of [...this.activeById.values()]) {
-      if (fresh.has(old.id)) continue;
-      // no longer active: its stored state says how it ended
-      const stored = await this.store.get(this.queries.get(old.id));
-      if (stored) out.push(this.take(upgradeAlert(JSON.parse(stored.doc) as Alert)));
-      else {
-        this.activeById.delete(old.id);
-        this.active.delete(activeKey(old.deviceId, old.type, old.subject));
-        out.push({ before: old, after: undefined });
+    return this.whileReading(async (changed) => {
+      const rows = await this.store.all(this.queries.activeDocs());
+      const fresh = new Map<number, Alert>();
+      for (const r of rows) {
+        const a = upgradeAlert(JSON.parse(r.doc) as Alert);
+        fresh.set(a.id, a);
       }
-    }
-    for (const a of fresh.values()) out.push(this.take(a));
-    return out;
+      const out: Array<{ before: Readonly<Alert> | undefined; after: Readonly<Alert> | undefined }> = [];
+      for (const old of [...this.activeById.values()]) {
+        if (fresh.has(old.id) || changed.has(old.id)) continue;
+        // no longer active: its stored state says how it ended
+        const stored = await this.store.get(this.queries.get(old.id));
+        if (changed.has(old.id)) continue;
+        if (stored) out.push(this.take(upgradeAlert(JSON.parse(stored.doc) as Alert)));
+        else {
+          this.activeById.delete(old.id);
+          this.active.delete(activeKey(old.deviceId, old.type, old.subject));
+          out.push({ before: old, after: undefined });
+        }
+      }
+      for (const a of fresh.values()) if (!changed.has(a.id)) out.push(this.take(a));
+      return out;
+    });
   }
 
   /**
    * The store's copy replaces this node's: reads wait for this node's earlier writes, so the store
-   * holds them (or refused them). A change made here while the read was under way may be replaced
-   * by the older copy; its next update then finds the store moved on, is refused, and reads again.
+   * holds them (or refused them). An alert changed here while the read was under way is not taken
+   * (see `changedDuringReads`).
    */
   private take(a: Alert): { before: Readonly<Alert> | undefined; after: Readonly<Alert> } {
     const before = this.activeById.get(a.id);
