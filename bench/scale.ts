@@ -23,6 +23,7 @@ import { cpuSecondsOf, spawnProc, type Proc } from './procs/ipc.js';
 import { latencyResult, type GcPauses, type LatencyResult, type Stall } from './latency.js';
 import { freePort } from './influxd.js';
 import { EmbeddedWriter } from '../ingest/writers/embedded.js';
+import type { LapsResult } from '../core/laps.js';
 
 /** Not elevators: their readings cannot raise the elevator alerts the latency probe waits for. */
 const KINDS: DeviceKind[] = ['fire_panel', 'smoke_detector', 'fire_water', 'water_pump'];
@@ -64,8 +65,8 @@ export interface StormResult {
   /** SIGTERM to exit (the gateway's clean close). */
   closeSeconds: number;
   /** The gateway's own account of its close and of its start again, step by step (ms; `Gateway.close`, `Gateway.startup`). */
-  closeSteps?: Steps;
-  startSteps?: Steps;
+  closeSteps?: LapsResult;
+  startSteps?: LapsResult;
   /** How long the gateway was kept down between its exit and the new process's spawn. */
   downSeconds: number;
   /** Spawn of the new process to its MQTT port answering (registry loaded). */
@@ -136,11 +137,11 @@ export type Dev = { id: string; secret: string; kind: DeviceKind };
 /** How long a SIGTERM'd gateway may take to close before it is killed (systemd's default is 90 s). */
 const STOP_GRACE_MS = 60_000;
 
-/** A gateway's start or close, step by step (core/laps.ts). */
-interface Steps { totalMs: number; steps: Record<string, number> }
-
-function stepsText(s: Steps): string {
-  return `${Object.entries(s.steps).filter(([, ms]) => ms >= 50).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)}`).join(', ')} of ${(s.totalMs / 1000).toFixed(1)} s`;
+/** A gateway's start or close, step by step: the steps of 50 ms or more, and the total. */
+function stepsText(s: LapsResult): string {
+  const long = Object.entries(s.steps).filter(([, ms]) => ms >= 50).map(([k, ms]) => `${k} ${(ms / 1000).toFixed(1)}`);
+  const total = `${(s.totalMs / 1000).toFixed(1)} s`;
+  return long.length > 0 ? `${long.join(', ')} of ${total}` : `${total}, no step of 50 ms`;
 }
 
 /** What one fleet process saw of a storm (bench/procs/fleet.ts `waitStorm`). */
@@ -191,11 +192,11 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
   const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 2}`);
   const url = `mqtt://127.0.0.1:${mqttPort}`;
   const closeStepsFile = join(dataDir, 'close-steps.json');
-  let startSteps: Steps | undefined;
+  let startSteps: LapsResult | undefined;
   const startGateway = async (profiled = false) => {
     const gw = await spawnProc(o.gatewayScript, o.execArgv, { BENCH_DATA_DIR: dataDir, BENCH_CLOSE_STEPS: closeStepsFile, ...(o.profile ? { BENCH_CLOSE_PROFILE: o.profile.close } : {}) });
     if (profiled) await gw.call('profileStart');
-    startSteps = (await gw.call<{ startup: Steps }>('start', overrides)).startup;
+    startSteps = (await gw.call<{ startup: LapsResult }>('start', overrides)).startup;
     return gw;
   };
   const spread = [nFleets > 1 ? `${nFleets} fleet processes` : '', acceptors > 0 ? `a gateway with ${acceptors} acceptor processes` : ''].filter(Boolean).join(', ');
@@ -303,7 +304,7 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const startSeconds = (performance.now() - ts) / 1000;
       const startCpu = await gw.call<{ gateway: number }>('cpu');
       // none when the close did not finish within the grace (then it was killed)
-      const closeSteps = o.kill || !existsSync(closeStepsFile) ? undefined : JSON.parse(readFileSync(closeStepsFile, 'utf8')) as Steps;
+      const closeSteps = o.kill || !existsSync(closeStepsFile) ? undefined : JSON.parse(readFileSync(closeStepsFile, 'utf8')) as LapsResult;
       o.log(`   closed in ${closeSeconds.toFixed(1)} s${closeSteps ? ` (${stepsText(closeSteps)})` : o.kill ? '' : ` (killed: not closed within ${STOP_GRACE_MS / 1000} s)`}, started again in ${startSeconds.toFixed(1)} s (in the gateway ${stepsText(startSteps!)}; its CPU meanwhile ${startCpu.gateway.toFixed(1)} s; the fleets' since the SIGTERM ${(fleetsCpu() - fleetsCpu0).toFixed(1)} s)`);
       const waits = await Promise.all(fleets.map((f) => f.call<StormWait>('waitStorm', { timeoutMs: 240_000 })));
       if (o.profile) o.log(`   CPU profile of the restarted gateway, spawn to the last device back: ${await gw.call<string>('profileStop', { file: o.profile.storm })}`);
@@ -312,14 +313,15 @@ export async function measureCity(o: CityOptions): Promise<{ scale: ScaleResult;
       const refusals = await gw.call<Record<string, number>>('refusals');
       const loginsQueued = await gw.call<number>('loginsQueued');
       const m = mergeStormWaits(waits);
+      const sigtermToBackSeconds = (m.lastBackEpochMs - sigtermAt) / 1000;
       o.log(`   CPU from the SIGTERM to the last device back (${wall.toFixed(1)} s, ${os.cpus().length} cores): restarted gateway ${cpu.gateway.toFixed(1)} s${acceptors > 0 ? ` and its acceptors ${cpu.acceptors.toFixed(1)} s` : ''}, the fleets ${cpu.fleets.toFixed(1)} s`);
-      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop, ${((m.lastBackEpochMs - sigtermAt) / 1000).toFixed(1)} s after the SIGTERM${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop, ${sigtermToBackSeconds.toFixed(1)} s after the SIGTERM${nFleets > 1 ? ` (per fleet ${m.perFleet} s)` : ''}` : `${m.stillDown} still down after 240 s`}; ${m.dropped} connections dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), ${m.retries} back-off waits (longest ${(m.maxBackoffMs / 1000).toFixed(1)} s); CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
       o.log(`   devices back per 10 s after the first drop: ${m.backPer10s.join(' / ')}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
         devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: downMs / 1000, startSeconds,
-        ...(closeSteps ? { closeSteps } : {}), startSteps: startSteps!, ...(m.back ? { backSeconds: m.seconds, sigtermToBackSeconds: (m.lastBackEpochMs - sigtermAt) / 1000 } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
+        ...(closeSteps ? { closeSteps } : {}), startSteps: startSteps!, ...(m.back ? { backSeconds: m.seconds, sigtermToBackSeconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
         attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         cpuSeconds: { ...cpu, wall },
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,

@@ -42,7 +42,7 @@ import { clusterRoutes } from './http/routes/cluster.js';
 import { publicNoticeRoutes, publicState } from './http/routes/public-notice.js';
 import { openFieldProtocols, type FieldProtocols } from '../protocols/index.js';
 import { FieldIngress } from './field-ingress.js';
-import { Laps } from '../core/laps.js';
+import { Laps, type LapsResult } from '../core/laps.js';
 import { openNotifications, type Notifications } from '../notifications/index.js';
 
 export interface Gateway {
@@ -76,9 +76,9 @@ export interface Gateway {
   /** Actual ports (useful when configured as 0). */
   ports(): { mqtt: number; http: number; mqtts?: number };
   /** How long the start took, step by step (also logged with 'gateway started'). */
-  startup: ReturnType<Laps['result']>;
+  startup: LapsResult;
   /** Stops everything; resolves with how long it took, step by step (also logged with 'gateway stopped'). */
-  close(): Promise<ReturnType<Laps['result']> | undefined>;
+  close(): Promise<LapsResult | undefined>;
 }
 
 /** The advisory lock key of the cluster-wide timers' leader (any constant no other lock of ours uses). */
@@ -111,8 +111,8 @@ export async function startGateway(config: Config, opts: GatewayOptions = {}): P
     : sqliteDatabase(db);
   const audit = await AuditLog.open(database);
   const clock = opts.clock ?? systemClock;
-  // entries are dated on the alert clock: a site's first period of responsibility starts when it was created
   laps.lap('store');
+  // entries are dated on the alert clock: a site's first period of responsibility starts when it was created
   const registry = await Registry.open(database, audit, () => clock.now());
   seedRegistry(registry, config.seed, log);
   const admin = await resolveAdminToken(database, config.adminToken);

@@ -97,7 +97,6 @@ export interface Device {
 
 export interface Account { id: string; role: Role; scope?: string | undefined; name?: string | undefined; disabled: boolean; createdAt: number }
 
-
 /** A login's verdict (only whether: the device itself is read where it is needed, not copied on every login). */
 export type DeviceCheck = { ok: true } | { ok: false; reason: 'unknown_device' | 'bad_secret' | 'disabled' };
 

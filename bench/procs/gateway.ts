@@ -7,6 +7,7 @@ import { startGateway, type Gateway } from '../../gateway/app.js';
 import type { DeviceKind } from '../../ingest/index.js';
 import { monitorEventLoopDelay, PerformanceObserver, constants as perf } from 'node:perf_hooks';
 import { cpuSecondsOf, profilerHandlers, rssOf, serve, settledRss } from './ipc.js';
+import type { GcPauses, Stall } from '../latency.js';
 
 let gw: Gateway | undefined;
 /** When `stuckLogins` first saw each connection still logging in. */
@@ -14,10 +15,8 @@ const firstSeen = new WeakMap<object, number>();
 const loop = monitorEventLoopDelay({ resolution: 1 });
 loop.enable();
 /** Garbage-collection pauses since the last `loopDelay` reset: whether the event loop's longest stalls are the collector's. */
-const noGcPauses = () => ({ count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0, longest: [] as Stall[] });
+const noGcPauses = (): GcPauses & { longest: Stall[] } => ({ count: 0, totalMs: 0, maxMs: 0, maxKind: '', over50: 0, longest: [] });
 let gcPauses = noGcPauses();
-/** A stall of the event loop (or a GC pause): when, in seconds after the last reset, and how long. */
-interface Stall { atS: number; ms: number }
 let resetAt = performance.now();
 /** The three longest, by a 10 ms timer that came late: when the worst ones happened, to set them beside the GC pauses. */
 let stalls: Stall[] = [];
