@@ -12,8 +12,8 @@
  * through the same broker entry as any socket (`Broker.handle`: the per-address limits, the login,
  * Aedes). An acceptor only copies bytes: from each socket into one pipe to the gateway, and back, in
  * frames of [type, connection, length]. When the pipe is full it stops reading its sockets until it
- * drains, so a busy gateway slows its devices down rather than buffering; and it stops reading one
- * socket while the gateway's session for it is not taking what it sent (see `AcceptedStream.received`).
+ * drains, so a busy gateway slows its devices down rather than buffering; and it sends no more of one
+ * socket's bytes than the gateway has room for (a credit window per connection, see `CREDIT_WINDOW`).
  *
  * An acceptor that dies takes its connections with it (the devices reconnect, as after a network cut)
  * and is started again. The TLS port and the PROXY protocol keep their sockets in the gateway process.
@@ -32,9 +32,21 @@ const OPEN = 3;
 const PAUSE = 4;
 /** From the gateway: read it again. */
 const RESUME = 5;
+/** From the gateway: the connection's session read this many more bytes (a uint32 body): the acceptor may send as many more. */
+const CREDIT = 6;
 const HEADER = 9;
 /** Connection ids from here on are given by the acceptors (their own accepts); below, by the gateway. */
 const OWN_IDS = 0x8000_0000;
+/**
+ * The most bytes of one connection the gateway holds unread: an acceptor forwards a connection's
+ * bytes only while it has credit for them, starting with this much, and the gateway gives credit
+ * back as the connection's session reads (`AcceptedStream.grant`). Without it the bound was the
+ * stream's 16 KB plus whatever the acceptor read before a request to stop reached it, which was up
+ * to 1.4 MB per connection on a loaded machine (docs/security.md MQTT-13). Credit goes back half a
+ * window at a time, so a session that reads steadily still has the other half and never waits for it.
+ */
+export const CREDIT_WINDOW = 32 * 1024;
+const GRANT_STEP = CREDIT_WINDOW / 2;
 
 /**
  * The acceptor's code, run with `node -e` (no file of its own, so it runs the same from the built
@@ -58,8 +70,17 @@ function frame(type, id, body) {
   const ok = body ? (mux.write(h), mux.write(body)) : mux.write(h);
   if (!ok) full = true;
 }
-// connections the gateway asked to stop reading: the pipe's drain does not resume them
+// Connections the gateway asked to stop reading: the pipe's drain does not resume them. Also one it
+// handed over whose socket has not arrived yet (the two channels are not ordered): it comes paused.
 const pausedByGateway = new Set();
+// bytes each connection may still forward (its credit), and the connections stopped for want of it
+const credits = new Map();
+const starved = new Set();
+// a connection stopped for one reason reads again only when no other holds it
+function readAgain(id, s) {
+  if (pausedByGateway.has(id) || starved.has(id)) return;
+  if (full) pausedByPipe.add(id); else s.resume();
+}
 // Connections stopped while the pipe is full, the drain resumes these. One is stopped when it next
 // delivers data, its chunk put back unread: stopping and resuming every connection on each full
 // pipe was a third of an acceptor's time in a 100,000-device storm (14,000 connections each).
@@ -67,19 +88,31 @@ const pausedByPipe = new Set();
 function holdBack(id, socket) { socket.pause(); pausedByPipe.add(id); }
 mux.on('drain', () => {
   full = false;
-  for (const id of pausedByPipe) { const s = sockets.get(id); if (s && !pausedByGateway.has(id)) s.resume(); }
+  for (const id of pausedByPipe) { const s = sockets.get(id); if (s && !pausedByGateway.has(id) && !starved.has(id)) s.resume(); }
   pausedByPipe.clear();
 });
 function close(s) { s.end(); setTimeout(() => s.destroy(), 5000).unref(); }
 function hold(id, socket) {
   sockets.set(id, socket);
+  credits.set(id, ${CREDIT_WINDOW});
   socket.setNoDelay(true);
+  if (pausedByGateway.has(id)) socket.pause();
   socket.on('data', (d) => {
     if (full) { holdBack(id, socket); socket.unshift(d); return; }
-    frame(${DATA}, id, d);
+    const credit = credits.get(id);
+    if (d.length < credit) { credits.set(id, credit - d.length); frame(${DATA}, id, d); return; }
+    // what the credit covers goes now; the rest waits here, unread as far as the gateway knows
+    credits.set(id, 0);
+    starved.add(id);
+    socket.pause();
+    if (d.length > credit) socket.unshift(d.subarray(credit));
+    if (credit > 0) frame(${DATA}, id, d.subarray(0, credit));
   });
   socket.on('error', () => {});
-  socket.on('close', () => { pausedByGateway.delete(id); pausedByPipe.delete(id); if (sockets.delete(id)) frame(${END}, id); });
+  socket.on('close', () => {
+    pausedByGateway.delete(id); pausedByPipe.delete(id); credits.delete(id); starved.delete(id);
+    if (sockets.delete(id)) frame(${END}, id);
+  });
   if (full) holdBack(id, socket);
 }
 // ids this process gives the connections it accepts itself; the gateway's are below ${OWN_IDS}
@@ -118,8 +151,11 @@ mux.on('data', (chunk) => {
     const s = sockets.get(id);
     if (type === ${DATA}) { if (s) s.write(buf.subarray(at + ${HEADER}, at + ${HEADER} + len)); }
     else if (type === ${END}) { pausedByGateway.delete(id); if (s) { sockets.delete(id); close(s); } else endedEarly.add(id); }
-    else if (type === ${PAUSE}) { if (s) { pausedByGateway.add(id); s.pause(); } }
-    else if (type === ${RESUME}) { if (pausedByGateway.delete(id) && s) { if (full) pausedByPipe.add(id); else s.resume(); } }
+    else if (type === ${PAUSE}) { if (s || id < ${OWN_IDS}) pausedByGateway.add(id); if (s) s.pause(); }
+    else if (type === ${RESUME}) { if (pausedByGateway.delete(id) && s) readAgain(id, s); }
+    else if (type === ${CREDIT}) {
+      if (s) { credits.set(id, credits.get(id) + buf.readUInt32BE(at + ${HEADER})); if (starved.delete(id)) readAgain(id, s); }
+    }
     at += ${HEADER} + len;
   }
   rest = at < buf.length ? buf.subarray(at) : undefined;
@@ -134,29 +170,52 @@ process.on('disconnect', () => process.exit(0));
 class AcceptedStream extends Duplex {
   /** The device closed it (its acceptor said so): nothing to tell the acceptor. */
   remoteEnded = false;
-  /** The acceptor was told to stop reading the socket, until the session reads what it has here. */
+  /** The acceptor was told to stop reading the socket, until the session reads again (`gwHold`). */
   pausedRemote = false;
   private told = false;
+  /** Bytes the acceptor sent, and the credit given back for those the session read (see `CREDIT_WINDOW`). */
+  private taken = 0;
+  private granted = 0;
 
   constructor(readonly id: number, readonly remoteAddress: string | undefined, private readonly link: Link) {
     super({ allowHalfOpen: false });
   }
 
   /**
-   * Bytes from the device. Past the stream's buffer (16 KB) the acceptor stops reading the socket,
-   * as the kernel would stop a socket nobody reads: a session held back (a device over its publish
-   * rate, a login being slowed down) must not have the gateway buffer whatever its device sends.
-   * What the acceptor read before PAUSE reached it arrives still (up to 1.4 MB on a loaded machine).
+   * Bytes from the device, within the connection's credit: a session held back (a device over its
+   * publish rate, a login being slowed down) reads nothing, gives no credit back, and the acceptor
+   * stops reading its socket once `CREDIT_WINDOW` bytes wait here, as the kernel would stop a socket
+   * nobody reads. A session that reads in 'data' events has read them on the push.
    */
   received(body: Buffer): void {
-    if (!this.push(body)) this.gwHold();
+    this.taken += body.length;
+    this.push(body);
+    if (this.readableLength > this.link.peakUnread) this.link.peakUnread = this.readableLength;
+    this.grant();
+  }
+
+  /** Aedes reads with `read()` (so does a stream's flowing mode): what it took is credit for the acceptor. */
+  override read(size?: number): Buffer | null {
+    const chunk = super.read(size) as Buffer | null;
+    if (chunk !== null) this.grant();
+    return chunk;
+  }
+
+  /** Gives the acceptor credit for the bytes the session read since the last grant, once they are half a window. */
+  private grant(): void {
+    const read = this.taken - this.readableLength;
+    if (read - this.granted < GRANT_STEP || this.destroyed) return;
+    const body = Buffer.allocUnsafe(4);
+    body.writeUInt32BE(read - this.granted, 0);
+    this.granted = read;
+    this.link.grants++;
+    this.link.send(CREDIT, this.id, body);
   }
 
   /**
-   * The acceptor stops reading the socket now. Also called by the broker while the connection waits
-   * for its login's turn (see login-queue.ts), rather than once 16 KB are here: a waiting connection
-   * holds only what was read before PAUSE arrived (its device's CONNECT). Aedes' first read, at its
-   * turn, resumes it.
+   * The acceptor stops reading the socket now, until `gwRelease`. Called by the broker while the
+   * connection waits for its login's turn (see login-queue.ts): a waiting connection holds only what
+   * was read before PAUSE arrived (its device's CONNECT), not a credit window.
    */
   gwHold(): void {
     if (this.pausedRemote || this.destroyed) return;
@@ -165,13 +224,20 @@ class AcceptedStream extends Duplex {
     this.link.send(PAUSE, this.id);
   }
 
-  /** The session wants more: the acceptor reads the socket again. */
-  override _read(): void {
+  /**
+   * Its login's turn: the acceptor reads the socket again. Released here, not in `_read`: Node calls
+   * `_read` right after any push, and the CONNECT on its way when PAUSE was sent used to release
+   * every held connection at once.
+   */
+  gwRelease(): void {
     if (!this.pausedRemote || this.destroyed) return;
     this.pausedRemote = false;
     this.link.resumes++;
     this.link.send(RESUME, this.id);
   }
+
+  /** The credit window (`grant`) is the flow control: nothing to do when the session asks for more. */
+  override _read(): void {}
 
   override _write(chunk: Buffer, _enc: BufferEncoding, done: (err?: Error | null) => void): void {
     this.link.send(DATA, this.id, chunk, done);
@@ -203,9 +269,12 @@ class Link {
   accepting = false;
   /** A session's end no longer closes its socket (see `Acceptors.holdConnections`). */
   holding = false;
-  /** Times it was told to stop reading a socket, and to read it again (`AcceptedStream.received`). */
+  /** Times it was told to stop reading a socket, and to read it again (`AcceptedStream.gwHold`). */
   pauses = 0;
   resumes = 0;
+  /** Credit given back (`AcceptedStream.grant`), and the most bytes one connection had waiting unread here. */
+  grants = 0;
+  peakUnread = 0;
   /** The bytes of a frame not complete yet. */
   private rest: Buffer | undefined;
   private readonly mux: Duplex;
@@ -379,11 +448,18 @@ export class Acceptors {
   }
 
   /** Connections each acceptor holds, and how many connections came each way since the start. */
-  stats(): { held: number[]; accepting: boolean[]; capacity: number; lent: boolean; acceptedThere: number; handedOver: number; full: number; pauses: number; resumes: number } {
-    let pauses = 0, resumes = 0;
-    for (const l of this.links) if (l) { pauses += l.pauses; resumes += l.resumes; }
+  stats(): {
+    held: number[]; accepting: boolean[]; capacity: number; lent: boolean; acceptedThere: number; handedOver: number; full: number;
+    pauses: number; resumes: number; grants: number; peakUnread: number;
+  } {
+    let pauses = 0, resumes = 0, grants = 0, peakUnread = 0;
+    for (const l of this.links) {
+      if (!l) continue;
+      pauses += l.pauses; resumes += l.resumes; grants += l.grants;
+      peakUnread = Math.max(peakUnread, l.peakUnread);
+    }
     return {
-      pauses, resumes,
+      pauses, resumes, grants, peakUnread,
       held: this.links.map((l) => l?.streams.size ?? 0), accepting: this.links.map((l) => l?.accepting ?? false), capacity: this.capacity, lent: this.lentPort !== undefined,
       acceptedThere: this.acceptedThere, handedOver: this.handedOver, full: this.full,
     };

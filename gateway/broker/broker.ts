@@ -329,6 +329,7 @@ export class Broker {
     // live copies are admitted only below this, so Aedes never waits for 'drain' on one (see forwarder.ts)
     setWriteBuffer(stream, config.mqtt.limits.relayBufferBytes);
     this.pendingStreams.add(stream);
+    stream.gwRelease?.();
     const client = this.aedes.handle(stream) as unknown as GatewayClient & ParserHooks;
     const before = Math.min(config.mqtt.maxConnectPacketBytes, config.mqtt.maxPacketBytes);
     guardPacketSize(client, stream, () => (client.gw ? config.mqtt.maxPacketBytes : before), () => metrics.connectsRefused.labels('packet_too_large').inc());

@@ -9,7 +9,8 @@
  * Bounded in number by the connections an address may have (`maxConnectionsPerAddress`: a waiting
  * one is one of them) and in time (`loginQueueTimeoutMs`; then closed, and its device backs off). A
  * waiting connection costs its socket and what its stream read before it was held: nothing on the
- * plain MQTT port (accepted paused), the little an acceptor read before PAUSE reached it, and at
+ * plain MQTT port (accepted paused), what an acceptor read before PAUSE reached it (the hold lasts
+ * until the turn, see acceptors.ts `gwRelease`), and at
  * most the stream's buffer (16 KB) on the TLS and WebSocket ports, from a sender that does not wait
  * for its CONNACK (a device's CONNECT is a few hundred bytes).
  */

@@ -33,6 +33,8 @@ export type AddressedStream = Duplex & Pick<RelayStream, 'gwRelayReserved' | 'gw
   gwLoggedIn?: () => void;
   /** Stops reading at the source while the connection waits for its login's turn (an acceptor's stream: see acceptors.ts). */
   gwHold?: () => void;
+  /** Its login's turn: reading at the source again (after `gwHold`). */
+  gwRelease?: () => void;
 };
 
 export function addressOf(client: Client): string {
