@@ -27,25 +27,20 @@ const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n 
 describe('acceptors: a connection held for its login', () => {
   it('gets nothing past what was on its way when held, however much its device sends, until released', async () => {
     const streams: Duplex[] = [];
-    const { acceptors, port } = await startAcceptors({
+    const { port } = await startAcceptors({
       count: 1,
       onStream: (s) => {
         streams.push(s);
-        if (streams.length > 1) return;
-        // Held as the broker holds a connection whose address has a login in progress. The PAUSE
-        // goes out on the next tick; this process stops for 300 ms first, so that the device's
-        // first bytes, sent on connect, are forwarded before the acceptor hears of the hold.
-        (s as Held).gwHold();
-        Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 300);
+        // Held as the broker holds a connection whose address has a login in progress, with its
+        // device's first bytes (the CONNECT) already here: held as they are pushed, before Node's
+        // next call of `_read`, which is what used to release the hold.
+        if (streams.length === 1) s.once('readable', () => (s as Held).gwHold());
       },
       onExit: () => undefined,
     });
 
-    // the acceptor accepts from the port itself (lent it back): the connection is announced with OPEN
-    await until(() => acceptors.stats().lent, 'the acceptor has the port');
     const first = pattern(100, 1);
     const a = openConnection(port);
-    // written as soon as connected, which this process sees before the acceptor announces the connection
     a.write(first);
     await until(() => streams.length === 1 && streams[0]!.readableLength === first.length, "the held connection's first bytes in the gateway");
     const held = streams[0] as Held;
