@@ -8,6 +8,7 @@ export function createMetrics() {
   const registry = new Registry();
   let store: () => { ok: boolean; pendingWrites: number } = () => ({ ok: true, pendingWrites: 0 });
   let waitingLogins = () => 0;
+  let relay = { routed: () => 0, forwardingAll: () => false };
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 10 });
   const m = {
     registry,
@@ -20,6 +21,10 @@ export function createMetrics() {
     watchLoginsWaiting(count: () => number) { waitingLogins = count; },
     loginsHeld: new Counter({ name: 'gateway_mqtt_logins_held_total', help: 'MQTT logins held back by the login slow-down before their credentials were checked', registers: [registry] }),
     publishThrottled: new Counter({ name: 'gateway_publish_throttled_total', help: 'Device publishes held back by the per-device rate limit', registers: [registry] }),
+    relayCopies: new Counter({ name: 'gateway_relay_copies_total', help: 'Live copies of device messages (and of rejection notices on devices/{id}/errors) routed through Aedes to MQTT subscribers; in cluster mode each is a Redis PUBLISH. A copy nobody could receive is not routed (see gateway_relay_forward_all)', registers: [registry], collect() { this.reset(); this.inc(relay.routed()); } }),
+    relayForwardAll: new Gauge({ name: 'gateway_relay_forward_all', help: '1 while this node routes every live copy, also those nobody may receive: in cluster mode from the start, or from a loss of Redis, until it has read the topic filters granted on the other nodes; 0 while it routes only copies somebody could receive', registers: [registry], collect() { this.set(relay.forwardingAll() ? 1 : 0); } }),
+    /** Where the relay metrics read from (the broker's forwarder and audience). */
+    watchRelay(routed: () => number, forwardingAll: () => boolean) { relay = { routed, forwardingAll }; },
     relaySkipped: new Counter({ name: 'gateway_relay_skipped_total', help: 'Live copies of device messages not sent to MQTT subscribers, by reason (subscriber_behind: more than mqtt.limits.relayBufferBytes waiting for that subscriber, one per subscriber; in_flight: mqtt.limits.relayInFlight copies already being routed, one per message). Stored data is not affected', labelNames: ['reason'], registers: [registry] }),
     messagesReceived: new Counter({ name: 'gateway_messages_received_total', help: 'Device messages received, by channel', labelNames: ['channel'], registers: [registry] }),
     objectsValid: new Counter({ name: 'gateway_objects_valid_total', help: 'Valid readings and events accepted, by kind', labelNames: ['kind'], registers: [registry] }),

@@ -20,7 +20,7 @@ import type { Device, Principal, Registry, RegistryEvents } from '../../registry
 import { DeviceContext, Verdict, type IngestPipeline, type Presence, type Rejection } from '../../ingest/index.js';
 import { canPublishAsAccount, canSubscribe } from './topics.js';
 import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards.js';
-import { LiveForwarder, RelayAudience, RelayBudget, publishBytes, setWriteBuffer, type SubscriptionLookup } from './forwarder.js';
+import { LiveForwarder, RelayAudience, RelayBudget, audienceFilter, publishBytes, setWriteBuffer, type SharedFilters, type SubscriptionLookup } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
 import { LoginQueue } from './login-queue.js';
@@ -46,6 +46,20 @@ function proxiedAddress(socket: TLSSocket): string | undefined {
 /** Where a rejected publish goes: `$`-topics match no `#` subscription and nobody may subscribe here, so it reaches no one. */
 const DROP_TOPIC = '$gateway/dropped';
 
+/**
+ * Aedes hands a device's own packet, retargeted to DROP_TOPIC, to its emitter all the same, which
+ * looks for subscribers that cannot exist. In cluster mode the emitter is Redis: every device message
+ * was a Redis PUBLISH (encoded, sent, answered) that nobody received. Such a packet is done with here.
+ */
+function dropUnroutable(mq: object): void {
+  const emitter = mq as { emit(packet: { topic: string }, done?: (err?: Error) => void): void };
+  const emit = emitter.emit.bind(emitter);
+  emitter.emit = (packet, done) => {
+    if (packet.topic === DROP_TOPIC) done?.();
+    else emit(packet, done);
+  };
+}
+
 export interface BrokerDeps {
   config: Config;
   /** The gateway's store: MQTT session state lives there (`mqtt.persistence: sqlite`). */
@@ -59,8 +73,11 @@ export interface BrokerDeps {
   audit: AuditLog;
   /** An account subscribed to its alert queue (the authorities' reads are audited, like over HTTP). */
   onQueueSubscribe?: ((principal: Principal, queue: string) => void) | undefined;
-  /** Cluster mode: Aedes' emitter and persistence shared through Redis (see redis.ts); replaces the SQLite persistence. */
-  transport?: { mq: unknown; persistence: unknown } | undefined;
+  /**
+   * Cluster mode: Aedes' emitter and persistence shared through Redis (see redis.ts); replaces the SQLite
+   * persistence. With `relayFilters` the relay audience spans the cluster; without, every live copy is routed.
+   */
+  transport?: { mq: unknown; persistence: unknown; relayFilters?: SharedFilters } | undefined;
   /** The Aedes id, unique per node and per process run (see redis.ts); a random UUID when absent. */
   nodeId?: string | undefined;
   /** Before a device's session is accepted (cluster mode: its rule state is loaded from the store). */
@@ -142,9 +159,12 @@ export class Broker {
       authorizeForward: this.authorizeForward,
     });
     boundEmitterDepth((this.aedes as unknown as { mq: object }).mq);
+    dropUnroutable((this.aedes as unknown as { mq: object }).mq);
     const { presence, metrics, log } = this.deps;
     this.forwarder = new LiveForwarder(this.aedes, config.mqtt.limits.relayInFlight, (reason) => metrics.relaySkipped.labels(reason).inc());
+    // in cluster mode everything is forwarded until the filters granted on the other nodes are known
     this.audience = new RelayAudience((this.aedes as unknown as { persistence: SubscriptionLookup }).persistence, this.deps.transport !== undefined);
+    metrics.watchRelay(() => this.forwarder.routed, () => this.audience.forwardingAll);
     this.listen('deviceChanged', (device) => this.refreshDevice(device));
     // new credentials, disabled or gone: its live sessions end now, not at the next reconnect
     this.listen('deviceRevoked', (id) => this.revoke('device', id));
@@ -173,6 +193,12 @@ export class Broker {
       log.debug({ clientId: client?.id, err: err.message }, 'mqtt connection error');
     });
     this.deps.pipeline.onRejected(this.explainRejections);
+    // before any device is accepted: subscribed to the other nodes' grants, then read those made before
+    await this.deps.transport?.relayFilters?.start({
+      heard: (filter) => this.audience.granted(filter),
+      lost: () => this.audience.forwardAll(true),
+      synced: () => this.audience.forwardAll(false),
+    });
   }
 
   /**
@@ -420,7 +446,16 @@ export class Broker {
     if (identity && canSubscribe(identity.type === 'device' ? { deviceId: identity.ctx.device.id } : { principal: identity.principal }, sub.topic)) {
       if (identity.type === 'account' && sub.topic.startsWith('alerts/')) this.deps.onQueueSubscribe?.(identity.principal, sub.topic.slice('alerts/'.length));
       this.audience.granted(sub.topic);
-      return callback(null, sub);
+      const shared = this.deps.transport?.relayFilters;
+      const filter = shared ? audienceFilter(sub.topic) : undefined;
+      if (!shared || filter === undefined) return callback(null, sub);
+      // cluster mode: the SUBACK waits until Redis has taken the filter and told the live nodes (see RelayAudience);
+      // a filter it did not take fails the subscription (Aedes closes the connection, the client subscribes again)
+      shared.share(filter).then(() => callback(null, sub), (err: Error) => {
+        this.deps.log.warn({ err, filter }, 'mqtt subscription failed: the other nodes could not be told of its filter (Redis)');
+        callback(err);
+      });
+      return;
     }
     // Negated, not an error: the SUBACK carries 0x80 and the connection stays up [MQTT-3.9.3].
     callback(null, null);

@@ -27,6 +27,8 @@ export type RelaySkipReason = 'subscriber_behind' | 'in_flight';
 
 export class LiveForwarder {
   private inFlight = 0;
+  /** Copies handed to Aedes so far (in cluster mode each is a Redis PUBLISH): `gateway_relay_copies_total`. */
+  routed = 0;
   private readonly done = () => { this.inFlight--; };
 
   constructor(private readonly aedes: Aedes, private readonly maxInFlight: number, private readonly onSkipped: (reason: RelaySkipReason) => void) {}
@@ -37,6 +39,7 @@ export class LiveForwarder {
       return;
     }
     this.inFlight++;
+    this.routed++;
     const packet = { cmd: 'publish', topic, payload, qos, retain, dup: false } as PublishPacket;
     this.aedes.publish(packet, this.done);
   }
@@ -140,6 +143,46 @@ export interface SubscriptionLookup {
   subscriptionsByTopic(topic: string): Promise<ReadonlyArray<unknown>>;
 }
 
+/**
+ * The filters granted on every node of a cluster, as the audience needs them (redis.ts keeps them in
+ * Redis). Each is an `audienceFilter`, so two grants that count alike are one entry.
+ */
+export interface SharedFilters {
+  /**
+   * Starts hearing of the filters granted anywhere, then reads those granted before; resolves once
+   * that first read is done (or failed: then it is retried, and the audience forwards everything).
+   */
+  start(listener: SharedFiltersListener): Promise<void>;
+  /** Adds a filter granted here for every node to hear of; resolves once Redis has taken it. */
+  share(filter: string): Promise<void>;
+}
+
+export interface SharedFiltersListener {
+  /** A filter granted on some node (this one included). */
+  heard(filter: string): void;
+  /** Filters granted elsewhere may go unheard from now on (Redis lost or failing): forward everything. */
+  lost(): void;
+  /** Every filter granted anywhere has been heard again: the audience decides again. */
+  synced(): void;
+}
+
+/**
+ * What a grant of `filter` adds to the audience of device topics: a shared subscription
+ * (`$share/{group}/{filter}`) receives what its filter matches, one that names none counts as `#`;
+ * undefined for a filter that cannot match `devices/…` (`alerts/…`, another root).
+ */
+export function audienceFilter(filter: string): string | undefined {
+  let f = filter;
+  if (f.startsWith('$share/')) {
+    const at = f.indexOf('/', '$share/'.length);
+    if (at < 0) return '#';
+    f = f.slice(at + 1);
+  }
+  const end = f.indexOf('/');
+  const first = end < 0 ? f : f.slice(0, end);
+  return first === 'devices' || first === '+' || first === '#' ? f : undefined;
+}
+
 /** Topics whose audience is remembered; past it the memory starts again (each topic is looked up anew). */
 const MAX_AUDIENCE_TOPICS = 1_000_000;
 
@@ -148,13 +191,31 @@ interface Audience { version: number; granted: boolean; stored: boolean | undefi
 /**
  * Whether a live copy of a device topic could reach anybody: if not, the forwarder need not route it
  * (routing a QoS 1 copy through Aedes cost about a tenth of the ingest throughput in the benchmark,
- * docs/performance.md). It errs only towards forwarding:
+ * docs/performance.md; in cluster mode every copy is a Redis PUBLISH). It errs only towards forwarding:
  *
- * - every topic filter granted in this process counts, and is never forgotten (an unsubscribed or
- *   closed session may leave it counting: a copy then goes to nobody, as before);
+ * - every topic filter granted counts, and is never forgotten (an unsubscribed or closed session may
+ *   leave it counting: a copy then goes to nobody, as before);
  * - a session stored by an earlier run of the process (`clean: false`) is found by asking the session
- *   store once per topic; until it has answered, or if it fails, the copy is forwarded;
- * - `always` (cluster mode: subscribers on other nodes are not known here) forwards everything.
+ *   store once per topic; until it has answered, or if it fails, the copy is forwarded (in cluster
+ *   mode the store is aedes-persistence-redis, whose in-memory trie holds every node's persistent
+ *   subscriptions);
+ * - while `forwardAll` is set, everything is forwarded.
+ *
+ * In cluster mode a filter granted on any node counts on every node (`SharedFilters`, kept in Redis by
+ * redis.ts). The granting node has Redis add the filter to a set and publish it to the live nodes, in
+ * one transaction, and grants the subscription (the SUBACK; for a persistent session's restored
+ * subscriptions, the CONNACK) only once Redis has done both; a starting node subscribes to those
+ * notices and then reads the set, before its MQTT ports open. So every filter is in what a node read
+ * at its start or in a notice Redis sent it before the SUBACK. The window that remains: a node that
+ * handles a device's message after the SUBACK but before it has read that notice from its Redis
+ * connection (the notice and the device's message come over different sockets; nothing orders them,
+ * though the notice left Redis first) routes no live copy of that message if nothing else there
+ * wanted it, and the new subscriber misses it. It concerns live copies only: the message is stored,
+ * acknowledged and judged by the alert rules as ever, and alert queues never ask the audience (the
+ * broker publishes their messages directly, `Broker.publish`). Whenever this node may have missed a
+ * notice (its notice connection closed, a read of the set failed, or a filter granted here was not
+ * taken by Redis), it forwards everything (`forwardAll`) until it has subscribed again and re-read the
+ * set.
  *
  * A retained message must always be forwarded (the copy is what stores it): the caller sees to that.
  */
@@ -163,32 +224,36 @@ export class RelayAudience {
   private readonly seen = new Set<string>();
   /** Filters of one device's topics (`devices/{id}/…`), by id: a topic is checked against its own device's only. */
   private readonly byDevice = new Map<string, string[][]>();
-  /** Filters with a wildcard in the first two levels (`#`, `+/…`, `devices/+/…`): checked against every topic. */
+  /** Filters with a wildcard in the first two levels (`+/…`, `devices/+/…`): checked against every topic. */
   private readonly wild: string[][] = [];
   /** Bumped with every filter granted: a topic's remembered answer from an older version is recomputed. */
   private version = 0;
+  /** A filter on everything (`#`) was granted. */
   private matchAll = false;
   private readonly topics = new Map<string, Audience>();
 
-  constructor(private readonly store: SubscriptionLookup, private readonly always: boolean) {}
+  /** @param all  forward everything until `forwardAll(false)` (cluster mode: until the filters granted elsewhere are known) */
+  constructor(private readonly store: SubscriptionLookup, private all: boolean) {}
+
+  /** Forward every copy (true), or only those somebody could receive (false). */
+  forwardAll(on: boolean): void {
+    this.all = on;
+  }
+
+  get forwardingAll(): boolean { return this.all; }
 
   /** A subscription was granted (before Aedes adds it: a copy published after this counts it). */
   granted(filter: string): void {
-    let f = filter;
-    // a shared subscription ($share/{group}/{filter}) receives what its filter matches
-    if (f.startsWith('$share/')) {
-      const at = f.indexOf('/', '$share/'.length);
-      if (at < 0) { this.matchAll = true; return; }
-      f = f.slice(at + 1);
-    }
-    if (this.seen.has(f)) return;
+    const f = audienceFilter(filter);
+    if (f === undefined || this.seen.has(f)) return;
     this.seen.add(f);
+    if (f === '#') {
+      this.matchAll = true;
+      return;
+    }
     const levels = f.split('/');
-    const first = levels[0]!;
-    // a filter that cannot match devices/… (alerts/…, another root) changes no device topic's audience
-    if (first !== 'devices' && first !== '+' && first !== '#') return;
     const id = levels[1];
-    if (first === 'devices' && id !== undefined && id !== '+' && id !== '#') {
+    if (levels[0] === 'devices' && id !== undefined && id !== '+' && id !== '#') {
       const list = this.byDevice.get(id);
       if (list) list.push(levels); else this.byDevice.set(id, [levels]);
     } else {
@@ -199,7 +264,7 @@ export class RelayAudience {
 
   /** Whether anybody could receive a copy published on `topic` (a device's own topic: no `$`, no wildcard). */
   wanted(topic: string): boolean {
-    if (this.always || this.matchAll) return true;
+    if (this.all || this.matchAll) return true;
     let a = this.topics.get(topic);
     if (a === undefined) {
       if (this.topics.size >= MAX_AUDIENCE_TOPICS) this.topics.clear();
