@@ -77,8 +77,9 @@ const MAX_LOG_LINES = 40;
 
 export const CLUSTER_NOTE = (cpus: number) =>
   `This machine has ${cpus} core${cpus === 1 ? '' : 's'}: the N gateway processes share ${cpus === 1 ? 'it' : 'them'} with PostgreSQL, Redis, influxd and the load generator, ` +
-  'so throughput cannot scale with N here; what the cluster rows show is the cost of cluster mode on one box (Redis fan-out of every publish, ' +
-  'PostgreSQL commits before each acknowledgement, InfluxDB writes) and that N nodes work together under load. Scaling needs one core or more per node.';
+  'so throughput cannot scale with N here; what the cluster rows show is the cost of cluster mode on one box (PostgreSQL commits before each ' +
+  'acknowledgement, InfluxDB writes, Redis for the alert messages; no live copy crosses Redis, as nobody subscribes to device data here) ' +
+  'and that N nodes work together under load. Scaling needs one core or more per node.';
 
 interface Node extends LatencyNode {
   id: string;
