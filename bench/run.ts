@@ -77,11 +77,11 @@ Options:
                        each ≤ ~15,000 sockets (default ceil(devices / 15000)); with --scale-nodes 1 only
   --scale-acceptors <n> the gateway's mqtt.acceptors: child processes holding the device sockets, so
                        the gateway process holds none (default 0 up to 15,000 devices, else
-                       ceil(devices / 15000)); with --scale-nodes 1 only,
-                       e.g. --scale-devices 100000 (7 fleets, 7 acceptors)
+                       ceil(devices / 15000)), e.g. --scale-devices 100000 (7 fleets, 7 acceptors);
+                       with --scale-nodes, per node (default 0)
   --scale-interval <s> seconds between one device's readings (default 30)
   --scale-fleet-nice <n> the fleet processes' nice value (default 0; 10: they yield the cores to the
-                       gateway, as devices on their own hardware would); with --scale-nodes 1 only
+                       gateway, as devices on their own hardware would)
   --storm-backoff <s>  the devices' back-off as "first,cap[,fixed]" in seconds (default "1,60": the
                        recommended exponential back-off with full jitter; "1,1,fixed" is a naive
                        client retrying every second, to see the gateway's guards refuse it)
@@ -264,16 +264,17 @@ async function main(): Promise<void> {
         intervalMs: Number(values['scale-interval'] ?? 30) * 1000, storm: phases.has('storm'), backoff: parseBackoff(values['storm-backoff']), kill: values['storm-kill']!, downMs: Number(values['storm-down'] ?? 0) * 1000,
       };
       const scaleNodes = Number(values['scale-nodes'] ?? 1);
-      if (scaleNodes > 1 && (values['scale-fleets'] !== undefined || values['scale-acceptors'] !== undefined)) throw new Error('--scale-fleets and --scale-acceptors are for --scale-nodes 1 (the cluster runs one fleet per node)');
+      if (scaleNodes > 1 && values['scale-fleets'] !== undefined) throw new Error('--scale-fleets is for --scale-nodes 1 (the cluster runs one fleet per node)');
       // one process holds ≤ ~15,000 sockets here (the hard limit of open files per process)
       const perProcess = Math.ceil(cityOpts.devices / 15_000);
       const fleets = Number(values['scale-fleets'] ?? perProcess);
-      const acceptors = Number(values['scale-acceptors'] ?? (cityOpts.devices <= 15_000 ? 0 : perProcess));
+      // per node in a cluster (each holds devices ÷ nodes sockets)
+      const acceptors = Number(values['scale-acceptors'] ?? (scaleNodes > 1 || cityOpts.devices <= 15_000 ? 0 : perProcess));
       if (!Number.isInteger(fleets) || fleets < 1) throw new Error(`--scale-fleets: expected a whole number ≥ 1, got "${values['scale-fleets']}"`);
       const fleetNice = Number(values['scale-fleet-nice'] ?? 0);
       if (!Number.isInteger(fleetNice) || fleetNice < 0 || fleetNice > 19) throw new Error(`--scale-fleet-nice: expected a whole number from 0 to 19, got "${values['scale-fleet-nice']}"`);
       if (!Number.isInteger(acceptors) || acceptors < 0) throw new Error(`--scale-acceptors: expected a whole number ≥ 0, got "${values['scale-acceptors']}"`);
-      const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity({
+      const city = scaleNodes > 1 ? await measureCityCluster({ ...cityOpts, acceptors, fleetNice, nodes: scaleNodes, agencyNode: Number(values['scale-agency-node'] ?? scaleNodes) }) : await measureCity({
         ...cityOpts, fleets, acceptors, fleetNice,
         profile: values.profile ? { scale: join(outDir, `bench-${stamp}-scale.cpuprofile`), close: join(outDir, `bench-${stamp}-close.cpuprofile`), storm: join(outDir, `bench-${stamp}-storm.cpuprofile`) } : undefined,
       });

@@ -19,14 +19,14 @@
  * always connects to; `device.offline` alerts counted in PostgreSQL.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { setPriority, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { DeviceKind } from '../ingest/index.js';
 import { rssOf, spawnProc, type Proc } from './procs/ipc.js';
 import { everyNodeKnows, latencyResult } from './latency.js';
 import { freePort } from './influxd.js';
-import { BACKOFF, CONNACK_WAIT_MS, addCounts, mergeStormWaits, missingReadings, type CityOptions, type Dev, type StormWait, type ScaleResult, type StormResult } from './scale.js';
+import { BACKOFF, CONNACK_WAIT_MS, STOP_GRACE_MS, addCounts, mergeStormWaits, missingReadings, type CityOptions, type Dev, type StormWait, type ScaleResult, type StormResult } from './scale.js';
 import { startPostgres, type PostgresHandle } from '../tests/harness/postgres.js';
 import { startRedis, type RedisHandle } from '../tests/harness/redis.js';
 
@@ -61,7 +61,8 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
   let probe: Proc | undefined;
   const addresses = Array.from({ length: o.addresses }, (_, i) => `127.0.0.${i + 2}`);
   try {
-    o.log(`scale (cluster): ${o.devices} devices over ${n} gateway nodes and ${n} fleet processes, ${o.addresses} source addresses, one QoS 1 reading each every ${o.intervalMs / 1000} s`);
+    const acceptors = o.acceptors ?? 0;
+    o.log(`scale (cluster): ${o.devices} devices over ${n} gateway nodes${acceptors ? ` (${acceptors} acceptor process${acceptors === 1 ? '' : 'es'} each)` : ''} and ${n} fleet processes, ${o.addresses} source addresses, one QoS 1 reading each every ${o.intervalMs / 1000} s${o.fleetNice ? `; fleets at nice ${o.fleetNice}` : ''}`);
     [pgh, redis] = await Promise.all([startPostgres(), startRedis()]);
     await pgh.pool.query('CREATE DATABASE bench_city');
     const databaseUrl = pgh.url.replace(/\/postgres$/, '/bench_city');
@@ -74,7 +75,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       const proc = await spawnProc(o.gatewayScript, o.execArgv, { BENCH_DATA_DIR: s.dataDir }, { onLine });
       s.proc = proc;
       await proc.call('start', {
-        mqtt: { port: s.mqttPort, host: '127.0.0.1' }, http: { port: s.httpPort, host: '127.0.0.1' },
+        mqtt: { port: s.mqttPort, host: '127.0.0.1', acceptors }, http: { port: s.httpPort, host: '127.0.0.1' },
         cluster: { databaseUrl, redisUrl: redis!.url, nodeId: s.id },
       });
       s.url = `mqtt://127.0.0.1:${s.mqttPort}`;
@@ -103,6 +104,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     const tc = performance.now();
     const starts = await Promise.all(slots.map(async (s, k) => {
       const fleet = await spawnProc(o.fleetScript, ['--expose-gc', '--max-old-space-size=4096']);
+      if (o.fleetNice) setPriority(fleet.child.pid!, o.fleetNice);
       fleets[k] = fleet;
       return fleet.call<{ ms: number; connacks: Record<string, number>; connackTimeouts: number }>('start', {
         host: '127.0.0.1', port: s.mqttPort, devices: shares[k], addresses, intervalMs: o.intervalMs, ...(o.backoff ?? BACKOFF), connackTimeoutMs: CONNACK_WAIT_MS,
@@ -141,7 +143,7 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
     await probe.stop();
     probe = undefined;
     const scale: ScaleResult = {
-      devices: o.devices, addresses: o.addresses, fleets: n, acceptors: 0, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, connackTimeouts, gatewayBytesPerDevice, gatewayRssBytes: total, latency,
+      devices: o.devices, addresses: o.addresses, fleets: n, acceptors, fleetNice: o.fleetNice ?? 0, intervalMs: o.intervalMs, connectSeconds: connectMs / 1000, connectRate, connackTimeouts, gatewayBytesPerDevice, gatewayRssBytes: total, latency,
       limitedBy: `${n} gateway node processes and ${n} fleet processes (≤ ~15,000 sockets each: the hard limit of open files per process) sharing this machine's cores with PostgreSQL and Redis`,
     };
 
@@ -150,10 +152,11 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       o.log(`storm (cluster): ${o.kill ? 'SIGKILL' : 'SIGTERM'} to all ${n} nodes at once with ${o.devices} devices connected, each started again on its DATA_DIR, ports and node id`);
       await Promise.all(fleets.map((f) => f!.call('armStorm')));
       const tstop = performance.now();
+      const sigtermAt = Date.now();
       await Promise.all(slots.map(async (s) => {
         const child = s.proc!.child;
         if (o.kill) await new Promise<void>((resolve) => { child.once('exit', () => resolve()); child.kill('SIGKILL'); });
-        else await s.proc!.stop();
+        else await s.proc!.stop(STOP_GRACE_MS);
         s.proc = undefined;
       }));
       const closeSeconds = (performance.now() - tstop) / 1000;
@@ -165,11 +168,13 @@ export async function measureCityCluster(o: CityOptions & { nodes: number; agenc
       const refusals = (await Promise.all(slots.map((s) => s.proc!.call<Record<string, number>>('refusals')))).reduce((a, r) => addCounts(a, r), {} as Record<string, number>);
       const loginsQueued = (await Promise.all(slots.map((s) => s.proc!.call<number>('loginsQueued')))).reduce((a, n) => a + n, 0);
       const m = mergeStormWaits(waits);
-      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop (per fleet ${m.perFleet} s)` : `${m.stillDown} still down after 240 s`}; ${m.dropped} dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), longest wait ${(m.maxBackoffMs / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
+      // with acceptors the sockets are held to the end of each node's stop: the SIGTERM is the stricter start
+      const sigtermToBackSeconds = (m.lastBackEpochMs - sigtermAt) / 1000;
+      o.log(`   ${m.back ? `all back ${m.seconds.toFixed(1)} s after the first drop, ${sigtermToBackSeconds.toFixed(1)} s after the SIGTERM (per fleet ${m.perFleet} s)` : `${m.stillDown} still down after 240 s`}; ${m.dropped} dropped, ${m.attempts} attempts (${m.closedBeforeConnack} closed before CONNACK, ${m.connackTimeouts} without a CONNACK in ${CONNACK_WAIT_MS / 1000} s), longest wait ${(m.maxBackoffMs / 1000).toFixed(1)} s; CONNACKs ${JSON.stringify(m.connacks)}; ${loginsQueued} logins waited their turn; refused ${JSON.stringify(refusals)}`);
       o.log('   one more interval of readings after the restart');
       await sleep(o.intervalMs + 5000);
       storm = {
-        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(m.back ? { backSeconds: m.seconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
+        devices: o.devices, signal: o.kill ? 'SIGKILL' : 'SIGTERM', backoff: o.backoff ?? BACKOFF, closeSeconds, downSeconds: 0, startSeconds, ...(m.back ? { backSeconds: m.seconds, sigtermToBackSeconds } : {}), stillDown: m.stillDown, refusals, loginsQueued, backPer10s: m.backPer10s, connacks: m.connacks,
         attempts: m.attempts, dropped: m.dropped, closedBeforeConnack: m.closedBeforeConnack, connackTimeouts: m.connackTimeouts, retries: m.retries, maxBackoffMs: m.maxBackoffMs,
         acknowledged: 0, missing: 0, missingDevices: 0, unacknowledgedAtEnd: 0, queueDropped: 0, offlineAlerts: 0,
       };

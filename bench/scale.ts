@@ -135,7 +135,7 @@ export interface CityOptions {
 
 export type Dev = { id: string; secret: string; kind: DeviceKind };
 /** How long a SIGTERM'd gateway may take to close before it is killed (systemd's default is 90 s). */
-const STOP_GRACE_MS = 60_000;
+export const STOP_GRACE_MS = 60_000;
 
 /** A gateway's start or close, step by step: the steps of 50 ms or more, and the total. */
 function stepsText(s: LapsResult): string {
