@@ -91,6 +91,8 @@ interface Node extends LatencyNode {
 
 export async function measureCluster(opts: {
   loader: Proc; gatewayScript: string; probeScript: string; influxd?: InfluxdHandle; nodeCounts: number[];
+  /** The nodes' Node flags, those of the single-process phases (`npm start`'s and --gateway-flags). */
+  execArgv: string[];
   publishers: number; durationMs: number; cpus: number; log: (l: string) => void;
 }): Promise<ClusterResults> {
   const { log } = opts;
@@ -120,7 +122,7 @@ export async function measureCluster(opts: {
 }
 
 async function clusterRun(count: number, opts: {
-  loader: Proc; gatewayScript: string; probeScript: string; influxd?: InfluxdHandle; pg: PostgresHandle; redis: RedisHandle;
+  loader: Proc; gatewayScript: string; probeScript: string; influxd?: InfluxdHandle; pg: PostgresHandle; redis: RedisHandle; execArgv: string[];
   publishers: number; durationMs: number; log: (l: string) => void;
 }): Promise<ClusterRun> {
   const { log } = opts;
@@ -145,7 +147,7 @@ async function clusterRun(count: number, opts: {
         process.stderr.write(`[${id}] ${line}\n`);
       }
     };
-    const proc = await spawnProc(opts.gatewayScript, ['--expose-gc'], {}, { onLine, dataDir: true });
+    const proc = await spawnProc(opts.gatewayScript, opts.execArgv, {}, { onLine, dataDir: true });
     node.proc = proc;
     nodes[i - 1] = node; // in node order, whichever answers first
     try {

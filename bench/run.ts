@@ -239,7 +239,7 @@ async function main(): Promise<void> {
     }
     if (phases.has('cluster')) {
       results.cluster = await measureCluster({
-        loader, gatewayScript: proc('gateway'), probeScript: proc('load'), ...(influxd ? { influxd } : {}), nodeCounts, publishers, durationMs, cpus, log,
+        loader, gatewayScript: proc('gateway'), probeScript: proc('load'), execArgv: gatewayArgv, ...(influxd ? { influxd } : {}), nodeCounts, publishers, durationMs, cpus, log,
       });
       await influxd?.stop();
     }
