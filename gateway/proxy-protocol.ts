@@ -181,13 +181,19 @@ export class ProxyProtocol {
   }
 
   accept(socket: Socket, next: (socket: Socket, address: string) => void): void {
-    const peer = socket.remoteAddress ? unmapped(socket.remoteAddress) : undefined;
-    if (!peer || !isIP(peer) || !this.isTrusted(peer)) {
-      if (this.opts.untrusted === 'direct' && peer) {
+    // A connection reset before it was accepted has no address left (the balancer's health check on
+    // a loaded machine): gone already, it is nothing to refuse or count.
+    if (socket.remoteAddress === undefined) {
+      socket.destroy();
+      return;
+    }
+    const peer = unmapped(socket.remoteAddress);
+    if (!isIP(peer) || !this.isTrusted(peer)) {
+      if (this.opts.untrusted === 'direct') {
         next(socket, peer);
         return;
       }
-      this.opts.refused('proxy_untrusted', peer ?? 'unknown', 'not a trusted proxy');
+      this.opts.refused('proxy_untrusted', peer, 'not a trusted proxy');
       socket.destroy();
       return;
     }

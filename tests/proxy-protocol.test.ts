@@ -11,7 +11,10 @@
  *    after the header.
  * 3. The real HAProxy running the shipped deploy/haproxy.cfg (send-proxy-v2) in front of that gateway.
  */
-import { readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import http from 'node:http';
 import https from 'node:https';
 import net from 'node:net';
@@ -149,6 +152,37 @@ describe('the PROXY header parser', () => {
     expect(bytesRead).toBe(header.length + payload.length);
     expect(rest).toEqual(payload);
     expect(refusals).toEqual([]);
+  });
+});
+
+describe('a connection reset before it was accepted', () => {
+  it('is closed without being counted as a refusal (it has no address left to judge)', async () => {
+    const refusals: string[] = [];
+    const proxy = new ProxyProtocol({ trustedProxies: ['127.0.0.0/8'], timeoutMs: 2000, refused: (reason) => refusals.push(reason) });
+    const addresses: Array<string | undefined> = [];
+    const server = net.createServer((socket) => { addresses.push(socket.remoteAddress); proxy.accept(socket, () => undefined); });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+    let dir: string | undefined;
+    try {
+      const port = (server.address() as net.AddressInfo).port;
+      // Another process connects and resets while this one does not accept: when this one does, the
+      // connection is already gone (as a balancer's check on a loaded machine can be). This process
+      // waits without turning its event loop until the other has reset (it writes a file then).
+      dir = mkdtempSync(join(tmpdir(), 'gw-reset-'));
+      const done = join(dir, 'reset');
+      const child = spawn(process.execPath, ['-e', `const s = require('net').connect(${port}, '127.0.0.1', () => { s.resetAndDestroy(); setTimeout(() => require('fs').writeFileSync(${JSON.stringify(done)}, ''), 100); })`]);
+      const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      const deadline = Date.now() + 20_000;
+      while (!existsSync(done) && Date.now() < deadline) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
+      expect(existsSync(done)).toBe(true);
+      await exited;
+      await waitFor(() => addresses.length === 1, 5000, 10);
+      expect(addresses).toEqual([undefined]);
+      expect(refusals).toEqual([]);
+    } finally {
+      server.close();
+      if (dir) rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
