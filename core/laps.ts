@@ -1,10 +1,10 @@
+/** Each step's milliseconds, in the order taken, and their total. */
+export interface LapsResult { totalMs: number; steps: Readonly<Record<string, number>> }
+
 /**
  * Times the consecutive steps of a long piece of work: the gateway's start and stop, which at city
  * scale take seconds while devices wait to reconnect. Milliseconds per step, in the order taken.
  */
-/** Each step's milliseconds, in the order taken, and their total. */
-export interface LapsResult { totalMs: number; steps: Readonly<Record<string, number>> }
-
 export class Laps {
   private last = performance.now();
   private readonly first = this.last;

@@ -88,7 +88,7 @@ const pausedByPipe = new Set();
 function holdBack(id, socket) { socket.pause(); pausedByPipe.add(id); }
 mux.on('drain', () => {
   full = false;
-  for (const id of pausedByPipe) { const s = sockets.get(id); if (s && !pausedByGateway.has(id) && !starved.has(id)) s.resume(); }
+  for (const id of pausedByPipe) { const s = sockets.get(id); if (s) readAgain(id, s); }
   pausedByPipe.clear();
 });
 function close(s) { s.end(); setTimeout(() => s.destroy(), 5000).unref(); }
@@ -170,7 +170,7 @@ process.on('disconnect', () => process.exit(0));
 class AcceptedStream extends Duplex {
   /** The device closed it (its acceptor said so): nothing to tell the acceptor. */
   remoteEnded = false;
-  /** The acceptor was told to stop reading the socket, until the session reads again (`gwHold`). */
+  /** The acceptor was told to stop reading the socket (`gwHold`), until the login's turn (`gwRelease`). */
   pausedRemote = false;
   private told = false;
   /** Bytes the acceptor sent, and the credit given back for those the session read (see `CREDIT_WINDOW`). */

@@ -20,7 +20,7 @@ import type { Device, Principal, Registry, RegistryEvents } from '../../registry
 import { DeviceContext, Verdict, type IngestPipeline, type Presence, type Rejection } from '../../ingest/index.js';
 import { canPublishAsAccount, canSubscribe } from './topics.js';
 import { ConnectionLimiter, PublishRateLimiter, type RateBucket } from './guards.js';
-import { LiveForwarder, RelayAudience, RelayBudget, audienceFilter, publishBytes, setWriteBuffer, type SharedFilters, type SubscriptionLookup } from './forwarder.js';
+import { LiveForwarder, RelayAudience, RelayBudget, publishBytes, setWriteBuffer, type SharedFilters, type SubscriptionLookup } from './forwarder.js';
 import { SqlitePersistence } from './persistence.js';
 import { Login } from './login.js';
 import { LoginQueue } from './login-queue.js';
@@ -445,9 +445,8 @@ export class Broker {
     const identity = client?.gw;
     if (identity && canSubscribe(identity.type === 'device' ? { deviceId: identity.ctx.device.id } : { principal: identity.principal }, sub.topic)) {
       if (identity.type === 'account' && sub.topic.startsWith('alerts/')) this.deps.onQueueSubscribe?.(identity.principal, sub.topic.slice('alerts/'.length));
-      this.audience.granted(sub.topic);
+      const filter = this.audience.granted(sub.topic);
       const shared = this.deps.transport?.relayFilters;
-      const filter = shared ? audienceFilter(sub.topic) : undefined;
       if (!shared || filter === undefined) return callback(null, sub);
       // cluster mode: the SUBACK waits until Redis has taken the filter and told the live nodes (see RelayAudience);
       // a filter it did not take fails the subscription (Aedes closes the connection, the client subscribes again)

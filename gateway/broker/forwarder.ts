@@ -242,14 +242,17 @@ export class RelayAudience {
 
   get forwardingAll(): boolean { return this.all; }
 
-  /** A subscription was granted (before Aedes adds it: a copy published after this counts it). */
-  granted(filter: string): void {
+  /**
+   * A subscription was granted (before Aedes adds it: a copy published after this counts it).
+   * Returns what it adds to the audience (`audienceFilter`), for the other nodes to hear of.
+   */
+  granted(filter: string): string | undefined {
     const f = audienceFilter(filter);
-    if (f === undefined || this.seen.has(f)) return;
+    if (f === undefined || this.seen.has(f)) return f;
     this.seen.add(f);
     if (f === '#') {
       this.matchAll = true;
-      return;
+      return f;
     }
     const levels = f.split('/');
     const id = levels[1];
@@ -260,6 +263,7 @@ export class RelayAudience {
       this.wild.push(levels);
     }
     this.version++;
+    return f;
   }
 
   /** Whether anybody could receive a copy published on `topic` (a device's own topic: no `$`, no wildcard). */
